@@ -1,0 +1,5 @@
+//! FetchService: the pooled HTTP client, the target guard, and pagination strategies.
+
+mod service;
+
+pub use service::FetchHandler;

@@ -1,0 +1,5 @@
+//! LockService over a `LockBackend`: in-process and Redis implementations.
+
+mod service;
+
+pub use service::LockHandler;

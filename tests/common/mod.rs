@@ -1,0 +1,223 @@
+//! The shared test harness: an in-process streamgate on a free port, a real `redis-server` on
+//! a free port, and loopback HTTP upstreams. Every integration test starts its parts here.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use streamgate::Config;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::{Channel, Endpoint};
+
+/// A streamgate server running inside the test process.
+pub struct TestServer {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestServer {
+    /// Starts a server with `Config::for_tests()` (loopback upstreams allowed).
+    pub async fn start() -> Self {
+        Self::start_with(Config::for_tests()).await
+    }
+
+    /// Starts a server with the given config on a free loopback port (whatever `listen` says).
+    pub async fn start_with(config: Config) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a free port");
+        let addr = listener.local_addr().expect("bound address");
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(streamgate::serve(config, listener, async move {
+            let _ = rx.await;
+        }));
+        let server = Self { addr, stop: Some(tx), handle: Some(handle) };
+        server.wait_ready().await;
+        server
+    }
+
+    /// Starts a server with extra command-line flags on top of the test defaults.
+    pub async fn start_with_args(extra: &[&str]) -> Self {
+        let mut args = vec!["streamgate", "--listen", "127.0.0.1:0", "--allow-private-networks"];
+        args.extend_from_slice(extra);
+        Self::start_with(Config::from_args(args).expect("test flags parse")).await
+    }
+
+    /// `http://ADDR`, the endpoint URL for clients.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A fresh connected channel.
+    pub async fn channel(&self) -> Channel {
+        Endpoint::from_shared(self.url())
+            .expect("valid endpoint")
+            .connect()
+            .await
+            .expect("connect to the test server")
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if tokio::net::TcpStream::connect(self.addr).await.is_ok() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "test server never accepted connections");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Signals a graceful stop and waits for `serve` to return (at most 30 s).
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        let handle = self.handle.take().expect("stop is called once");
+        tokio::time::timeout(Duration::from_secs(30), handle)
+            .await
+            .expect("server stopped within 30 s")
+            .expect("server task did not panic")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A real `redis-server` on a free loopback port, killed on drop.
+pub struct RedisServer {
+    /// The port it listens on.
+    pub port: u16,
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    /// Spawns `redis-server` without persistence on a free port and waits for PING.
+    ///
+    /// Panics with `install redis-server` when the binary is missing: a lock test must never
+    /// pass without a real Redis.
+    pub fn start() -> Self {
+        let port = free_port();
+        Self::start_on(port)
+    }
+
+    /// Spawns `redis-server` on the given port (used to restart one on the same port).
+    pub fn start_on(port: u16) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir for redis");
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                dir.path().to_str().expect("utf-8 temp path"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start redis-server ({e}): install redis-server (apt-get install -y redis-server)")
+            });
+        let server = Self { port, child: Some(child), dir };
+        server.wait_ready();
+        server
+    }
+
+    /// `redis://127.0.0.1:PORT/`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+                use std::io::{Read, Write};
+                let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+                if s.write_all(b"PING\r\n").is_ok() {
+                    let mut buf = [0u8; 16];
+                    if let Ok(n) = s.read(&mut buf) {
+                        if buf[..n].starts_with(b"+PONG") {
+                            return;
+                        }
+                    }
+                }
+            }
+            assert!(Instant::now() < deadline, "redis-server on port {} never answered PING", self.port);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Kills the server at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A free loopback TCP port (bound then released; a race is possible but rare).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A loopback HTTP server running an axum router, stopped on drop.
+pub struct Upstream {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    handle: JoinHandle<()>,
+}
+
+impl Upstream {
+    /// Serves `router` on a free loopback port.
+    pub async fn start(router: axum::Router) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind upstream");
+        let addr = listener.local_addr().expect("upstream address");
+        let handle = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Self { addr, handle }
+    }
+
+    /// `http://127.0.0.1:PORT` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.handle.abort();
+    }
+}
+
+/// Path of the `streamgate` binary built for this test run.
+pub fn server_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_streamgate"))
+}
