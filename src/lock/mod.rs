@@ -5,10 +5,12 @@ pub mod backend;
 pub mod error;
 pub mod hold;
 pub mod memory;
+pub mod redis;
 mod service;
 pub mod types;
 
 pub use backend::LockBackend;
 pub use error::LockError;
 pub use memory::MemoryBackend;
+pub use redis::RedisBackend;
 pub use service::LockHandler;

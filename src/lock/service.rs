@@ -13,6 +13,7 @@ use super::backend::LockBackend;
 use super::error::LockError;
 use super::hold::{self, HoldUpdate};
 use super::memory::MemoryBackend;
+use super::redis::RedisBackend;
 use super::types::{AcquireRequest, Grant, LockLimits, LockName, LockToken};
 use crate::config::Config;
 use crate::proto::{
@@ -35,7 +36,7 @@ impl LockHandler {
     pub async fn new(config: &Config, shutdown: Shutdown) -> anyhow::Result<Self> {
         let limits = LockLimits::from_config(config);
         let backend: Arc<dyn LockBackend> = match &config.redis_url {
-            Some(_url) => anyhow::bail!("--redis-url: the Redis lock backend is not wired in yet"),
+            Some(url) => Arc::new(RedisBackend::connect(url, config, shutdown.clone()).await?),
             None => Arc::new(MemoryBackend::new(limits.max_waiters)),
         };
         Ok(Self {
