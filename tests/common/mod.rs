@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod sensor;
+pub mod lock;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
