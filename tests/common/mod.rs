@@ -5,6 +5,7 @@
 
 pub mod sensor;
 pub mod lock;
+pub mod fetch;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
