@@ -61,15 +61,19 @@ pub struct PagesArgs {
     /// Pointer to the next cursor in each body (cursor style).
     #[arg(long)]
     cursor_pointer: Option<String>,
-    /// Query parameter names, when not page/size/offset/limit/cursor.
+    /// Query parameter of the page number (default `page`).
     #[arg(long)]
     page_param: Option<String>,
+    /// Query parameter of the page size (default `size`).
     #[arg(long)]
     size_param: Option<String>,
+    /// Query parameter of the offset (default `offset`).
     #[arg(long)]
     offset_param: Option<String>,
+    /// Query parameter of the limit (default `limit`).
     #[arg(long)]
     limit_param: Option<String>,
+    /// Query parameter of the cursor (default `cursor`).
     #[arg(long)]
     cursor_param: Option<String>,
     /// Timeout of each page request, retries included.
