@@ -11,6 +11,7 @@
 from .client import Client
 from .errors import LockTimeout, StreamgateError
 from .fetch import FetchResult, Page, PaginationStyle
+from .hold import HeldLock
 from .lock import Lock
 from .proto.sensor_pb2 import (
     Alert,
@@ -31,6 +32,7 @@ __all__ = [
     "ConfigRejected",
     "FeedConfig",
     "FetchResult",
+    "HeldLock",
     "Lock",
     "LockTimeout",
     "Page",

@@ -11,6 +11,7 @@ import grpc
 from . import _convert, sensor
 from .errors import call, stream
 from .fetch import FetchResult, Page, PaginationStyle
+from .hold import HeldLock
 from .lock import Lock
 from .proto import fetch_pb2, fetch_pb2_grpc, lock_pb2_grpc, sensor_pb2_grpc
 
@@ -181,6 +182,24 @@ class Client:
         :class:`~streamgate_client.LockTimeout`; ``lock.fencing_token`` identifies the grant.
         """
         return Lock(lock_pb2_grpc.LockServiceStub(self.channel), name, ttl=ttl, wait_timeout=wait_timeout, owner=owner)
+
+    def hold(
+        self,
+        name: str,
+        *,
+        ttl: float | None = None,
+        wait_timeout: float | None = None,
+        owner: str = "",
+    ) -> HeldLock:
+        """A lock held by an open stream: ``async with c.hold("name") as lock``.
+
+        The server renews the lease (``ttl``, default 10 s) while the block runs, however
+        long, and frees the lock if this process dies; ``lock.lost`` is set should the server
+        lose it meanwhile. ``wait_timeout`` as in :meth:`lock`.
+        """
+        return HeldLock(
+            lock_pb2_grpc.LockServiceStub(self.channel), name, ttl=ttl, wait_timeout=wait_timeout, owner=owner
+        )
 
     async def sensor_feed(self, readings: AsyncIterable[sensor.SensorInput]) -> AsyncIterator[sensor.SensorEvent]:
         """Streams ``readings`` to the server and yields what comes back, as it comes.

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from datetime import datetime
 from types import TracebackType
+from typing import Any, TypeVar
 
 import grpc
 
 from . import _convert
 from .errors import LockTimeout, StreamgateError, call
 from .proto import lock_pb2, lock_pb2_grpc
+
+T = TypeVar("T")
 
 #: Longest wait asked of the server in one AcquireLock call when the caller waits forever;
 #: well under the server's `--lock-max-wait` (1 h by default), then asked again.
@@ -20,8 +24,16 @@ WAIT_FOREVER_CHUNK_S = 300.0
 DEADLINE_MARGIN_S = 10.0
 
 # Releases still running after their `async with` was cancelled a second time; kept here so
-# they are not garbage-collected before they finish.
-_background_releases: set[asyncio.Task[bool]] = set()
+# they are not garbage-collected before they finish (the event loop holds tasks weakly).
+_background_releases: set[asyncio.Task[Any]] = set()
+
+
+async def shielded(coro: Coroutine[Any, Any, T]) -> T:
+    """Runs ``coro`` to completion even if the awaiting task is cancelled meanwhile."""
+    task = asyncio.ensure_future(coro)
+    _background_releases.add(task)
+    task.add_done_callback(_background_releases.discard)
+    return await asyncio.shield(task)
 
 
 class Lock:
@@ -120,11 +132,8 @@ class Lock:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        task = asyncio.ensure_future(self.release())
-        _background_releases.add(task)
-        task.add_done_callback(_background_releases.discard)
         try:
-            released = await asyncio.shield(task)
+            released = await shielded(self.release())
         except StreamgateError:
             if exc is None:
                 raise
