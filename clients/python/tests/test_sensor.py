@@ -6,6 +6,8 @@ import asyncio
 import math
 from collections.abc import AsyncIterator, Iterable
 
+import pytest
+
 from harness import StreamgateServer
 from streamgate_client import (
     Alert,
@@ -104,3 +106,19 @@ async def test_leaving_the_feed_early_stops_consuming_the_readings(server: Strea
         await asyncio.sleep(0.5)
         # A feed still running would have sent ~50 more readings by now.
         assert sent - at_break <= 3
+
+
+async def test_an_exception_in_the_readings_reaches_the_caller(server: StreamgateServer) -> None:
+    async def broken() -> AsyncIterator[SensorInput]:
+        yield {"sensor_id": "s1", "temperature": 20.0}
+        raise ValueError("sensor broke")
+
+    async with Client(server.addr) as c:
+        with pytest.raises(ValueError, match="sensor broke"):
+            async for _ in c.sensor_feed(broken()):
+                pass
+
+
+async def test_an_item_of_the_wrong_type_raises_type_error(server: StreamgateServer) -> None:
+    with pytest.raises(TypeError, match="int"):
+        await run(server, [42])  # type: ignore[list-item]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from types import TracebackType
 from typing import Any
@@ -9,11 +10,11 @@ from typing import Any
 import grpc
 
 from . import _convert, sensor
-from .errors import call, stream
+from .errors import StreamgateError, call, stream
 from .fetch import FetchResult, Page, PaginationStyle
 from .hold import HeldLock
 from .lock import Lock
-from .proto import fetch_pb2, fetch_pb2_grpc, lock_pb2_grpc, sensor_pb2_grpc
+from .proto import fetch_pb2, fetch_pb2_grpc, lock_pb2_grpc, sensor_pb2, sensor_pb2_grpc
 
 #: Largest message the channel accepts: above the server's 16 MiB fetch body cap, so a
 #: capped body is never refused by the client itself.
@@ -208,11 +209,29 @@ class Client:
         reading; leaving the loop early cancels the stream.
         """
         self.channel  # noqa: B018 - raises when not connected
-        responses = self._sensor.SensorFeed(sensor.requests_of(readings))
+        # grpc.aio swallows an exception raised by the request iterator and only cancels the
+        # call; keep it, so the caller sees their own error rather than a cancellation.
+        failure: list[Exception] = []
+
+        async def requests() -> AsyncIterator[sensor_pb2.SensorFeedRequest]:
+            try:
+                async for item in readings:
+                    yield sensor.request_of(item)
+            except Exception as err:
+                failure.append(err)
+                raise
+
+        responses = self._sensor.SensorFeed(requests())
         try:
             async for response in stream(responses):
                 event = sensor.event_of(response)
                 if event is not None:
                     yield event
+        except (asyncio.CancelledError, StreamgateError):
+            if failure:
+                raise failure[0] from None
+            raise
         finally:
             responses.cancel()
+        if failure:
+            raise failure[0]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -46,11 +46,6 @@ def reading_of(data: Mapping[str, Any]) -> sensor_pb2.SensorReading:
     if isinstance(at, (datetime, int, float)):
         reading.timestamp.CopyFrom(_convert.timestamp(at))
     return reading
-
-
-async def requests_of(items: AsyncIterable[SensorInput]) -> AsyncIterator[sensor_pb2.SensorFeedRequest]:
-    async for item in items:
-        yield request_of(item)
 
 
 def event_of(response: sensor_pb2.SensorFeedResponse) -> SensorEvent | None:
