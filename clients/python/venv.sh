@@ -23,8 +23,17 @@ if [ ! -x "$venv/bin/python" ]; then
   "$(pick_python)" -m venv "$venv" >&2
 fi
 py="$venv/bin/python"
-"$py" -m pip install -q --disable-pip-version-check -r "$here/requirements-test.txt" "$@" >&2
-# Not editable: the tests exercise the package as `pip install ./clients/python` installs it
-# (py.typed and the .pyi stubs included).
-"$py" -m pip install -q --disable-pip-version-check --no-deps --force-reinstall "$here" >&2
+# Skip pip when nothing it installs has changed since the last run (a stamp of the inputs).
+stamp="$( { cat "$here/requirements-test.txt" "$here/requirements-gen.txt" "$here/pyproject.toml"; \
+  for arg in "$@"; do echo "$arg"; [ -f "$arg" ] && cat "$arg"; done; \
+  find "$here/src" -type f ! -path '*/__pycache__/*' ! -path '*.egg-info*' -print0 | sort -z | xargs -0 cat; \
+  } | sha256sum | cut -d' ' -f1)"
+stamp_file="$venv/.stamp-$(echo "$*" | sha256sum | cut -c1-12)"
+if [ "$(cat "$stamp_file" 2>/dev/null)" != "$stamp" ]; then
+  "$py" -m pip install -q --disable-pip-version-check -r "$here/requirements-test.txt" "$@" >&2
+  # Not editable: the tests exercise the package as `pip install ./clients/python` installs
+  # it (py.typed and the .pyi stubs included).
+  "$py" -m pip install -q --disable-pip-version-check --no-deps --force-reinstall "$here" >&2
+  echo "$stamp" > "$stamp_file"
+fi
 echo "$py"
