@@ -161,3 +161,22 @@ async def test_bad_lock_name_raises_invalid_argument_naming_the_field(redis_serv
                 pass
     assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT
     assert "name" in err.value.details
+
+
+async def test_releasing_by_hand_inside_the_block_is_not_an_error(redis_server: StreamgateServer) -> None:
+    name = unique("by-hand")
+    async with Client(redis_server.addr) as c:
+        async with c.lock(name) as lock:
+            assert await lock.release()
+            assert not await lock.release()
+        async with c.lock(name, wait_timeout=0) as again:
+            assert again.held
+
+
+async def test_a_lease_that_expired_inside_the_block_is_reported_on_exit(redis_server: StreamgateServer) -> None:
+    async with Client(redis_server.addr) as c:
+        with pytest.raises(StreamgateError) as err:
+            async with c.lock(unique("expired"), ttl=0.2):
+                await asyncio.sleep(0.6)
+    assert err.value.code == grpc.StatusCode.FAILED_PRECONDITION
+    assert "expired" in err.value.details

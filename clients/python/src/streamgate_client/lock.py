@@ -76,7 +76,9 @@ class Lock:
         """Waits up to ``wait_timeout`` (None = as long as it takes) for the lock.
 
         Returns False when it was not granted in time. Cancelling the awaiting task cancels
-        the call, and the server drops this waiter from the queue.
+        the call, and the server drops this waiter from the queue. (Should the grant cross
+        the cancellation on the wire, that grant is unknown here and ends with its lease;
+        :meth:`Client.hold` has no such window, as closing its stream releases it.)
         """
         if self.held:
             raise RuntimeError(f"lock {self.name!r} is already held by this object")
@@ -132,6 +134,8 @@ class Lock:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if not self.held:
+            return  # released by hand inside the block
         try:
             released = await shielded(self.release())
         except StreamgateError:
