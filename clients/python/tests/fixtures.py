@@ -51,6 +51,15 @@ def redis_server(redis: RedisServer) -> Iterator[StreamgateServer]:
     srv.stop()
 
 
+def linked_pages(method: str, query: dict[str, str], body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    """Three pages chained by RFC 8288 `Link: <...>; rel="next"` headers."""
+    page = int(query.get("p", "1"))
+    status, out_headers, out = json_reply([{"p": page}])
+    if page < 3:
+        out_headers["Link"] = f'</linked?p={page + 1}>; rel="next"'
+    return status, out_headers, out
+
+
 @pytest.fixture(scope="session")
 def upstream() -> Iterator[Upstream]:
     up = Upstream(
@@ -61,6 +70,7 @@ def upstream() -> Iterator[Upstream]:
             "/echo": lambda m, q, b, h: json_reply({"method": m, "body": b.decode(), "x-test": h.get("x-test")}),
             "/users": numbered_pages(45),
             "/many": numbered_pages(10_000),
+            "/linked": linked_pages,
             "/wrapped": lambda m, q, b, h: json_reply(
                 {"data": {"items": [] if int(q.get("page", "1")) > 2 else [{"page": int(q.get("page", "1"))}]}}
             ),

@@ -8,7 +8,7 @@ import grpc
 import pytest
 
 from harness import StreamgateServer, Upstream
-from streamgate_client import Client, StreamgateError
+from streamgate_client import Client, PaginationStyle, StreamgateError
 
 
 async def test_list_pages_yields_every_page_in_order_until_an_empty_page(
@@ -68,6 +68,16 @@ async def test_leaving_the_loop_early_stops_reading_the_collection(server: Strea
     fetched = len(upstream.requests_to("/many")) - before
     # 2 consumed + the default prefetch of 1 + one possibly in flight at the break.
     assert 2 <= fetched <= 4, fetched
+
+
+async def test_link_header_style_follows_rel_next_until_there_is_none(
+    server: StreamgateServer, upstream: Upstream
+) -> None:
+    async with Client(server.addr) as c:
+        pages = [p async for p in c.list_pages(f"{upstream.base}/linked", style=PaginationStyle.LINK_HEADER)]
+    assert [p.items for p in pages] == [[{"p": 1}], [{"p": 2}], [{"p": 3}]]
+    assert [p.number for p in pages] == [1, 2, 3]
+    assert pages[1].url.endswith("/linked?p=2")
 
 
 async def test_empty_url_raises_invalid_argument(server: StreamgateServer) -> None:
