@@ -1,0 +1,69 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { pkgDir, startRedis, startServer, type TestRedis, type TestServer } from "./harness.js";
+
+let redis: TestRedis;
+let server: TestServer;
+
+before(async () => {
+  redis = await startRedis();
+  server = await startServer(["--allow-private-networks", "--redis-url", redis.url]);
+});
+
+after(async () => {
+  await server?.stop();
+  await redis?.stop();
+});
+
+/** Runs a compiled example against the test server; resolves with its exit code and output. */
+function runExample(name: string, ...args: string[]): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(pkgDir, "dist/examples", `${name}.js`), ...args], {
+      env: { ...process.env, STREAMGATE_ADDR: server.address },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    // Bounded: an example that hangs fails the test instead of the whole run.
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    child.on("error", reject);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, out });
+    });
+  });
+}
+
+test("the pooled fetch example fetches three urls concurrently", async () => {
+  const { code, out } = await runExample("pooled-fetch");
+  assert.equal(code, 0, out);
+  assert.equal(out.match(/status 200, received \d+ bytes/g)?.length, 3, out);
+  const secs = Number(/in ([\d.]+) s/.exec(out)?.[1]);
+  // Sequentially the three delays add up to 3.5 s; concurrently the longest is 2 s.
+  assert.ok(secs < 3.5, `took ${secs} s, as if the fetches ran one after another:\n${out}`);
+});
+
+test("the paginated read example reads every record page by page", async () => {
+  const { code, out } = await runExample("paginated-read");
+  assert.equal(code, 0, out);
+  assert.match(out, /page 5: received 5 records/);
+  assert.match(out, /read 45 records/);
+});
+
+test("the distributed counter example counts exactly 300", async () => {
+  const { code, out } = await runExample("distributed-counter");
+  assert.equal(code, 0, out);
+  assert.match(out, /final counter: 300 \(expected: 300\)/);
+});
+
+test("the sensor stream example ends by itself once the sensor stops", async () => {
+  const { code, out } = await runExample("sensor-stream", "1.5");
+  assert.equal(code, 0, out);
+  const n = Number(/processed (\d+) readings/.exec(out)?.[1]);
+  assert.ok(n >= 1, out);
+  assert.equal(out.match(/(✅ normal|⚠️ alert): sensor sensor_01/g)?.length, n, out);
+  assert.match(out, /sensor sensor_01 stream stopped/);
+});
