@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { pkgDir, startRedis, startServer, type TestRedis, type TestServer } from "./harness.js";
+import { pkgDir, redisGet, startRedis, startServer, type TestRedis, type TestServer } from "./harness.js";
 
 let redis: TestRedis;
 let server: TestServer;
@@ -19,8 +19,17 @@ after(async () => {
 
 /** Runs a compiled example against the test server; resolves with its exit code and output. */
 function runExample(name: string, ...args: string[]): Promise<{ code: number | null; out: string }> {
+  return run(process.execPath, [join(pkgDir, "dist/examples", `${name}.js`), ...args]);
+}
+
+/** Runs an executable of the package (e.g. the interop-worker launcher). */
+function runScript(name: string, ...args: string[]): Promise<{ code: number | null; out: string }> {
+  return run(join(pkgDir, name), args);
+}
+
+function run(cmd: string, args: string[]): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(pkgDir, "dist/examples", `${name}.js`), ...args], {
+    const child = spawn(cmd, args, {
       env: { ...process.env, STREAMGATE_ADDR: server.address },
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -66,4 +75,19 @@ test("the sensor stream example ends by itself once the sensor stops", async () 
   assert.ok(n >= 1, out);
   assert.equal(out.match(/(✅ normal|⚠️ alert): sensor sensor_01/g)?.length, n, out);
   assert.match(out, /sensor sensor_01 stream stopped/);
+});
+
+test("two interop workers (the cross-language lock test's TypeScript worker) count exactly 2 x 20", async () => {
+  const redisPort = new URL(redis.url).port;
+  const key = `interop:ts-test:${process.pid}`;
+  const check = await runScript("interop-worker", "--check");
+  assert.equal(check.code, 0, check.out);
+  const runs = await Promise.all(
+    ["a", "b"].map((id) =>
+      runScript("interop-worker", "--server", server.address, "--redis-port", redisPort, "--lock", `${key}-lock`, "--count", "20", "--key", key, "--id", id),
+    ),
+  );
+  for (const r of runs) assert.equal(r.code, 0, r.out);
+  const value = await redisGet(Number(redisPort), key);
+  assert.equal(value, "40");
 });

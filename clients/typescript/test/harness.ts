@@ -215,3 +215,31 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/** GET of one key over RESP on a loopback redis-server (null when absent). */
+export function redisGet(port: number, key: string): Promise<string | null> {
+  return new Promise((resolveGet, reject) => {
+    const sock = connect(port, "127.0.0.1");
+    let buf = "";
+    sock.setTimeout(5_000);
+    sock.on("connect", () => sock.write(`*2\r\n$3\r\nGET\r\n$${Buffer.byteLength(key)}\r\n${key}\r\n`));
+    sock.on("data", (d) => {
+      buf += d.toString();
+      const m = /^\$(-?\d+)\r\n/.exec(buf);
+      if (m?.[1] === undefined) return;
+      const len = Number(m[1]);
+      if (len < 0) {
+        sock.destroy();
+        resolveGet(null);
+      } else if (buf.length >= m[0].length + len + 2) {
+        sock.destroy();
+        resolveGet(buf.slice(m[0].length, m[0].length + len));
+      }
+    });
+    sock.on("error", reject);
+    sock.on("timeout", () => {
+      sock.destroy();
+      reject(new Error(`redis GET ${key} timed out`));
+    });
+  });
+}
