@@ -12,6 +12,8 @@ export const address = process.env.STREAMGATE_ADDR ?? "127.0.0.1:50051";
 /** A running demo API. */
 export interface DemoApi extends AsyncDisposable {
   url: string;
+  /** The most requests the API was serving at one moment. */
+  maxInFlight(): number;
 }
 
 /**
@@ -20,7 +22,12 @@ export interface DemoApi extends AsyncDisposable {
  * - `/users?page=N&size=M`: a page-number API over `users` users, `[]` past the end.
  */
 export async function startDemoApi(users = 45): Promise<DemoApi> {
+  let inFlight = 0;
+  let maxInFlight = 0;
   const server = createServer((req, res) => {
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    res.on("close", () => inFlight--);
     const url = new URL(req.url ?? "/", "http://demo");
     const delay = /^\/delay\/([\d.]+)$/.exec(url.pathname);
     if (delay?.[1] !== undefined) {
@@ -45,6 +52,7 @@ export async function startDemoApi(users = 45): Promise<DemoApi> {
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
+    maxInFlight: () => maxInFlight,
     async [Symbol.asyncDispose]() {
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));

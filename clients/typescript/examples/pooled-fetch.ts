@@ -16,4 +16,5 @@ const results = await Promise.all(urls.map((url) => client.fetch(url, { timeoutM
 for (const [i, res] of results.entries()) {
   console.log(`${urls[i]}: status ${res.status}, received ${res.body.length} bytes`);
 }
-console.log(`fetched ${results.length} urls in ${((performance.now() - started) / 1000).toFixed(2)} s (concurrently)`);
+console.log(`fetched ${results.length} urls in ${((performance.now() - started) / 1000).toFixed(2)} s`);
+if (process.argv.length <= 2) console.log(`the demo API served up to ${api.maxInFlight()} requests at once`);

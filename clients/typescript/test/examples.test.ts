@@ -50,9 +50,8 @@ test("the pooled fetch example fetches three urls concurrently", async () => {
   const { code, out } = await runExample("pooled-fetch");
   assert.equal(code, 0, out);
   assert.equal(out.match(/status 200, received \d+ bytes/g)?.length, 3, out);
-  const secs = Number(/in ([\d.]+) s/.exec(out)?.[1]);
-  // Sequentially the three delays add up to 3.5 s; concurrently the longest is 2 s.
-  assert.ok(secs < 3.5, `took ${secs} s, as if the fetches ran one after another:\n${out}`);
+  // Each demo request waits 0.5 to 2 s, so all three overlap unless the fetches were serialised.
+  assert.match(out, /served up to 3 requests at once/);
 });
 
 test("the paginated read example reads every record page by page", async () => {
