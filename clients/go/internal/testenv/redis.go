@@ -37,17 +37,9 @@ func StartRedis(tb testing.TB) *Redis {
 		"--port", fmt.Sprint(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--protected-mode", "no",
 		"--logfile", "")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		tb.Fatalf("stdout pipe: %v", err)
-	}
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("start redis-server: %v", err)
-	}
 	r := &Redis{URL: "redis://" + addr, Addr: addr, cmd: cmd, log: newTail(), exit: make(chan error, 1)}
 	ready := make(chan string, 1)
-	go r.log.read(stdout, redisReadyRe, ready)
-	go func() { r.exit <- cmd.Wait() }()
+	startLogged(tb, cmd, r.log, redisReadyRe, ready, r.exit)
 	tb.Cleanup(func() {
 		_ = stopProcess(r.cmd, r.exit)
 		if tb.Failed() {

@@ -84,17 +84,9 @@ func StartServer(tb testing.TB, args ...string) *Server {
 	bin := ServerBinary(tb)
 	cmd := exec.Command(bin, append([]string{"--listen", "127.0.0.1:0"}, args...)...)
 	cmd.Env = append(os.Environ(), "NO_COLOR=1")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		tb.Fatalf("stderr pipe: %v", err)
-	}
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("start %s: %v", bin, err)
-	}
 	s := &Server{cmd: cmd, log: newTail(), exit: make(chan error, 1)}
 	addrCh := make(chan string, 1)
-	go s.log.read(stderr, listeningRe, addrCh)
-	go func() { s.exit <- cmd.Wait() }()
+	startLogged(tb, cmd, s.log, listeningRe, addrCh, s.exit)
 	tb.Cleanup(func() { s.stop(tb) })
 
 	select {
@@ -154,6 +146,29 @@ func stopProcess(cmd *exec.Cmd, exit chan error) error {
 		exit <- err
 		return errors.Join(errors.New("did not stop within 10 s of SIGTERM: killed"), err)
 	}
+}
+
+// startLogged starts cmd with stdout and stderr into one pipe read by log, and sends
+// cmd.Wait's result on exit once the output is drained (Wait must not close the pipe while
+// the reader still needs it, or the last lines of a crashing process are lost).
+func startLogged(tb testing.TB, cmd *exec.Cmd, log *tail, want *regexp.Regexp, found chan<- string, exit chan<- error) {
+	tb.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		tb.Fatalf("pipe: %v", err)
+	}
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		_ = r.Close()
+		_ = w.Close()
+		tb.Fatalf("start %s: %v", cmd.Path, err)
+	}
+	_ = w.Close() // the child holds its own copy; EOF comes when it exits
+	go func() {
+		log.read(r, want, found)
+		_ = r.Close()
+		exit <- cmd.Wait()
+	}()
 }
 
 // tail keeps the last lines a process wrote, and reports the first match of a pattern.
