@@ -149,6 +149,10 @@ pub struct Config {
     #[arg(long, env = "STREAMGATE_LOCK_RECHECK", value_parser = humantime::parse_duration, default_value = "1s")]
     pub lock_recheck: Duration,
 
+    /// Waiters queued on one lock name at once; a caller beyond it gets RESOURCE_EXHAUSTED.
+    #[arg(long, env = "STREAMGATE_LOCK_MAX_WAITERS", default_value_t = 10_000)]
+    pub lock_max_waiters: usize,
+
     // ---- SensorFeed ----
     /// Distinct sensors one SensorFeed stream may report.
     #[arg(long, env = "STREAMGATE_SENSOR_MAX_SENSORS", default_value_t = 10_000)]
@@ -218,6 +222,7 @@ impl Config {
         positive("pages-max-prefetch", self.pages_max_prefetch as usize)?;
         positive("pages-max-attempts", self.pages_max_attempts as usize)?;
         positive("redis-pool-size", self.redis_pool_size as usize)?;
+        positive("lock-max-waiters", self.lock_max_waiters)?;
         nonzero("fetch-connect-timeout", self.fetch_connect_timeout)?;
         nonzero("fetch-timeout", self.fetch_timeout)?;
         nonzero("fetch-max-timeout", self.fetch_max_timeout)?;

@@ -1,5 +1,16 @@
-//! LockService over a `LockBackend`: in-process and Redis implementations.
+//! LockService: leased, fenced, fairly queued locks over a [`LockBackend`], held in this
+//! process ([`MemoryBackend`]) or in Redis ([`RedisBackend`]) for every server naming it.
 
+pub mod backend;
+pub mod error;
+pub mod hold;
+pub mod memory;
+pub mod redis;
 mod service;
+pub mod types;
 
+pub use backend::LockBackend;
+pub use error::LockError;
+pub use memory::MemoryBackend;
+pub use redis::RedisBackend;
 pub use service::LockHandler;

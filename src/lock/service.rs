@@ -1,28 +1,118 @@
-//! The tonic face of LockService.
+//! The tonic face of LockService: protobuf ↔ domain types, `LockError` → `Status`, and the
+//! call's bounds (gRPC deadline, server shutdown). Everything else is the backend's.
 
 use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
-use tokio_stream::Stream;
+use tokio_stream::{Stream, StreamExt};
+use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
+use super::backend::LockBackend;
+use super::error::LockError;
+use super::hold::{self, HoldUpdate};
+use super::memory::MemoryBackend;
+use super::redis::RedisBackend;
+use super::types::{AcquireRequest, Grant, LockLimits, LockName, LockToken};
 use crate::config::Config;
 use crate::proto::{
     AcquireLockRequest, AcquireLockResponse, ExtendRequest, ExtendResponse, HoldEvent, HoldRequest,
-    ReleaseRequest, ReleaseResponse,
+    LockLost, ReleaseRequest, ReleaseResponse, hold_event,
 };
 use crate::shutdown::Shutdown;
 
 /// Serves `streamgate.v1.LockService`.
 pub struct LockHandler {
-    _shutdown: Shutdown,
+    backend: Arc<dyn LockBackend>,
+    limits: LockLimits,
+    shutdown: Shutdown,
 }
 
 impl LockHandler {
-    /// Picks the backend from the config (Redis when `--redis-url` is set).
-    pub async fn new(_config: &Config, shutdown: Shutdown) -> anyhow::Result<Self> {
+    /// Picks the backend from the config (Redis when `--redis-url` is set). A Redis that is
+    /// down at start-up does not stop the server: lock calls answer UNAVAILABLE until it is
+    /// reachable, and the backend reconnects by itself.
+    pub async fn new(config: &Config, shutdown: Shutdown) -> anyhow::Result<Self> {
+        let limits = LockLimits::from_config(config);
+        let backend: Arc<dyn LockBackend> = match &config.redis_url {
+            Some(url) => Arc::new(RedisBackend::connect(url, config, shutdown.clone()).await?),
+            None => Arc::new(MemoryBackend::new(limits.max_waiters)),
+        };
         Ok(Self {
-            _shutdown: shutdown,
+            backend,
+            limits,
+            shutdown,
         })
+    }
+
+    fn acquire_request(
+        &self,
+        name: String,
+        ttl: Option<prost_types::Duration>,
+        wait: Option<prost_types::Duration>,
+        owner: String,
+        metadata: &MetadataMap,
+    ) -> Result<AcquireRequest, LockError> {
+        let name = LockName::new(name)?;
+        let ttl = self.limits.ttl("ttl", duration("ttl", ttl)?)?;
+        let mut wait = self
+            .limits
+            .wait("wait_timeout", duration("wait_timeout", wait)?)?;
+        if let Some(deadline) = grpc_timeout(metadata) {
+            // Give up the queue a little before the client does, so it hears `acquired =
+            // false` rather than DEADLINE_EXCEEDED.
+            wait = wait.min(deadline.saturating_sub(deadline / 10));
+        }
+        Ok(AcquireRequest {
+            name,
+            ttl,
+            wait,
+            owner,
+        })
+    }
+}
+
+/// A protobuf duration as a std one; negative or out-of-range values name the field.
+fn duration(
+    field: &'static str,
+    d: Option<prost_types::Duration>,
+) -> Result<Option<Duration>, LockError> {
+    d.map(|d| {
+        Duration::try_from(d).map_err(|e| LockError::invalid(field, format!("is not valid: {e}")))
+    })
+    .transpose()
+}
+
+/// The call's deadline from the `grpc-timeout` header (gRPC over HTTP/2 spec: digits + unit).
+fn grpc_timeout(metadata: &MetadataMap) -> Option<Duration> {
+    let value = metadata.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.saturating_mul(3600)),
+        "M" => Duration::from_secs(n.saturating_mul(60)),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+fn timestamp(at: SystemTime) -> prost_types::Timestamp {
+    prost_types::Timestamp::from(at)
+}
+
+fn grant_response(grant: Option<Grant>) -> AcquireLockResponse {
+    match grant {
+        Some(g) => AcquireLockResponse {
+            acquired: true,
+            token: g.token.as_str().to_owned(),
+            fencing_token: g.fence,
+            expires_at: Some(timestamp(g.expires_at)),
+        },
+        None => AcquireLockResponse::default(),
     }
 }
 
@@ -32,28 +122,89 @@ type HoldStream = Pin<Box<dyn Stream<Item = Result<HoldEvent, Status>> + Send>>;
 impl crate::proto::lock_service_server::LockService for LockHandler {
     async fn acquire_lock(
         &self,
-        _req: Request<AcquireLockRequest>,
+        req: Request<AcquireLockRequest>,
     ) -> Result<Response<AcquireLockResponse>, Status> {
-        Err(Status::unimplemented("AcquireLock is not implemented yet"))
+        let (metadata, _, msg) = req.into_parts();
+        let req =
+            self.acquire_request(msg.name, msg.ttl, msg.wait_timeout, msg.owner, &metadata)?;
+        let grant = tokio::select! {
+            res = self.backend.acquire(&req) => res?,
+            _ = self.shutdown.recv() => return Err(LockError::ShuttingDown.into()),
+        };
+        if let Some(g) = &grant {
+            tracing::debug!(lock = %req.name, owner = %req.owner, fence = g.fence, "granted");
+        }
+        Ok(Response::new(grant_response(grant)))
     }
 
     async fn release(
         &self,
-        _req: Request<ReleaseRequest>,
+        req: Request<ReleaseRequest>,
     ) -> Result<Response<ReleaseResponse>, Status> {
-        Err(Status::unimplemented("Release is not implemented yet"))
+        let msg = req.into_inner();
+        let name = LockName::new(msg.name)?;
+        let token = LockToken::parse(msg.token)?;
+        let released = self.backend.release(&name, &token).await?;
+        Ok(Response::new(ReleaseResponse { released }))
     }
 
     async fn extend(
         &self,
-        _req: Request<ExtendRequest>,
+        req: Request<ExtendRequest>,
     ) -> Result<Response<ExtendResponse>, Status> {
-        Err(Status::unimplemented("Extend is not implemented yet"))
+        let msg = req.into_inner();
+        let name = LockName::new(msg.name)?;
+        let token = LockToken::parse(msg.token)?;
+        let ttl = self.limits.ttl("ttl", duration("ttl", msg.ttl)?)?;
+        let expires = self.backend.extend(&name, &token, ttl).await?;
+        Ok(Response::new(ExtendResponse {
+            extended: expires.is_some(),
+            expires_at: expires.map(timestamp),
+        }))
     }
 
     type HoldStream = HoldStream;
 
-    async fn hold(&self, _req: Request<HoldRequest>) -> Result<Response<Self::HoldStream>, Status> {
-        Err(Status::unimplemented("Hold is not implemented yet"))
+    async fn hold(&self, req: Request<HoldRequest>) -> Result<Response<Self::HoldStream>, Status> {
+        let (metadata, _, msg) = req.into_parts();
+        let req =
+            self.acquire_request(msg.name, msg.ttl, msg.wait_timeout, msg.owner, &metadata)?;
+        let session = hold::start(self.backend.clone(), req, self.shutdown.clone());
+        let events = session.map(|update| match update {
+            HoldUpdate::Acquired(grant) => Ok(HoldEvent {
+                event: Some(hold_event::Event::Acquired(grant_response(grant))),
+            }),
+            HoldUpdate::Lost(reason) => Ok(HoldEvent {
+                event: Some(hold_event::Event::Lost(LockLost { reason })),
+            }),
+            HoldUpdate::Failed(e) => Err(Status::from(e)),
+        });
+        Ok(Response::new(Box::pin(events)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeout_header_units_are_understood() {
+        let mut m = MetadataMap::new();
+        m.insert("grpc-timeout", "250m".parse().unwrap());
+        assert_eq!(grpc_timeout(&m), Some(Duration::from_millis(250)));
+        m.insert("grpc-timeout", "3S".parse().unwrap());
+        assert_eq!(grpc_timeout(&m), Some(Duration::from_secs(3)));
+        m.insert("grpc-timeout", "x".parse().unwrap());
+        assert_eq!(grpc_timeout(&m), None);
+    }
+
+    #[test]
+    fn negative_durations_name_the_field() {
+        let d = prost_types::Duration {
+            seconds: -1,
+            nanos: 0,
+        };
+        let err = duration("wait_timeout", Some(d)).unwrap_err();
+        assert!(err.to_string().starts_with("wait_timeout"), "{err}");
     }
 }

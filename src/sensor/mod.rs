@@ -1,5 +1,23 @@
 //! SensorService: a pure per-stream processor, and the stream plumbing around it.
+//!
+//! [`Processor`] holds one stream's per-sensor state (settings, alert level, window,
+//! missing-data deadline) and turns readings and configs into responses, with time passed in;
+//! `service` and `feed` wire a gRPC stream to it with bounded buffers end to end.
 
+mod convert;
+mod error;
+mod feed;
+mod levels;
+mod processor;
 mod service;
+mod settings;
+mod types;
+mod validate;
+mod window;
 
-pub use service::SensorHandler;
+pub use error::SensorError;
+pub use processor::{Limits, Processor};
+pub use service::{FeedMetrics, MAX_SENSOR_ID_BYTES, SensorHandler};
+pub use settings::{DEFAULT_THRESHOLD, Settings};
+pub use types::*;
+pub use validate::{MAX_TEMP_C, MIN_TEMP_C, ReadingRules};

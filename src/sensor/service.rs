@@ -1,7 +1,12 @@
-//! The tonic face of SensorService.
+//! The tonic face of SensorService: one task per stream, started as the call arrives, with
+//! the response stream returned at once so the response headers go out before any reading
+//! (a tonic client awaits them before it starts sending).
 
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+use tokio::sync::mpsc;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -9,17 +14,91 @@ use crate::config::Config;
 use crate::proto::{SensorFeedRequest, SensorFeedResponse};
 use crate::shutdown::Shutdown;
 
+use super::feed::{self, Responses};
+use super::processor::{Limits, Processor};
+use super::validate::ReadingRules;
+
+/// Longest sensor id accepted, in bytes. Ids are keys of per-stream state, so they are
+/// bounded like everything else a client sends.
+pub const MAX_SENSOR_ID_BYTES: usize = 256;
+
+/// Live counters of the SensorFeed streams, shared with whoever asks (tests, metrics).
+#[derive(Clone, Debug, Default)]
+pub struct FeedMetrics {
+    inner: Arc<Counters>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    active: AtomicUsize,
+    started: AtomicU64,
+}
+
+impl FeedMetrics {
+    /// Stream tasks running now.
+    pub fn active_streams(&self) -> usize {
+        self.inner.active.load(Ordering::SeqCst)
+    }
+
+    /// Streams started since the server began.
+    pub fn started_streams(&self) -> u64 {
+        self.inner.started.load(Ordering::SeqCst)
+    }
+
+    fn track(&self) -> LiveStream {
+        self.inner.active.fetch_add(1, Ordering::SeqCst);
+        self.inner.started.fetch_add(1, Ordering::SeqCst);
+        LiveStream(self.inner.clone())
+    }
+}
+
+/// Counts a stream task as live until dropped (also when the task panics).
+struct LiveStream(Arc<Counters>);
+
+impl Drop for LiveStream {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Serves `streamgate.v1.SensorService`.
 pub struct SensorHandler {
-    _shutdown: Shutdown,
+    limits: Limits,
+    buffer: usize,
+    shutdown: Shutdown,
+    metrics: FeedMetrics,
 }
 
 impl SensorHandler {
     /// Takes the per-stream limits from the config.
-    pub fn new(_config: &Config, shutdown: Shutdown) -> Self {
+    pub fn new(config: &Config, shutdown: Shutdown) -> Self {
+        Self::with_limits(
+            Limits {
+                max_sensors: config.sensor_max_sensors,
+                max_window: config.sensor_max_window,
+                rules: ReadingRules {
+                    max_future_skew: config.sensor_max_future_skew,
+                    max_sensor_id_bytes: MAX_SENSOR_ID_BYTES,
+                },
+            },
+            config.sensor_buffer,
+            shutdown,
+        )
+    }
+
+    /// A handler with explicit limits and response buffer (responses per stream).
+    pub fn with_limits(limits: Limits, buffer: usize, shutdown: Shutdown) -> Self {
         Self {
-            _shutdown: shutdown,
+            limits,
+            buffer: buffer.max(1),
+            shutdown,
+            metrics: FeedMetrics::default(),
         }
+    }
+
+    /// The live counters of this handler's streams.
+    pub fn metrics(&self) -> FeedMetrics {
+        self.metrics.clone()
     }
 }
 
@@ -31,8 +110,23 @@ impl crate::proto::sensor_service_server::SensorService for SensorHandler {
 
     async fn sensor_feed(
         &self,
-        _req: Request<Streaming<SensorFeedRequest>>,
+        req: Request<Streaming<SensorFeedRequest>>,
     ) -> Result<Response<Self::SensorFeedStream>, Status> {
-        Err(Status::unimplemented("SensorFeed is not implemented yet"))
+        if self.shutdown.is_triggered() {
+            return Err(Shutdown::status());
+        }
+        let inbound = req.into_inner();
+        let (tx, rx) = mpsc::channel(self.buffer);
+        // Cancelled by server shutdown or by dropping the response stream (client gone).
+        let stop = self.shutdown.child_token();
+        let live = self.metrics.track();
+        let processor = Processor::new(self.limits);
+        let task_stop = stop.clone();
+        tokio::spawn(async move {
+            let _live = live;
+            feed::run(processor, inbound, tx, task_stop).await;
+        });
+        let responses = Responses::new(rx, self.shutdown.clone(), stop);
+        Ok(Response::new(Box::pin(responses)))
     }
 }

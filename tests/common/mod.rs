@@ -3,6 +3,10 @@
 
 #![allow(dead_code)]
 
+pub mod sensor;
+pub mod lock;
+pub mod fetch;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -1,0 +1,194 @@
+//! The one shared HTTP client: a keep-alive pool behind the guard (resolver and redirect
+//! policy), the concurrency limits, the deadline, and a body cap enforced while reading.
+
+use std::error::Error as StdError;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, Method};
+use tokio::time::Instant;
+use url::Url;
+
+use super::error::FetchError;
+use super::guard::{Policy, Refused};
+use super::limits::Limits;
+use super::resolve::{GuardedResolver, Lookup};
+use crate::config::Config;
+
+/// One upstream request, already validated.
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    /// Absolute http(s) URL (checked again by the guard before sending).
+    pub url: Url,
+    /// HTTP method.
+    pub method: Method,
+    /// Headers sent as given.
+    pub headers: HeaderMap,
+    /// Request body.
+    pub body: Bytes,
+    /// Largest response body accepted, in bytes.
+    pub body_cap: u64,
+}
+
+/// What came back.
+#[derive(Debug)]
+pub struct HttpResponse {
+    /// HTTP status code.
+    pub status: u16,
+    /// Response headers.
+    pub headers: HeaderMap,
+    /// The whole (decoded) body, at most the request's cap.
+    pub body: Bytes,
+    /// The final URL after redirects.
+    pub url: Url,
+}
+
+/// The process-wide HTTP client with its guard and limits.
+pub struct Fetcher {
+    client: reqwest::Client,
+    policy: Arc<Policy>,
+    limits: Arc<Limits>,
+    queue_timeout: Duration,
+}
+
+impl Fetcher {
+    /// Builds the client from the config, resolving names through `lookup`.
+    pub fn new(config: &Config, lookup: Arc<dyn Lookup>, policy: Policy) -> anyhow::Result<Self> {
+        let policy = Arc::new(policy);
+        let max_redirects = config.fetch_max_redirects;
+        let redirect_policy = policy.clone();
+        let client = reqwest::Client::builder()
+            .dns_resolver(Arc::new(GuardedResolver::new(lookup, policy.clone())))
+            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                // `previous` holds every URL visited so far, the first one included. Past the
+                // limit the redirect response itself is returned, as the caller's answer.
+                if attempt.previous().len() > max_redirects {
+                    return attempt.stop();
+                }
+                let url = attempt.url();
+                if url.scheme() != "http" && url.scheme() != "https" {
+                    let refused = Refused::scheme(url);
+                    return attempt.error(refused);
+                }
+                match redirect_policy.check_url(url) {
+                    Ok(()) => attempt.follow(),
+                    Err(r) => {
+                        let r = r.with_context(&format!("redirect to {url}"));
+                        attempt.error(r)
+                    }
+                }
+            }))
+            .connect_timeout(config.fetch_connect_timeout)
+            // A proxy from the environment would resolve names itself, around the guard.
+            .no_proxy()
+            .pool_max_idle_per_host(config.fetch_max_per_host)
+            .user_agent(concat!("streamgate/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            client,
+            policy,
+            limits: Limits::new(config.fetch_max_concurrency, config.fetch_max_per_host),
+            queue_timeout: config.fetch_queue_timeout,
+        })
+    }
+
+    /// Sends `req` and reads the whole response by `deadline`, queueing for a slot first.
+    pub async fn execute(
+        &self,
+        req: HttpRequest,
+        deadline: Instant,
+    ) -> Result<HttpResponse, FetchError> {
+        self.policy.check_url(&req.url)?;
+        let host_key = format!(
+            "{}:{}",
+            req.url.host_str().unwrap_or_default(),
+            req.url.port_or_known_default().unwrap_or(0)
+        );
+        let queue_deadline = Instant::now() + self.queue_timeout;
+        let _permit = self
+            .limits
+            .acquire(&host_key, deadline, queue_deadline)
+            .await?;
+        let url = req.url.clone();
+        match tokio::time::timeout_at(deadline, self.send(req)).await {
+            Ok(res) => res,
+            Err(_) => Err(FetchError::DeadlineExceeded(format!(
+                "no complete response from {url} within the timeout"
+            ))),
+        }
+    }
+
+    async fn send(&self, req: HttpRequest) -> Result<HttpResponse, FetchError> {
+        let cap = req.body_cap;
+        let url = req.url.clone();
+        let mut resp = self
+            .client
+            .request(req.method, req.url)
+            .headers(req.headers)
+            .body(req.body)
+            .send()
+            .await
+            .map_err(|e| classify(e, &url))?;
+        let too_large = |n: &dyn std::fmt::Display| {
+            FetchError::ResourceExhausted(format!(
+                "response body from {url} is {n} bytes, over the cap of {cap} bytes (max_body_bytes)"
+            ))
+        };
+        if let Some(len) = resp.content_length().filter(|&l| l > cap) {
+            return Err(too_large(&len));
+        }
+        let reserve = resp.content_length().unwrap_or(0).min(cap).min(1 << 20) as usize;
+        let mut body = BytesMut::with_capacity(reserve);
+        while let Some(chunk) = resp.chunk().await.map_err(|e| classify(e, &url))? {
+            if body.len() as u64 + chunk.len() as u64 > cap {
+                return Err(too_large(&format!("more than {cap}")));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(HttpResponse {
+            status: resp.status().as_u16(),
+            url: resp.url().clone(),
+            headers: std::mem::take(resp.headers_mut()),
+            body: body.freeze(),
+        })
+    }
+}
+
+/// Maps a reqwest failure to the contract's statuses, finding a guard refusal anywhere in
+/// the error's chain (it comes back wrapped by the resolver or the redirect policy).
+fn classify(e: reqwest::Error, url: &Url) -> FetchError {
+    let mut source: Option<&(dyn StdError + 'static)> = Some(&e);
+    while let Some(s) = source {
+        if let Some(r) = s.downcast_ref::<Refused>() {
+            return FetchError::Refused(r.clone());
+        }
+        source = s.source();
+    }
+    let chain = error_chain(&e);
+    if e.is_timeout() {
+        FetchError::DeadlineExceeded(format!("timed out talking to {url}: {chain}"))
+    } else if e.is_connect() {
+        FetchError::Unavailable(format!("cannot connect to {url}: {chain}"))
+    } else if e.is_body() || e.is_decode() {
+        FetchError::Unavailable(format!("reading the response from {url} failed: {chain}"))
+    } else {
+        FetchError::Unavailable(format!("request to {url} failed: {chain}"))
+    }
+}
+
+/// Every message in an error's source chain, joined, so the cause (e.g. "Connection
+/// refused") reaches the caller.
+fn error_chain(e: &dyn StdError) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let msg = s.to_string();
+        if !out.contains(&msg) {
+            out.push_str(": ");
+            out.push_str(&msg);
+        }
+        source = s.source();
+    }
+    out
+}

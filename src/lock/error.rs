@@ -1,0 +1,59 @@
+//! The lock domain's one error enum, and the single place it becomes a gRPC status, so the
+//! README's status table can be read from one `match`.
+
+use tonic::Status;
+
+use crate::shutdown::Shutdown;
+
+/// Everything that can go wrong in a lock call.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// The request is malformed; `field` names the offending field.
+    #[error("{field} {reason}")]
+    InvalidArgument {
+        /// The request field at fault.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Too many callers are already queued on this lock name.
+    #[error("lock {name:?} already has {limit} waiters queued")]
+    TooManyWaiters {
+        /// The lock.
+        name: String,
+        /// The server's `--lock-max-waiters`.
+        limit: usize,
+    },
+    /// The backend (Redis) cannot be reached or did not answer in time.
+    #[error("lock backend unavailable: {0}")]
+    Unavailable(String),
+    /// The server is stopping; the call ends without a grant.
+    #[error("server is shutting down")]
+    ShuttingDown,
+    /// The backend answered something this server does not understand (a bug, or a foreign
+    /// writer under our key prefix).
+    #[error("lock backend answered unexpectedly: {0}")]
+    Backend(String),
+}
+
+impl LockError {
+    /// An `InvalidArgument` naming `field`.
+    pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::InvalidArgument {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<LockError> for Status {
+    fn from(err: LockError) -> Self {
+        match err {
+            LockError::InvalidArgument { .. } => Status::invalid_argument(err.to_string()),
+            LockError::TooManyWaiters { .. } => Status::resource_exhausted(err.to_string()),
+            LockError::Unavailable(_) => Status::unavailable(err.to_string()),
+            LockError::ShuttingDown => Shutdown::status(),
+            LockError::Backend(_) => Status::internal(err.to_string()),
+        }
+    }
+}

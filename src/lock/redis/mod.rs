@@ -1,0 +1,321 @@
+//! The Redis backend (`--redis-url`): locks shared by every server naming the same Redis.
+//!
+//! Each operation is one Lua script (see `scripts/`). Waiters queue in a per-name sorted set
+//! ordered by arrival; a release hands the lock straight to the head waiter inside the script
+//! and announces it on the lock's channel, so one hand-off costs O(1) Redis work. A waiter
+//! that misses the announcement still finds out: the head of the queue re-checks when the
+//! holder's lease ends (the script tells it when), every waiter re-checks at least every
+//! `--lock-recheck`, and each re-check also refreshes the waiter's queue entry so entries of
+//! a crashed server lapse.
+
+mod pool;
+mod scripts;
+mod wakeups;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context;
+use futures::future::BoxFuture;
+use redis::Client;
+use tokio::sync::mpsc;
+use tokio::task::{JoinHandle, JoinSet};
+
+use super::backend::LockBackend;
+use super::error::LockError;
+use super::types::{AcquireRequest, Grant, LockName, LockToken, Ttl};
+use crate::config::Config;
+use crate::shutdown::Shutdown;
+use pool::Pool;
+use scripts::{AcquireReply, LockKeys, Scripts};
+use wakeups::Wakeups;
+
+/// Departed waiters whose queue entries await removal; beyond this, entries are left to lapse
+/// on their own (within a waiter lease).
+const LEAVE_QUEUE: usize = 1024;
+/// Leave scripts run at once by the janitor.
+const LEAVE_CONCURRENCY: usize = 16;
+
+struct Inner {
+    pool: Pool,
+    scripts: Scripts,
+    wakeups: Arc<Wakeups>,
+    prefix: String,
+    timeout: Duration,
+    recheck: Duration,
+    waiter_lease: Duration,
+    max_waiters: usize,
+    leave_tx: mpsc::Sender<(LockName, LockToken)>,
+}
+
+/// Locks in Redis, shared by every streamgate naming it.
+pub struct RedisBackend {
+    inner: Arc<Inner>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for RedisBackend {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl RedisBackend {
+    /// Sets up the pool and the wake-up listener. Fails only on a malformed URL: when Redis is
+    /// down, this logs a warning, lock calls answer UNAVAILABLE, and both the pool and the
+    /// listener reconnect by themselves.
+    pub async fn connect(url: &str, config: &Config, shutdown: Shutdown) -> anyhow::Result<Self> {
+        let client = Client::open(url).context("--redis-url is not a valid Redis URL")?;
+        let timeout = config.redis_timeout;
+        let pool = pool::build(client.clone(), config.redis_pool_size, timeout);
+        let wakeups = Arc::new(Wakeups::default());
+        let (leave_tx, leave_rx) = mpsc::channel(LEAVE_QUEUE);
+        let inner = Arc::new(Inner {
+            pool,
+            scripts: Scripts::new(),
+            wakeups: wakeups.clone(),
+            prefix: config.lock_key_prefix.clone(),
+            timeout,
+            recheck: config.lock_recheck,
+            // Refreshed at least every re-check; two missed refreshes and a timeout's grace
+            // before another server may treat the entry as dead.
+            waiter_lease: config.lock_recheck * 2 + timeout,
+            max_waiters: config.lock_max_waiters,
+            leave_tx,
+        });
+
+        let (first_tx, first_rx) = tokio::sync::oneshot::channel();
+        let listener = tokio::spawn(wakeups::listen(
+            client,
+            LockKeys::channel_pattern(&config.lock_key_prefix),
+            wakeups.clone(),
+            timeout,
+            config.lock_recheck.min(Duration::from_secs(5)),
+            shutdown.clone(),
+            first_tx,
+        ));
+        let janitor = tokio::spawn(janitor(inner.clone(), leave_rx));
+        let _ = first_rx.await;
+        if wakeups.is_up() {
+            inner.warn_if_eviction_can_drop_locks().await;
+        } else {
+            tracing::warn!(
+                "Redis at --redis-url is unreachable at start-up; lock calls answer UNAVAILABLE until it is back"
+            );
+        }
+        Ok(Self {
+            inner,
+            tasks: vec![listener, janitor],
+        })
+    }
+}
+
+impl Inner {
+    fn keys(&self, name: &LockName) -> LockKeys {
+        LockKeys::new(&self.prefix, name)
+    }
+
+    fn check_reachable(&self) -> Result<(), LockError> {
+        if self.wakeups.redis_known_down() {
+            return Err(LockError::Unavailable(
+                "Redis is unreachable (reconnecting)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Locks vanish if Redis may evict keys with a TTL; say so loudly once connected.
+    async fn warn_if_eviction_can_drop_locks(&self) {
+        let mut cmd = redis::cmd("CONFIG");
+        cmd.arg("GET").arg("maxmemory-policy");
+        match pool::query::<Vec<String>>(&self.pool, &cmd, self.timeout).await {
+            Ok(reply) => {
+                let policy = reply.get(1).map(String::as_str).unwrap_or("");
+                if policy != "noeviction" && !policy.is_empty() {
+                    tracing::warn!(
+                        "Redis maxmemory-policy is {policy:?}: under memory pressure Redis may evict lock keys, \
+                         silently freeing held locks; set it to \"noeviction\""
+                    );
+                }
+            }
+            Err(e) => tracing::info!(
+                "could not read Redis maxmemory-policy ({e}); check it is noeviction"
+            ),
+        }
+    }
+
+    async fn try_acquire(
+        &self,
+        keys: &LockKeys,
+        token: &LockToken,
+        ttl: Ttl,
+        join: bool,
+    ) -> Result<AcquireReply, LockError> {
+        self.check_reachable()?;
+        let inv = self
+            .scripts
+            .acquire(keys, token, ttl, join, self.waiter_lease, self.max_waiters);
+        let reply: Vec<i64> = pool::invoke(&self.pool, &inv, self.timeout).await?;
+        AcquireReply::parse(&reply)
+    }
+
+    async fn acquire(&self, req: &AcquireRequest) -> Result<Option<Grant>, LockError> {
+        let keys = self.keys(&req.name);
+        let token = LockToken::generate();
+        if req.wait.is_zero() {
+            return match self.try_acquire(&keys, &token, req.ttl, false).await? {
+                AcquireReply::Granted { fence, pttl_ms } => Ok(Some(grant(token, fence, pttl_ms))),
+                _ => Ok(None),
+            };
+        }
+        let deadline = Instant::now() + req.wait;
+        let mut waiter = Waiter::register(self, &req.name, token);
+        loop {
+            let reply = self
+                .try_acquire(&keys, &waiter.token, req.ttl, true)
+                .await?;
+            let next_check = match reply {
+                AcquireReply::Granted { fence, pttl_ms } => {
+                    return Ok(Some(grant(waiter.succeed(), fence, pttl_ms)));
+                }
+                AcquireReply::QueueFull => {
+                    return Err(LockError::TooManyWaiters {
+                        name: req.name.to_string(),
+                        limit: self.max_waiters,
+                    });
+                }
+                // The head re-checks the moment the holder's lease ends, so an expiry is
+                // noticed within milliseconds; the rest only need to refresh their entry.
+                AcquireReply::Busy {
+                    holder_pttl_ms,
+                    rank: Some(0),
+                } if holder_pttl_ms >= 0 => self
+                    .recheck
+                    .min(Duration::from_millis(holder_pttl_ms.unsigned_abs() + 1)),
+                AcquireReply::Busy { .. } => self.recheck,
+            };
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(None);
+            }
+            let wake_at = (now + next_check).min(deadline);
+            tokio::select! {
+                _ = waiter.notify.notified() => {}
+                _ = tokio::time::sleep_until(wake_at.into()) => {}
+            }
+            if Instant::now() >= deadline {
+                // Dropping the waiter removes its entry and releases a grant that raced in.
+                return Ok(None);
+            }
+        }
+    }
+}
+
+fn grant(token: LockToken, fence: u64, pttl_ms: u64) -> Grant {
+    Grant {
+        token,
+        fence,
+        expires_at: SystemTime::now() + Duration::from_millis(pttl_ms),
+    }
+}
+
+/// A queued caller on this server. Dropped without success (deadline, cancel, error), it
+/// asks the janitor to take its entry out of the queue and to release a grant that was handed
+/// to it meanwhile, so no lock is ever left with a holder that is gone.
+struct Waiter<'a> {
+    inner: &'a Inner,
+    name: LockName,
+    token: LockToken,
+    notify: Arc<tokio::sync::Notify>,
+    done: bool,
+}
+
+impl<'a> Waiter<'a> {
+    fn register(inner: &'a Inner, name: &LockName, token: LockToken) -> Self {
+        let notify = inner.wakeups.register(token.as_str());
+        Self {
+            inner,
+            name: name.clone(),
+            token,
+            notify,
+            done: false,
+        }
+    }
+
+    fn succeed(&mut self) -> LockToken {
+        self.done = true;
+        self.token.clone()
+    }
+}
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        self.inner.wakeups.unregister(self.token.as_str());
+        if !self.done {
+            let job = (self.name.clone(), self.token.clone());
+            if self.inner.leave_tx.try_send(job).is_err() {
+                tracing::warn!(lock = %self.name, "leave queue full; the waiter's entry will lapse by itself");
+            }
+        }
+    }
+}
+
+/// Runs the leave script for departed waiters, a few at a time.
+async fn janitor(inner: Arc<Inner>, mut rx: mpsc::Receiver<(LockName, LockToken)>) {
+    let mut running = JoinSet::new();
+    while let Some((name, token)) = rx.recv().await {
+        while running.len() >= LEAVE_CONCURRENCY {
+            running.join_next().await;
+        }
+        while running.try_join_next().is_some() {}
+        let inner = inner.clone();
+        running.spawn(async move {
+            let keys = inner.keys(&name);
+            let inv = inner.scripts.leave(&keys, &token);
+            match pool::invoke::<i64>(&inner.pool, &inv, inner.timeout).await {
+                Ok(1) => tracing::debug!(lock = %name, "released a grant its waiter left behind"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(lock = %name, error = %e, "could not remove a departed waiter; its entry will lapse"),
+            }
+        });
+    }
+}
+
+impl LockBackend for RedisBackend {
+    fn acquire<'a>(
+        &'a self,
+        req: &'a AcquireRequest,
+    ) -> BoxFuture<'a, Result<Option<Grant>, LockError>> {
+        Box::pin(self.inner.acquire(req))
+    }
+
+    fn release<'a>(
+        &'a self,
+        name: &'a LockName,
+        token: &'a LockToken,
+    ) -> BoxFuture<'a, Result<bool, LockError>> {
+        Box::pin(async move {
+            let inner = &self.inner;
+            inner.check_reachable()?;
+            let inv = inner.scripts.release(&inner.keys(name), token);
+            Ok(pool::invoke::<i64>(&inner.pool, &inv, inner.timeout).await? == 1)
+        })
+    }
+
+    fn extend<'a>(
+        &'a self,
+        name: &'a LockName,
+        token: &'a LockToken,
+        ttl: Ttl,
+    ) -> BoxFuture<'a, Result<Option<SystemTime>, LockError>> {
+        Box::pin(async move {
+            let inner = &self.inner;
+            inner.check_reachable()?;
+            let inv = inner.scripts.extend(&inner.keys(name), token, ttl);
+            let pttl: i64 = pool::invoke(&inner.pool, &inv, inner.timeout).await?;
+            Ok((pttl > 0).then(|| SystemTime::now() + Duration::from_millis(pttl.unsigned_abs())))
+        })
+    }
+}

@@ -1,0 +1,140 @@
+//! The bb8 pool of multiplexed Redis connections the lock scripts run on.
+//!
+//! bb8-redis's own manager never reports a connection as broken and PINGs on every
+//! check-out (one more round trip per lock call). This manager instead marks a connection
+//! broken when a command on it fails at the transport level, so bb8 drops it and the next
+//! call dials afresh: a restarted Redis is picked up without a probe per call.
+
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Client, FromRedisValue, RedisError, ScriptInvocation};
+
+use crate::lock::error::LockError;
+
+/// A pooled connection and whether a transport error has been seen on it.
+pub(super) struct PooledConn {
+    conn: MultiplexedConnection,
+    broken: bool,
+}
+
+/// Dials connections with the server's Redis timeouts.
+pub(super) struct Manager {
+    client: Client,
+    config: AsyncConnectionConfig,
+}
+
+impl Manager {
+    pub(super) fn new(client: Client, timeout: Duration) -> Self {
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout));
+        Self { client, config }
+    }
+}
+
+impl bb8::ManageConnection for Manager {
+    type Connection = PooledConn;
+    type Error = RedisError;
+
+    async fn connect(&self) -> Result<PooledConn, RedisError> {
+        let conn = self
+            .client
+            .get_multiplexed_async_connection_with_config(&self.config)
+            .await?;
+        Ok(PooledConn {
+            conn,
+            broken: false,
+        })
+    }
+
+    async fn is_valid(&self, conn: &mut PooledConn) -> Result<(), RedisError> {
+        redis::cmd("PING").query_async::<()>(&mut conn.conn).await
+    }
+
+    fn has_broken(&self, conn: &mut PooledConn) -> bool {
+        conn.broken
+    }
+}
+
+/// The pool.
+pub(super) type Pool = bb8::Pool<Manager>;
+
+/// Builds the pool without dialling: a Redis that is down at start-up must not stop the
+/// server.
+pub(super) fn build(client: Client, size: u32, timeout: Duration) -> Pool {
+    bb8::Pool::builder()
+        .max_size(size)
+        .min_idle(None)
+        .connection_timeout(timeout)
+        .test_on_check_out(false)
+        .retry_connection(false)
+        .build_unchecked(Manager::new(client, timeout))
+}
+
+/// Runs `inv` on a pooled connection, bounded by `timeout` in all (check-out included).
+pub(super) async fn invoke<T: FromRedisValue>(
+    pool: &Pool,
+    inv: &ScriptInvocation<'_>,
+    timeout: Duration,
+) -> Result<T, LockError> {
+    bounded(timeout, async {
+        let mut pooled = checkout(pool).await?;
+        let res = inv.invoke_async(&mut pooled.conn).await;
+        settle(&mut pooled, res)
+    })
+    .await
+}
+
+/// Runs one command on a pooled connection, bounded like [`invoke`].
+pub(super) async fn query<T: FromRedisValue>(
+    pool: &Pool,
+    cmd: &redis::Cmd,
+    timeout: Duration,
+) -> Result<T, LockError> {
+    bounded(timeout, async {
+        let mut pooled = checkout(pool).await?;
+        let res = cmd.query_async(&mut pooled.conn).await;
+        settle(&mut pooled, res)
+    })
+    .await
+}
+
+async fn checkout(pool: &Pool) -> Result<bb8::PooledConnection<'_, Manager>, LockError> {
+    pool.get()
+        .await
+        .map_err(|e| LockError::Unavailable(format!("no Redis connection: {e}")))
+}
+
+/// Maps a command's result, marking the connection broken on a transport failure.
+fn settle<T>(conn: &mut PooledConn, res: redis::RedisResult<T>) -> Result<T, LockError> {
+    res.map_err(|e| {
+        if is_transport(&e) {
+            conn.broken = true;
+        }
+        LockError::Unavailable(format!("Redis: {e}"))
+    })
+}
+
+async fn bounded<T>(
+    timeout: Duration,
+    call: impl std::future::Future<Output = Result<T, LockError>>,
+) -> Result<T, LockError> {
+    tokio::time::timeout(timeout, call)
+        .await
+        .unwrap_or_else(|_| {
+            Err(LockError::Unavailable(format!(
+                "Redis did not answer within {}",
+                humantime::format_duration(timeout)
+            )))
+        })
+}
+
+/// Whether the connection itself failed (as opposed to a command error on a good one).
+pub(super) fn is_transport(e: &RedisError) -> bool {
+    e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_timeout()
+        || e.is_unrecoverable_error()
+}

@@ -1,0 +1,209 @@
+//! The Lua scripts that make each lock operation one atomic step in Redis, the key layout
+//! they share, and the parsing of their replies.
+//!
+//! Every key of one lock lives under one hash tag, `{<prefix><name>}`, so Redis Cluster puts
+//! them in one slot and a script may touch them all.
+
+use std::time::Duration;
+
+use redis::{Script, ScriptInvocation};
+
+use crate::lock::error::LockError;
+use crate::lock::types::{LockName, LockToken, Ttl};
+
+const PRELUDE: &str = include_str!("../scripts/prelude.lua");
+
+/// The four scripts, loaded once; redis-rs sends EVALSHA and falls back to loading the script
+/// when Redis answers NOSCRIPT (after a restart or SCRIPT FLUSH).
+pub(super) struct Scripts {
+    acquire: Script,
+    release: Script,
+    extend: Script,
+    leave: Script,
+}
+
+impl Scripts {
+    pub(super) fn new() -> Self {
+        let with_prelude = |body: &str| Script::new(&format!("{PRELUDE}\n{body}"));
+        Self {
+            acquire: with_prelude(include_str!("../scripts/acquire.lua")),
+            release: with_prelude(include_str!("../scripts/release.lua")),
+            extend: with_prelude(include_str!("../scripts/extend.lua")),
+            leave: with_prelude(include_str!("../scripts/leave.lua")),
+        }
+    }
+
+    /// Take the lock, or (when `join`) queue for it / refresh the queue entry.
+    pub(super) fn acquire<'a>(
+        &'a self,
+        keys: &LockKeys,
+        token: &LockToken,
+        ttl: Ttl,
+        join: bool,
+        waiter_lease: Duration,
+        max_waiters: usize,
+    ) -> ScriptInvocation<'a> {
+        let mut inv = self.acquire.prepare_invoke();
+        keys.apply(&mut inv);
+        inv.arg(&keys.channel)
+            .arg(token.as_str())
+            .arg(ttl.as_millis())
+            .arg(u8::from(join))
+            .arg(millis(waiter_lease))
+            .arg(max_waiters);
+        inv
+    }
+
+    /// Release if `token` holds the lock, handing it to the next waiter.
+    pub(super) fn release<'a>(
+        &'a self,
+        keys: &LockKeys,
+        token: &LockToken,
+    ) -> ScriptInvocation<'a> {
+        let mut inv = self.release.prepare_invoke();
+        keys.apply(&mut inv);
+        inv.arg(&keys.channel).arg(token.as_str());
+        inv
+    }
+
+    /// Renew the lease of `token`'s grant.
+    pub(super) fn extend<'a>(
+        &'a self,
+        keys: &LockKeys,
+        token: &LockToken,
+        ttl: Ttl,
+    ) -> ScriptInvocation<'a> {
+        let mut inv = self.extend.prepare_invoke();
+        keys.apply(&mut inv);
+        inv.arg(token.as_str()).arg(ttl.as_millis());
+        inv
+    }
+
+    /// Remove a departed waiter, releasing a grant it may have been handed.
+    pub(super) fn leave<'a>(&'a self, keys: &LockKeys, token: &LockToken) -> ScriptInvocation<'a> {
+        let mut inv = self.leave.prepare_invoke();
+        keys.apply(&mut inv);
+        inv.arg(&keys.channel).arg(token.as_str());
+        inv
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+/// The keys and wake-up channel of one lock.
+pub(super) struct LockKeys {
+    owner: String,
+    fence: String,
+    queue: String,
+    waiters: String,
+    /// Where hand-offs are announced; the payload is the new holder's token.
+    pub(super) channel: String,
+}
+
+impl LockKeys {
+    pub(super) fn new(prefix: &str, name: &LockName) -> Self {
+        let tag = format!("{{{prefix}{name}}}");
+        Self {
+            owner: format!("{tag}:owner"),
+            fence: format!("{tag}:fence"),
+            queue: format!("{tag}:queue"),
+            waiters: format!("{tag}:waiters"),
+            channel: format!("{tag}:wake"),
+        }
+    }
+
+    /// The pattern matching every lock's channel under `prefix`, for the one pattern
+    /// subscription each server keeps. Glob metacharacters in the prefix are escaped.
+    pub(super) fn channel_pattern(prefix: &str) -> String {
+        let mut escaped = String::with_capacity(prefix.len() + 8);
+        for c in prefix.chars() {
+            if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+                escaped.push('\\');
+            }
+            escaped.push(c);
+        }
+        format!("{{{escaped}*}}:wake")
+    }
+
+    fn apply(&self, inv: &mut ScriptInvocation<'_>) {
+        inv.key(&self.owner)
+            .key(&self.fence)
+            .key(&self.queue)
+            .key(&self.waiters);
+    }
+}
+
+/// The acquire script's answer.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum AcquireReply {
+    /// Held by the caller's token, with this fence, for this many more milliseconds.
+    Granted { fence: u64, pttl_ms: u64 },
+    /// Held by someone else for `holder_pttl_ms` more (negative: unknown); the caller is
+    /// `rank`-th in the queue (`None`: not queued).
+    Busy {
+        holder_pttl_ms: i64,
+        rank: Option<u64>,
+    },
+    /// The queue is at `--lock-max-waiters`.
+    QueueFull,
+}
+
+impl AcquireReply {
+    pub(super) fn parse(reply: &[i64]) -> Result<Self, LockError> {
+        match reply {
+            [1, fence, pttl] if *fence > 0 => Ok(Self::Granted {
+                fence: (*fence).unsigned_abs(),
+                pttl_ms: (*pttl).max(0).unsigned_abs(),
+            }),
+            [0, pttl, rank] => Ok(Self::Busy {
+                holder_pttl_ms: *pttl,
+                rank: u64::try_from(*rank).ok(),
+            }),
+            [-1] => Ok(Self::QueueFull),
+            other => Err(LockError::Backend(format!(
+                "acquire script replied {other:?}"
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_keys_of_a_lock_share_one_hash_tag() {
+        let keys = LockKeys::new("sg:", &LockName::new("a}b").unwrap());
+        for k in [&keys.owner, &keys.fence, &keys.queue, &keys.waiters] {
+            assert!(k.starts_with("{sg:a}b}:"), "{k}");
+        }
+        assert_eq!(keys.channel, "{sg:a}b}:wake");
+    }
+
+    #[test]
+    fn the_channel_pattern_escapes_glob_characters_of_the_prefix() {
+        assert_eq!(LockKeys::channel_pattern("a*b:"), "{a\\*b:*}:wake");
+    }
+
+    #[test]
+    fn replies_parse_and_garbage_is_a_backend_error() {
+        assert_eq!(
+            AcquireReply::parse(&[1, 7, 500]).unwrap(),
+            AcquireReply::Granted {
+                fence: 7,
+                pttl_ms: 500
+            }
+        );
+        assert_eq!(
+            AcquireReply::parse(&[0, 20, -1]).unwrap(),
+            AcquireReply::Busy {
+                holder_pttl_ms: 20,
+                rank: None
+            }
+        );
+        assert_eq!(AcquireReply::parse(&[-1]).unwrap(), AcquireReply::QueueFull);
+        assert!(AcquireReply::parse(&[3]).is_err());
+    }
+}

@@ -1,0 +1,34 @@
+-- Shared by every lock script. KEYS: 1 owner (hash: token, fence; PX lease),
+-- 2 fence (counter: fencing tokens and queue order), 3 queue (zset waiter -> arrival),
+-- 4 waiters (hash waiter -> "live_until_ms:ttl_ms"). All four share one hash tag.
+local owner, fence_key, queue, waiters = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Grants the free lock to the first waiter whose entry is still alive (its server keeps
+-- refreshing it), dropping dead entries on the way, and tells its server on the lock's
+-- channel. O(1) work per hand-off however many wait. Returns the new holder's token or false.
+local function hand_off(now, channel)
+  while true do
+    local head = redis.call('ZRANGE', queue, 0, 0)[1]
+    if not head then
+      return false
+    end
+    redis.call('ZREM', queue, head)
+    local entry = redis.call('HGET', waiters, head)
+    redis.call('HDEL', waiters, head)
+    if entry then
+      local live, ttl = string.match(entry, '^(%d+):(%d+)$')
+      if live and tonumber(live) >= now then
+        local fence = redis.call('INCR', fence_key)
+        redis.call('HSET', owner, 'token', head, 'fence', fence)
+        redis.call('PEXPIRE', owner, ttl)
+        redis.call('PUBLISH', channel, head)
+        return head
+      end
+    end
+  end
+end

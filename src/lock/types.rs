@@ -1,0 +1,253 @@
+//! The lock domain's validated types. A request is turned into these once, at the service
+//! boundary; past that point nothing re-checks a name's length or a lease's bounds.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use crate::config::Config;
+
+use super::error::LockError;
+
+/// Longest lock name, in bytes: long enough for any path-like key, short enough that a
+/// client cannot make Redis keys (prefix + name + suffix) grow without bound.
+pub const MAX_NAME_BYTES: usize = 256;
+
+/// Longest token accepted by Release and Extend. Grants hand out UUIDs (36 bytes); anything
+/// much longer cannot be one of ours, and is refused before it reaches the backend.
+pub const MAX_TOKEN_BYTES: usize = 64;
+
+/// A lock name: 1 to [`MAX_NAME_BYTES`] bytes of UTF-8.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LockName(String);
+
+impl LockName {
+    /// Validates `name`; the error names the field `name`.
+    pub fn new(name: impl Into<String>) -> Result<Self, LockError> {
+        let name = name.into();
+        if name.is_empty() {
+            return Err(LockError::invalid("name", "must not be empty"));
+        }
+        if name.len() > MAX_NAME_BYTES {
+            return Err(LockError::invalid(
+                "name",
+                format!(
+                    "is {} bytes; at most {MAX_NAME_BYTES} are allowed",
+                    name.len()
+                ),
+            ));
+        }
+        Ok(Self(name))
+    }
+
+    /// The name as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for LockName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The proof of ownership of one grant: a fresh UUID per grant.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct LockToken(String);
+
+impl LockToken {
+    /// A fresh random token for a new grant (or a queued waiter, whose grant it becomes).
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::new_v4().to_string())
+    }
+
+    /// Validates a token a client sent back; the error names the field `token`.
+    pub fn parse(token: impl Into<String>) -> Result<Self, LockError> {
+        let token = token.into();
+        if token.is_empty() {
+            return Err(LockError::invalid("token", "must not be empty"));
+        }
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(LockError::invalid(
+                "token",
+                format!("is longer than {MAX_TOKEN_BYTES} bytes; it is not a grant's token"),
+            ));
+        }
+        Ok(Self(token))
+    }
+
+    /// The token's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for LockToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The lease bounds and defaults, taken from [`Config`] once.
+#[derive(Clone, Copy, Debug)]
+pub struct LockLimits {
+    /// Lease when a request names none.
+    pub default_ttl: Duration,
+    /// Shortest lease a request may ask for.
+    pub min_ttl: Duration,
+    /// Longest lease a request may ask for.
+    pub max_ttl: Duration,
+    /// Longest wait a request may ask for.
+    pub max_wait: Duration,
+    /// Waiters queued on one name at once.
+    pub max_waiters: usize,
+}
+
+impl LockLimits {
+    /// The limits named by the server's flags.
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            default_ttl: config.lock_default_ttl,
+            min_ttl: config.lock_min_ttl,
+            max_ttl: config.lock_max_ttl,
+            max_wait: config.lock_max_wait,
+            max_waiters: config.lock_max_waiters,
+        }
+    }
+
+    /// Validates a lease; `None` means the default. `field` names it in the error.
+    pub fn ttl(&self, field: &'static str, ttl: Option<Duration>) -> Result<Ttl, LockError> {
+        let Some(ttl) = ttl else {
+            return Ok(Ttl(self.default_ttl));
+        };
+        if ttl < self.min_ttl || ttl > self.max_ttl {
+            return Err(LockError::invalid(
+                field,
+                format!(
+                    "{} is outside {}..={}",
+                    humantime::format_duration(ttl),
+                    humantime::format_duration(self.min_ttl),
+                    humantime::format_duration(self.max_ttl)
+                ),
+            ));
+        }
+        Ok(Ttl(ttl))
+    }
+
+    /// Validates a wait; `None` or zero means "try once".
+    pub fn wait(&self, field: &'static str, wait: Option<Duration>) -> Result<Duration, LockError> {
+        let wait = wait.unwrap_or_default();
+        if wait > self.max_wait {
+            return Err(LockError::invalid(
+                field,
+                format!(
+                    "{} is longer than the server's limit {}",
+                    humantime::format_duration(wait),
+                    humantime::format_duration(self.max_wait)
+                ),
+            ));
+        }
+        Ok(wait)
+    }
+}
+
+/// A lease length within the server's bounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Ttl(Duration);
+
+impl Ttl {
+    /// The lease as a duration.
+    pub fn get(self) -> Duration {
+        self.0
+    }
+
+    /// The lease in whole milliseconds (at least 1), as Redis `PX` wants it.
+    pub fn as_millis(self) -> u64 {
+        u64::try_from(self.0.as_millis()).unwrap_or(u64::MAX).max(1)
+    }
+}
+
+/// One validated acquire request.
+#[derive(Clone, Debug)]
+pub struct AcquireRequest {
+    /// The lock.
+    pub name: LockName,
+    /// The lease the grant gets.
+    pub ttl: Ttl,
+    /// How long to queue; zero = try once.
+    pub wait: Duration,
+    /// Free text for diagnostics (logged, never interpreted).
+    pub owner: String,
+}
+
+/// A granted lock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    /// Proof of ownership for Release and Extend.
+    pub token: LockToken,
+    /// Strictly greater than every earlier grant of the same name.
+    pub fence: u64,
+    /// When the lease ends unless extended (wall clock of this server).
+    pub expires_at: SystemTime,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> LockLimits {
+        LockLimits {
+            default_ttl: Duration::from_secs(10),
+            min_ttl: Duration::from_millis(10),
+            max_ttl: Duration::from_secs(3600),
+            max_wait: Duration::from_secs(3600),
+            max_waiters: 10,
+        }
+    }
+
+    #[test]
+    fn empty_and_oversized_names_are_refused_naming_the_field() {
+        assert!(LockName::new("").unwrap_err().to_string().contains("name"));
+        let long = "x".repeat(MAX_NAME_BYTES + 1);
+        assert!(
+            LockName::new(long)
+                .unwrap_err()
+                .to_string()
+                .contains("name")
+        );
+        assert!(LockName::new("x".repeat(MAX_NAME_BYTES)).is_ok());
+    }
+
+    #[test]
+    fn ttl_defaults_when_unset_and_is_bounded() {
+        let l = limits();
+        assert_eq!(l.ttl("ttl", None).unwrap().get(), Duration::from_secs(10));
+        let err = l.ttl("ttl", Some(Duration::from_millis(1))).unwrap_err();
+        assert!(err.to_string().starts_with("ttl"), "{err}");
+        assert!(l.ttl("ttl", Some(Duration::from_secs(3601))).is_err());
+        assert_eq!(
+            l.ttl("ttl", Some(Duration::from_millis(10)))
+                .unwrap()
+                .as_millis(),
+            10
+        );
+    }
+
+    #[test]
+    fn wait_zero_means_try_once_and_is_bounded() {
+        let l = limits();
+        assert_eq!(l.wait("wait_timeout", None).unwrap(), Duration::ZERO);
+        assert!(
+            l.wait("wait_timeout", Some(Duration::from_secs(7200)))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn tokens_must_be_non_empty_and_short() {
+        assert!(LockToken::parse("").is_err());
+        assert!(LockToken::parse("y".repeat(MAX_TOKEN_BYTES + 1)).is_err());
+        let t = LockToken::generate();
+        assert_eq!(LockToken::parse(t.as_str()).unwrap(), t);
+    }
+}

@@ -1,0 +1,178 @@
+//! SensorFeed helpers: an in-process SensorService whose live-stream counter the test can read,
+//! request builders, a feed opener, and the process's resident memory.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use streamgate::Config;
+use streamgate::Shutdown;
+use streamgate::proto::sensor_service_server::SensorServiceServer;
+use streamgate::sensor::{FeedMetrics, SensorHandler};
+use streamgate_client::SensorServiceClient;
+use streamgate_client::proto::sensor_feed_request::Msg as ReqMsg;
+use streamgate_client::proto::sensor_feed_response::Msg as RespMsg;
+use streamgate_client::proto::{FeedConfig, SensorFeedRequest, SensorFeedResponse, SensorReading};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tonic::Streaming;
+use tonic::transport::{Channel, Endpoint};
+
+/// SensorService alone, served in-process on a free loopback port, with its metrics at hand.
+pub struct SensorServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The handler's live counters.
+    pub metrics: FeedMetrics,
+    /// The stop signal the handler watches (trigger it to test shutdown).
+    pub shutdown: Shutdown,
+    handle: JoinHandle<()>,
+}
+
+impl SensorServer {
+    /// Serves a handler built from `config` the way `streamgate::serve` builds it.
+    pub async fn start(config: Config) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a free port");
+        let addr = listener.local_addr().expect("bound address");
+        let shutdown = Shutdown::new();
+        let handler = SensorHandler::new(&config, shutdown.clone());
+        let metrics = handler.metrics();
+        let service = SensorServiceServer::new(handler)
+            .max_decoding_message_size(config.sensor_max_message_bytes);
+        let handle = tokio::spawn(async move {
+            let _ = tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(TcpListenerStream::new(listener))
+                .await;
+        });
+        Self {
+            addr,
+            metrics,
+            shutdown,
+            handle,
+        }
+    }
+
+    /// A fresh connected channel.
+    pub async fn channel(&self) -> Channel {
+        Endpoint::from_shared(format!("http://{}", self.addr))
+            .expect("valid endpoint")
+            .connect()
+            .await
+            .expect("connect to the sensor server")
+    }
+
+    /// Waits until no stream task is live (at most `limit`); returns how many still are.
+    pub async fn wait_idle(&self, limit: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.metrics.active_streams() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        self.metrics.active_streams()
+    }
+}
+
+impl Drop for SensorServer {
+    fn drop(&mut self) {
+        self.handle.abort();
+    }
+}
+
+/// An open SensorFeed: the request sender and the response stream.
+pub struct Feed {
+    /// Requests go here (bounded; a full channel means the transport stopped taking them).
+    pub tx: mpsc::Sender<SensorFeedRequest>,
+    /// Responses come from here.
+    pub rx: Streaming<SensorFeedResponse>,
+}
+
+impl Feed {
+    /// Opens a feed on `channel` with a request buffer of `buffer` messages.
+    pub async fn open(channel: Channel, buffer: usize) -> Self {
+        let (tx, req_rx) = mpsc::channel(buffer);
+        let rx = SensorServiceClient::new(channel)
+            .sensor_feed(ReceiverStream::new(req_rx))
+            .await
+            .expect("SensorFeed call opens")
+            .into_inner();
+        Self { tx, rx }
+    }
+
+    /// Sends one request (the server must still be reading).
+    pub async fn send(&self, req: SensorFeedRequest) {
+        self.tx.send(req).await.expect("the request stream is open");
+    }
+
+    /// The next response, failing the test after 10 s or at the end of the stream.
+    pub async fn next(&mut self) -> RespMsg {
+        let item = tokio::time::timeout(Duration::from_secs(10), self.rx.message())
+            .await
+            .expect("a response within 10 s")
+            .expect("the stream did not fail")
+            .expect("the stream did not end");
+        item.msg.expect("every response carries a message")
+    }
+
+    /// The status the stream ends with (after skipping any responses still queued).
+    pub async fn end_status(&mut self) -> tonic::Status {
+        loop {
+            let item = tokio::time::timeout(Duration::from_secs(10), self.rx.message())
+                .await
+                .expect("the stream ends within 10 s");
+            match item {
+                Ok(Some(_)) => continue,
+                Ok(None) => return tonic::Status::ok(""),
+                Err(status) => return status,
+            }
+        }
+    }
+}
+
+/// A reading request with no timestamp (time of receipt) and 50 % humidity.
+pub fn reading(id: &str, temperature: f64) -> SensorFeedRequest {
+    SensorFeedRequest {
+        msg: Some(ReqMsg::Reading(SensorReading {
+            sensor_id: id.into(),
+            temperature,
+            humidity: 50.0,
+            timestamp: None,
+        })),
+    }
+}
+
+/// A reading request with every field given.
+pub fn reading_full(
+    id: &str,
+    temperature: f64,
+    humidity: f64,
+    timestamp: Option<prost_types::Timestamp>,
+) -> SensorFeedRequest {
+    SensorFeedRequest {
+        msg: Some(ReqMsg::Reading(SensorReading {
+            sensor_id: id.into(),
+            temperature,
+            humidity,
+            timestamp,
+        })),
+    }
+}
+
+/// A config request.
+pub fn config(cfg: FeedConfig) -> SensorFeedRequest {
+    SensorFeedRequest {
+        msg: Some(ReqMsg::Config(cfg)),
+    }
+}
+
+/// Resident memory of this process (KiB), from /proc/self/status.
+pub fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/self/status")
+}
