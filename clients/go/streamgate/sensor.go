@@ -1,0 +1,117 @@
+package streamgate
+
+import (
+	"context"
+	"errors"
+	"io"
+	"iter"
+	"sync"
+
+	pb "github.com/streamgate/streamgate/clients/go/gen/streamgate/v1"
+)
+
+// Message types of SensorFeed, aliased from the generated package.
+type (
+	// SensorReading is one measurement sent on a Feed.
+	SensorReading = pb.SensorReading
+	// FeedConfig changes thresholds, hysteresis, windows and missing-data alerts for the
+	// readings that follow it.
+	FeedConfig = pb.FeedConfig
+	// SensorFeedResponse is one of: a ProcessedReading, an Alert, a ReadingRejected or a
+	// ConfigRejected (use GetReading, GetAlert, GetRejected, GetConfigRejected).
+	SensorFeedResponse = pb.SensorFeedResponse
+	// ProcessedReading is the server's answer to one accepted reading.
+	ProcessedReading = pb.ProcessedReading
+	// Alert is a state change of one sensor.
+	Alert = pb.Alert
+)
+
+// Alert states.
+const (
+	AlertFiring   = pb.AlertState_ALERT_STATE_FIRING
+	AlertResolved = pb.AlertState_ALERT_STATE_RESOLVED
+	AlertSilent   = pb.AlertState_ALERT_STATE_SILENT
+)
+
+// Feed is one open SensorFeed stream. One goroutine may send (Send, Configure, CloseSend)
+// while another ranges over Responses. The server reads requests only as fast as its answers
+// are consumed, so a sender whose responses are not read eventually blocks instead of
+// growing memory anywhere.
+type Feed struct {
+	stream pb.SensorService_SensorFeedClient
+	cancel context.CancelFunc
+
+	sendMu sync.Mutex
+}
+
+// SensorFeed opens a bidirectional sensor stream that lasts until ctx is cancelled, Close is
+// called, or CloseSend is followed by the server's last answer.
+func (c *Client) SensorFeed(ctx context.Context) (*Feed, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	stream, err := c.sensor.SensorFeed(ctx)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	return &Feed{stream: stream, cancel: cancel}, nil
+}
+
+// Send sends one reading. An unset Timestamp means the time the server receives it. When the
+// stream has ended, Send returns the stream's final error (with its gRPC code) or io.EOF.
+func (f *Feed) Send(r *SensorReading) error {
+	return f.send(&pb.SensorFeedRequest{Msg: &pb.SensorFeedRequest_Reading{Reading: r}})
+}
+
+// Configure sends a FeedConfig that applies to the readings sent after it.
+func (f *Feed) Configure(cfg *FeedConfig) error {
+	return f.send(&pb.SensorFeedRequest{Msg: &pb.SensorFeedRequest_Config{Config: cfg}})
+}
+
+func (f *Feed) send(req *pb.SensorFeedRequest) error {
+	f.sendMu.Lock()
+	defer f.sendMu.Unlock()
+	err := f.stream.Send(req)
+	if errors.Is(err, io.EOF) {
+		// grpc-go reports a stream the server ended as io.EOF on Send; the real status
+		// comes out of Recv, which Responses yields.
+		return io.EOF
+	}
+	return err
+}
+
+// CloseSend says no more readings will come; the server answers what it has and ends the
+// stream, which ends Responses.
+func (f *Feed) CloseSend() error {
+	f.sendMu.Lock()
+	defer f.sendMu.Unlock()
+	return f.stream.CloseSend()
+}
+
+// Responses yields the server's answers in order until the stream ends. An error ends the
+// sequence and keeps its gRPC code. Breaking out of the loop cancels the whole feed (as Close
+// does), since nothing would read what comes after.
+func (f *Feed) Responses() iter.Seq2[*SensorFeedResponse, error] {
+	return func(yield func(*SensorFeedResponse, error) bool) {
+		for {
+			resp, err := f.stream.Recv()
+			if errors.Is(err, io.EOF) {
+				f.cancel()
+				return
+			}
+			if err != nil {
+				f.cancel()
+				yield(nil, err)
+				return
+			}
+			if !yield(resp, nil) {
+				f.cancel()
+				return
+			}
+		}
+	}
+}
+
+// Close cancels the feed at once; readings in flight are dropped.
+func (f *Feed) Close() {
+	f.cancel()
+}
