@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
@@ -92,7 +93,16 @@ pub async fn serve(
         );
 
     tracing::info!("listening on {local}");
-    let server = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal);
+    // Nagle's algorithm would hold each small response back until the client's delayed ACK
+    // (~40 ms a call); tonic only sets TCP_NODELAY on listeners it binds itself.
+    let incoming = TcpListenerStream::new(listener).map(|conn| {
+        conn.inspect(|stream| {
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::debug!("cannot set TCP_NODELAY: {e}");
+            }
+        })
+    });
+    let server = router.serve_with_incoming_shutdown(incoming, signal);
     tokio::pin!(server);
     tokio::select! {
         res = &mut server => res.context("serving gRPC")?,
