@@ -71,6 +71,13 @@ export function toStreamgateError(err: unknown): StreamgateError {
   return new StreamgateError(ce.code, ce.rawMessage, { cause: err });
 }
 
+/** The error of a call its caller aborted: CANCELLED, as Connect reports any abort. */
+export function abortedError(signal: AbortSignal): StreamgateError {
+  const reason: unknown = signal.reason;
+  const message = reason instanceof Error ? reason.message : reason === undefined ? "call aborted" : String(reason);
+  return new StreamgateError(GrpcCode.CANCELLED, message, { cause: reason });
+}
+
 /** Awaits a call, rethrowing any failure as a StreamgateError. */
 export async function wrapCall<T>(call: () => Promise<T>): Promise<T> {
   try {

@@ -8,7 +8,7 @@ import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import type { Client } from "@connectrpc/connect";
 import { transportOptions, type CallOptions } from "./call.js";
 import { UINT32_MAX, checkCount, durationToMs, linkedController, msToDuration, toHeaders, type HeadersInput } from "./convert.js";
-import { toStreamgateError, wrapCall } from "./errors.js";
+import { abortedError, toStreamgateError, wrapCall } from "./errors.js";
 import { FetchRequestSchema, FetchService, ListPagesRequestSchema, PaginationStyle } from "./gen/streamgate/v1/fetch_pb.js";
 
 /** One HTTP header of a response; repeated headers appear once per value, in order. */
@@ -151,6 +151,8 @@ export async function* listPages(
   const { controller, unlink } = linkedController(opts.signal);
   try {
     for await (const page of client.listPages(req, transportOptions(opts, controller.signal))) {
+      // A page already buffered when the caller aborted is not handed out: abort means stop now.
+      if (controller.signal.aborted) throw abortedError(controller.signal);
       yield {
         number: page.number,
         items: page.items.map((v) => toJson(ValueSchema, v)),

@@ -8,7 +8,7 @@ import { create } from "@bufbuild/protobuf";
 import type { Client } from "@connectrpc/connect";
 import { transportOptions, type CallOptions } from "./call.js";
 import { UINT32_MAX, checkCount, fromDate, linkedController, msToDuration, toDate } from "./convert.js";
-import { toStreamgateError } from "./errors.js";
+import { abortedError, toStreamgateError } from "./errors.js";
 import {
   AlertState,
   FeedConfigSchema,
@@ -212,6 +212,8 @@ export async function* sensorFeed(
   const { controller, unlink } = linkedController(opts.signal);
   try {
     for await (const res of client.sensorFeed(toRequests(inputs), transportOptions(opts, controller.signal))) {
+      // An event already buffered when the caller aborted is not handed out: abort means stop now.
+      if (controller.signal.aborted) throw abortedError(controller.signal);
       const event = toEvent(res);
       if (event !== undefined) yield event;
     }

@@ -410,14 +410,17 @@ export enum AlertState {
   UNSPECIFIED = 0,
 
   /**
-   * A level was crossed upward (or the severity rose).
+   * A level was crossed upward, or the firing severity changed (WARN -> CRIT, or CRIT -> WARN
+   * when the temperature drops below crit - hysteresis but stays above warn). A sensor has one
+   * state at a time; the latest Alert says which.
    *
    * @generated from enum value: ALERT_STATE_FIRING = 1;
    */
   FIRING = 1,
 
   /**
-   * The temperature went back below level - hysteresis, or a silent sensor reported again.
+   * The temperature went back to level - hysteresis or below (severity = the level that
+   * cleared), or a silent sensor reported again (severity unspecified).
    *
    * @generated from enum value: ALERT_STATE_RESOLVED = 2;
    */
