@@ -137,15 +137,15 @@ mod cases {
         let mut tasks = tokio::task::JoinSet::new();
         for i in 0..20u32 {
             let mut c = env.client().await;
-            let (name, tx) = (name.clone(), tx.clone());
+            let (task_name, tx) = (name.clone(), tx.clone());
             tasks.spawn(async move {
-                let g = acquire(&mut c, &name, 10_000, 20_000).await;
+                let g = acquire(&mut c, &task_name, 10_000, 20_000).await;
                 assert!(g.acquired, "waiter {i} got the lock");
                 tx.send((i, g.fencing_token)).await.unwrap();
-                assert!(release(&mut c, &name, &g.token).await);
+                assert!(release(&mut c, &task_name, &g.token).await);
             });
-            // Arrival order is what FIFO promises; space the arrivals so it is unambiguous.
-            tokio::time::sleep(Duration::from_millis(25)).await;
+            // Arrival order is what FIFO promises: let each arrive before the next starts.
+            env.wait_for_waiters(&name, i as usize + 1).await;
         }
         drop(tx);
         assert!(release(&mut c, &name, &holder.token).await);
@@ -174,7 +174,7 @@ mod cases {
             let g = acquire(&mut w, &waiter_name, 30_000, 10_000).await;
             (g, Instant::now())
         });
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        env.wait_for_waiters(&name, 1).await;
         let released_at = Instant::now();
         assert!(release(&mut c, &name, &holder.token).await);
         let (g, granted_at) = waiter.await.unwrap();
@@ -218,12 +218,12 @@ mod cases {
         // This waiter takes a 300 ms lease on hand-off and never releases it.
         let first_waiter =
             tokio::spawn(async move { acquire(&mut first, &first_name, 300, 10_000).await });
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        env.wait_for_waiters(&name, 1).await;
         let mut second = env.client().await;
         let second_name = name.clone();
         let second_waiter =
             tokio::spawn(async move { acquire(&mut second, &second_name, 5_000, 10_000).await });
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        env.wait_for_waiters(&name, 2).await;
         assert!(release(&mut c, &name, &holder.token).await);
         let handed = first_waiter.await.unwrap();
         assert!(handed.acquired);
@@ -248,18 +248,19 @@ mod cases {
         let mut a = env.client().await;
         let a_name = name.clone();
         let cancelled = tokio::spawn(async move { acquire(&mut a, &a_name, 30_000, 20_000).await });
+        env.wait_for_waiters(&name, 1).await;
         // A waiter whose wait_timeout passes.
         let timed_out = acquire(&mut c, &name, 30_000, 150).await;
         assert!(!timed_out.acquired);
         cancelled.abort();
         let _ = cancelled.await;
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        env.wait_for_empty_queue(&name).await;
         // A live waiter behind them: had either dead waiter been granted, its 30 s lease would
         // outlast this waiter's 3 s wait.
         let mut b = env.client().await;
         let b_name = name.clone();
         let live = tokio::spawn(async move { acquire(&mut b, &b_name, 30_000, 3_000).await });
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        env.wait_for_waiters(&name, 1).await;
         assert!(release(&mut c, &name, &holder.token).await);
         let g = live.await.unwrap();
         assert!(

@@ -50,6 +50,47 @@ impl LockEnv {
         }
     }
 
+    /// Waits until `n` callers queue on `name`. On Redis this watches the queue itself
+    /// (bounded to 10 s); the in-process table has no outside view, so there it leaves the
+    /// waiters 50 ms to arrive.
+    pub async fn wait_for_waiters(&self, name: &str, n: usize) {
+        self.wait_for_queue(name, n, |queued| queued >= n).await;
+    }
+
+    /// Waits until nobody queues on `name` (as [`Self::wait_for_waiters`]).
+    pub async fn wait_for_empty_queue(&self, name: &str) {
+        self.wait_for_queue(name, 0, |queued| queued == 0).await;
+    }
+
+    async fn wait_for_queue(&self, name: &str, n: usize, done: impl Fn(usize) -> bool) {
+        let Some(redis) = &self.redis else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            return;
+        };
+        let client = redis::Client::open(redis.url()).expect("redis url");
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect to the test redis");
+        let key = format!("{{streamgate:lock:{name}}}:queue");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let queued: usize = redis::cmd("ZCARD")
+                .arg(&key)
+                .query_async(&mut conn)
+                .await
+                .expect("ZCARD");
+            if done(queued) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the queue of {name} never reached {n} ({queued} queued)"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
     /// A client on a fresh connection.
     pub async fn client(&self) -> LockServiceClient<Channel> {
         client_for(&self.server).await
