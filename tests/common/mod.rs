@@ -3,9 +3,9 @@
 
 #![allow(dead_code)]
 
-pub mod sensor;
-pub mod lock;
 pub mod fetch;
+pub mod lock;
+pub mod sensor;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,4 +1,21 @@
-//! Rust client for streamgate: the tonic client generated from `proto/`, re-exported.
+//! Rust client for streamgate.
+//!
+//! Two layers: the tonic clients generated from `proto/` (re-exported as [`proto`] for full
+//! control), and a small typed layer on top of them, [`Client`], that gives back the idioms of
+//! the seed's four cases over the service:
+//!
+//! ```no_run
+//! # async fn run() -> streamgate_client::Result<()> {
+//! use streamgate_client::{Client, LockOptions};
+//! let client = Client::connect("http://127.0.0.1:50051").await?;
+//! let page = client.fetch("https://example.com/", Default::default()).await?;
+//! let guard = client.lock("reports", LockOptions::default().wait_secs(30)).await?;
+//! println!("{} bytes, fencing token {}", page.body.len(), guard.fencing_token());
+//! guard.release().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Every call fails with one [`Error`] type that carries the gRPC status code.
 
 #![warn(missing_docs)]
 
@@ -8,6 +25,27 @@ pub mod proto {
     tonic::include_proto!("streamgate.v1");
 }
 
+mod client;
+mod error;
+mod fetch;
+mod hold;
+mod json;
+mod lock;
+mod pages;
+mod sensor;
+mod simulator;
+mod time;
+
+pub use client::Client;
+pub use error::{Error, Result, code_name};
+pub use fetch::{FetchOptions, FetchResponse};
+pub use hold::{HoldHandle, HoldOptions};
+pub use json::value_to_json;
+pub use lock::{LockGuard, LockOptions};
+pub use pages::{Page, PagesOptions};
+pub use proto::PaginationStyle;
 pub use proto::fetch_service_client::FetchServiceClient;
 pub use proto::lock_service_client::LockServiceClient;
 pub use proto::sensor_service_client::SensorServiceClient;
+pub use sensor::{config_request, reading_request};
+pub use simulator::{SensorSimulator, SimulatedReading};

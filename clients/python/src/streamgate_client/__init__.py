@@ -1,0 +1,47 @@
+"""Python client for streamgate: an asyncio wrapper over the generated gRPC stubs.
+
+    async with Client("127.0.0.1:50051") as c:
+        page_count = 0
+        async for page in c.list_pages("https://api.example.com/users", page_size=20):
+            page_count += 1
+        async with c.lock("counter", ttl=10) as lock:
+            print(lock.fencing_token)
+"""
+
+from .client import Client
+from .errors import LockTimeout, StreamgateError
+from .fetch import FetchResult, Page, PaginationStyle
+from .hold import HeldLock
+from .lock import Lock
+from .proto.sensor_pb2 import (
+    Alert,
+    AlertState,
+    ConfigRejected,
+    FeedConfig,
+    ProcessedReading,
+    ReadingRejected,
+    SensorReading,
+    Severity,
+)
+from .sensor import SensorEvent, SensorInput
+
+__all__ = [
+    "Alert",
+    "AlertState",
+    "Client",
+    "ConfigRejected",
+    "FeedConfig",
+    "FetchResult",
+    "HeldLock",
+    "Lock",
+    "LockTimeout",
+    "Page",
+    "PaginationStyle",
+    "ProcessedReading",
+    "ReadingRejected",
+    "SensorEvent",
+    "SensorInput",
+    "SensorReading",
+    "Severity",
+    "StreamgateError",
+]

@@ -1,0 +1,231 @@
+"""Real parts for the tests: the streamgate binary, a redis-server, loopback HTTP upstreams.
+
+Shared by the pytest suite, the interop driver (clients/interop) and the grpcurl tests, so it
+only uses the standard library.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+REPO = Path(__file__).resolve().parents[3]
+LISTENING = re.compile(r"listening on (\S+)")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 15.0
+
+
+class MissingBinary(RuntimeError):
+    """A binary the tests need is not there; the message says how to get it."""
+
+
+def server_binary() -> Path:
+    """$STREAMGATE_BIN, else <repo>/target/debug/streamgate."""
+    path = Path(os.environ.get("STREAMGATE_BIN") or REPO / "target" / "debug" / "streamgate")
+    if not path.is_file():
+        raise MissingBinary(
+            f"streamgate binary not found at {path}: build it with `cargo build --bins` at the "
+            "repository root, or point STREAMGATE_BIN at one"
+        )
+    return path
+
+
+def redis_binary() -> str:
+    path = shutil.which("redis-server")
+    if path is None:
+        raise MissingBinary("redis-server not found: install redis-server (apt-get install redis-server)")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Process:
+    """A child process whose stderr goes to a file (never a pipe that could fill and block)."""
+
+    def __init__(self, argv: Sequence[str], env: dict[str, str] | None = None) -> None:
+        self.argv = list(argv)
+        self.log = tempfile.NamedTemporaryFile(prefix="streamgate-test-", suffix=".log", delete=False)
+        self.proc = subprocess.Popen(
+            self.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
+
+    def output(self) -> str:
+        return ANSI.sub("", Path(self.log.name).read_text(errors="replace"))
+
+    def wait_for(self, pattern: re.Pattern[str], what: str) -> re.Match[str]:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            match = pattern.search(self.output())
+            if match:
+                return match
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.argv[0]} exited with {self.proc.returncode} before {what}:\n{self.output()}")
+            time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"{self.argv[0]} did not report {what} within {START_TIMEOUT_S} s:\n{self.output()}")
+
+    def stop(self) -> int:
+        """SIGTERM, then SIGKILL if it does not exit in time; returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
+
+class StreamgateServer:
+    """The real server on a free loopback port; ``addr`` is parsed from `listening on ADDR`."""
+
+    def __init__(self, *args: str) -> None:
+        self.process = Process([str(server_binary()), "--listen", "127.0.0.1:0", *args])
+        self.addr = self.process.wait_for(LISTENING, "`listening on ADDR`").group(1)
+
+    def stop(self) -> int:
+        return self.process.stop()
+
+    def __enter__(self) -> StreamgateServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class RedisServer:
+    """A throw-away redis-server on a free loopback port, no persistence."""
+
+    def __init__(self) -> None:
+        binary = redis_binary()
+        last_error: Exception | None = None
+        # A free port can be taken between the probe and redis binding it: try a few.
+        for _ in range(5):
+            self.port = free_port()
+            self.process = Process(
+                [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no"]
+            )
+            try:
+                self.process.wait_for(re.compile(r"Ready to accept connections"), "readiness")
+                break
+            except RuntimeError as err:
+                last_error = err
+                self.process.stop()
+        else:
+            raise RuntimeError(f"redis-server did not start: {last_error}")
+        self.url = f"redis://127.0.0.1:{self.port}"
+
+    def command(self, *args: str) -> str:
+        """Sends one command (RESP) and returns the reply line, e.g. ``GET key``."""
+        payload = f"*{len(args)}\r\n" + "".join(f"${len(a.encode())}\r\n{a}\r\n" for a in args)
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
+            sock.sendall(payload.encode())
+            reply = sock.recv(65536).decode()
+        if reply.startswith("$-1"):
+            return ""
+        if reply.startswith("$"):
+            return reply.split("\r\n")[1]
+        return reply[1:].strip()
+
+    def stop(self) -> int:
+        return self.process.stop()
+
+
+Handler = Callable[[str, dict[str, str], bytes, dict[str, str]], tuple[int, dict[str, str], bytes]]
+
+
+class Upstream:
+    """A loopback HTTP server; ``routes`` maps a path to handler(method, query, body, headers).
+
+    Every request is recorded in ``requests`` as (method, path, query, headers, body).
+    """
+
+    def __init__(self, routes: dict[str, Handler]) -> None:
+        self.routes = routes
+        self.requests: list[tuple[str, str, dict[str, str], dict[str, str], bytes]] = []
+        self._lock = threading.Lock()
+        upstream = self
+
+        class RequestHandler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def handle_any(self) -> None:
+                parts = urlsplit(self.path)
+                query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                with upstream._lock:
+                    upstream.requests.append((self.command, parts.path, query, headers, body))
+                route = upstream.routes.get(parts.path)
+                if route is None:
+                    status, out_headers, out = 404, {"Content-Type": "text/plain"}, b"no such path"
+                else:
+                    status, out_headers, out = route(self.command, query, body, headers)
+                self.send_response(status)
+                for name, value in out_headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            do_GET = do_POST = do_PUT = do_DELETE = handle_any
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), RequestHandler)
+        self.server.daemon_threads = True
+        self.port = int(self.server.server_address[1])
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def requests_to(self, path: str) -> list[tuple[str, str, dict[str, str], dict[str, str], bytes]]:
+        with self._lock:
+            return [r for r in self.requests if r[1] == path]
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+def json_reply(data: Any, status: int = 200) -> tuple[int, dict[str, str], bytes]:
+    return status, {"Content-Type": "application/json"}, json.dumps(data).encode()
+
+
+def numbered_pages(total_items: int) -> Handler:
+    """A page-number API (`?page=N&size=M`, 1-based) over items {"id": 1..total_items}."""
+
+    def handle(method: str, query: dict[str, str], body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        page = int(query.get("page", "1"))
+        size = int(query.get("size", "20"))
+        first = (page - 1) * size + 1
+        ids = range(first, min(first + size, total_items + 1))
+        return json_reply([{"id": i, "name": f"user{i}"} for i in ids])
+
+    return handle

@@ -1,0 +1,137 @@
+//! The one error type of the client: a gRPC status code and a message, whether the status came
+//! from the server, from the transport, or from the client's own checks.
+
+use std::fmt;
+
+use tonic::Code;
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A failed call: the gRPC code and the message that explains it.
+///
+/// Failures that are not a server status are mapped onto the code a server would have used:
+/// a channel that cannot connect is `UNAVAILABLE`, a lock not granted within its wait is
+/// `ABORTED` (see [`Error::is_not_acquired`]), a malformed argument caught before sending is
+/// `INVALID_ARGUMENT`.
+#[derive(Clone, Debug)]
+pub struct Error {
+    code: Code,
+    message: String,
+    not_acquired: bool,
+}
+
+impl Error {
+    /// An error with the given code and message.
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            not_acquired: false,
+        }
+    }
+
+    /// The lock was not granted within the wait the caller asked for.
+    ///
+    /// The wire says `acquired = false` (not an error), but a call that promises a guard has
+    /// nothing to return; `ABORTED` is gRPC's code for "lost a concurrency race, retry later".
+    pub(crate) fn not_acquired(name: &str) -> Self {
+        Self {
+            code: Code::Aborted,
+            message: format!("lock {name:?} is held by another owner and was not acquired"),
+            not_acquired: true,
+        }
+    }
+
+    /// The gRPC status code.
+    pub fn code(&self) -> Code {
+        self.code
+    }
+
+    /// The status message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Whether this is a lock that was not granted within its wait (rather than a failure).
+    pub fn is_not_acquired(&self) -> bool {
+        self.not_acquired
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", code_name(self.code), self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<tonic::Status> for Error {
+    fn from(status: tonic::Status) -> Self {
+        Self::new(status.code(), status.message())
+    }
+}
+
+impl From<tonic::transport::Error> for Error {
+    fn from(err: tonic::transport::Error) -> Self {
+        // The Display of a transport error is only "transport error"; the cause is the useful part.
+        let mut message = err.to_string();
+        let mut source = std::error::Error::source(&err);
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            // hyper and tonic often wrap an error in one that repeats its text.
+            if !message.ends_with(&text) {
+                message.push_str(": ");
+                message.push_str(&text);
+            }
+            source = cause.source();
+        }
+        Self::new(Code::Unavailable, message)
+    }
+}
+
+/// The canonical upper-case name of a gRPC code (`UNAVAILABLE`, `INVALID_ARGUMENT`...), as
+/// grpcurl and the other clients print it.
+pub fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_starts_with_the_code_name() {
+        let err = Error::from(tonic::Status::invalid_argument("url: not absolute"));
+        assert_eq!(err.to_string(), "INVALID_ARGUMENT: url: not absolute");
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert!(!err.is_not_acquired());
+    }
+
+    #[test]
+    fn not_acquired_is_aborted_and_says_so() {
+        let err = Error::not_acquired("jobs");
+        assert_eq!(err.code(), Code::Aborted);
+        assert!(err.is_not_acquired());
+        assert!(err.message().contains("\"jobs\""));
+    }
+}

@@ -1,0 +1,235 @@
+//! The `streamgate-cli` binary against the real server: output, exit codes, errors.
+
+mod common;
+
+use std::time::Duration;
+
+use common::upstreams::{Concurrency, Upstream, collection_router, fetch_router};
+use common::{ServerProcess, cli, run_cli};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+#[tokio::test]
+async fn fetch_prints_the_body_and_exits_zero() {
+    let server = ServerProcess::start(&[]);
+    let upstream = Upstream::start(fetch_router(Concurrency::default())).await;
+    let run = run_cli(&server.url, &["fetch", &upstream.url("/hello")]).await;
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, "hello from upstream\n");
+}
+
+#[tokio::test]
+async fn fetch_json_reports_status_headers_and_body() {
+    let server = ServerProcess::start(&[]);
+    let upstream = Upstream::start(fetch_router(Concurrency::default())).await;
+    let url = upstream.url("/echo");
+    let args = [
+        "--json",
+        "fetch",
+        "-X",
+        "POST",
+        "-H",
+        "X-Test: 7",
+        "-d",
+        "hi",
+        &url,
+    ];
+    let run = run_cli(&server.url, &args).await;
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let v: serde_json::Value = serde_json::from_str(run.stdout.trim()).expect("one JSON line");
+    assert_eq!(v["status"], 200);
+    let echo: serde_json::Value =
+        serde_json::from_str(v["body"].as_str().expect("a text body")).expect("echo JSON");
+    assert_eq!(echo["method"], "POST");
+    assert_eq!(echo["x_test"], "7");
+    assert_eq!(echo["body"], "hi");
+}
+
+#[tokio::test]
+async fn fetch_fail_exits_22_on_an_http_error_status_and_0_without_it() {
+    let server = ServerProcess::start(&[]);
+    let upstream = Upstream::start(fetch_router(Concurrency::default())).await;
+    let url = upstream.url("/status/503");
+    let run = run_cli(&server.url, &["fetch", "--fail", &url]).await;
+    assert_eq!(run.code, Some(22), "stderr: {}", run.stderr);
+    let run = run_cli(&server.url, &["fetch", &url]).await;
+    assert_eq!(
+        run.code,
+        Some(0),
+        "an HTTP error is a response: {}",
+        run.stderr
+    );
+    assert_eq!(run.stdout, "status 503");
+}
+
+#[tokio::test]
+async fn errors_print_the_code_name_and_exit_100_plus_the_code() {
+    let server = ServerProcess::start(&[]);
+    let run = run_cli(&server.url, &["fetch", "not-a-url"]).await;
+    assert_eq!(run.code, Some(103), "stderr: {}", run.stderr);
+    assert!(run.stderr.contains("INVALID_ARGUMENT"), "{}", run.stderr);
+
+    let dead = format!("http://127.0.0.1:{}", common::free_port());
+    let run = run_cli(&dead, &["fetch", "http://127.0.0.1/"]).await;
+    assert_eq!(run.code, Some(114), "stderr: {}", run.stderr);
+    assert!(run.stderr.contains("UNAVAILABLE"), "{}", run.stderr);
+
+    let run = run_cli(&dead, &["--json", "lock", "x", "--", "true"]).await;
+    assert_eq!(run.code, Some(114));
+    let v: serde_json::Value = serde_json::from_str(run.stderr.trim()).expect("JSON error");
+    assert_eq!(v["error"]["code"], "UNAVAILABLE");
+}
+
+#[tokio::test]
+async fn lock_exits_with_the_status_of_its_command() {
+    let server = ServerProcess::start(&[]);
+    let run = run_cli(&server.url, &["lock", "job", "--", "sh", "-c", "exit 3"]).await;
+    assert_eq!(run.code, Some(3), "stderr: {}", run.stderr);
+    let run = run_cli(&server.url, &["lock", "job", "--", "true"]).await;
+    assert_eq!(
+        run.code,
+        Some(0),
+        "the lock was released after the first run"
+    );
+}
+
+#[tokio::test]
+async fn lock_gives_the_command_its_fencing_token() {
+    let server = ServerProcess::start(&[]);
+    let script = "echo \"$STREAMGATE_LOCK_NAME $STREAMGATE_FENCING_TOKEN\"";
+    let first = run_cli(&server.url, &["lock", "ft", "--", "sh", "-c", script]).await;
+    let second = run_cli(&server.url, &["lock", "ft", "--", "sh", "-c", script]).await;
+    let token = |out: &str| -> u64 {
+        let (name, token) = out.trim().split_once(' ').expect("name and token");
+        assert_eq!(name, "ft");
+        token.parse().expect("a number")
+    };
+    assert!(token(&second.stdout) > token(&first.stdout));
+}
+
+#[tokio::test]
+async fn lock_holds_the_lock_while_the_command_runs() {
+    let server = ServerProcess::start(&[]);
+    let cli_path = env!("CARGO_BIN_EXE_streamgate-cli");
+    // The command itself tries the same lock without waiting: it must find it taken.
+    let inner = format!(
+        "{cli_path} --server {} lock shared -- true; echo inner=$?",
+        server.url
+    );
+    let run = run_cli(&server.url, &["lock", "shared", "--", "sh", "-c", &inner]).await;
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout.trim(), "inner=75", "stderr: {}", run.stderr);
+    assert!(run.stderr.contains("not acquired"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn lock_of_a_missing_command_exits_127_and_releases() {
+    let server = ServerProcess::start(&[]);
+    let run = run_cli(
+        &server.url,
+        &["lock", "m", "--", "/nonexistent/streamgate-test"],
+    )
+    .await;
+    assert_eq!(run.code, Some(127), "stderr: {}", run.stderr);
+    let run = run_cli(&server.url, &["lock", "m", "--", "true"]).await;
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+}
+
+#[tokio::test]
+async fn pages_prints_every_item_one_per_line() {
+    let server = ServerProcess::start(&[]);
+    let upstream = Upstream::start(collection_router(25)).await;
+    let url = upstream.url("/items");
+    let run = run_cli(&server.url, &["pages", &url, "--page-size", "10"]).await;
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let ids: Vec<u64> = run
+        .stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).expect("JSON item")["id"]
+                .as_u64()
+                .unwrap_or(0)
+        })
+        .collect();
+    assert_eq!(ids, (1..=25).collect::<Vec<u64>>());
+    assert!(run.stderr.contains("3 pages, 25 items"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn sensor_simulate_prints_readings_until_the_duration_ends() {
+    let server = ServerProcess::start(&[]);
+    let args = [
+        "--json",
+        "sensor",
+        "simulate",
+        "--sensors",
+        "2",
+        "--interval",
+        "50ms",
+        "--duration",
+        "1s",
+    ];
+    let run = run_cli(&server.url, &args).await;
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let lines: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let readings: Vec<_> = lines.iter().filter(|v| v["type"] == "reading").collect();
+    assert!(readings.len() >= 4, "{}", run.stdout);
+    for r in &readings {
+        let t = r["temp_c"].as_f64().expect("temp_c");
+        assert_eq!(r["alert"].as_bool(), Some(t > 28.0));
+    }
+    let summary: serde_json::Value = serde_json::from_str(run.stderr.trim()).expect("summary");
+    assert_eq!(summary["event"], "summary");
+    assert_eq!(
+        summary["sent"], summary["readings"],
+        "every reading came back"
+    );
+}
+
+#[tokio::test]
+async fn sensor_simulate_stops_cleanly_on_ctrl_c() {
+    let server = ServerProcess::start(&[]);
+    let mut child = cli(
+        &server.url,
+        &[
+            "sensor",
+            "simulate",
+            "--interval",
+            "50ms",
+            "--duration",
+            "0s",
+        ],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .expect("spawn the cli");
+    let stdout = child.stdout.take().expect("piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("a first reading within 30 s")
+        .expect("read stdout")
+        .expect("a line");
+    assert!(first.contains("sensor_01"), "{first}");
+    let pid = child.id().expect("running").to_string();
+    let kill = tokio::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .await
+        .expect("run kill");
+    assert!(kill.success());
+    // Keep draining stdout so the CLI never blocks on a full pipe while it finishes.
+    let drain = tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let output = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("the cli stopped within 30 s of Ctrl-C")
+        .expect("wait");
+    let _ = drain.await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "stderr: {stderr}");
+    assert!(stderr.contains("sensor stopped: sent"), "{stderr}");
+}

@@ -1,0 +1,81 @@
+/**
+ * The one error type of the client: every failed call, whatever the RPC, rejects with a
+ * StreamgateError carrying the gRPC status code, so callers branch on `err.code` instead of
+ * on transport-library classes.
+ */
+import { ConnectError } from "@connectrpc/connect";
+
+/** gRPC status codes (https://grpc.github.io/grpc/core/md_doc_statuscodes.html). */
+export const GrpcCode = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  OUT_OF_RANGE: 11,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  DATA_LOSS: 15,
+  UNAUTHENTICATED: 16,
+} as const;
+
+/** The name of a gRPC status code, as in `GrpcCode`. */
+export type GrpcCodeName = keyof typeof GrpcCode;
+
+const codeNames = new Map<number, GrpcCodeName>(
+  Object.entries(GrpcCode).map(([name, code]) => [code, name as GrpcCodeName]),
+);
+
+/** A failed streamgate call: the gRPC status code and the server's message. */
+export class StreamgateError extends Error {
+  override readonly name = "StreamgateError";
+  /** The gRPC status code (a value of `GrpcCode`). */
+  readonly code: number;
+  /** The status message as the server (or the transport) wrote it. */
+  readonly rawMessage: string;
+
+  constructor(code: number, rawMessage: string, options?: { cause?: unknown }) {
+    super(`${codeName(code)}: ${rawMessage}`, options);
+    this.code = code;
+    this.rawMessage = rawMessage;
+  }
+
+  /** The code's name, e.g. "INVALID_ARGUMENT". */
+  get codeName(): GrpcCodeName | `CODE_${number}` {
+    return codeName(this.code);
+  }
+}
+
+function codeName(code: number): GrpcCodeName | `CODE_${number}` {
+  return codeNames.get(code) ?? `CODE_${code}`;
+}
+
+/**
+ * Converts anything a call can throw into a StreamgateError. Connect's codes are numbered as
+ * gRPC's, and an AbortSignal's abort becomes CANCELLED (ConnectError.from does both).
+ */
+export function toStreamgateError(err: unknown): StreamgateError {
+  // A StreamgateError thrown inside the transport (e.g. by a request stream's mapping of a
+  // bad input) comes back wrapped; its own code is the one that matters.
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (e instanceof StreamgateError) return e;
+  }
+  const ce = ConnectError.from(err);
+  return new StreamgateError(ce.code, ce.rawMessage, { cause: err });
+}
+
+/** Awaits a call, rethrowing any failure as a StreamgateError. */
+export async function wrapCall<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw toStreamgateError(err);
+  }
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The TypeScript client's checks, as CI runs them: a clean install from package-lock.json,
+# the strict typecheck, the staleness check of the generated code, then the tests against the
+# real server (STREAMGATE_BIN, else <repo>/target/debug/streamgate) and a real redis-server.
+# Exits non-zero on the first failure.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+echo "== npm ci (clients/typescript)"
+npm ci --prefer-offline --no-audit --no-fund
+echo "== tsc --noEmit (strict)"
+npm run --silent typecheck
+echo "== generated code is up to date"
+npm run --silent check:generated
+echo "== node --test against the real server"
+npm test
