@@ -30,9 +30,12 @@ type AlertState int32
 
 const (
 	AlertState_ALERT_STATE_UNSPECIFIED AlertState = 0
-	// A level was crossed upward (or the severity rose).
+	// A level was crossed upward, or the firing severity changed (WARN -> CRIT, or CRIT -> WARN
+	// when the temperature drops below crit - hysteresis but stays above warn). A sensor has one
+	// state at a time; the latest Alert says which.
 	AlertState_ALERT_STATE_FIRING AlertState = 1
-	// The temperature went back below level - hysteresis, or a silent sensor reported again.
+	// The temperature went back to level - hysteresis or below (severity = the level that
+	// cleared), or a silent sensor reported again (severity unspecified).
 	AlertState_ALERT_STATE_RESOLVED AlertState = 2
 	// No reading within missing_timeout.
 	AlertState_ALERT_STATE_SILENT AlertState = 3
