@@ -74,3 +74,11 @@ async def test_unreachable_server_raises_unavailable() -> None:
         with pytest.raises(StreamgateError) as err:
             await c.fetch("http://127.0.0.1/")
     assert err.value.code == grpc.StatusCode.UNAVAILABLE
+
+
+async def test_calls_on_a_client_that_is_not_open_say_how_to_open_it() -> None:
+    c = Client("127.0.0.1:1")
+    with pytest.raises(RuntimeError, match="async with Client"):
+        await c.fetch("http://127.0.0.1/")
+    with pytest.raises(RuntimeError, match="async with Client"):
+        c.lock("name")

@@ -18,9 +18,9 @@ def unique(prefix: str) -> str:
 async def test_held_lock_outlives_its_ttl_while_the_block_runs(redis_server: StreamgateServer) -> None:
     name = unique("hold")
     async with Client(redis_server.addr) as a, Client(redis_server.addr) as b:
-        async with a.hold(name, ttl=0.3) as held:
+        async with a.hold(name, ttl=1.0) as held:
             assert held.fencing_token > 0
-            await asyncio.sleep(1.2)  # four leases long: only renewal keeps it
+            await asyncio.sleep(2.5)  # two and a half leases: only renewal keeps it
             assert not held.lost.is_set(), held.lost_reason
             with pytest.raises(LockTimeout):
                 async with b.lock(name, wait_timeout=0):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -22,6 +23,15 @@ MAX_MESSAGE_BYTES = 32 << 20
 #: How much longer than a fetch's own timeout the gRPC deadline is, so that the server's
 #: timeout (with its message) is what the caller sees.
 FETCH_DEADLINE_MARGIN_S = 2.0
+
+
+@dataclass(frozen=True)
+class _Stubs:
+    """The generated stubs over one open channel."""
+
+    fetch: fetch_pb2_grpc.FetchServiceAsyncStub
+    lock: lock_pb2_grpc.LockServiceAsyncStub
+    sensor: sensor_pb2_grpc.SensorServiceAsyncStub
 
 
 class Client:
@@ -47,6 +57,7 @@ class Client:
             *options,
         ]
         self._channel: grpc.aio.Channel | None = None
+        self._stubs: _Stubs | None = None
 
     async def connect(self) -> Client:
         """Opens the channel (done by ``async with``). Connecting itself is lazy."""
@@ -55,15 +66,17 @@ class Client:
                 self._channel = grpc.aio.insecure_channel(self.target, options=self._options)
             else:
                 self._channel = grpc.aio.secure_channel(self.target, self._credentials, options=self._options)
-            self._fetch = fetch_pb2_grpc.FetchServiceStub(self._channel)
-            self._lock = lock_pb2_grpc.LockServiceStub(self._channel)
-            self._sensor = sensor_pb2_grpc.SensorServiceStub(self._channel)
+            self._stubs = _Stubs(
+                fetch=fetch_pb2_grpc.FetchServiceStub(self._channel),
+                lock=lock_pb2_grpc.LockServiceStub(self._channel),
+                sensor=sensor_pb2_grpc.SensorServiceStub(self._channel),
+            )
         return self
 
     async def close(self) -> None:
         """Closes the channel, cancelling calls still open on it."""
         if self._channel is not None:
-            channel, self._channel = self._channel, None
+            channel, self._channel, self._stubs = self._channel, None, None
             await channel.close()
 
     async def __aenter__(self) -> Client:
@@ -76,6 +89,11 @@ class Client:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+    def _connected(self) -> _Stubs:
+        if self._stubs is None:
+            raise RuntimeError("Client is not connected: use `async with Client(addr) as c`")
+        return self._stubs
 
     @property
     def channel(self) -> grpc.aio.Channel:
@@ -99,7 +117,7 @@ class Client:
         An upstream 4xx/5xx is returned (look at ``.status``); only not getting a response at
         all raises. ``timeout`` bounds the whole request (server default when None).
         """
-        self.channel  # noqa: B018 - raises when not connected
+        stubs = self._connected()
         request = fetch_pb2.FetchRequest(
             url=url,
             method=method,
@@ -111,7 +129,7 @@ class Client:
         if timeout is not None:
             request.timeout.CopyFrom(_convert.duration(timeout))
             deadline = timeout + FETCH_DEADLINE_MARGIN_S
-        response = await call(self._fetch.Fetch(request, timeout=deadline))
+        response = await call(stubs.fetch.Fetch(request, timeout=deadline))
         return FetchResult.from_proto(response)
 
     async def list_pages(
@@ -141,7 +159,7 @@ class Client:
         ``*_param`` names override the query parameters ("" = the server's defaults:
         page, size, offset, limit, cursor); ``cursor_pointer`` locates the next cursor.
         """
-        self.channel  # noqa: B018 - raises when not connected
+        stubs = self._connected()
         request = fetch_pb2.ListPagesRequest(
             url=url,
             page_size=page_size,
@@ -161,7 +179,7 @@ class Client:
         )
         if page_timeout is not None:
             request.page_timeout.CopyFrom(_convert.duration(page_timeout))
-        responses = self._fetch.ListPages(request)
+        responses = stubs.fetch.ListPages(request)
         try:
             async for page in stream(responses):
                 yield Page.from_proto(page)
@@ -182,7 +200,7 @@ class Client:
         queue for it (None = as long as it takes, 0 = try once). Not getting it in time raises
         :class:`~streamgate_client.LockTimeout`; ``lock.fencing_token`` identifies the grant.
         """
-        return Lock(lock_pb2_grpc.LockServiceStub(self.channel), name, ttl=ttl, wait_timeout=wait_timeout, owner=owner)
+        return Lock(self._connected().lock, name, ttl=ttl, wait_timeout=wait_timeout, owner=owner)
 
     def hold(
         self,
@@ -198,9 +216,7 @@ class Client:
         long, and frees the lock if this process dies; ``lock.lost`` is set should the server
         lose it meanwhile. ``wait_timeout`` as in :meth:`lock`.
         """
-        return HeldLock(
-            lock_pb2_grpc.LockServiceStub(self.channel), name, ttl=ttl, wait_timeout=wait_timeout, owner=owner
-        )
+        return HeldLock(self._connected().lock, name, ttl=ttl, wait_timeout=wait_timeout, owner=owner)
 
     async def sensor_feed(self, readings: AsyncIterable[sensor.SensorInput]) -> AsyncIterator[sensor.SensorEvent]:
         """Streams ``readings`` to the server and yields what comes back, as it comes.
@@ -208,7 +224,7 @@ class Client:
         The feed ends when ``readings`` is exhausted and the server has answered every
         reading; leaving the loop early cancels the stream.
         """
-        self.channel  # noqa: B018 - raises when not connected
+        stubs = self._connected()
         # grpc.aio swallows an exception raised by the request iterator and only cancels the
         # call; keep it, so the caller sees their own error rather than a cancellation.
         failure: list[Exception] = []
@@ -221,7 +237,7 @@ class Client:
                 failure.append(err)
                 raise
 
-        responses = self._sensor.SensorFeed(requests())
+        responses = stubs.sensor.SensorFeed(requests())
         try:
             async for response in stream(responses):
                 event = sensor.event_of(response)

@@ -29,9 +29,14 @@ class _AlertStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AlertState
     DESCRIPTOR: _descriptor.EnumDescriptor
     ALERT_STATE_UNSPECIFIED: _AlertState.ValueType  # 0
     ALERT_STATE_FIRING: _AlertState.ValueType  # 1
-    """A level was crossed upward (or the severity rose)."""
+    """A level was crossed upward, or the firing severity changed (WARN -> CRIT, or CRIT -> WARN
+    when the temperature drops below crit - hysteresis but stays above warn). A sensor has one
+    state at a time; the latest Alert says which.
+    """
     ALERT_STATE_RESOLVED: _AlertState.ValueType  # 2
-    """The temperature went back below level - hysteresis, or a silent sensor reported again."""
+    """The temperature went back to level - hysteresis or below (severity = the level that
+    cleared), or a silent sensor reported again (severity unspecified).
+    """
     ALERT_STATE_SILENT: _AlertState.ValueType  # 3
     """No reading within missing_timeout."""
 
@@ -39,9 +44,14 @@ class AlertState(_AlertState, metaclass=_AlertStateEnumTypeWrapper): ...
 
 ALERT_STATE_UNSPECIFIED: AlertState.ValueType  # 0
 ALERT_STATE_FIRING: AlertState.ValueType  # 1
-"""A level was crossed upward (or the severity rose)."""
+"""A level was crossed upward, or the firing severity changed (WARN -> CRIT, or CRIT -> WARN
+when the temperature drops below crit - hysteresis but stays above warn). A sensor has one
+state at a time; the latest Alert says which.
+"""
 ALERT_STATE_RESOLVED: AlertState.ValueType  # 2
-"""The temperature went back below level - hysteresis, or a silent sensor reported again."""
+"""The temperature went back to level - hysteresis or below (severity = the level that
+cleared), or a silent sensor reported again (severity unspecified).
+"""
 ALERT_STATE_SILENT: AlertState.ValueType  # 3
 """No reading within missing_timeout."""
 Global___AlertState: _TypeAlias = AlertState  # noqa: Y015
