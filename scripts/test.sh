@@ -1,12 +1,30 @@
 #!/usr/bin/env bash
 # Runs every test of the project: the server's Rust tests (unit and integration, against a
-# real redis-server and loopback HTTP upstreams) and each client's suite against the real
-# server binary. Installs what the tests need when it is missing.
+# real redis-server and loopback HTTP upstreams), then each client's suite (Python,
+# TypeScript, Go), the grpcurl examples and the cross-language lock interop, all against the
+# real server binary. Installs what the tests need when it is missing. Stops at the first
+# failing suite and exits non-zero.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/ensure-redis.sh
 
-echo "== cargo test (server, Rust client)"
+echo "== cargo build (server and CLI binaries the client suites run)"
 cargo build --workspace --bins
+export STREAMGATE_BIN="$PWD/target/debug/streamgate"
+
+echo "== cargo test (server, Rust client)"
 cargo test --workspace
+
+echo "== Python client"
+bash clients/python/test.sh
+echo "== TypeScript client"
+bash clients/typescript/test.sh
+echo "== Go client"
+bash clients/go/test.sh
+echo "== grpcurl examples"
+bash clients/grpcurl/test.sh
+echo "== cross-language lock interop"
+bash clients/interop/test.sh
+
+echo "== all suites passed"

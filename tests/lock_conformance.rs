@@ -207,6 +207,39 @@ mod cases {
         );
     }
 
+    pub async fn the_next_waiter_notices_the_expiry_of_a_lease_handed_to_the_one_before(
+        env: &LockEnv,
+    ) {
+        let mut c = env.client().await;
+        let name = unique("handed-expiry");
+        let holder = acquire(&mut c, &name, 30_000, 0).await;
+        let mut first = env.client().await;
+        let first_name = name.clone();
+        // This waiter takes a 300 ms lease on hand-off and never releases it.
+        let first_waiter =
+            tokio::spawn(async move { acquire(&mut first, &first_name, 300, 10_000).await });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut second = env.client().await;
+        let second_name = name.clone();
+        let second_waiter =
+            tokio::spawn(async move { acquire(&mut second, &second_name, 5_000, 10_000).await });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(release(&mut c, &name, &holder.token).await);
+        let handed = first_waiter.await.unwrap();
+        assert!(handed.acquired);
+        let lease_end = expires_at(&handed);
+        let next = second_waiter.await.unwrap();
+        let granted_at = SystemTime::now();
+        assert!(next.acquired);
+        assert!(next.fencing_token > handed.fencing_token);
+        let after = granted_at.duration_since(lease_end).unwrap_or_default();
+        // The Redis fallback re-check is 20 s here: this is the head's timed re-check.
+        assert!(
+            after < Duration::from_secs(1),
+            "noticed {after:?} after the lease ended"
+        );
+    }
+
     pub async fn cancelled_and_timed_out_waiters_leave_the_queue(env: &LockEnv) {
         let mut c = env.client().await;
         let name = unique("cancel");
@@ -382,6 +415,7 @@ both_backends!(
     twenty_waiters_are_granted_in_arrival_order,
     a_waiter_is_woken_within_ms_of_release,
     a_waiter_is_woken_within_ms_of_expiry,
+    the_next_waiter_notices_the_expiry_of_a_lease_handed_to_the_one_before,
     cancelled_and_timed_out_waiters_leave_the_queue,
     hold_renews_the_lease_past_three_ttls,
     hold_is_released_when_the_client_disconnects,

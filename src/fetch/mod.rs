@@ -9,8 +9,14 @@ pub mod deadline;
 pub mod error;
 pub mod guard;
 pub mod limits;
+mod list_request;
+pub mod pages;
+pub mod paginate;
 pub mod resolve;
+pub mod retry;
 mod service;
+pub mod token;
+pub mod value;
 
 pub use error::FetchError;
 pub use resolve::{Lookup, LookupFuture, SystemLookup};

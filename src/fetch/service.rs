@@ -8,14 +8,17 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Method};
 use tokio::time::Instant;
-use tokio_stream::Stream;
+use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
 use super::client::{Fetcher, HttpRequest, HttpResponse};
 use super::deadline::{call_deadline, effective_deadline, requested_timeout};
 use super::error::FetchError;
 use super::guard::{Policy, TargetUrl};
+use super::pages::{PageOut, page_stream};
 use super::resolve::{Lookup, SystemLookup};
+use super::token::TokenKey;
+use super::value::json_to_proto;
 use crate::config::Config;
 use crate::proto::{FetchRequest, FetchResponse, Header, ListPagesRequest, Page};
 use crate::shutdown::Shutdown;
@@ -56,6 +59,7 @@ impl Default for FetchOptions {
 pub struct FetchHandler {
     fetcher: Arc<Fetcher>,
     config: Arc<Config>,
+    token_key: Arc<TokenKey>,
     shutdown: Shutdown,
 }
 
@@ -79,6 +83,7 @@ impl FetchHandler {
         Ok(Self {
             fetcher: Arc::new(fetcher),
             config: Arc::new(config.clone()),
+            token_key: Arc::new(TokenKey::new(config.page_token_key.as_deref())),
             shutdown,
         })
     }
@@ -184,6 +189,35 @@ fn grpc_timeout<T>(req: &Request<T>) -> Option<&str> {
         .and_then(|v| v.to_str().ok())
 }
 
+fn to_proto_page(p: PageOut) -> Page {
+    Page {
+        number: p.number,
+        items: p.items.into_iter().map(json_to_proto).collect(),
+        next_page_token: p.next_token,
+        url: p.url.to_string(),
+    }
+}
+
+/// Converts domain pages to protobuf and ends the stream with [`Shutdown::status`] when the
+/// server stops, dropping the page stream (and its requests in flight) at once.
+fn until_shutdown(
+    pages: Pin<Box<dyn Stream<Item = Result<PageOut, FetchError>> + Send>>,
+    shutdown: Shutdown,
+) -> impl Stream<Item = Result<Page, Status>> + Send {
+    futures::stream::unfold(Some((pages, shutdown)), |state| async move {
+        let (mut pages, shutdown) = state?;
+        tokio::select! {
+            biased;
+            _ = shutdown.recv() => Some((Err(Shutdown::status()), None)),
+            item = pages.next() => match item {
+                Some(Ok(p)) => Some((Ok(to_proto_page(p)), Some((pages, shutdown)))),
+                Some(Err(e)) => Some((Err(Status::from(e)), None)),
+                None => None,
+            },
+        }
+    })
+}
+
 type PageStream = Pin<Box<dyn Stream<Item = Result<Page, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -212,9 +246,18 @@ impl crate::proto::fetch_service_server::FetchService for FetchHandler {
 
     async fn list_pages(
         &self,
-        _req: Request<ListPagesRequest>,
+        req: Request<ListPagesRequest>,
     ) -> Result<Response<Self::ListPagesStream>, Status> {
-        let _ = &self.shutdown;
-        Err(Status::unimplemented("ListPages is not implemented yet"))
+        if self.shutdown.is_triggered() {
+            return Err(Shutdown::status());
+        }
+        let call = call_deadline(grpc_timeout(&req), Instant::now());
+        let plan =
+            super::list_request::plan(req.into_inner(), &self.config, &self.token_key, call)?;
+        let pages = Box::pin(page_stream(self.fetcher.clone(), plan));
+        Ok(Response::new(Box::pin(until_shutdown(
+            pages,
+            self.shutdown.clone(),
+        ))))
     }
 }

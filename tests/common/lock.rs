@@ -52,8 +52,13 @@ impl LockEnv {
 
     /// A client on a fresh connection.
     pub async fn client(&self) -> LockServiceClient<Channel> {
-        LockServiceClient::new(self.server.channel().await)
+        client_for(&self.server).await
     }
+}
+
+/// A lock client on a fresh connection to `server`.
+pub async fn client_for(server: &TestServer) -> LockServiceClient<Channel> {
+    LockServiceClient::new(server.channel().await)
 }
 
 /// A protobuf duration of `ms` milliseconds.

@@ -176,3 +176,47 @@ pub fn rss_kib() -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmRSS in /proc/self/status")
 }
+
+/// A loopback TCP relay in front of a server, whose connections the test can cut at once, as
+/// a crashed client or a dropped network would.
+pub struct CuttableLink {
+    /// Where clients connect.
+    pub addr: SocketAddr,
+    tasks: tokio::task::JoinSet<()>,
+}
+
+impl CuttableLink {
+    /// Relays every connection to `target` until [`cut`](Self::cut).
+    pub async fn start(target: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the relay");
+        let addr = listener.local_addr().expect("relay address");
+        let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(async move {
+            let mut conns = tokio::task::JoinSet::new();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                conns.spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Self { addr, tasks }
+    }
+
+    /// A channel through the relay.
+    pub async fn channel(&self) -> Channel {
+        Endpoint::from_shared(format!("http://{}", self.addr))
+            .expect("valid endpoint")
+            .connect()
+            .await
+            .expect("connect through the relay")
+    }
+
+    /// Closes every relayed connection (both sockets dropped) and stops accepting.
+    pub fn cut(&mut self) {
+        self.tasks.abort_all();
+    }
+}

@@ -7,6 +7,8 @@ import (
 	"iter"
 	"sync"
 
+	"google.golang.org/grpc/status"
+
 	pb "github.com/streamgate/streamgate/clients/go/gen/streamgate/v1"
 )
 
@@ -39,6 +41,7 @@ const (
 // growing memory anywhere.
 type Feed struct {
 	stream pb.SensorService_SensorFeedClient
+	ctx    context.Context
 	cancel context.CancelFunc
 
 	sendMu sync.Mutex
@@ -53,11 +56,12 @@ func (c *Client) SensorFeed(ctx context.Context) (*Feed, error) {
 		cancel()
 		return nil, err
 	}
-	return &Feed{stream: stream, cancel: cancel}, nil
+	return &Feed{stream: stream, ctx: ctx, cancel: cancel}, nil
 }
 
-// Send sends one reading. An unset Timestamp means the time the server receives it. When the
-// stream has ended, Send returns the stream's final error (with its gRPC code) or io.EOF.
+// Send sends one reading. An unset Timestamp means the time the server receives it. After
+// Close (or a break out of Responses) it fails with codes.Canceled; when the server has ended
+// the stream it returns io.EOF, and Responses yields the stream's final status.
 func (f *Feed) Send(r *SensorReading) error {
 	return f.send(&pb.SensorFeedRequest{Msg: &pb.SensorFeedRequest_Reading{Reading: r}})
 }
@@ -68,6 +72,11 @@ func (f *Feed) Configure(cfg *FeedConfig) error {
 }
 
 func (f *Feed) send(req *pb.SensorFeedRequest) error {
+	// grpc-go tears a cancelled stream down asynchronously and buffers sends until then;
+	// checking first makes every Send after Close or a break fail at once.
+	if err := f.ctx.Err(); err != nil {
+		return status.FromContextError(err).Err()
+	}
 	f.sendMu.Lock()
 	defer f.sendMu.Unlock()
 	err := f.stream.Send(req)

@@ -4,16 +4,35 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { DurationSchema, timestampDate, timestampFromDate, type Duration, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { GrpcCode, StreamgateError } from "./errors.js";
 import { HeaderSchema, type Header } from "./gen/streamgate/v1/fetch_pb.js";
 
 /** HTTP headers as given by a caller: a record, or name/value pairs (repeats kept in order). */
 export type HeadersInput = Record<string, string> | Iterable<readonly [string, string]>;
 
+/**
+ * Rejects a caller's option the way the server rejects a bad field: INVALID_ARGUMENT naming
+ * it, so callers handle one error type whether the client or the server caught the mistake.
+ */
+export function invalidOption(field: string, message: string): StreamgateError {
+  return new StreamgateError(GrpcCode.INVALID_ARGUMENT, `${field} ${message}`);
+}
+
+/** The largest value of a uint32 field. */
+export const UINT32_MAX = 0xffff_ffff;
+
+/** A non-negative integer option (sizes, counts), 0 when unset, or a StreamgateError naming it. */
+export function checkCount(n: number | undefined, field: string, max: number = Number.MAX_SAFE_INTEGER): number {
+  if (n === undefined) return 0;
+  if (!Number.isSafeInteger(n) || n < 0 || n > max) throw invalidOption(field, `must be an integer from 0 to ${max}, got ${n}`);
+  return n;
+}
+
 /** Milliseconds to a Duration; undefined stays unset so the server applies its default. */
 export function msToDuration(ms: number | undefined, field: string): Duration | undefined {
   if (ms === undefined) return undefined;
   if (!Number.isFinite(ms) || ms < 0) {
-    throw new RangeError(`${field} must be a finite, non-negative number of milliseconds, got ${ms}`);
+    throw invalidOption(field, `must be a finite, non-negative number of milliseconds, got ${ms}`);
   }
   const whole = Math.floor(ms);
   return create(DurationSchema, {

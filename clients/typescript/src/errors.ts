@@ -62,7 +62,11 @@ function codeName(code: number): GrpcCodeName | `CODE_${number}` {
  * gRPC's, and an AbortSignal's abort becomes CANCELLED (ConnectError.from does both).
  */
 export function toStreamgateError(err: unknown): StreamgateError {
-  if (err instanceof StreamgateError) return err;
+  // A StreamgateError thrown inside the transport (e.g. by a request stream's mapping of a
+  // bad input) comes back wrapped; its own code is the one that matters.
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (e instanceof StreamgateError) return e;
+  }
   const ce = ConnectError.from(err);
   return new StreamgateError(ce.code, ce.rawMessage, { cause: err });
 }

@@ -7,7 +7,7 @@ import { create, toJson, type JsonValue } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import type { Client } from "@connectrpc/connect";
 import { transportOptions, type CallOptions } from "./call.js";
-import { durationToMs, linkedController, msToDuration, toHeaders, type HeadersInput } from "./convert.js";
+import { UINT32_MAX, checkCount, durationToMs, linkedController, msToDuration, toHeaders, type HeadersInput } from "./convert.js";
 import { toStreamgateError, wrapCall } from "./errors.js";
 import { FetchRequestSchema, FetchService, ListPagesRequestSchema, PaginationStyle } from "./gen/streamgate/v1/fetch_pb.js";
 
@@ -98,6 +98,7 @@ export interface Page<T = JsonValue> {
 
 /** Calls Fetch. */
 export async function fetchOnce(client: Client<typeof FetchService>, url: string, opts: FetchOptions = {}): Promise<FetchResult> {
+  const maxBodyBytes = checkCount(opts.maxBodyBytes, "maxBodyBytes");
   const body = typeof opts.body === "string" ? new TextEncoder().encode(opts.body) : (opts.body ?? new Uint8Array());
   const req = create(FetchRequestSchema, {
     url,
@@ -105,7 +106,7 @@ export async function fetchOnce(client: Client<typeof FetchService>, url: string
     headers: toHeaders(opts.headers),
     body,
     timeout: msToDuration(opts.timeoutMs, "timeoutMs"),
-    maxBodyBytes: BigInt(opts.maxBodyBytes ?? 0),
+    maxBodyBytes: BigInt(maxBodyBytes),
   });
   const res = await wrapCall(() => client.fetch(req, transportOptions(opts)));
   const headers = res.headers.map((h) => ({ name: h.name, value: h.value }));
@@ -129,9 +130,9 @@ export async function* listPages(
 ): AsyncGenerator<Page, void, undefined> {
   const req = create(ListPagesRequestSchema, {
     url,
-    pageSize: opts.pageSize ?? 0,
-    startPage: opts.startPage ?? 0,
-    maxPages: opts.maxPages ?? 0,
+    pageSize: checkCount(opts.pageSize, "pageSize", UINT32_MAX),
+    startPage: checkCount(opts.startPage, "startPage", UINT32_MAX),
+    maxPages: checkCount(opts.maxPages, "maxPages", UINT32_MAX),
     itemsPointer: opts.itemsPointer ?? "",
     headers: toHeaders(opts.headers),
     pageToken: opts.pageToken ?? "",
@@ -142,7 +143,7 @@ export async function* listPages(
     limitParam: opts.limitParam ?? "",
     cursorParam: opts.cursorParam ?? "",
     cursorPointer: opts.cursorPointer ?? "",
-    prefetch: opts.prefetch ?? 0,
+    prefetch: checkCount(opts.prefetch, "prefetch", UINT32_MAX),
     pageTimeout: msToDuration(opts.pageTimeoutMs, "pageTimeoutMs"),
   });
   // Our own controller lets a `break` in the caller's loop cancel the server stream at once,

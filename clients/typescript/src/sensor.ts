@@ -7,7 +7,7 @@
 import { create } from "@bufbuild/protobuf";
 import type { Client } from "@connectrpc/connect";
 import { transportOptions, type CallOptions } from "./call.js";
-import { fromDate, linkedController, msToDuration, toDate } from "./convert.js";
+import { UINT32_MAX, checkCount, fromDate, linkedController, msToDuration, toDate } from "./convert.js";
 import { toStreamgateError } from "./errors.js";
 import {
   AlertState,
@@ -116,7 +116,7 @@ function toRequest(input: SensorInput): SensorFeedRequest {
           warn: c.warn,
           crit: c.crit,
           hysteresis: c.hysteresis,
-          windowCount: c.windowCount,
+          windowCount: c.windowCount === undefined ? undefined : checkCount(c.windowCount, "windowCount", UINT32_MAX),
           windowDuration: msToDuration(c.windowDurationMs, "windowDurationMs"),
           missingTimeout: msToDuration(c.missingTimeoutMs, "missingTimeoutMs"),
         }),

@@ -105,6 +105,12 @@ test("aborting a waiting lock rejects with CANCELLED and the waiter leaves the q
   await sleep(100);
   ac.abort();
   await assert.rejects(waiting, isCode(GrpcCode.CANCELLED));
+  // The cancel travels as an HTTP/2 RST_STREAM on bob's connection; a release sent at the
+  // same moment on alice's connection can reach the server first and hand the lock to the
+  // departing waiter, whose grant then lives until its lease ends (no unary RPC can avoid
+  // that race). A later call on bob's connection is ordered after the RST, so once it is
+  // answered the server has seen the cancel, and this test checks only the queue.
+  await bob.tryLock(fresh("barrier"));
   await held.release();
   // Had the cancelled waiter stayed queued, it would now hold the lock.
   const next = await alice.tryLock(name, { waitTimeoutMs: 2_000 });
@@ -130,6 +136,13 @@ test("an empty lock name is rejected with INVALID_ARGUMENT naming the field", as
   await assert.rejects(
     alice.lock(""),
     (err: unknown) => err instanceof StreamgateError && err.code === GrpcCode.INVALID_ARGUMENT && /name/.test(err.rawMessage),
+  );
+});
+
+test("a negative ttl is refused on the client with INVALID_ARGUMENT naming ttlMs", async () => {
+  await assert.rejects(
+    alice.lock(fresh("ttl"), { ttlMs: -1 }),
+    (err: unknown) => err instanceof StreamgateError && err.code === GrpcCode.INVALID_ARGUMENT && /ttlMs/.test(err.rawMessage),
   );
 });
 

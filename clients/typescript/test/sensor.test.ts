@@ -120,3 +120,10 @@ test("aborting the signal ends an open feed with CANCELLED", async () => {
   );
   assert.equal(seen, 3);
 });
+
+test("a bad option in an input config fails the feed with INVALID_ARGUMENT naming it", async () => {
+  await assert.rejects(
+    collect(client.sensorFeed([{ sensorId: "s1", temperature: 20, humidity: 40 }, { config: { windowDurationMs: -5 } }])),
+    (err: unknown) => err instanceof StreamgateError && err.code === GrpcCode.INVALID_ARGUMENT && /windowDurationMs/.test(err.rawMessage),
+  );
+});

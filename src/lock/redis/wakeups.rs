@@ -108,12 +108,12 @@ pub(super) async fn listen(
                 // Hand-offs may have been announced while we were not listening.
                 wakeups.wake_all();
                 tracing::info!("lock wake-up subscription to Redis is live");
-                let ended = pump(pubsub, &wakeups, timeout, ping_every, &shutdown).await;
-                wakeups.set_state(DOWN);
-                wakeups.wake_all();
-                match ended {
+                match pump(pubsub, &wakeups, timeout, ping_every, &shutdown).await {
+                    // Stopping is not an outage: Holds still release their locks on the way out.
                     Ended::Shutdown => return,
                     Ended::Lost(why) => {
+                        wakeups.set_state(DOWN);
+                        wakeups.wake_all();
                         tracing::warn!("lost the lock wake-up subscription ({why}); reconnecting")
                     }
                 }

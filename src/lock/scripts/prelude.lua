@@ -8,6 +8,16 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- Tells the waiter now at the head of the queue to re-check at once, so that it learns the
+-- new holder's lease end and notices its expiry within milliseconds (only the head times
+-- its re-check to the lease; the others re-check lazily).
+local function nudge_head(channel)
+  local head = redis.call('ZRANGE', queue, 0, 0)[1]
+  if head then
+    redis.call('PUBLISH', channel, head)
+  end
+end
+
 -- Grants the free lock to the first waiter whose entry is still alive (its server keeps
 -- refreshing it), dropping dead entries on the way, and tells its server on the lock's
 -- channel. O(1) work per hand-off however many wait. Returns the new holder's token or false.
@@ -27,6 +37,7 @@ local function hand_off(now, channel)
         redis.call('HSET', owner, 'token', head, 'fence', fence)
         redis.call('PEXPIRE', owner, ttl)
         redis.call('PUBLISH', channel, head)
+        nudge_head(channel)
         return head
       end
     end

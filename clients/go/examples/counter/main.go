@@ -14,6 +14,7 @@ import (
 	"io"
 	"log"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -57,7 +58,9 @@ func run(ctx context.Context, cfg config, out io.Writer) (int, error) {
 	}
 	defer c.Close()
 
-	counter := 0 // deliberately unsynchronised: only the streamgate lock protects it
+	// Only the streamgate lock protects the counter: increment loads, sleeps, then stores, so
+	// two holders at once would lose an update (atomic only to keep the race detector quiet).
+	var counter atomic.Int64
 	start := time.Now()
 	g, ctx := errgroup.WithContext(ctx)
 	for w := range cfg.workers {
@@ -72,21 +75,21 @@ func run(ctx context.Context, cfg config, out io.Writer) (int, error) {
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return counter, err
+		return int(counter.Load()), err
 	}
 	fmt.Fprintf(out, "final counter: %d (expected: %d) in %s\n",
-		counter, cfg.workers*cfg.increments, time.Since(start).Round(time.Millisecond))
-	return counter, nil
+		counter.Load(), cfg.workers*cfg.increments, time.Since(start).Round(time.Millisecond))
+	return int(counter.Load()), nil
 }
 
-func increment(ctx context.Context, c *streamgate.Client, cfg config, owner string, counter *int) error {
+func increment(ctx context.Context, c *streamgate.Client, cfg config, owner string, counter *atomic.Int64) error {
 	lock, err := c.Lock(ctx, cfg.name, streamgate.WithOwner(owner))
 	if err != nil {
 		return err
 	}
 	defer lock.Release(ctx)
-	current := *counter
+	current := counter.Load()
 	time.Sleep(cfg.held)
-	*counter = current + 1
+	counter.Store(current + 1)
 	return nil
 }

@@ -1,0 +1,288 @@
+//! `cargo bench --bench locks`: LockService against its baselines, in one run.
+//!
+//! - The seed's counter case (N workers × M increments, lock held 10 ms each time) through
+//!   streamgate on Redis and in-process, against the 10 ms × N × M floor and against the
+//!   seed's own algorithm (SET NX EX, sleep 0.5 s while taken) run here on the same Redis.
+//! - Hand-off latency: release → the next waiter's grant, p50/p99.
+//! - Uncontended acquire+release pairs/s, 16 clients on distinct names, against the same
+//!   operations sent straight to Redis with redis-rs (SET NX PX + EVALSHA release).
+//!
+//! Prints `RESULT <name> value=<v> baseline=<b> ratio=<v/b>` lines.
+
+#[path = "../tests/common/mod.rs"]
+#[allow(unused_imports)]
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use common::lock::{acquire, client_for, release};
+use common::{RedisServer, TestServer};
+
+const HELD: Duration = Duration::from_millis(10);
+const PAIRS_CLIENTS: usize = 16;
+const PAIRS_DURATION: Duration = Duration::from_secs(2);
+const PAIRS_MAX_PER_CLIENT: u64 = 50_000;
+const HANDOFF_ROUNDS: usize = 300;
+
+fn result(name: &str, value: f64, baseline: f64) {
+    println!(
+        "RESULT {name} value={value:.4} baseline={baseline:.4} ratio={:.4}",
+        value / baseline
+    );
+}
+
+/// N workers × M increments of a shared in-process counter (read, 10 ms, write) under the
+/// streamgate lock. Returns the wall time; panics if an increment was lost.
+async fn counter_through_streamgate(server: &TestServer, workers: u64, each: u64) -> Duration {
+    let counter = Arc::new(AtomicU64::new(0));
+    let name = format!("bench-counter-{}", uuid::Uuid::new_v4());
+    let mut clients = Vec::new();
+    for _ in 0..workers {
+        clients.push(client_for(server).await);
+    }
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for mut c in clients {
+        let (counter, name) = (counter.clone(), name.clone());
+        tasks.spawn(async move {
+            for _ in 0..each {
+                let g = acquire(&mut c, &name, 10_000, 60_000).await;
+                assert!(g.acquired);
+                let v = counter.load(Ordering::SeqCst);
+                tokio::time::sleep(HELD).await;
+                counter.store(v + 1, Ordering::SeqCst);
+                assert!(release(&mut c, &name, &g.token).await);
+            }
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap();
+    }
+    let wall = started.elapsed();
+    assert_eq!(
+        counter.load(Ordering::SeqCst),
+        workers * each,
+        "lost update"
+    );
+    wall
+}
+
+const SEED_RELEASE: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+
+/// The seed's algorithm, verbatim in Rust: SET NX EX 10, sleep 0.5 s while taken, Lua release.
+async fn counter_with_seed_polling(redis_url: &str, workers: u64, each: u64) -> Duration {
+    let client = redis::Client::open(redis_url).unwrap();
+    let counter = Arc::new(AtomicU64::new(0));
+    let key = format!("lock:seed-{}", uuid::Uuid::new_v4());
+    let script = redis::Script::new(SEED_RELEASE);
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..workers {
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let (counter, key, script) = (counter.clone(), key.clone(), script.clone());
+        tasks.spawn(async move {
+            for _ in 0..each {
+                let token = uuid::Uuid::new_v4().to_string();
+                loop {
+                    let ok: Option<String> = redis::cmd("SET")
+                        .arg(&key)
+                        .arg(&token)
+                        .arg("NX")
+                        .arg("EX")
+                        .arg(10)
+                        .query_async(&mut conn)
+                        .await
+                        .unwrap();
+                    if ok.is_some() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                let v = counter.load(Ordering::SeqCst);
+                tokio::time::sleep(HELD).await;
+                counter.store(v + 1, Ordering::SeqCst);
+                let _: i64 = script
+                    .key(&key)
+                    .arg(&token)
+                    .invoke_async(&mut conn)
+                    .await
+                    .unwrap();
+            }
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap();
+    }
+    assert_eq!(counter.load(Ordering::SeqCst), workers * each);
+    started.elapsed()
+}
+
+/// Ping-pong between two clients: each round, the holder releases and the waiter's grant
+/// arrives; latency = release sent → grant received.
+async fn handoff_latencies(server: &TestServer) -> Vec<Duration> {
+    let name = format!("bench-handoff-{}", uuid::Uuid::new_v4());
+    let mut holder = client_for(server).await;
+    let mut waiter = client_for(server).await;
+    let mut held = acquire(&mut holder, &name, 10_000, 0).await;
+    let mut out = Vec::with_capacity(HANDOFF_ROUNDS);
+    for _ in 0..HANDOFF_ROUNDS {
+        let mut w = waiter.clone();
+        let n = name.clone();
+        let pending = tokio::spawn(async move {
+            let g = acquire(&mut w, &n, 10_000, 10_000).await;
+            (g, Instant::now())
+        });
+        // Let the waiter queue up before the release.
+        tokio::time::sleep(Duration::from_millis(3)).await;
+        let t0 = Instant::now();
+        assert!(release(&mut holder, &name, &held.token).await);
+        let (g, t1) = pending.await.unwrap();
+        assert!(g.acquired);
+        out.push(t1 - t0);
+        held = g;
+        std::mem::swap(&mut holder, &mut waiter);
+    }
+    out.sort();
+    out
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx]
+}
+
+/// Acquire+release pairs per second, 16 clients on distinct names, for PAIRS_DURATION.
+async fn pairs_through_streamgate(server: &TestServer) -> f64 {
+    let mut tasks = tokio::task::JoinSet::new();
+    let started = Instant::now();
+    for i in 0..PAIRS_CLIENTS {
+        let mut c = client_for(server).await;
+        let name = format!("bench-pairs-{i}-{}", uuid::Uuid::new_v4());
+        tasks.spawn(async move {
+            let mut n = 0u64;
+            while started.elapsed() < PAIRS_DURATION && n < PAIRS_MAX_PER_CLIENT {
+                let g = acquire(&mut c, &name, 10_000, 0).await;
+                assert!(g.acquired);
+                assert!(release(&mut c, &name, &g.token).await);
+                n += 1;
+            }
+            n
+        });
+    }
+    let mut total = 0;
+    while let Some(r) = tasks.join_next().await {
+        total += r.unwrap();
+    }
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The same pairs straight to Redis: SET NX PX, then the compare-and-delete by EVALSHA.
+async fn pairs_raw_redis(redis_url: &str) -> f64 {
+    let client = redis::Client::open(redis_url).unwrap();
+    let script = redis::Script::new(SEED_RELEASE);
+    let mut tasks = tokio::task::JoinSet::new();
+    let started = Instant::now();
+    for i in 0..PAIRS_CLIENTS {
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let key = format!("raw-pairs-{i}-{}", uuid::Uuid::new_v4());
+        let script = script.clone();
+        tasks.spawn(async move {
+            let mut n = 0u64;
+            while started.elapsed() < PAIRS_DURATION && n < PAIRS_MAX_PER_CLIENT {
+                let token = uuid::Uuid::new_v4().to_string();
+                let ok: Option<String> = redis::cmd("SET")
+                    .arg(&key)
+                    .arg(&token)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(10_000)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                assert!(ok.is_some());
+                let released: i64 = script
+                    .key(&key)
+                    .arg(&token)
+                    .invoke_async(&mut conn)
+                    .await
+                    .unwrap();
+                assert_eq!(released, 1);
+                n += 1;
+            }
+            n
+        });
+    }
+    let mut total = 0;
+    while let Some(r) = tasks.join_next().await {
+        total += r.unwrap();
+    }
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn run() {
+    let redis = RedisServer::start();
+    let on_redis = TestServer::start_with_args(&["--redis-url", &redis.url()]).await;
+    let in_process = TestServer::start().await;
+
+    for (workers, each) in [(3u64, 100u64), (10, 20)] {
+        let floor = HELD.as_secs_f64() * (workers * each) as f64;
+        let tag = format!("{workers}x{each}");
+        let wall = counter_through_streamgate(&on_redis, workers, each).await;
+        result(
+            &format!("counter_{tag}_redis_wall_s_vs_floor"),
+            wall.as_secs_f64(),
+            floor,
+        );
+        let mem = counter_through_streamgate(&in_process, workers, each).await;
+        result(
+            &format!("counter_{tag}_memory_wall_s_vs_floor"),
+            mem.as_secs_f64(),
+            floor,
+        );
+        let seed = counter_with_seed_polling(&redis.url(), workers, each).await;
+        result(
+            &format!("counter_{tag}_seed_polling_wall_s_vs_floor"),
+            seed.as_secs_f64(),
+            floor,
+        );
+        result(
+            &format!("counter_{tag}_redis_wall_s_vs_seed_polling"),
+            wall.as_secs_f64(),
+            seed.as_secs_f64(),
+        );
+    }
+
+    for (label, server) in [("redis", &on_redis), ("memory", &in_process)] {
+        let lat = handoff_latencies(server).await;
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        result(
+            &format!("handoff_{label}_p50_ms_vs_target"),
+            ms(percentile(&lat, 0.50)),
+            2.0,
+        );
+        result(
+            &format!("handoff_{label}_p99_ms_vs_target"),
+            ms(percentile(&lat, 0.99)),
+            2.0,
+        );
+    }
+
+    let raw = pairs_raw_redis(&redis.url()).await;
+    let ours = pairs_through_streamgate(&on_redis).await;
+    result("uncontended_pairs_per_s_redis_vs_raw_redis", ours, raw);
+    let mem = pairs_through_streamgate(&in_process).await;
+    result("uncontended_pairs_per_s_memory_vs_raw_redis", mem, raw);
+
+    on_redis.stop().await.unwrap();
+    in_process.stop().await.unwrap();
+}
+
+fn main() {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(run());
+}

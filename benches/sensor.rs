@@ -1,0 +1,335 @@
+//! SensorFeed benchmark (`cargo bench --bench sensor`), each figure next to a baseline started
+//! in the same run:
+//!
+//! 1. Throughput: readings/s through one SensorFeed stream (send and receive concurrently,
+//!    `SENSOR_BENCH_READINGS` readings of 100 sensors, default 1,000,000) against a bare tonic
+//!    bidi echo implementing the same generated `SensorService` trait, which maps each reading
+//!    to a `ProcessedReading` in the response stream itself (no task, no channel, no state).
+//!    Both servers run in this process; the better of two alternating rounds counts.
+//! 2. Latency under many streams: `SENSOR_BENCH_STREAMS` streams (default 1,000, over 10
+//!    connections) each sending 10 readings/s for `SENSOR_BENCH_SECS` s (default 10): p50/p99
+//!    reading→response latency against the streamgate binary (a separate process, so its RSS is
+//!    the server's own) and against the in-process echo; the server's RSS idle and under load.
+//!    Each stream waits for a reading's response before its next tick (closed loop).
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use futures::StreamExt;
+use streamgate::proto::sensor_feed_request::Msg as SrvReq;
+use streamgate::proto::sensor_feed_response::Msg as SrvResp;
+use streamgate::proto::sensor_service_server::{SensorService, SensorServiceServer};
+use streamgate::proto::{ProcessedReading, SensorFeedRequest, SensorFeedResponse};
+use streamgate_client::SensorServiceClient;
+use streamgate_client::proto as client;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Response, Status, Streaming};
+
+const SENSORS: usize = 100;
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The baseline: each reading echoed as a ProcessedReading, nothing else.
+struct Echo;
+
+type EchoStream = Pin<Box<dyn futures::Stream<Item = Result<SensorFeedResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl SensorService for Echo {
+    type SensorFeedStream = EchoStream;
+
+    async fn sensor_feed(
+        &self,
+        req: Request<Streaming<SensorFeedRequest>>,
+    ) -> Result<Response<EchoStream>, Status> {
+        let out = req.into_inner().filter_map(|item| async move {
+            match item {
+                Ok(SensorFeedRequest {
+                    msg: Some(SrvReq::Reading(r)),
+                }) => {
+                    let reading = ProcessedReading {
+                        sensor_id: r.sensor_id,
+                        temp_c: r.temperature,
+                        temp_f: r.temperature * 9.0 / 5.0 + 32.0,
+                        humidity: r.humidity,
+                        alert: r.temperature > 28.0,
+                        timestamp: Some(r.timestamp.unwrap_or_else(|| SystemTime::now().into())),
+                        window: None,
+                    };
+                    Some(Ok(SensorFeedResponse {
+                        msg: Some(SrvResp::Reading(reading)),
+                    }))
+                }
+                Ok(_) => None,
+                Err(status) => Some(Err(status)),
+            }
+        });
+        Ok(Response::new(Box::pin(out)))
+    }
+}
+
+async fn start_echo() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind echo");
+    let addr = listener.local_addr().expect("echo address");
+    tokio::spawn(async move {
+        let _ = tonic::transport::Server::builder()
+            .add_service(SensorServiceServer::new(Echo))
+            .serve_with_incoming(TcpListenerStream::new(listener))
+            .await;
+    });
+    addr
+}
+
+async fn start_in_process() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind streamgate");
+    let addr = listener.local_addr().expect("streamgate address");
+    tokio::spawn(streamgate::serve(
+        streamgate::Config::for_tests(),
+        listener,
+        futures::future::pending::<()>(),
+    ));
+    addr
+}
+
+/// The streamgate binary in its own process, killed on drop.
+struct ServerProcess {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl ServerProcess {
+    async fn start() -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_streamgate"))
+            .args(["--listen", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn the streamgate binary");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let stderr = tokio::process::ChildStderr::from_std(stderr).expect("async stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let addr = loop {
+            let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+                .await
+                .expect("streamgate logs within 30 s")
+                .expect("read stderr")
+                .expect("streamgate exited before listening");
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                let token = rest.split(|c: char| c.is_whitespace() || c == '"').next();
+                break token
+                    .and_then(|t| t.parse().ok())
+                    .expect("an address after 'listening on'");
+            }
+        };
+        // Keep draining its log so it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self { child, addr }
+    }
+
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("read the server's /proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn connect(addr: SocketAddr) -> Channel {
+    Endpoint::from_shared(format!("http://{addr}"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect")
+}
+
+fn reading(ids: &[String], i: usize) -> client::SensorFeedRequest {
+    client::SensorFeedRequest {
+        msg: Some(client::sensor_feed_request::Msg::Reading(
+            client::SensorReading {
+                sensor_id: ids[i % ids.len()].clone(),
+                // Below 28 °C: one response per reading, no alerts, the same for both servers.
+                temperature: 20.0 + (i % 50) as f64 / 10.0,
+                humidity: 50.0,
+                timestamp: None,
+            },
+        )),
+    }
+}
+
+/// Readings/s through one stream of `n` readings.
+async fn throughput(addr: SocketAddr, n: usize) -> f64 {
+    let ids: Arc<Vec<String>> = Arc::new((0..SENSORS).map(|i| format!("sensor-{i}")).collect());
+    let mut client = SensorServiceClient::new(connect(addr).await);
+    let start = Instant::now();
+    let requests = futures::stream::iter(0..n).map(move |i| reading(&ids, i));
+    let mut responses = client
+        .sensor_feed(requests)
+        .await
+        .expect("open feed")
+        .into_inner();
+    let mut got = 0;
+    while got < n {
+        match responses
+            .message()
+            .await
+            .expect("stream ok")
+            .expect("stream open")
+            .msg
+        {
+            Some(client::sensor_feed_response::Msg::Reading(_)) => got += 1,
+            other => panic!("unexpected response {other:?}"),
+        }
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Reading→response latencies (µs) of `streams` streams at 10 readings/s for `secs` s.
+async fn latencies(addr: SocketAddr, streams: usize, secs: u64) -> Vec<u32> {
+    let mut channels = Vec::new();
+    for _ in 0..10 {
+        channels.push(connect(addr).await);
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for s in 0..streams {
+        let channel = channels[s % channels.len()].clone();
+        tasks.spawn(async move {
+            let ids = vec![format!("stream-{s}-sensor")];
+            let (tx, rx) = tokio::sync::mpsc::channel(4);
+            let mut client = SensorServiceClient::new(channel);
+            let mut responses = client
+                .sensor_feed(ReceiverStream::new(rx))
+                .await
+                .expect("open")
+                .into_inner();
+            // Spread the streams' ticks over the 100 ms period.
+            tokio::time::sleep(Duration::from_micros((s as u64 * 100_000) / streams as u64)).await;
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut out = Vec::with_capacity(secs as usize * 10);
+            for i in 0..secs as usize * 10 {
+                tick.tick().await;
+                let sent = Instant::now();
+                tx.send(reading(&ids, i))
+                    .await
+                    .expect("request stream open");
+                responses
+                    .message()
+                    .await
+                    .expect("stream ok")
+                    .expect("stream open");
+                out.push(sent.elapsed().as_micros().min(u32::MAX as u128) as u32);
+            }
+            out
+        });
+    }
+    let mut all = Vec::new();
+    while let Some(res) = tasks.join_next().await {
+        all.extend(res.expect("stream task"));
+    }
+    all.sort_unstable();
+    all
+}
+
+fn pct(sorted: &[u32], p: f64) -> f64 {
+    let idx = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[idx] as f64 / 1000.0
+}
+
+#[tokio::main]
+async fn main() {
+    let n = env_or("SENSOR_BENCH_READINGS", 1_000_000) as usize;
+    let streams = env_or("SENSOR_BENCH_STREAMS", 1_000) as usize;
+    let secs = env_or("SENSOR_BENCH_SECS", 10);
+
+    let echo = start_echo().await;
+    let sg = start_in_process().await;
+    // Warm both up (connections, allocator) before timing.
+    throughput(echo, 10_000).await;
+    throughput(sg, 10_000).await;
+    let (mut best_echo, mut best_sg) = (0f64, 0f64);
+    for round in 1..=2 {
+        let e = throughput(echo, n).await;
+        let s = throughput(sg, n).await;
+        println!("round {round}: echo {e:.0} readings/s, streamgate {s:.0} readings/s");
+        best_echo = best_echo.max(e);
+        best_sg = best_sg.max(s);
+    }
+    println!(
+        "RESULT sensor_readings_per_s value={best_sg:.0} baseline={best_echo:.0} ratio={:.3}",
+        best_sg / best_echo
+    );
+
+    let server = ServerProcess::start().await;
+    let idle = server.rss_kib();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let pid_status = format!("/proc/{}/status", server.child.id());
+        let done = done.clone();
+        tokio::spawn(async move {
+            let mut peak = 0u64;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                let Ok(status) = std::fs::read_to_string(&pid_status) else {
+                    break;
+                };
+                let rss = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                    .unwrap_or(0);
+                peak = peak.max(rss);
+            }
+            peak
+        })
+    };
+    let sg_lat = latencies(server.addr, streams, secs).await;
+    let loaded = server.rss_kib();
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let peak = sampler.await.expect("RSS sampler").max(loaded);
+    let echo_lat = latencies(echo, streams, secs).await;
+    println!(
+        "{streams} streams x 10 readings/s x {secs} s: streamgate p50 {:.3} ms p99 {:.3} ms \
+         max {:.3} ms ({} samples); echo p50 {:.3} ms p99 {:.3} ms max {:.3} ms",
+        pct(&sg_lat, 0.5),
+        pct(&sg_lat, 0.99),
+        pct(&sg_lat, 1.0),
+        sg_lat.len(),
+        pct(&echo_lat, 0.5),
+        pct(&echo_lat, 0.99),
+        pct(&echo_lat, 1.0),
+    );
+    let (p99, p99_echo) = (pct(&sg_lat, 0.99), pct(&echo_lat, 0.99));
+    println!(
+        "RESULT sensor_p99_latency_ms value={p99:.3} baseline={p99_echo:.3} ratio={:.3}",
+        p99 / p99_echo
+    );
+    println!("server RSS: idle {idle} KiB, peak under load {peak} KiB, at the end {loaded} KiB");
+    println!(
+        "RESULT sensor_server_rss_kib value={peak} baseline={idle} ratio={:.3}",
+        peak as f64 / idle as f64
+    );
+    drop(server);
+}

@@ -1,0 +1,325 @@
+//! The ListPages driver: a lazy stream of pages that fetches upstream pages only as the
+//! client consumes them.
+//!
+//! For page-number and offset styles, whose next URLs are known in advance, up to
+//! `prefetch` requests run ahead of the page being delivered, each in its own task, and
+//! pages are still delivered in order. For cursor and `Link` styles the next URL comes out
+//! of the current response, so the next page is fetched while the client reads this one.
+//! Every task is owned by the stream: dropping the stream (the client cancelled) aborts the
+//! requests in flight at once.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::Stream;
+use http::{HeaderMap, Method};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use url::Url;
+
+use super::client::{Fetcher, HttpRequest};
+use super::deadline::effective_deadline;
+use super::error::FetchError;
+use super::paginate::{Outcome, Paging, Position, Style};
+use super::retry::{RetryPolicy, is_retryable_status, retry_after};
+use super::token::{Resume, TokenKey};
+
+/// Cursors or links remembered to detect a loop; a loop longer than this goes unnoticed
+/// until `max_pages` or the deadline ends it, but memory stays bounded.
+const SEEN_LIMIT: usize = 4096;
+
+/// Everything a stream needs, validated.
+pub struct Plan {
+    /// The strategy.
+    pub paging: Paging,
+    /// Where to start, and the index of that page.
+    pub start: Resume,
+    /// Pages to deliver at most (0 = until the end).
+    pub max_pages: u32,
+    /// Pages fetched ahead of the one being delivered (at least 1).
+    pub prefetch: u32,
+    /// Headers of every page request.
+    pub headers: HeaderMap,
+    /// Timeout of each page, retries included.
+    pub page_timeout: Duration,
+    /// The call's deadline, if the client set one.
+    pub call_deadline: Option<Instant>,
+    /// Response body cap per page.
+    pub body_cap: u64,
+    /// Retry settings.
+    pub retry: RetryPolicy,
+    /// Signs resume tokens.
+    pub token_key: Arc<TokenKey>,
+    /// The request identity tokens are bound to.
+    pub identity: String,
+}
+
+/// One page for the client.
+#[derive(Debug)]
+pub struct PageOut {
+    /// The API's page number, or the page's 1-based index in the stream.
+    pub number: u32,
+    /// The items.
+    pub items: Vec<serde_json::Value>,
+    /// Resumes after this page; empty on the last page.
+    pub next_token: String,
+    /// Where the page was read from.
+    pub url: Url,
+}
+
+struct Fetched {
+    outcome: Outcome,
+    url: Url,
+}
+
+/// A page task, aborted when dropped so that a cancelled stream leaves nothing running.
+struct Task {
+    position: Position,
+    index: u32,
+    handle: JoinHandle<Result<Fetched, FetchError>>,
+}
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.handle.abort();
+    }
+}
+
+struct Driver {
+    fetcher: Arc<Fetcher>,
+    plan: Arc<Plan>,
+    in_flight: VecDeque<Task>,
+    next: Option<(Position, u32)>,
+    scheduled: u32,
+    delivered: u32,
+    seen: VecDeque<Position>,
+    seen_set: HashSet<Position>,
+    done: bool,
+}
+
+/// The lazy page stream for `plan`. It ends after the last page, or with one error.
+pub fn page_stream(
+    fetcher: Arc<Fetcher>,
+    plan: Plan,
+) -> impl Stream<Item = Result<PageOut, FetchError>> + Send {
+    let start = (plan.start.position.clone(), plan.start.index);
+    let mut driver = Driver {
+        fetcher,
+        plan: Arc::new(plan),
+        in_flight: VecDeque::new(),
+        next: Some(start.clone()),
+        scheduled: 0,
+        delivered: 0,
+        seen: VecDeque::new(),
+        seen_set: HashSet::new(),
+        done: false,
+    };
+    driver.remember(start.0);
+    futures::stream::unfold(driver, |mut d| async move {
+        if d.done {
+            return None;
+        }
+        let item = d.next_page().await;
+        match item {
+            Some(Err(_)) | None => d.done = true,
+            Some(Ok(_)) => {}
+        }
+        item.map(|i| (i, d))
+    })
+}
+
+impl Driver {
+    fn under_max(&self, n: u32) -> bool {
+        self.plan.max_pages == 0 || n < self.plan.max_pages
+    }
+
+    /// Starts requests up to the prefetch window (known-ahead styles) or the single next
+    /// one (cursor and link styles).
+    fn schedule(&mut self) {
+        let window = if self.plan.paging.known_ahead() {
+            1 + self.plan.prefetch as usize
+        } else {
+            1
+        };
+        while self.in_flight.len() < window && self.under_max(self.scheduled) {
+            let Some((position, index)) = self.next.take() else {
+                break;
+            };
+            if self.plan.paging.known_ahead() {
+                self.next = self
+                    .plan
+                    .paging
+                    .following(&position)
+                    .map(|p| (p, index.saturating_add(1)));
+            }
+            let handle = tokio::spawn(fetch_page(
+                self.fetcher.clone(),
+                self.plan.clone(),
+                position.clone(),
+            ));
+            self.in_flight.push_back(Task {
+                position,
+                index,
+                handle,
+            });
+            self.scheduled += 1;
+        }
+    }
+
+    fn remember(&mut self, p: Position) {
+        if self.seen_set.insert(p.clone()) {
+            self.seen.push_back(p);
+            if self.seen.len() > SEEN_LIMIT {
+                if let Some(old) = self.seen.pop_front() {
+                    self.seen_set.remove(&old);
+                }
+            }
+        }
+    }
+
+    async fn next_page(&mut self) -> Option<Result<PageOut, FetchError>> {
+        if !self.under_max(self.delivered) {
+            return None;
+        }
+        self.schedule();
+        let mut task = self.in_flight.pop_front()?;
+        let label = page_label(&task.position, task.index);
+        let fetched = match (&mut task.handle).await {
+            Ok(Ok(f)) => f,
+            Ok(Err(e)) => return Some(Err(e.context(&label))),
+            Err(e) => {
+                return Some(Err(FetchError::Unavailable(format!(
+                    "{label}: the page request failed ({e})"
+                ))));
+            }
+        };
+        let Outcome::Page { items, next } = fetched.outcome else {
+            self.in_flight.clear();
+            return None;
+        };
+        self.delivered += 1;
+        let next_index = task.index.saturating_add(1);
+        if !self.plan.paging.known_ahead() {
+            if let Some(p) = &next {
+                if self.seen_set.contains(p) {
+                    let what = if self.plan.paging.style == Style::Cursor {
+                        "cursor"
+                    } else {
+                        "next link"
+                    };
+                    return Some(Err(FetchError::BadPage(format!(
+                        "{label}: {what} {} was already seen (a pagination loop)",
+                        describe(p)
+                    ))));
+                }
+                self.remember(p.clone());
+                self.next = Some((p.clone(), next_index));
+                // Fetch the next page while the client reads this one.
+                if self.under_max(self.delivered) {
+                    self.schedule();
+                }
+            }
+        } else if next.is_none() {
+            self.in_flight.clear();
+            self.next = None;
+        }
+        let next_token = match &next {
+            Some(p) => self.plan.token_key.sign(
+                &self.plan.identity,
+                &Resume {
+                    position: p.clone(),
+                    index: next_index,
+                },
+            ),
+            None => String::new(),
+        };
+        if next.is_none() {
+            self.done = true;
+        }
+        Some(Ok(PageOut {
+            number: page_number(&task.position, task.index),
+            items,
+            next_token,
+            url: fetched.url,
+        }))
+    }
+}
+
+fn page_number(pos: &Position, index: u32) -> u32 {
+    match pos {
+        Position::Page(n) => u32::try_from(*n).unwrap_or(u32::MAX),
+        _ => index,
+    }
+}
+
+fn page_label(pos: &Position, index: u32) -> String {
+    format!("page {}", page_number(pos, index))
+}
+
+fn describe(p: &Position) -> String {
+    match p {
+        Position::Cursor(Some(c)) => format!("{c:?}"),
+        Position::Link(u) => u.clone(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Fetches one page, retrying 429/502/503/504 and connection errors with backoff.
+async fn fetch_page(
+    fetcher: Arc<Fetcher>,
+    plan: Arc<Plan>,
+    pos: Position,
+) -> Result<Fetched, FetchError> {
+    let url = plan.paging.request_url(&pos);
+    let ctx = format!("({url})");
+    let deadline = effective_deadline(Instant::now(), plan.page_timeout, plan.call_deadline);
+    let mut attempt = 1;
+    loop {
+        let req = HttpRequest {
+            url: url.clone(),
+            method: Method::GET,
+            headers: plan.headers.clone(),
+            body: Bytes::new(),
+            body_cap: plan.body_cap,
+        };
+        let result = fetcher.execute(req, deadline).await;
+        let (retryable, hint, failure) = match &result {
+            Ok(r) if is_retryable_status(r.status) => (
+                true,
+                retry_after(&r.headers),
+                format!("upstream answered HTTP {}", r.status),
+            ),
+            Err(e) if e.is_retryable() => (true, None, e.to_string()),
+            _ => (false, None, String::new()),
+        };
+        if !retryable {
+            let resp = result.map_err(|e| e.context(&ctx))?;
+            let outcome = plan
+                .paging
+                .interpret(&pos, resp.status, &resp.headers, &resp.url, &resp.body)
+                .map_err(|e| e.context(&ctx))?;
+            return Ok(Fetched {
+                outcome,
+                url: resp.url,
+            });
+        }
+        let give_up = |why: &str| {
+            FetchError::Unavailable(format!("{ctx}: {failure} after {attempt} attempt(s){why}"))
+        };
+        if attempt >= plan.retry.max_attempts {
+            return Err(give_up(""));
+        }
+        let Some(wait) = plan.retry.delay(attempt, hint) else {
+            return Err(give_up(
+                "; its Retry-After is longer than --pages-retry-max",
+            ));
+        };
+        if Instant::now() + wait >= deadline {
+            return Err(give_up("; the next retry would pass the deadline"));
+        }
+        tokio::time::sleep(wait).await;
+        attempt += 1;
+    }
+}

@@ -1,0 +1,110 @@
+//! Retries of ListPages page requests: exponential backoff with jitter, honouring an
+//! upstream's `Retry-After`, bounded by attempts and by the page's deadline.
+
+use std::time::Duration;
+
+use http::HeaderMap;
+use http::header::RETRY_AFTER;
+
+/// The retry settings (`--pages-max-attempts`, `--pages-retry-base`, `--pages-retry-max`).
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    /// Attempts per page, the first included.
+    pub max_attempts: u32,
+    /// First backoff; doubles per attempt.
+    pub base: Duration,
+    /// Longest single wait.
+    pub max: Duration,
+}
+
+/// Statuses that say "try again later" (RFC 9110 §15.5.30 / §15.6).
+pub fn is_retryable_status(status: u16) -> bool {
+    matches!(status, 429 | 502 | 503 | 504)
+}
+
+/// `Retry-After` in delta-seconds. HTTP-date values are not parsed; the backoff applies.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    v.parse::<u64>().ok().map(Duration::from_secs)
+}
+
+impl RetryPolicy {
+    /// How long to wait after failed attempt `attempt` (1-based): the upstream's
+    /// `Retry-After` when given, else `base * 2^(attempt-1)` with "equal jitter" (half
+    /// fixed, half random) so that many streams retrying at once spread out. `None` when the
+    /// upstream asks for longer than the policy's maximum.
+    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Option<Duration> {
+        if let Some(ra) = retry_after {
+            return (ra <= self.max).then_some(ra);
+        }
+        let exp = self
+            .base
+            .saturating_mul(
+                1u32.checked_shl(attempt.saturating_sub(1))
+                    .unwrap_or(u32::MAX),
+            )
+            .min(self.max);
+        let half = exp / 2;
+        let jitter = half.mul_f64(rand::random::<f64>());
+        Some(half + jitter)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 4,
+            base: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let p = policy();
+        for _ in 0..50 {
+            let d1 = p.delay(1, None).unwrap();
+            assert!(
+                d1 >= Duration::from_millis(50) && d1 <= Duration::from_millis(100),
+                "{d1:?}"
+            );
+            let d3 = p.delay(3, None).unwrap();
+            assert!(
+                d3 >= Duration::from_millis(200) && d3 <= Duration::from_millis(400),
+                "{d3:?}"
+            );
+            assert!(p.delay(40, None).unwrap() <= Duration::from_secs(1));
+        }
+    }
+
+    #[test]
+    fn retry_after_is_honoured_unless_longer_than_the_maximum() {
+        let p = policy();
+        assert_eq!(
+            p.delay(1, Some(Duration::from_secs(1))),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(p.delay(1, Some(Duration::from_secs(5))), None);
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, "2".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
+        h.insert(
+            RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn only_throttling_and_gateway_statuses_are_retried() {
+        for s in [429, 502, 503, 504] {
+            assert!(is_retryable_status(s));
+        }
+        for s in [200, 400, 404, 500, 501] {
+            assert!(!is_retryable_status(s));
+        }
+    }
+}

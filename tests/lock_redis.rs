@@ -1,0 +1,225 @@
+//! The Redis backend beyond the conformance suite: two servers sharing one Redis, and what
+//! happens when Redis dies, comes back, or is absent at start-up.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::lock::*;
+use common::{RedisServer, TestServer, free_port};
+use streamgate_client::proto::hold_event::Event;
+use tonic::Code;
+
+const INCREMENTS_PER_WORKER: u64 = 15;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_redis_keep_a_shared_counter_exact_with_rising_fences() {
+    let redis = RedisServer::start();
+    let a = TestServer::start_with_args(&["--redis-url", &redis.url()]).await;
+    let b = TestServer::start_with_args(&["--redis-url", &redis.url()]).await;
+    let name = unique("counter");
+    let counter_key = format!("test:{name}");
+    let client = redis::Client::open(redis.url()).unwrap();
+
+    let mut workers = tokio::task::JoinSet::new();
+    for w in 0..8 {
+        let server = if w % 2 == 0 { &a } else { &b };
+        let mut c = client_for(server).await;
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let (name, key) = (name.clone(), counter_key.clone());
+        workers.spawn(async move {
+            let mut seen = Vec::new();
+            for _ in 0..INCREMENTS_PER_WORKER {
+                let g = acquire(&mut c, &name, 5_000, 20_000).await;
+                assert!(g.acquired, "worker {w} got the lock");
+                // Read-modify-write with a gap: any overlap between holders loses an update.
+                let v: Option<u64> = redis::cmd("GET")
+                    .arg(&key)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                let v = v.unwrap_or(0);
+                tokio::task::yield_now().await;
+                let _: () = redis::cmd("SET")
+                    .arg(&key)
+                    .arg(v + 1)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                seen.push((v, g.fencing_token));
+                assert!(
+                    release(&mut c, &name, &g.token).await,
+                    "worker {w} still held it"
+                );
+            }
+            seen
+        });
+    }
+    let mut grants = Vec::new();
+    while let Some(res) = workers.join_next().await {
+        grants.extend(res.unwrap());
+    }
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let total: u64 = redis::cmd("GET")
+        .arg(&counter_key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(total, 8 * INCREMENTS_PER_WORKER, "no increment was lost");
+    // In lock order (the counter value each holder read), fences strictly increase.
+    grants.sort_by_key(|(v, _)| *v);
+    let values: Vec<u64> = grants.iter().map(|(v, _)| *v).collect();
+    assert_eq!(values, (0..8 * INCREMENTS_PER_WORKER).collect::<Vec<_>>());
+    assert!(
+        grants.windows(2).all(|w| w[0].1 < w[1].1),
+        "fences rise: {grants:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_redis_gives_unavailable_and_a_restarted_one_serves_again() {
+    let mut redis = RedisServer::start();
+    let port = redis.port;
+    let server = TestServer::start_with_args(&["--redis-url", &redis.url()]).await;
+    let mut c = client_for(&server).await;
+    let name = unique("fault");
+    assert!(acquire(&mut c, &name, 5_000, 0).await.acquired);
+
+    // A waiter queued when Redis dies must not hang for its whole wait.
+    let mut w = client_for(&server).await;
+    let wname = name.clone();
+    let waiter =
+        tokio::spawn(async move { w.acquire_lock(acquire_req(&wname, 5_000, 30_000)).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    redis.kill();
+    let started = Instant::now();
+    let err = waiter.await.unwrap().unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    for _ in 0..3 {
+        let t = Instant::now();
+        let err = c
+            .acquire_lock(acquire_req(&unique("down"), 5_000, 0))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+        assert!(
+            t.elapsed() < Duration::from_secs(3),
+            "bounded by --redis-timeout"
+        );
+    }
+
+    let _redis = RedisServer::start_on(port);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut unavailable_after_restart = 0;
+    loop {
+        match c.acquire_lock(acquire_req(&unique("back"), 5_000, 0)).await {
+            Ok(r) => {
+                assert!(r.into_inner().acquired);
+                break;
+            }
+            Err(e) => {
+                assert_eq!(e.code(), Code::Unavailable, "{e:?}");
+                unavailable_after_restart += 1;
+                assert!(Instant::now() < deadline, "the service never recovered");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    eprintln!("UNAVAILABLE answers after the restart before recovery: {unavailable_after_restart}");
+    server
+        .stop()
+        .await
+        .expect("the server stops cleanly after the outage");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hold_whose_redis_vanished_past_its_lease_reports_lost() {
+    let mut redis = RedisServer::start();
+    let server = TestServer::start_with_args(&["--redis-url", &redis.url()]).await;
+    let mut c = client_for(&server).await;
+    let mut events = c
+        .hold(hold_req(&unique("hold-lost"), 300, 0))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = events.message().await.unwrap().and_then(|e| e.event);
+    assert!(matches!(first, Some(Event::Acquired(ref g)) if g.acquired));
+    redis.kill();
+    let started = Instant::now();
+    let next = tokio::time::timeout(Duration::from_secs(5), events.message())
+        .await
+        .expect("lost is reported within the lease plus a little")
+        .unwrap()
+        .and_then(|e| e.event);
+    let Some(Event::Lost(lost)) = next else {
+        panic!("expected lost, got {next:?}");
+    };
+    assert!(lost.reason.contains("renew"), "{}", lost.reason);
+    assert!(
+        started.elapsed() >= Duration::from_millis(100),
+        "not before the lease ran out"
+    );
+    assert!(
+        events.message().await.unwrap().is_none(),
+        "the stream ends after lost"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_started_while_redis_is_down_serves_locks_once_it_is_up() {
+    let port = free_port();
+    let url = format!("redis://127.0.0.1:{port}/");
+    let server = TestServer::start_with_args(&["--redis-url", &url]).await;
+    let mut c = client_for(&server).await;
+    let err = c
+        .acquire_lock(acquire_req("early", 5_000, 0))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable);
+    let _redis = RedisServer::start_on(port);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match c.acquire_lock(acquire_req("early", 5_000, 0)).await {
+            Ok(r) => {
+                assert!(r.into_inner().acquired);
+                break;
+            }
+            Err(e) => {
+                assert_eq!(e.code(), Code::Unavailable);
+                assert!(Instant::now() < deadline, "never recovered");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hold_ends_with_unavailable_when_its_server_stops_and_the_lock_is_released() {
+    let redis = RedisServer::start();
+    let stopping = TestServer::start_with_args(&["--redis-url", &redis.url()]).await;
+    let other = TestServer::start_with_args(&["--redis-url", &redis.url()]).await;
+    let name = unique("hold-shutdown");
+    let mut c = client_for(&stopping).await;
+    let mut events = c
+        .hold(hold_req(&name, 30_000, 0))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = events.message().await.unwrap().and_then(|e| e.event);
+    assert!(matches!(first, Some(Event::Acquired(ref g)) if g.acquired));
+    let mut o = client_for(&other).await;
+    let waiter = tokio::spawn(async move { acquire(&mut o, &name, 5_000, 10_000).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stopped = tokio::spawn(stopping.stop());
+    let end = events.message().await.unwrap_err();
+    assert_eq!(end.code(), Code::Unavailable, "{end:?}");
+    // The 30 s lease would outlast the waiter's 10 s wait: only a release explains a grant.
+    assert!(waiter.await.unwrap().acquired);
+    stopped.await.unwrap().unwrap();
+}

@@ -1,0 +1,263 @@
+//! ListPages resume tokens, retries honouring Retry-After, and a graceful shutdown with a
+//! stream open.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use common::fetch::{Collection, Hits, client_for, ids, list, read_all};
+use common::{TestServer, Upstream};
+use streamgate_client::proto::{ListPagesRequest, PaginationStyle};
+use tonic::Code;
+
+fn styled(up: &Upstream, style: PaginationStyle) -> ListPagesRequest {
+    let (path, pointer) = match style {
+        PaginationStyle::OffsetLimit => ("/offset", "/data"),
+        PaginationStyle::Cursor => ("/cursor", "/data"),
+        PaginationStyle::LinkHeader => ("/link?start=0&limit=10", ""),
+        _ => ("/pages", "/data"),
+    };
+    ListPagesRequest {
+        style: style as i32,
+        items_pointer: pointer.into(),
+        cursor_pointer: "/meta/next".into(),
+        ..list(up.url(path), 10)
+    }
+}
+
+#[tokio::test]
+async fn a_page_token_resumes_right_after_its_page_in_every_style() {
+    let c = Collection::new(55);
+    let up = Upstream::start(c.router()).await;
+    let server = TestServer::start().await;
+    let mut client = client_for(server.addr).await;
+    for style in [
+        PaginationStyle::PageNumber,
+        PaginationStyle::OffsetLimit,
+        PaginationStyle::Cursor,
+        PaginationStyle::LinkHeader,
+    ] {
+        let first = ListPagesRequest {
+            max_pages: 2,
+            ..styled(&up, style)
+        };
+        let (head, end) = read_all(&mut client, first).await;
+        assert!(end.is_none(), "{style:?}: {end:?}");
+        assert_eq!(head.len(), 2);
+        let token = head[1].next_page_token.clone();
+        assert!(
+            !token.is_empty(),
+            "{style:?}: a resumable page carries a token"
+        );
+        let rest_req = ListPagesRequest {
+            page_token: token,
+            ..styled(&up, style)
+        };
+        let (rest, end) = read_all(&mut client, rest_req).await;
+        assert!(end.is_none(), "{style:?}: {end:?}");
+        assert_eq!(rest[0].number, 3, "{style:?}: numbering continues");
+        let mut all = ids(&head);
+        all.extend(ids(&rest));
+        assert_eq!(
+            all,
+            (0..55).collect::<Vec<_>>(),
+            "{style:?}: nothing lost or repeated"
+        );
+    }
+}
+
+#[tokio::test]
+async fn forged_and_foreign_tokens_are_invalid_argument() {
+    let c = Collection::new(30);
+    let up = Upstream::start(c.router()).await;
+    let server = TestServer::start().await;
+    let mut client = client_for(server.addr).await;
+    let req = ListPagesRequest {
+        max_pages: 1,
+        ..styled(&up, PaginationStyle::PageNumber)
+    };
+    let (pages, _) = read_all(&mut client, req).await;
+    let token = pages[0].next_page_token.clone();
+
+    let foreign = ListPagesRequest {
+        page_token: token.clone(),
+        ..styled(&up, PaginationStyle::OffsetLimit)
+    };
+    let mut tampered = token.clone().into_bytes();
+    tampered[3] = if tampered[3] == b'A' { b'B' } else { b'A' };
+    let forged = ListPagesRequest {
+        page_token: String::from_utf8(tampered).unwrap(),
+        ..styled(&up, PaginationStyle::PageNumber)
+    };
+    for req in [foreign, forged] {
+        let Err(status) = client.list_pages(req).await else {
+            panic!("a bad token was accepted")
+        };
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert!(
+            status.message().starts_with("page_token"),
+            "{}",
+            status.message()
+        );
+    }
+
+    // Another server with its own random key does not accept it; one sharing a key does.
+    let other = TestServer::start().await;
+    let mut other_client = client_for(other.addr).await;
+    let req = ListPagesRequest {
+        page_token: token,
+        ..styled(&up, PaginationStyle::PageNumber)
+    };
+    let Err(status) = other_client.list_pages(req).await else {
+        panic!("a token from another server was accepted")
+    };
+    assert_eq!(status.code(), Code::InvalidArgument);
+
+    let a = TestServer::start_with_args(&["--page-token-key", "shared"]).await;
+    let b = TestServer::start_with_args(&["--page-token-key", "shared"]).await;
+    let req = ListPagesRequest {
+        max_pages: 1,
+        ..styled(&up, PaginationStyle::PageNumber)
+    };
+    let (pages, _) = read_all(&mut client_for(a.addr).await, req).await;
+    let req = ListPagesRequest {
+        page_token: pages[0].next_page_token.clone(),
+        ..styled(&up, PaginationStyle::PageNumber)
+    };
+    let (rest, end) = read_all(&mut client_for(b.addr).await, req).await;
+    assert!(end.is_none(), "{end:?}");
+    assert_eq!(rest[0].number, 2);
+}
+
+/// `/flaky`: the first `fail` requests answer `status` (with `Retry-After` if given), then
+/// one page of items and the end. Records when each request for page 1 came.
+async fn flaky(
+    fail: usize,
+    status: StatusCode,
+    retry_after: Option<&'static str>,
+) -> (Upstream, Arc<Mutex<Vec<Instant>>>) {
+    let times = Arc::new(Mutex::new(Vec::new()));
+    let hits = Hits::default();
+    let t = times.clone();
+    let up = Upstream::start(Router::new().route(
+        "/flaky",
+        get(
+            move |axum::extract::Query(q): axum::extract::Query<
+                std::collections::HashMap<String, String>,
+            >| {
+                let (t, hits) = (t.clone(), hits.clone());
+                async move {
+                    if q.get("page").map(String::as_str) != Some("1") {
+                        return axum::Json(serde_json::json!([])).into_response();
+                    }
+                    t.lock().unwrap().push(Instant::now());
+                    if hits.hit() <= fail {
+                        let mut r: Response = (status, "try later").into_response();
+                        if let Some(ra) = retry_after {
+                            r.headers_mut().insert("retry-after", ra.parse().unwrap());
+                        }
+                        return r;
+                    }
+                    axum::Json(serde_json::json!([{"id": 1}])).into_response()
+                }
+            },
+        ),
+    ))
+    .await;
+    (up, times)
+}
+
+#[tokio::test]
+async fn throttled_pages_are_retried_after_the_retry_after_delay() {
+    let (up, times) = flaky(1, StatusCode::TOO_MANY_REQUESTS, Some("1")).await;
+    let server = TestServer::start().await;
+    let mut client = client_for(server.addr).await;
+    let (pages, end) = read_all(&mut client, list(up.url("/flaky"), 1)).await;
+    assert!(end.is_none(), "{end:?}");
+    assert_eq!(ids(&pages), [1]);
+    let times = times.lock().unwrap().clone();
+    assert_eq!(times.len(), 2, "one retry");
+    assert!(
+        times[1] - times[0] >= Duration::from_millis(950),
+        "Retry-After: 1 was honoured"
+    );
+}
+
+#[tokio::test]
+async fn gateway_errors_are_retried_with_backoff_until_success() {
+    let (up, _) = flaky(2, StatusCode::SERVICE_UNAVAILABLE, None).await;
+    let server = TestServer::start_with_args(&["--pages-retry-base", "10ms"]).await;
+    let mut client = client_for(server.addr).await;
+    let (pages, end) = read_all(&mut client, list(up.url("/flaky"), 1)).await;
+    assert!(end.is_none(), "{end:?}");
+    assert_eq!(ids(&pages), [1]);
+}
+
+#[tokio::test]
+async fn retries_stop_after_max_attempts_with_unavailable_naming_the_page() {
+    let (up, times) = flaky(usize::MAX, StatusCode::BAD_GATEWAY, None).await;
+    let server =
+        TestServer::start_with_args(&["--pages-max-attempts", "3", "--pages-retry-base", "10ms"])
+            .await;
+    let mut client = client_for(server.addr).await;
+    let (pages, end) = read_all(&mut client, list(up.url("/flaky"), 1)).await;
+    assert!(pages.is_empty());
+    let end = end.expect("a status");
+    assert_eq!(end.code(), Code::Unavailable, "{end:?}");
+    assert!(
+        end.message().contains("page 1") && end.message().contains("3 attempt"),
+        "{}",
+        end.message()
+    );
+    assert_eq!(times.lock().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn a_retry_after_beyond_the_server_maximum_gives_up_at_once() {
+    let (up, times) = flaky(usize::MAX, StatusCode::SERVICE_UNAVAILABLE, Some("3600")).await;
+    let server = TestServer::start().await;
+    let mut client = client_for(server.addr).await;
+    let (_, end) = read_all(&mut client, list(up.url("/flaky"), 1)).await;
+    let end = end.expect("a status");
+    assert_eq!(end.code(), Code::Unavailable, "{end:?}");
+    assert!(end.message().contains("Retry-After"), "{}", end.message());
+    assert_eq!(times.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn stopping_the_server_ends_an_open_stream_with_a_status_and_serve_returns() {
+    let mut c = Collection::new(1_000_000);
+    c.delay = Duration::from_millis(200);
+    let up = Upstream::start(c.router()).await;
+    let server = TestServer::start().await;
+    let mut client = client_for(server.addr).await;
+    let req = ListPagesRequest {
+        items_pointer: "/data".into(),
+        ..list(up.url("/pages"), 5)
+    };
+    let mut stream = client.list_pages(req).await.unwrap().into_inner();
+    assert!(
+        stream.message().await.unwrap().is_some(),
+        "the stream is open and serving"
+    );
+    let stopped = tokio::spawn(server.stop());
+    let mut end = None;
+    for _ in 0..1000 {
+        match stream.message().await {
+            Ok(Some(_)) => continue,
+            Ok(None) => break,
+            Err(s) => {
+                end = Some(s);
+                break;
+            }
+        }
+    }
+    let end = end.expect("the stream ended with a status, not a clean end");
+    assert_eq!(end.code(), Code::Unavailable, "{end:?}");
+    stopped.await.unwrap().expect("serve returned Ok");
+}
