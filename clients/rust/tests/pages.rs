@@ -113,20 +113,35 @@ async fn dropping_the_stream_cancels_the_upstream_request_in_flight() {
     let first = pages.next().await.expect("a page").expect("page 1");
     assert_eq!(first.number, 1);
     // Ask for page 2 until its request is stalled at the upstream, then walk away.
+    let page_2_started = async {
+        while let Some(page) = started_rx.recv().await {
+            if page == 2 {
+                return;
+            }
+        }
+    };
     tokio::select! {
         page = pages.next() => panic!("page 2 never answers, yet got {page:?}"),
-        started = started_rx.recv() => assert_eq!(started, Some(2)),
+        _ = page_2_started => {}
         _ = tokio::time::sleep(Duration::from_secs(10)) => panic!("page 2 was never requested"),
     }
     drop(pages);
-    // The stalled request for page 2 is abandoned by the server once the client has gone.
-    let page = tokio::time::timeout(Duration::from_secs(10), dropped_rx.recv())
+    // Every stalled request (page 2, and any page prefetched behind it) is abandoned by the
+    // server once the client has gone; page 2's is always among them.
+    let abandoned_page_2 = async {
+        while let Some(page) = dropped_rx.recv().await {
+            if page == 2 {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), abandoned_page_2)
         .await
-        .expect("the server dropped its upstream request within 10 s");
-    assert_eq!(page, Some(2));
+        .expect("the server dropped its request for page 2 within 10 s");
+    let sent = requests.load(Ordering::SeqCst);
     assert!(
-        requests.load(Ordering::SeqCst) <= 3,
-        "the server read ahead only its prefetch"
+        sent <= 3,
+        "the server read ahead only its prefetch: {sent} requests"
     );
 }
 

@@ -176,10 +176,14 @@ fn print_response(
                     "at": timestamp(a.at.as_ref()), "message": a.message,
                 }));
             }
-            out.line(&format!(
-                "🔔 {state} {severity} {}: {:.2} °C, threshold {:.2} °C. {}",
-                a.sensor_id, a.temp_c, a.threshold, a.message
-            ))
+            if a.message.is_empty() {
+                out.line(&format!(
+                    "🔔 {state} {severity} {}: {:.2} °C, threshold {:.2} °C",
+                    a.sensor_id, a.temp_c, a.threshold
+                ))
+            } else {
+                out.line(&format!("🔔 {state} {severity}: {}", a.message))
+            }
         }
         Msg::Rejected(r) => {
             tally.rejected += 1;
