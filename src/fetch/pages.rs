@@ -122,9 +122,10 @@ pub fn page_stream(
             return None;
         }
         let item = d.next_page().await;
-        match item {
-            Some(Err(_)) | None => d.done = true,
-            Some(Ok(_)) => {}
+        if !matches!(item, Some(Ok(_))) {
+            // The stream is over: stop whatever was fetched ahead.
+            d.done = true;
+            d.in_flight.clear();
         }
         item.map(|i| (i, d))
     })
