@@ -122,9 +122,10 @@ pub fn page_stream(
             return None;
         }
         let item = d.next_page().await;
-        match item {
-            Some(Err(_)) | None => d.done = true,
-            Some(Ok(_)) => {}
+        if !matches!(item, Some(Ok(_))) {
+            // The stream is over: stop whatever was fetched ahead.
+            d.done = true;
+            d.in_flight.clear();
         }
         item.map(|i| (i, d))
     })
@@ -185,7 +186,11 @@ impl Driver {
         }
         self.schedule();
         let mut task = self.in_flight.pop_front()?;
-        let label = page_label(&task.position, task.index);
+        let label = format!(
+            "{} ({})",
+            page_label(&task.position, task.index),
+            self.plan.paging.request_url(&task.position)
+        );
         let fetched = match (&mut task.handle).await {
             Ok(Ok(f)) => f,
             Ok(Err(e)) => return Some(Err(e.context(&label))),
@@ -273,7 +278,6 @@ async fn fetch_page(
     pos: Position,
 ) -> Result<Fetched, FetchError> {
     let url = plan.paging.request_url(&pos);
-    let ctx = format!("({url})");
     let deadline = effective_deadline(Instant::now(), plan.page_timeout, plan.call_deadline);
     let mut attempt = 1;
     loop {
@@ -295,18 +299,17 @@ async fn fetch_page(
             _ => (false, None, String::new()),
         };
         if !retryable {
-            let resp = result.map_err(|e| e.context(&ctx))?;
-            let outcome = plan
-                .paging
-                .interpret(&pos, resp.status, &resp.headers, &resp.url, &resp.body)
-                .map_err(|e| e.context(&ctx))?;
+            let resp = result?;
+            let outcome =
+                plan.paging
+                    .interpret(&pos, resp.status, &resp.headers, &resp.url, &resp.body)?;
             return Ok(Fetched {
                 outcome,
                 url: resp.url,
             });
         }
         let give_up = |why: &str| {
-            FetchError::Unavailable(format!("{ctx}: {failure} after {attempt} attempt(s){why}"))
+            FetchError::Unavailable(format!("{failure} after {attempt} attempt(s){why}"))
         };
         if attempt >= plan.retry.max_attempts {
             return Err(give_up(""));

@@ -1,0 +1,160 @@
+//! Fetch throughput: 20,000 GETs of a 1 KiB body at concurrency 64, through streamgate's
+//! Fetch RPC and, as the baseline in the same run, straight to the same loopback upstream
+//! with reqwest. Prints `RESULT` lines (ratio = streamgate / baseline).
+//!
+//! Run: `cargo bench --bench fetch`
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::get;
+use futures::StreamExt;
+use streamgate::Config;
+use streamgate_client::proto::FetchRequest;
+use streamgate_client::proto::fetch_service_client::FetchServiceClient;
+use tokio::net::TcpListener;
+use tonic::transport::Endpoint;
+
+const REQUESTS: usize = 20_000;
+const CONCURRENCY: usize = 64;
+/// Client channels to streamgate; calls are spread over them like over a client pool.
+const CHANNELS: usize = 4;
+
+struct Run {
+    wall: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Run {
+    fn per_sec(&self) -> f64 {
+        self.latencies.len() as f64 / self.wall.as_secs_f64()
+    }
+
+    fn percentile_ms(&mut self, p: f64) -> f64 {
+        self.latencies.sort();
+        let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies[i].as_secs_f64() * 1000.0
+    }
+}
+
+/// Runs `REQUESTS` calls of `call`, `CONCURRENCY` at once, timing each.
+async fn load<F, Fut>(call: F) -> Run
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    let latencies: Vec<Duration> = futures::stream::iter(0..REQUESTS)
+        .map(|i| {
+            let fut = call(i);
+            async move {
+                let t = Instant::now();
+                assert!(fut.await, "request {i} failed");
+                t.elapsed()
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    Run {
+        wall: start.elapsed(),
+        latencies,
+    }
+}
+
+fn result(name: &str, value: f64, baseline: f64) {
+    println!(
+        "RESULT {name} value={value:.3} baseline={baseline:.3} ratio={:.3}",
+        value / baseline
+    );
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(async {
+        let up = TcpListener::bind("127.0.0.1:0").await.expect("bind upstream");
+        let up_addr = up.local_addr().expect("upstream address");
+        let body = vec![b'x'; 1024];
+        let router = Router::new().route("/kib", get(move || std::future::ready(body.clone())));
+        tokio::spawn(async move { axum::serve(up, router).await });
+        let url = format!("http://{up_addr}/kib");
+
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind server");
+        let addr = listener.local_addr().expect("server address");
+        let config = Config::from_args([
+            "streamgate",
+            "--listen",
+            "127.0.0.1:0",
+            "--allow-private-networks",
+            "--fetch-max-concurrency",
+            "64",
+            "--fetch-max-per-host",
+            "64",
+        ])
+        .expect("bench flags parse");
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(streamgate::serve(config, listener, async move {
+            let _ = stop_rx.await;
+        }));
+
+        // Baseline: the same load straight to the upstream.
+        let direct = reqwest::Client::builder().no_proxy().build().expect("reqwest client");
+        let warm = |c: reqwest::Client, u: String| async move { c.get(u).send().await.is_ok() };
+        for _ in 0..100 {
+            warm(direct.clone(), url.clone()).await;
+        }
+        let mut base = load(|_| {
+            let (c, u) = (direct.clone(), url.clone());
+            async move {
+                match c.get(u).send().await {
+                    Ok(r) => r.bytes().await.map(|b| b.len() == 1024).unwrap_or(false),
+                    Err(_) => false,
+                }
+            }
+        })
+        .await;
+
+        let mut clients = Vec::new();
+        for _ in 0..CHANNELS {
+            let ch = Endpoint::from_shared(format!("http://{addr}"))
+                .expect("endpoint")
+                .connect()
+                .await
+                .expect("connect to streamgate");
+            clients.push(FetchServiceClient::new(ch));
+        }
+        let fetch = |i: usize| {
+            let mut c = clients[i % CHANNELS].clone();
+            let req = FetchRequest { url: url.clone(), ..Default::default() };
+            async move {
+                match c.fetch(req).await {
+                    Ok(r) => r.get_ref().status == 200 && r.get_ref().body.len() == 1024,
+                    Err(_) => false,
+                }
+            }
+        };
+        for i in 0..100 {
+            fetch(i).await;
+        }
+        let mut sg = load(fetch).await;
+
+        println!(
+            "fetch: {REQUESTS} GETs of 1 KiB at concurrency {CONCURRENCY}: direct {:.2}s, via streamgate {:.2}s",
+            base.wall.as_secs_f64(),
+            sg.wall.as_secs_f64()
+        );
+        result("fetch_throughput_rps", sg.per_sec(), base.per_sec());
+        let (p50, b50) = (sg.percentile_ms(0.5), base.percentile_ms(0.5));
+        let (p99, b99) = (sg.percentile_ms(0.99), base.percentile_ms(0.99));
+        result("fetch_p50_ms", p50, b50);
+        result("fetch_p99_ms", p99, b99);
+        println!("fetch: added p50 latency {:.3} ms", p50 - b50);
+
+        let _ = stop_tx.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    });
+}
