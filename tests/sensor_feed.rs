@@ -288,33 +288,28 @@ async fn a_senseless_config_is_refused_in_band_and_the_old_one_stays() {
 
 #[tokio::test]
 async fn ten_thousand_readings_of_a_hundred_sensors_come_back_in_order() {
+    use futures::StreamExt;
     let server = TestServer::start().await;
-    let Feed { tx, mut rx } = feed(&server).await;
     const N: usize = 10_000;
     let temp = |i: usize| 20.0 + (i % 97) as f64 / 10.0;
-    let sender = tokio::spawn(async move {
-        for i in 0..N {
-            let id = format!("sensor-{}", i % 100);
-            tx.send(reading(&id, temp(i)))
-                .await
-                .expect("request stream open");
-        }
-    });
+    // All requests are ready at once, so they arrive in large frames and the server takes many
+    // per wake-up: the batching path must keep every one and their order.
+    let requests =
+        futures::stream::iter(0..N).map(move |i| reading(&format!("sensor-{}", i % 100), temp(i)));
+    let mut rx = streamgate_client::SensorServiceClient::new(server.channel().await)
+        .sensor_feed(requests)
+        .await
+        .expect("SensorFeed opens")
+        .into_inner();
     let mut i = 0;
-    while i < N {
-        let msg = rx
-            .message()
-            .await
-            .expect("stream ok")
-            .expect("stream open")
-            .msg;
-        if let Some(Msg::Reading(r)) = msg {
+    while let Some(resp) = rx.message().await.expect("stream ok") {
+        if let Some(Msg::Reading(r)) = resp.msg {
             assert_eq!(r.sensor_id, format!("sensor-{}", i % 100), "reading {i}");
             assert_eq!(r.temp_c, temp(i), "reading {i}");
             i += 1;
         }
     }
-    sender.await.expect("sender finished");
+    assert_eq!(i, N, "every reading answered before the stream ended");
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::SystemTime;
 
+use futures::FutureExt;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio_stream::Stream;
@@ -52,37 +53,62 @@ pub async fn run(
             }
             armed = due;
         }
-        let step = tokio::select! {
+        let mut event = tokio::select! {
             biased;
             _ = &mut cancelled => return,
-            _ = &mut timer, if armed.is_some() => {
-                processor.expire(now(), &mut out);
-                Ok(())
-            }
-            msg = inbound.message() => match msg {
-                Ok(Some(req)) => handle(&mut processor, req, &mut out),
+            _ = &mut timer, if armed.is_some() => Event::Tick,
+            msg = inbound.message() => Event::Message(msg),
+        };
+        // Requests that are already decoded are taken without another trip through the
+        // select (a bounded batch, so timers and cancellation are still looked at often).
+        let mut budget = BATCH;
+        loop {
+            let step = match event {
+                Event::Tick => {
+                    processor.expire(now(), &mut out);
+                    Ok(())
+                }
+                Event::Message(Ok(Some(req))) => handle(&mut processor, req, &mut out),
                 // The client finished sending: the stream ends with OK once drained.
-                Ok(None) => return,
+                Event::Message(Ok(None)) => return,
                 // tonic reports an oversized message as OUT_OF_RANGE; the contract calls a
                 // limit RESOURCE_EXHAUSTED.
-                Err(status) if status.code() == Code::OutOfRange => {
-                    Err(SensorError::MessageTooLarge { detail: status.message().to_owned() })
+                Event::Message(Err(status)) if status.code() == Code::OutOfRange => {
+                    Err(SensorError::MessageTooLarge {
+                        detail: status.message().to_owned(),
+                    })
                 }
                 // Reset or disconnected: nobody is left to answer.
-                Err(_) => return,
-            },
-        };
-        for o in out.drain(..) {
-            if !deliver(&tx, Ok(convert::response(o)), cancelled.as_mut()).await {
+                Event::Message(Err(_)) => return,
+            };
+            for o in out.drain(..) {
+                if !deliver(&tx, Ok(convert::response(o)), cancelled.as_mut()).await {
+                    return;
+                }
+            }
+            if let Err(err) = step {
+                tracing::debug!(%err, "ending a SensorFeed stream");
+                deliver(&tx, Err(err.into()), cancelled.as_mut()).await;
                 return;
             }
-        }
-        if let Err(err) = step {
-            tracing::debug!(%err, "ending a SensorFeed stream");
-            deliver(&tx, Err(err.into()), cancelled.as_mut()).await;
-            return;
+            budget -= 1;
+            if budget == 0 {
+                break;
+            }
+            match inbound.message().now_or_never() {
+                Some(msg) => event = Event::Message(msg),
+                None => break,
+            }
         }
     }
+}
+
+/// Requests handled per wake-up before timers and cancellation are checked again.
+const BATCH: usize = 64;
+
+enum Event {
+    Tick,
+    Message(Result<Option<SensorFeedRequest>, Status>),
 }
 
 fn handle(
