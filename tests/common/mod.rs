@@ -34,20 +34,31 @@ impl TestServer {
 
     /// Starts a server with the given config on a free loopback port (whatever `listen` says).
     pub async fn start_with(config: Config) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a free port");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a free port");
         let addr = listener.local_addr().expect("bound address");
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(streamgate::serve(config, listener, async move {
             let _ = rx.await;
         }));
-        let server = Self { addr, stop: Some(tx), handle: Some(handle) };
+        let server = Self {
+            addr,
+            stop: Some(tx),
+            handle: Some(handle),
+        };
         server.wait_ready().await;
         server
     }
 
     /// Starts a server with extra command-line flags on top of the test defaults.
     pub async fn start_with_args(extra: &[&str]) -> Self {
-        let mut args = vec!["streamgate", "--listen", "127.0.0.1:0", "--allow-private-networks"];
+        let mut args = vec![
+            "streamgate",
+            "--listen",
+            "127.0.0.1:0",
+            "--allow-private-networks",
+        ];
         args.extend_from_slice(extra);
         Self::start_with(Config::from_args(args).expect("test flags parse")).await
     }
@@ -72,7 +83,10 @@ impl TestServer {
             if tokio::net::TcpStream::connect(self.addr).await.is_ok() {
                 return;
             }
-            assert!(Instant::now() < deadline, "test server never accepted connections");
+            assert!(
+                Instant::now() < deadline,
+                "test server never accepted connections"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
@@ -138,7 +152,11 @@ impl RedisServer {
             .unwrap_or_else(|e| {
                 panic!("cannot start redis-server ({e}): install redis-server (apt-get install -y redis-server)")
             });
-        let server = Self { port, child: Some(child), dir };
+        let server = Self {
+            port,
+            child: Some(child),
+            dir,
+        };
         server.wait_ready();
         server
     }
@@ -163,7 +181,11 @@ impl RedisServer {
                     }
                 }
             }
-            assert!(Instant::now() < deadline, "redis-server on port {} never answered PING", self.port);
+            assert!(
+                Instant::now() < deadline,
+                "redis-server on port {} never answered PING",
+                self.port
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -201,7 +223,9 @@ pub struct Upstream {
 impl Upstream {
     /// Serves `router` on a free loopback port.
     pub async fn start(router: axum::Router) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind upstream");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind upstream");
         let addr = listener.local_addr().expect("upstream address");
         let handle = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
