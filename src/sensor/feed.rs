@@ -191,7 +191,9 @@ impl<G> Stream for Feed<G> {
                     End::Finished => this.server.is_triggered().then(|| Err(Shutdown::status())),
                 });
             }
-            if this.stopping.as_mut().poll(cx).is_ready() {
+            // A flag check while busy; the shutdown waker (a lock) is registered only before
+            // going to sleep.
+            if this.server.is_triggered() {
                 this.end = Some(End::Finished);
                 continue;
             }
@@ -199,6 +201,10 @@ impl<G> Stream for Feed<G> {
                 continue;
             }
             if this.read(cx).is_ready() {
+                continue;
+            }
+            if this.stopping.as_mut().poll(cx).is_ready() {
+                this.end = Some(End::Finished);
                 continue;
             }
             return Poll::Pending;
