@@ -1,20 +1,20 @@
-//! One SensorFeed stream: the task that reads requests, runs the [`Processor`], and hands
-//! responses to a bounded channel, and the response stream that drains that channel.
+//! One SensorFeed stream: the response stream itself reads requests, runs the [`Processor`]
+//! and yields its outputs, so there is no task and no channel between the two halves.
 //!
-//! Backpressure is the channel itself: when the client stops reading, tonic stops pulling
-//! responses, the channel fills, the task waits on its send instead of reading requests, and
-//! HTTP/2 flow control then stalls the client's sends. Nothing here grows with what the
-//! client sends.
+//! Backpressure is the response stream's own pace: tonic polls it only when the transport has
+//! room for more, and it reads requests only when it has no responses left to yield, so a
+//! client that stops reading stops its requests from being read and HTTP/2 flow control then
+//! stalls the client's sends. Nothing here grows with what the client sends: one poll takes at
+//! most `--sensor-buffer` requests, and their outputs are yielded before any more are read.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::SystemTime;
 
-use futures::FutureExt;
-use tokio::sync::mpsc;
-use tokio::sync::mpsc::error::TrySendError;
+use tokio::time::Sleep;
 use tokio_stream::Stream;
-use tokio_util::sync::{CancellationToken, DropGuard, WaitForCancellationFuture};
+use tokio_util::sync::WaitForCancellationFutureOwned;
 use tonic::{Code, Status, Streaming};
 
 use crate::proto::sensor_feed_request::Msg;
@@ -26,166 +26,210 @@ use super::error::SensorError;
 use super::processor::Processor;
 use super::types::{Now, Output};
 
-/// What the task sends and the response stream yields.
+/// What the response stream yields.
 pub type Item = Result<SensorFeedResponse, Status>;
 
-/// Runs one stream until the client finishes or goes away, a limit is hit, or `stop` fires
-/// (server shutdown, or the response stream was dropped because the client cancelled).
-pub async fn run(
-    mut processor: Processor,
-    mut inbound: Streaming<SensorFeedRequest>,
-    tx: mpsc::Sender<Item>,
-    stop: CancellationToken,
-) {
-    // Pinned once: re-creating these per message would re-register a waiter every time.
-    let cancelled = stop.cancelled();
-    tokio::pin!(cancelled);
-    let timer = tokio::time::sleep_until(tokio::time::Instant::now());
-    tokio::pin!(timer);
-    let mut armed = None;
-    let mut out = Vec::new();
-    loop {
-        // One timer for the earliest missing-data deadline of all sensors.
-        let due = processor.next_deadline();
-        if due != armed {
-            if let Some(at) = due {
-                timer.as_mut().reset(tokio::time::Instant::from_std(at));
-            }
-            armed = due;
+/// How the stream ends once its held responses are out.
+enum End {
+    /// With OK (client half-closed or went away), or with the shutdown status if the server
+    /// is stopping.
+    Finished,
+    /// With this status (a limit was hit).
+    Failed(Status),
+}
+
+/// The response stream of one SensorFeed call. Dropping it (tonic does when the client cancels
+/// or disconnects) ends the stream's work at once, and with it `guard` (the live-stream count).
+pub struct Feed<G> {
+    processor: Processor,
+    inbound: Streaming<SensorFeedRequest>,
+    /// Responses produced and not yet yielded, in order.
+    ready: VecDeque<SensorFeedResponse>,
+    /// The processor's scratch buffer, reused for every request.
+    out: Vec<Output>,
+    /// Fires on server shutdown.
+    stopping: Pin<Box<WaitForCancellationFutureOwned>>,
+    /// One timer for the earliest missing-data deadline of all sensors.
+    timer: Pin<Box<Sleep>>,
+    armed: Option<std::time::Instant>,
+    /// Requests taken per poll at most (`--sensor-buffer`).
+    batch: usize,
+    end: Option<End>,
+    done: bool,
+    server: Shutdown,
+    guard: Option<G>,
+}
+
+impl<G> Feed<G> {
+    /// Processes `inbound` with `processor`, at most `batch` requests per poll; ends on
+    /// `server` shutdown. `guard` lives until the stream ends or is dropped.
+    pub fn new(
+        processor: Processor,
+        inbound: Streaming<SensorFeedRequest>,
+        batch: usize,
+        server: Shutdown,
+        guard: G,
+    ) -> Self {
+        Self {
+            processor,
+            inbound,
+            ready: VecDeque::new(),
+            out: Vec::new(),
+            stopping: Box::pin(server.child_token().cancelled_owned()),
+            timer: Box::pin(tokio::time::sleep_until(tokio::time::Instant::now())),
+            armed: None,
+            batch: batch.max(1),
+            end: None,
+            done: false,
+            server,
+            guard: Some(guard),
         }
-        let mut event = tokio::select! {
-            biased;
-            _ = &mut cancelled => return,
-            _ = &mut timer, if armed.is_some() => Event::Tick,
-            msg = inbound.message() => Event::Message(msg),
-        };
-        // Requests that are already decoded are taken without another trip through the
-        // select (a bounded batch, so timers and cancellation are still looked at often).
-        let mut budget = BATCH;
-        loop {
-            let step = match event {
-                Event::Tick => {
-                    processor.expire(now(), &mut out);
-                    Ok(())
+    }
+
+    /// Moves the processor's outputs to the responses to yield.
+    fn collect(&mut self) {
+        self.ready.extend(self.out.drain(..).map(convert::response));
+    }
+
+    /// Takes every request that is already decoded (at most `batch`, and
+    /// only until that many responses are held); `Pending` only when
+    /// nothing was produced and the request stream will wake the task.
+    fn read(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        // One clock reading per batch: these requests arrived together.
+        let mut now = None;
+        let mut waiting = false;
+        for _ in 0..self.batch {
+            if self.ready.len() >= self.batch {
+                break;
+            }
+            let msg = match Pin::new(&mut self.inbound).poll_next(cx) {
+                Poll::Pending => {
+                    waiting = true;
+                    break;
                 }
-                Event::Message(Ok(Some(req))) => handle(&mut processor, req, &mut out),
+                Poll::Ready(msg) => msg,
+            };
+            let now = *now.get_or_insert_with(clock);
+            let step = match msg {
+                Some(Ok(req)) => handle(&mut self.processor, req, now, &mut self.out),
                 // The client finished sending: the stream ends with OK once drained.
-                Event::Message(Ok(None)) => return,
+                None => {
+                    self.end = Some(End::Finished);
+                    break;
+                }
                 // tonic reports an oversized message as OUT_OF_RANGE; the contract calls a
                 // limit RESOURCE_EXHAUSTED.
-                Event::Message(Err(status)) if status.code() == Code::OutOfRange => {
+                Some(Err(status)) if status.code() == Code::OutOfRange => {
                     Err(SensorError::MessageTooLarge {
                         detail: status.message().to_owned(),
                     })
                 }
                 // Reset or disconnected: nobody is left to answer.
-                Event::Message(Err(_)) => return,
-            };
-            for o in out.drain(..) {
-                if !deliver(&tx, Ok(convert::response(o)), cancelled.as_mut()).await {
-                    return;
+                Some(Err(_)) => {
+                    self.end = Some(End::Finished);
+                    break;
                 }
-            }
+            };
+            self.collect();
             if let Err(err) = step {
                 tracing::debug!(%err, "ending a SensorFeed stream");
-                deliver(&tx, Err(err.into()), cancelled.as_mut()).await;
-                return;
-            }
-            budget -= 1;
-            if budget == 0 {
+                self.end = Some(End::Failed(err.into()));
                 break;
             }
-            match inbound.message().now_or_never() {
-                Some(msg) => event = Event::Message(msg),
-                None => break,
-            }
         }
+        // A full batch that produced nothing (e.g. configs) registered no wake-up: go again.
+        if waiting && self.ready.is_empty() && self.end.is_none() {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    }
+
+    /// Fires due missing-data deadlines; `Ready` when it did.
+    fn tick(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let due = self.processor.next_deadline();
+        if due != self.armed {
+            if let Some(at) = due {
+                self.timer
+                    .as_mut()
+                    .reset(tokio::time::Instant::from_std(at));
+            }
+            self.armed = due;
+        }
+        if self.armed.is_none() {
+            return Poll::Pending;
+        }
+        std::task::ready!(self.timer.as_mut().poll(cx));
+        self.processor.expire(clock(), &mut self.out);
+        self.collect();
+        // The next deadline (if any) is armed at the next poll.
+        self.armed = None;
+        Poll::Ready(())
     }
 }
 
-/// Requests handled per wake-up before timers and cancellation are checked again.
-const BATCH: usize = 64;
+impl<G> Unpin for Feed<G> {}
 
-enum Event {
-    Tick,
-    Message(Result<Option<SensorFeedRequest>, Status>),
+impl<G> Stream for Feed<G> {
+    type Item = Item;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Item>> {
+        let this = &mut *self;
+        loop {
+            if let Some(resp) = this.ready.pop_front() {
+                return Poll::Ready(Some(Ok(resp)));
+            }
+            if this.done {
+                return Poll::Ready(None);
+            }
+            if let Some(end) = this.end.take() {
+                this.done = true;
+                this.guard = None;
+                return Poll::Ready(match end {
+                    End::Failed(status) => Some(Err(status)),
+                    // The stream ends on shutdown; say why instead of ending with OK.
+                    End::Finished => this.server.is_triggered().then(|| Err(Shutdown::status())),
+                });
+            }
+            // A flag check while busy; the shutdown waker (a lock) is registered only before
+            // going to sleep.
+            if this.server.is_triggered() {
+                this.end = Some(End::Finished);
+                continue;
+            }
+            if this.tick(cx).is_ready() {
+                continue;
+            }
+            if this.read(cx).is_ready() {
+                continue;
+            }
+            if this.stopping.as_mut().poll(cx).is_ready() {
+                this.end = Some(End::Finished);
+                continue;
+            }
+            return Poll::Pending;
+        }
+    }
 }
 
 fn handle(
     processor: &mut Processor,
     req: SensorFeedRequest,
+    now: Now,
     out: &mut Vec<Output>,
 ) -> Result<(), SensorError> {
     match req.msg {
-        Some(Msg::Reading(r)) => processor.reading(convert::reading(r), now(), out),
-        Some(Msg::Config(c)) => processor.config(convert::config(c), now(), out),
+        Some(Msg::Reading(r)) => processor.reading(convert::reading(r), now, out),
+        Some(Msg::Config(c)) => processor.config(convert::config(c), now, out),
         // An empty request carries nothing to process; skipping it is the lenient reading.
         None => Ok(()),
     }
 }
 
-fn now() -> Now {
+fn clock() -> Now {
     Now {
         wall: SystemTime::now(),
         // tokio's clock, so that `tokio::time::pause` drives missing-data deadlines in tests.
         mono: tokio::time::Instant::now().into_std(),
-    }
-}
-
-/// Sends one item, waiting for room unless the stream is stopped. `false` = the receiver is
-/// gone (client cancelled or disconnected) or the stream was stopped: end the task.
-async fn deliver(
-    tx: &mpsc::Sender<Item>,
-    item: Item,
-    cancelled: Pin<&mut WaitForCancellationFuture<'_>>,
-) -> bool {
-    match tx.try_send(item) {
-        Ok(()) => true,
-        Err(TrySendError::Closed(_)) => false,
-        Err(TrySendError::Full(item)) => tokio::select! {
-            biased;
-            _ = cancelled => false,
-            sent = tx.send(item) => sent.is_ok(),
-        },
-    }
-}
-
-/// The response stream of one SensorFeed call: the channel's items, then, if the server is
-/// shutting down, [`Shutdown::status`]. Dropping it (tonic does when the client cancels or
-/// disconnects) stops the stream's task at once.
-pub struct Responses {
-    rx: mpsc::Receiver<Item>,
-    server: Shutdown,
-    done: bool,
-    _stop_task: DropGuard,
-}
-
-impl Responses {
-    /// Drains `rx`; cancels `task` when dropped.
-    pub fn new(rx: mpsc::Receiver<Item>, server: Shutdown, task: CancellationToken) -> Self {
-        Self {
-            rx,
-            server,
-            done: false,
-            _stop_task: task.drop_guard(),
-        }
-    }
-}
-
-impl Stream for Responses {
-    type Item = Item;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Item>> {
-        if self.done {
-            return Poll::Ready(None);
-        }
-        match self.rx.poll_recv(cx) {
-            Poll::Ready(None) => {
-                self.done = true;
-                // The task ends on shutdown; say why instead of ending with OK.
-                Poll::Ready(self.server.is_triggered().then(|| Err(Shutdown::status())))
-            }
-            other => other,
-        }
     }
 }

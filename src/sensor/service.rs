@@ -1,12 +1,11 @@
-//! The tonic face of SensorService: one task per stream, started as the call arrives, with
-//! the response stream returned at once so the response headers go out before any reading
-//! (a tonic client awaits them before it starts sending).
+//! The tonic face of SensorService: the response stream is returned at once, so the response
+//! headers go out before any reading (a tonic client awaits them before it starts sending),
+//! and it does the stream's work itself as tonic polls it (see [`super::feed`]).
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use tokio::sync::mpsc;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -14,7 +13,7 @@ use crate::config::Config;
 use crate::proto::{SensorFeedRequest, SensorFeedResponse};
 use crate::shutdown::Shutdown;
 
-use super::feed::{self, Responses};
+use super::feed::Feed;
 use super::processor::{Limits, Processor};
 use super::validate::ReadingRules;
 
@@ -35,7 +34,7 @@ struct Counters {
 }
 
 impl FeedMetrics {
-    /// Stream tasks running now.
+    /// Streams open now (their response stream not yet ended or dropped).
     pub fn active_streams(&self) -> usize {
         self.inner.active.load(Ordering::SeqCst)
     }
@@ -52,7 +51,7 @@ impl FeedMetrics {
     }
 }
 
-/// Counts a stream task as live until dropped (also when the task panics).
+/// Counts a stream as live until dropped (also when the stream's work panics).
 struct LiveStream(Arc<Counters>);
 
 impl Drop for LiveStream {
@@ -86,7 +85,8 @@ impl SensorHandler {
         )
     }
 
-    /// A handler with explicit limits and response buffer (responses per stream).
+    /// A handler with explicit limits and response buffer (requests taken per poll, and
+    /// responses held, per stream).
     pub fn with_limits(limits: Limits, buffer: usize, shutdown: Shutdown) -> Self {
         Self {
             limits,
@@ -115,18 +115,13 @@ impl crate::proto::sensor_service_server::SensorService for SensorHandler {
         if self.shutdown.is_triggered() {
             return Err(Shutdown::status());
         }
-        let inbound = req.into_inner();
-        let (tx, rx) = mpsc::channel(self.buffer);
-        // Cancelled by server shutdown or by dropping the response stream (client gone).
-        let stop = self.shutdown.child_token();
-        let live = self.metrics.track();
-        let processor = Processor::new(self.limits);
-        let task_stop = stop.clone();
-        tokio::spawn(async move {
-            let _live = live;
-            feed::run(processor, inbound, tx, task_stop).await;
-        });
-        let responses = Responses::new(rx, self.shutdown.clone(), stop);
-        Ok(Response::new(Box::pin(responses)))
+        let feed = Feed::new(
+            Processor::new(self.limits),
+            req.into_inner(),
+            self.buffer,
+            self.shutdown.clone(),
+            self.metrics.track(),
+        );
+        Ok(Response::new(Box::pin(feed)))
     }
 }
