@@ -166,7 +166,8 @@ pub struct Config {
     #[arg(long, env = "STREAMGATE_SENSOR_MAX_FUTURE_SKEW", value_parser = humantime::parse_duration, default_value = "5s")]
     pub sensor_max_future_skew: Duration,
 
-    /// Responses buffered per SensorFeed stream before the server stops reading its requests.
+    /// Requests a SensorFeed stream reads per poll, and so the responses it holds before it
+    /// stops reading (the client's sends then stall under HTTP/2 flow control).
     #[arg(long, env = "STREAMGATE_SENSOR_BUFFER", default_value_t = 64)]
     pub sensor_buffer: usize,
 
