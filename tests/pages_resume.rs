@@ -4,7 +4,7 @@
 mod common;
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -185,6 +185,69 @@ async fn throttled_pages_are_retried_after_the_retry_after_delay() {
     assert!(
         times[1] - times[0] >= Duration::from_millis(950),
         "Retry-After: 1 was honoured"
+    );
+}
+
+/// `/dated`: the first request for page 1 answers 503 with `Retry-After` as an HTTP-date between 1 and
+/// 2 s ahead (a whole second, as HTTP-dates are), later ones a page. Records the date and
+/// the wall-clock time of each request.
+async fn dated() -> (Upstream, Arc<Mutex<(Option<SystemTime>, Vec<SystemTime>)>>) {
+    let seen = Arc::new(Mutex::new((None, Vec::new())));
+    let s = seen.clone();
+    let up = Upstream::start(Router::new().route(
+        "/dated",
+        get(
+            move |axum::extract::Query(q): axum::extract::Query<
+                std::collections::HashMap<String, String>,
+            >| {
+                let s = s.clone();
+                async move {
+                    if q.get("page").map(String::as_str) != Some("1") {
+                        return axum::Json(serde_json::json!([])).into_response();
+                    }
+                    let now = SystemTime::now();
+                    let mut seen = s.lock().unwrap();
+                    seen.1.push(now);
+                    if seen.0.is_some() {
+                        return axum::Json(serde_json::json!([{"id": 7}])).into_response();
+                    }
+                    let secs = now
+                        .duration_since(SystemTime::UNIX_EPOCH)
+                        .unwrap()
+                        .as_secs();
+                    let date = SystemTime::UNIX_EPOCH + Duration::from_secs(secs + 2);
+                    seen.0 = Some(date);
+                    let mut r: Response =
+                        (StatusCode::SERVICE_UNAVAILABLE, "later").into_response();
+                    let value = httpdate::fmt_http_date(date);
+                    r.headers_mut()
+                        .insert("retry-after", value.parse().unwrap());
+                    r
+                }
+            },
+        ),
+    ))
+    .await;
+    (up, seen)
+}
+
+#[tokio::test]
+async fn a_retry_after_http_date_is_waited_for_before_the_retry() {
+    let (up, seen) = dated().await;
+    let server = TestServer::start().await;
+    let mut client = client_for(server.addr).await;
+    let (pages, end) = read_all(&mut client, list(up.url("/dated"), 1)).await;
+    assert!(end.is_none(), "{end:?}");
+    assert_eq!(ids(&pages), [7]);
+    let (date, times) = seen.lock().unwrap().clone();
+    let date = date.expect("the first request was answered with a date");
+    assert_eq!(times.len(), 2, "the 503 and one retry: {times:?}");
+    // The default backoff would have retried after 50-100 ms; the date is >= 1 s ahead.
+    // 50 ms of slack covers the system clock being stepped between the two readings.
+    assert!(
+        times[1] + Duration::from_millis(50) >= date,
+        "retried at {:?}, before the Retry-After date {date:?}",
+        times[1]
     );
 }
 

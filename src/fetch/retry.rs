@@ -1,7 +1,7 @@
 //! Retries of ListPages page requests: exponential backoff with jitter, honouring an
 //! upstream's `Retry-After`, bounded by attempts and by the page's deadline.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use http::HeaderMap;
 use http::header::RETRY_AFTER;
@@ -22,10 +22,22 @@ pub fn is_retryable_status(status: u16) -> bool {
     matches!(status, 429 | 502 | 503 | 504)
 }
 
-/// `Retry-After` in delta-seconds. HTTP-date values are not parsed; the backoff applies.
+/// `Retry-After` as a delay from now: delta-seconds, or an HTTP-date (RFC 9110 §10.2.3).
+/// Unparseable values give `None`, and the backoff applies.
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    retry_after_at(headers, SystemTime::now())
+}
+
+/// [`retry_after`] with the current time given. Dates are read in all three forms
+/// RFC 9110 §5.6.7 requires recipients to accept (IMF-fixdate, RFC 850, asctime); a date
+/// in the past means "now".
+pub fn retry_after_at(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    v.parse::<u64>().ok().map(Duration::from_secs)
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 impl RetryPolicy {
@@ -91,11 +103,65 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(RETRY_AFTER, "2".parse().unwrap());
         assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
-        h.insert(
-            RETRY_AFTER,
-            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
-        );
+        h.insert(RETRY_AFTER, "soon".parse().unwrap());
         assert_eq!(retry_after(&h), None);
+    }
+
+    fn at(date: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, date.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn an_http_date_is_a_delay_from_now_in_each_of_its_three_forms() {
+        // Wed, 21 Oct 2015 07:28:00 GMT
+        let date = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        let now = date - Duration::from_millis(2_500);
+        for form in [
+            "Wed, 21 Oct 2015 07:28:00 GMT",
+            "Wednesday, 21-Oct-15 07:28:00 GMT",
+            "Wed Oct 21 07:28:00 2015",
+        ] {
+            assert_eq!(
+                retry_after_at(&at(form), now),
+                Some(Duration::from_millis(2_500)),
+                "{form}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_http_date_in_the_past_means_retry_now() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480 + 60);
+        assert_eq!(
+            retry_after_at(&at("Wed, 21 Oct 2015 07:28:00 GMT"), now),
+            Some(Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn an_http_date_further_ahead_than_the_maximum_is_refused_like_delta_seconds() {
+        let p = policy();
+        let date = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        let h = at("Wed, 21 Oct 2015 07:28:00 GMT");
+        let far = retry_after_at(&h, date - Duration::from_secs(30));
+        assert_eq!(p.delay(1, far), None);
+        let near = retry_after_at(&h, date - Duration::from_millis(400));
+        assert_eq!(p.delay(1, near), Some(Duration::from_millis(400)));
+    }
+
+    #[test]
+    fn malformed_dates_fall_back_to_the_backoff() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        for bad in [
+            "Wed, 21 Oct 2015 07:28:00",
+            "Wed, 32 Oct 2015 07:28:00 GMT",
+            "-5",
+            "1.5",
+        ] {
+            assert_eq!(retry_after_at(&at(bad), now), None, "{bad}");
+        }
     }
 
     #[test]
