@@ -85,7 +85,7 @@ pub async fn serve(
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(FetchServiceServer::new(fetch))
+        .add_service(crate::fetch::track_pages(FetchServiceServer::new(fetch)))
         .add_service(LockServiceServer::new(lock))
         .add_service(
             SensorServiceServer::new(sensor)

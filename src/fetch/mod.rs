@@ -12,12 +12,15 @@ pub mod limits;
 mod list_request;
 pub mod pages;
 pub mod paginate;
+pub mod progress;
 pub mod resolve;
 pub mod retry;
 mod service;
 pub mod token;
+pub mod transport;
 pub mod value;
 
 pub use error::FetchError;
 pub use resolve::{Lookup, LookupFuture, SystemLookup};
 pub use service::{FetchHandler, FetchOptions};
+pub use transport::{TrackPages, track_pages};

@@ -7,6 +7,11 @@
 //! of the current response, so the next page is fetched while the client reads this one.
 //! Every task is owned by the stream: dropping the stream (the client cancelled) aborts the
 //! requests in flight at once.
+//!
+//! The window (`prefetch + 1` requests; 2 for cursor and `Link`) counts the requests in
+//! flight plus the pages handed out but not yet written to the connection ([`Progress`]):
+//! the server's HTTP/2 send path holds up to two pages that the client has not read, and
+//! without this they would be fetched on top of the prefetch.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -15,6 +20,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::Stream;
 use http::{HeaderMap, Method};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use url::Url;
@@ -23,6 +29,7 @@ use super::client::{Fetcher, HttpRequest};
 use super::deadline::effective_deadline;
 use super::error::FetchError;
 use super::paginate::{Outcome, Paging, Position, Style};
+use super::progress::Progress;
 use super::retry::{RetryPolicy, is_retryable_status, retry_after};
 use super::token::{Resume, TokenKey};
 
@@ -97,12 +104,17 @@ struct Driver {
     seen: VecDeque<Position>,
     seen_set: HashSet<Position>,
     done: bool,
+    progress: Option<Arc<Progress>>,
+    written: Option<watch::Receiver<u32>>,
 }
 
 /// The lazy page stream for `plan`. It ends after the last page, or with one error.
+/// `progress`, when the transport reports it, holds pages not yet written to the connection
+/// against the prefetch window; without it a page counts as gone once handed out.
 pub fn page_stream(
     fetcher: Arc<Fetcher>,
     plan: Plan,
+    progress: Option<Arc<Progress>>,
 ) -> impl Stream<Item = Result<PageOut, FetchError>> + Send {
     let start = (plan.start.position.clone(), plan.start.index);
     let mut driver = Driver {
@@ -115,6 +127,8 @@ pub fn page_stream(
         seen: VecDeque::new(),
         seen_set: HashSet::new(),
         done: false,
+        written: progress.as_ref().map(|p| p.subscribe()),
+        progress,
     };
     driver.remember(start.0);
     futures::stream::unfold(driver, |mut d| async move {
@@ -136,15 +150,21 @@ impl Driver {
         self.plan.max_pages == 0 || n < self.plan.max_pages
     }
 
-    /// Starts requests up to the prefetch window (known-ahead styles) or the single next
-    /// one (cursor and link styles).
+    /// Pages handed out that the transport has not yet written.
+    fn unwritten(&self) -> usize {
+        self.progress.as_ref().map_or(0, |p| p.unwritten() as usize)
+    }
+
+    /// Starts requests up to the window: `prefetch + 1` for known-ahead styles, 2 for cursor
+    /// and link styles (whose next request is known only from a response), counting pages
+    /// still in the server's send path.
     fn schedule(&mut self) {
         let window = if self.plan.paging.known_ahead() {
             1 + self.plan.prefetch as usize
         } else {
-            1
+            2
         };
-        while self.in_flight.len() < window && self.under_max(self.scheduled) {
+        while self.in_flight.len() + self.unwritten() < window && self.under_max(self.scheduled) {
             let Some((position, index)) = self.next.take() else {
                 break;
             };
@@ -184,14 +204,43 @@ impl Driver {
         if !self.under_max(self.delivered) {
             return None;
         }
-        self.schedule();
-        let mut task = self.in_flight.pop_front()?;
+        // Wait for the next page in order; while waiting, every page the transport finishes
+        // writing frees a place in the window for another request.
+        let joined = loop {
+            self.schedule();
+            let more = self.next.is_some() && self.under_max(self.scheduled);
+            let Some(task) = self.in_flight.front_mut() else {
+                // The window is full of pages the client has not taken yet: wait for room.
+                match self.written.as_mut() {
+                    Some(written) if more => {
+                        if written.changed().await.is_err() {
+                            self.written = None;
+                        }
+                        continue;
+                    }
+                    _ => return None,
+                }
+            };
+            let Some(written) = self.written.as_mut() else {
+                break (&mut task.handle).await;
+            };
+            tokio::select! {
+                biased;
+                joined = &mut task.handle => break joined,
+                changed = written.changed() => {
+                    if changed.is_err() {
+                        self.written = None;
+                    }
+                }
+            }
+        };
+        let task = self.in_flight.pop_front()?;
         let label = format!(
             "{} ({})",
             page_label(&task.position, task.index),
             self.plan.paging.request_url(&task.position)
         );
-        let fetched = match (&mut task.handle).await {
+        let fetched = match joined {
             Ok(Ok(f)) => f,
             Ok(Err(e)) => return Some(Err(e.context(&label))),
             Err(e) => {
@@ -205,6 +254,9 @@ impl Driver {
             return None;
         };
         self.delivered += 1;
+        if let Some(p) = &self.progress {
+            p.set_handed(self.delivered);
+        }
         let next_index = task.index.saturating_add(1);
         if !self.plan.paging.known_ahead() {
             if let Some(p) = &next {

@@ -18,6 +18,7 @@ use super::guard::{Policy, TargetUrl};
 use super::pages::{PageOut, page_stream};
 use super::resolve::{Lookup, SystemLookup};
 use super::token::TokenKey;
+use super::transport::PageProgress;
 use super::value::json_to_proto;
 use crate::config::Config;
 use crate::proto::{FetchRequest, FetchResponse, Header, ListPagesRequest, Page};
@@ -252,9 +253,10 @@ impl crate::proto::fetch_service_server::FetchService for FetchHandler {
             return Err(Shutdown::status());
         }
         let call = call_deadline(grpc_timeout(&req), Instant::now());
+        let progress = req.extensions().get::<PageProgress>().map(|p| p.0.clone());
         let plan =
             super::list_request::plan(req.into_inner(), &self.config, &self.token_key, call)?;
-        let pages = Box::pin(page_stream(self.fetcher.clone(), plan));
+        let pages = Box::pin(page_stream(self.fetcher.clone(), plan, progress));
         Ok(Response::new(Box::pin(until_shutdown(
             pages,
             self.shutdown.clone(),

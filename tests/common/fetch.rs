@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use streamgate::Config;
+use streamgate::fetch::track_pages;
 use streamgate::fetch::{FetchHandler, FetchOptions, Lookup, LookupFuture};
 use streamgate::proto::fetch_service_server::FetchServiceServer;
 use streamgate::shutdown::Shutdown;
@@ -102,7 +103,7 @@ impl OptionsServer {
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
             let _ = tonic::transport::Server::builder()
-                .add_service(FetchServiceServer::new(handler))
+                .add_service(track_pages(FetchServiceServer::new(handler)))
                 .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
                     let _ = rx.await;
                 })
