@@ -272,3 +272,56 @@ async fn the_grpc_deadline_bounds_a_longer_request_timeout() {
         status.message()
     );
 }
+
+/// A loopback listener that never accepts, with a backlog of 1 already filled: the kernel
+/// drops every further SYN to it, so a connect hangs without any packet leaving loopback.
+/// Returns the listener and the filling connections (keep both alive).
+async fn black_hole() -> (tokio::net::TcpListener, Vec<tokio::net::TcpStream>) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(1).unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Linux queues backlog + 1 completed connections; a third SYN is dropped.
+    let mut fill = Vec::new();
+    for _ in 0..2 {
+        fill.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    let probe = tokio::time::timeout(
+        Duration::from_millis(500),
+        tokio::net::TcpStream::connect(addr),
+    )
+    .await;
+    assert!(
+        probe.is_err(),
+        "a connect to the full listener should hang on this kernel, got {probe:?}"
+    );
+    (listener, fill)
+}
+
+#[tokio::test]
+async fn a_connect_that_hangs_past_the_connect_timeout_is_deadline_exceeded_naming_the_connect() {
+    let (listener, _fill) = black_hole().await;
+    let addr = listener.local_addr().unwrap();
+    let server = TestServer::start_with_args(&["--fetch-connect-timeout", "300ms"]).await;
+    let mut client = client_for(server.addr).await;
+    let req = FetchRequest {
+        timeout: Some(prost_types::Duration {
+            seconds: 20,
+            nanos: 0,
+        }),
+        ..get_req(format!("http://{addr}/"))
+    };
+    let started = std::time::Instant::now();
+    let status = client.fetch(req).await.unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert!(
+        status.message().contains("connect timeout")
+            && status.message().contains(&addr.to_string()),
+        "{}",
+        status.message()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "answered by the connect timeout, not the 20 s request timeout"
+    );
+}

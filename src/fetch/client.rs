@@ -50,6 +50,7 @@ pub struct Fetcher {
     policy: Arc<Policy>,
     limits: Arc<Limits>,
     queue_timeout: Duration,
+    connect_timeout: Duration,
 }
 
 impl Fetcher {
@@ -90,6 +91,7 @@ impl Fetcher {
             policy,
             limits: Limits::new(config.fetch_max_concurrency, config.fetch_max_per_host),
             queue_timeout: config.fetch_queue_timeout,
+            connect_timeout: config.fetch_connect_timeout,
         })
     }
 
@@ -129,7 +131,7 @@ impl Fetcher {
             .body(req.body)
             .send()
             .await
-            .map_err(|e| classify(e, &url))?;
+            .map_err(|e| classify(e, &url, self.connect_timeout))?;
         let too_large = |n: &dyn std::fmt::Display| {
             FetchError::ResourceExhausted(format!(
                 "response body from {url} is {n} bytes, over the cap of {cap} bytes (max_body_bytes)"
@@ -140,7 +142,11 @@ impl Fetcher {
         }
         let reserve = resp.content_length().unwrap_or(0).min(cap).min(1 << 20) as usize;
         let mut body = BytesMut::with_capacity(reserve);
-        while let Some(chunk) = resp.chunk().await.map_err(|e| classify(e, &url))? {
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| classify(e, &url, self.connect_timeout))?
+        {
             if body.len() as u64 + chunk.len() as u64 > cap {
                 return Err(too_large(&format!("more than {cap}")));
             }
@@ -157,7 +163,7 @@ impl Fetcher {
 
 /// Maps a reqwest failure to the contract's statuses, finding a guard refusal anywhere in
 /// the error's chain (it comes back wrapped by the resolver or the redirect policy).
-fn classify(e: reqwest::Error, url: &Url) -> FetchError {
+fn classify(e: reqwest::Error, url: &Url, connect_timeout: Duration) -> FetchError {
     let mut source: Option<&(dyn StdError + 'static)> = Some(&e);
     while let Some(s) = source {
         if let Some(r) = s.downcast_ref::<Refused>() {
@@ -166,7 +172,13 @@ fn classify(e: reqwest::Error, url: &Url) -> FetchError {
         source = s.source();
     }
     let chain = error_chain(&e);
-    if e.is_timeout() {
+    if e.is_timeout() && e.is_connect() {
+        FetchError::DeadlineExceeded(format!(
+            "could not connect to {url} within the connect timeout of {} \
+             (--fetch-connect-timeout): {chain}",
+            humantime::format_duration(connect_timeout)
+        ))
+    } else if e.is_timeout() {
         FetchError::DeadlineExceeded(format!("timed out talking to {url}: {chain}"))
     } else if e.is_connect() {
         FetchError::Unavailable(format!("cannot connect to {url}: {chain}"))
