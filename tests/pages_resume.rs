@@ -134,6 +134,78 @@ async fn forged_and_foreign_tokens_are_invalid_argument() {
     assert_eq!(rest[0].number, 2);
 }
 
+/// `/tail?page=N`: pages 1 and 2 of one item each, page 2 after `slow_page2`, and an empty
+/// page 3 after `slow_end`.
+async fn tail(slow_page2: Duration, slow_end: Duration) -> Upstream {
+    Upstream::start(Router::new().route(
+        "/tail",
+        get(
+            move |axum::extract::Query(q): axum::extract::Query<
+                std::collections::HashMap<String, String>,
+            >| async move {
+                let page: u64 = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+                match page {
+                    1 => axum::Json(serde_json::json!([{"id": 1}])),
+                    2 => {
+                        tokio::time::sleep(slow_page2).await;
+                        axum::Json(serde_json::json!([{"id": 2}]))
+                    }
+                    _ => {
+                        tokio::time::sleep(slow_end).await;
+                        axum::Json(serde_json::json!([]))
+                    }
+                }
+            },
+        ),
+    ))
+    .await
+}
+
+#[tokio::test]
+async fn the_last_page_has_no_token_when_the_empty_page_after_it_is_already_back() {
+    // Page 2 takes 300 ms; the empty page 3, fetched alongside it (prefetch 2), is back
+    // long before: page 2 is known to be the last when it goes out.
+    let up = tail(Duration::from_millis(300), Duration::ZERO).await;
+    let server = TestServer::start().await;
+    let mut client = client_for(server.addr).await;
+    let req = ListPagesRequest {
+        prefetch: 2,
+        ..list(up.url("/tail"), 1)
+    };
+    let (pages, end) = read_all(&mut client, req).await;
+    assert!(end.is_none(), "{end:?}");
+    assert_eq!(ids(&pages), [1, 2]);
+    assert!(!pages[0].next_page_token.is_empty());
+    assert_eq!(
+        pages[1].next_page_token, "",
+        "page 2 is known to be the last"
+    );
+}
+
+#[tokio::test]
+async fn a_last_page_sent_before_the_end_was_known_resumes_to_an_empty_stream() {
+    // The empty page 3 takes 300 ms, so page 2 goes out first, with a token.
+    let up = tail(Duration::ZERO, Duration::from_millis(300)).await;
+    let server = TestServer::start().await;
+    let mut client = client_for(server.addr).await;
+    let req = ListPagesRequest {
+        prefetch: 2,
+        ..list(up.url("/tail"), 1)
+    };
+    let (pages, end) = read_all(&mut client, req.clone()).await;
+    assert!(end.is_none(), "{end:?}");
+    assert_eq!(ids(&pages), [1, 2]);
+    let token = pages[1].next_page_token.clone();
+    assert!(!token.is_empty(), "the end was not yet known");
+    let resumed = ListPagesRequest {
+        page_token: token,
+        ..req
+    };
+    let (rest, end) = read_all(&mut client, resumed).await;
+    assert!(end.is_none(), "{end:?}");
+    assert!(rest.is_empty(), "{rest:?}");
+}
+
 /// `/flaky`: the first `fail` requests answer `status` (with `Retry-After` if given), then
 /// one page of items and the end. Records when each request for page 1 came.
 async fn flaky(

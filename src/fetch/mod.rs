@@ -10,6 +10,7 @@ pub mod error;
 pub mod guard;
 pub mod limits;
 mod list_request;
+mod page_fetch;
 pub mod pages;
 pub mod paginate;
 pub mod progress;

@@ -17,20 +17,19 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures::Stream;
-use http::{HeaderMap, Method};
+use futures::{FutureExt, Stream};
+use http::HeaderMap;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinError, JoinHandle};
 use tokio::time::Instant;
 use url::Url;
 
-use super::client::{Fetcher, HttpRequest};
-use super::deadline::effective_deadline;
+use super::client::Fetcher;
 use super::error::FetchError;
+use super::page_fetch::{Fetched, fetch_page};
 use super::paginate::{Outcome, Paging, Position, Style};
 use super::progress::Progress;
-use super::retry::{RetryPolicy, is_retryable_status, retry_after};
+use super::retry::RetryPolicy;
 use super::token::{Resume, TokenKey};
 
 /// Cursors or links remembered to detect a loop; a loop longer than this goes unnoticed
@@ -76,16 +75,15 @@ pub struct PageOut {
     pub url: Url,
 }
 
-struct Fetched {
-    outcome: Outcome,
-    url: Url,
-}
+type Joined = Result<Result<Fetched, FetchError>, JoinError>;
 
 /// A page task, aborted when dropped so that a cancelled stream leaves nothing running.
 struct Task {
     position: Position,
     index: u32,
     handle: JoinHandle<Result<Fetched, FetchError>>,
+    /// The result, when it was taken early to see whether the collection ends there.
+    early: Option<Joined>,
 }
 
 impl Drop for Task {
@@ -184,9 +182,28 @@ impl Driver {
                 position,
                 index,
                 handle,
+                early: None,
             });
             self.scheduled += 1;
         }
+    }
+
+    /// Whether the request after the page being delivered has already come back with the
+    /// end of the collection. Looks only at a finished request; never waits.
+    fn end_already_known(&mut self) -> bool {
+        let Some(task) = self.in_flight.front_mut() else {
+            return false;
+        };
+        if task.early.is_none() && task.handle.is_finished() {
+            task.early = (&mut task.handle).now_or_never();
+        }
+        matches!(
+            &task.early,
+            Some(Ok(Ok(Fetched {
+                outcome: Outcome::End,
+                ..
+            })))
+        )
     }
 
     fn remember(&mut self, p: Position) {
@@ -221,6 +238,9 @@ impl Driver {
                     _ => return None,
                 }
             };
+            if let Some(joined) = task.early.take() {
+                break joined;
+            }
             let Some(written) = self.written.as_mut() else {
                 break (&mut task.handle).await;
             };
@@ -249,7 +269,7 @@ impl Driver {
                 ))));
             }
         };
-        let Outcome::Page { items, next } = fetched.outcome else {
+        let Outcome::Page { items, mut next } = fetched.outcome else {
             self.in_flight.clear();
             return None;
         };
@@ -278,9 +298,12 @@ impl Driver {
                     self.schedule();
                 }
             }
-        } else if next.is_none() {
+        } else if next.is_none() || self.end_already_known() {
+            // The page after this one is already back and says the collection ended there:
+            // this page is the last, and its token would only resume to an empty stream.
             self.in_flight.clear();
             self.next = None;
+            next = None;
         }
         let next_token = match &next {
             Some(p) => self.plan.token_key.sign(
@@ -320,61 +343,5 @@ fn describe(p: &Position) -> String {
         Position::Cursor(Some(c)) => format!("{c:?}"),
         Position::Link(u) => u.clone(),
         other => format!("{other:?}"),
-    }
-}
-
-/// Fetches one page, retrying 429/502/503/504 and connection errors with backoff.
-async fn fetch_page(
-    fetcher: Arc<Fetcher>,
-    plan: Arc<Plan>,
-    pos: Position,
-) -> Result<Fetched, FetchError> {
-    let url = plan.paging.request_url(&pos);
-    let deadline = effective_deadline(Instant::now(), plan.page_timeout, plan.call_deadline);
-    let mut attempt = 1;
-    loop {
-        let req = HttpRequest {
-            url: url.clone(),
-            method: Method::GET,
-            headers: plan.headers.clone(),
-            body: Bytes::new(),
-            body_cap: plan.body_cap,
-        };
-        let result = fetcher.execute(req, deadline).await;
-        let (retryable, hint, failure) = match &result {
-            Ok(r) if is_retryable_status(r.status) => (
-                true,
-                retry_after(&r.headers),
-                format!("upstream answered HTTP {}", r.status),
-            ),
-            Err(e) if e.is_retryable() => (true, None, e.to_string()),
-            _ => (false, None, String::new()),
-        };
-        if !retryable {
-            let resp = result?;
-            let outcome =
-                plan.paging
-                    .interpret(&pos, resp.status, &resp.headers, &resp.url, &resp.body)?;
-            return Ok(Fetched {
-                outcome,
-                url: resp.url,
-            });
-        }
-        let give_up = |why: &str| {
-            FetchError::Unavailable(format!("{failure} after {attempt} attempt(s){why}"))
-        };
-        if attempt >= plan.retry.max_attempts {
-            return Err(give_up(""));
-        }
-        let Some(wait) = plan.retry.delay(attempt, hint) else {
-            return Err(give_up(
-                "; its Retry-After is longer than --pages-retry-max",
-            ));
-        };
-        if Instant::now() + wait >= deadline {
-            return Err(give_up("; the next retry would pass the deadline"));
-        }
-        tokio::time::sleep(wait).await;
-        attempt += 1;
     }
 }
