@@ -134,3 +134,44 @@ impl Drop for Chunk {
         self.progress.set_written(self.pages);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A body of one data chunk.
+    struct One(Option<Bytes>);
+
+    impl Body for One {
+        type Data = Bytes;
+        type Error = Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+            Poll::Ready(self.0.take().map(|b| Ok(Frame::data(b))))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_chunk_reports_the_pages_handed_before_it_once_dropped() {
+        let progress = Progress::new();
+        let mut body = Counted {
+            inner: tonic::body::Body::new(One(Some(Bytes::from_static(b"two pages")))),
+            progress: progress.clone(),
+        };
+        progress.set_handed(2);
+        let frame = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx))
+            .await
+            .expect("a frame")
+            .expect("no error");
+        let data = frame.into_data().expect("a data frame");
+        assert_eq!(&data[..], b"two pages");
+        progress.set_handed(3);
+        assert_eq!(progress.written(), 0, "not written while the chunk is held");
+        drop(data);
+        assert_eq!(progress.written(), 2);
+        assert_eq!(progress.unwritten(), 1);
+    }
+}
