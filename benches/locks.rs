@@ -26,6 +26,15 @@ const PAIRS_DURATION: Duration = Duration::from_secs(2);
 const PAIRS_MAX_PER_CLIENT: u64 = 50_000;
 const HANDOFF_ROUNDS: usize = 300;
 
+/// Holds for `d`, precisely. tokio's timer wheel rounds a sleep up to the next millisecond
+/// tick, so `sleep(10ms)` lasts 10-11 ms and by itself would put the counter case 5-10 %
+/// above its floor; a thread sleep off the runtime overshoots by tens of microseconds.
+async fn hold(d: Duration) {
+    tokio::task::spawn_blocking(move || std::thread::sleep(d))
+        .await
+        .expect("the hold thread");
+}
+
 fn result(name: &str, value: f64, baseline: f64) {
     println!(
         "RESULT {name} value={value:.4} baseline={baseline:.4} ratio={:.4}",
@@ -51,7 +60,7 @@ async fn counter_through_streamgate(server: &TestServer, workers: u64, each: u64
                 let g = acquire(&mut c, &name, 10_000, 60_000).await;
                 assert!(g.acquired);
                 let v = counter.load(Ordering::SeqCst);
-                tokio::time::sleep(HELD).await;
+                hold(HELD).await;
                 counter.store(v + 1, Ordering::SeqCst);
                 assert!(release(&mut c, &name, &g.token).await);
             }
@@ -101,7 +110,7 @@ async fn counter_with_seed_polling(redis_url: &str, workers: u64, each: u64) -> 
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
                 let v = counter.load(Ordering::SeqCst);
-                tokio::time::sleep(HELD).await;
+                hold(HELD).await;
                 counter.store(v + 1, Ordering::SeqCst);
                 let _: i64 = script
                     .key(&key)
@@ -225,6 +234,27 @@ async fn run() {
     let redis = RedisServer::start();
     let on_redis = TestServer::start_with_args(&["--redis-url", &redis.url()]).await;
     let in_process = TestServer::start().await;
+
+    // What the critical section alone costs, 300 times in a row with no lock at all.
+    let started = Instant::now();
+    for _ in 0..300 {
+        hold(HELD).await;
+    }
+    let holds = started.elapsed().as_secs_f64();
+    result(
+        "hold_300x10ms_wall_s_vs_floor",
+        holds,
+        HELD.as_secs_f64() * 300.0,
+    );
+    let started = Instant::now();
+    for _ in 0..300 {
+        tokio::time::sleep(HELD).await;
+    }
+    result(
+        "tokio_sleep_300x10ms_wall_s_vs_floor",
+        started.elapsed().as_secs_f64(),
+        HELD.as_secs_f64() * 300.0,
+    );
 
     for (workers, each) in [(3u64, 100u64), (10, 20)] {
         let floor = HELD.as_secs_f64() * (workers * each) as f64;

@@ -27,8 +27,8 @@ use super::types::{AcquireRequest, Grant, LockName, LockToken, Ttl};
 use crate::config::Config;
 use crate::shutdown::Shutdown;
 use pool::Pool;
-use scripts::{AcquireReply, LockKeys, Scripts};
-use wakeups::Wakeups;
+use scripts::{AcquireReply, LockKeys, ReleaseReply, Scripts};
+use wakeups::{Handed, Slot, Wakeups};
 
 /// Departed waiters whose queue entries await removal; beyond this, entries are left to lapse
 /// on their own (within a waiter lease).
@@ -202,12 +202,16 @@ impl Inner {
             }
             let wake_at = (now + next_check).min(deadline);
             tokio::select! {
-                _ = waiter.notify.notified() => {}
+                _ = waiter.slot.notify.notified() => {}
                 _ = tokio::time::sleep_until(wake_at.into()) => {}
             }
             if Instant::now() >= deadline {
                 // Dropping the waiter removes its entry and releases a grant that raced in.
                 return Ok(None);
+            }
+            // Handed over by a script: the grant is already ours in Redis, no need to ask.
+            if let Some(Handed { fence, ttl_ms }) = waiter.slot.take_handed() {
+                return Ok(Some(grant(waiter.succeed(), fence, ttl_ms)));
             }
         }
     }
@@ -228,18 +232,18 @@ struct Waiter<'a> {
     inner: &'a Inner,
     name: LockName,
     token: LockToken,
-    notify: Arc<tokio::sync::Notify>,
+    slot: Arc<Slot>,
     done: bool,
 }
 
 impl<'a> Waiter<'a> {
     fn register(inner: &'a Inner, name: &LockName, token: LockToken) -> Self {
-        let notify = inner.wakeups.register(token.as_str());
+        let slot = inner.wakeups.register(token.as_str());
         Self {
             inner,
             name: name.clone(),
             token,
-            notify,
+            slot,
             done: false,
         }
     }
@@ -300,7 +304,17 @@ impl LockBackend for RedisBackend {
             let inner = &self.inner;
             inner.check_reachable()?;
             let inv = inner.scripts.release(&inner.keys(name), token);
-            Ok(pool::invoke::<i64>(&inner.pool, &inv, inner.timeout).await? == 1)
+            let reply: Vec<redis::Value> = pool::invoke(&inner.pool, &inv, inner.timeout).await?;
+            match ReleaseReply::parse(&reply)? {
+                ReleaseReply::NotHeld => Ok(false),
+                ReleaseReply::Freed => Ok(true),
+                ReleaseReply::HandedTo { token, handed } => {
+                    // The next holder may be waiting on this very server: answer it now rather
+                    // than after the announcement's trip through Redis.
+                    inner.wakeups.wake(&token, Some(handed));
+                    Ok(true)
+                }
+            }
         })
     }
 

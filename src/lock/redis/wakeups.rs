@@ -1,8 +1,9 @@
 //! Wake-ups across servers: one dedicated pub/sub connection per server with a single
-//! pattern subscription covering every lock's channel. The release (or leave) script that
-//! hands a lock to a waiter publishes the waiter's token on the lock's channel; this task
-//! finds the local waiter with that token and wakes it. A waiter registers before it joins
-//! the queue, so no announcement it needs can arrive before it listens.
+//! pattern subscription covering every lock's channel. The script that hands a lock to a
+//! waiter publishes the grant (`token:fence:ttl_ms`) on the lock's channel; this task finds
+//! the local waiter with that token and gives it the grant, so the waiter answers its caller
+//! without another script call. A bare token asks that waiter to re-check. A waiter registers
+//! before it joins the queue, so no announcement it needs can arrive before it listens.
 //!
 //! One pattern rather than a SUBSCRIBE per name keeps the subscription state trivial to
 //! rebuild after a reconnect (no race between a late UNSUBSCRIBE and a new waiter), at the
@@ -28,23 +29,59 @@ const MAX_BACKOFF: Duration = Duration::from_millis(500);
 const UP: u8 = 1;
 const DOWN: u8 = 2;
 
+/// A lock handed to a waiter by a script: its fence and lease as the script set them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Handed {
+    pub(super) fence: u64,
+    pub(super) ttl_ms: u64,
+}
+
+impl Handed {
+    /// Parses a channel message: `token:fence:ttl_ms` is a grant, a bare token a re-check.
+    pub(super) fn parse(payload: &str) -> (&str, Option<Handed>) {
+        let mut parts = payload.rsplitn(3, ':');
+        let (Some(ttl), Some(fence), Some(token)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return (payload, None);
+        };
+        match (fence.parse(), ttl.parse()) {
+            (Ok(fence), Ok(ttl_ms)) if fence > 0 => (token, Some(Handed { fence, ttl_ms })),
+            _ => (payload, None),
+        }
+    }
+}
+
+/// Where one local waiter is woken, and the grant it was handed, if any.
+#[derive(Default)]
+pub(super) struct Slot {
+    pub(super) notify: Notify,
+    handed: Mutex<Option<Handed>>,
+}
+
+impl Slot {
+    /// The grant delivered to this waiter, once.
+    pub(super) fn take_handed(&self) -> Option<Handed> {
+        self.handed.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
 /// The local waiters by token, and what the listener knows of Redis.
 #[derive(Default)]
 pub(super) struct Wakeups {
-    waiters: Mutex<HashMap<String, Arc<Notify>>>,
+    waiters: Mutex<HashMap<String, Arc<Slot>>>,
     state: AtomicU8,
 }
 
 impl Wakeups {
-    fn waiters(&self) -> MutexGuard<'_, HashMap<String, Arc<Notify>>> {
+    fn waiters(&self) -> MutexGuard<'_, HashMap<String, Arc<Slot>>> {
         self.waiters.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Listens for the hand-off announcing `token`; unregister with [`Self::unregister`].
-    pub(super) fn register(&self, token: &str) -> Arc<Notify> {
-        let notify = Arc::new(Notify::new());
-        self.waiters().insert(token.to_owned(), notify.clone());
-        notify
+    pub(super) fn register(&self, token: &str) -> Arc<Slot> {
+        let slot = Arc::new(Slot::default());
+        self.waiters().insert(token.to_owned(), slot.clone());
+        slot
     }
 
     pub(super) fn unregister(&self, token: &str) {
@@ -62,15 +99,21 @@ impl Wakeups {
         self.state.load(Ordering::Relaxed) == UP
     }
 
-    fn wake(&self, token: &str) {
-        if let Some(n) = self.waiters().get(token) {
-            n.notify_one();
+    /// Wakes the local waiter `token` (if this server has it), handing it `handed`. The
+    /// releasing server calls this straight away; the channel message that follows finds the
+    /// same grant again or no waiter at all, both harmless.
+    pub(super) fn wake(&self, token: &str, handed: Option<Handed>) {
+        if let Some(slot) = self.waiters().get(token) {
+            if handed.is_some() {
+                *slot.handed.lock().unwrap_or_else(|p| p.into_inner()) = handed;
+            }
+            slot.notify.notify_one();
         }
     }
 
     fn wake_all(&self) {
-        for n in self.waiters().values() {
-            n.notify_one();
+        for slot in self.waiters().values() {
+            slot.notify.notify_one();
         }
     }
 
@@ -169,8 +212,9 @@ async fn pump(
             _ = shutdown.recv() => return Ended::Shutdown,
             msg = stream.next() => match msg {
                 Some(msg) => {
-                    if let Ok(token) = msg.get_payload::<String>() {
-                        wakeups.wake(&token);
+                    if let Ok(payload) = msg.get_payload::<String>() {
+                        let (token, handed) = Handed::parse(&payload);
+                        wakeups.wake(token, handed);
                     }
                 }
                 None => return Ended::Lost("connection closed".into()),
@@ -183,5 +227,58 @@ async fn pump(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_grant_message_carries_fence_and_lease_and_a_bare_token_asks_for_a_recheck() {
+        assert_eq!(
+            Handed::parse("abc-1:42:10000"),
+            (
+                "abc-1",
+                Some(Handed {
+                    fence: 42,
+                    ttl_ms: 10_000
+                })
+            )
+        );
+        assert_eq!(Handed::parse("abc-1"), ("abc-1", None));
+        assert_eq!(Handed::parse("a:b:c"), ("a:b:c", None));
+        assert_eq!(Handed::parse("t:0:5"), ("t:0:5", None));
+    }
+
+    #[test]
+    fn a_delivered_grant_is_taken_once() {
+        let w = Wakeups::default();
+        let slot = w.register("t");
+        w.wake(
+            "t",
+            Some(Handed {
+                fence: 3,
+                ttl_ms: 50,
+            }),
+        );
+        w.wake("t", None);
+        assert_eq!(
+            slot.take_handed(),
+            Some(Handed {
+                fence: 3,
+                ttl_ms: 50
+            })
+        );
+        assert_eq!(slot.take_handed(), None);
+        w.unregister("t");
+        w.wake(
+            "t",
+            Some(Handed {
+                fence: 4,
+                ttl_ms: 50,
+            }),
+        );
+        assert_eq!(slot.take_handed(), None);
     }
 }

@@ -20,7 +20,9 @@ end
 
 -- Grants the free lock to the first waiter whose entry is still alive (its server keeps
 -- refreshing it), dropping dead entries on the way, and tells its server on the lock's
--- channel. O(1) work per hand-off however many wait. Returns the new holder's token or false.
+-- channel with the grant itself ("token:fence:ttl_ms"), so that its server answers the waiter
+-- without a confirming round trip. O(1) work per hand-off however many wait. Returns the new
+-- holder's token, fence and lease (ms), or false.
 local function hand_off(now, channel)
   while true do
     local head = redis.call('ZRANGE', queue, 0, 0)[1]
@@ -36,9 +38,9 @@ local function hand_off(now, channel)
         local fence = redis.call('INCR', fence_key)
         redis.call('HSET', owner, 'token', head, 'fence', fence)
         redis.call('PEXPIRE', owner, ttl)
-        redis.call('PUBLISH', channel, head)
+        redis.call('PUBLISH', channel, head .. ':' .. fence .. ':' .. ttl)
         nudge_head(channel)
-        return head
+        return head, fence, tonumber(ttl)
       end
     end
   end
