@@ -223,3 +223,77 @@ async fn a_hold_ends_with_unavailable_when_its_server_stops_and_the_lock_is_rele
     assert!(waiter.await.unwrap().acquired);
     stopped.await.unwrap().unwrap();
 }
+
+/// Lua scripts Redis has run so far (EVALSHA, plus EVAL for a first load).
+async fn scripts_run(conn: &mut redis::aio::MultiplexedConnection) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(conn)
+        .await
+        .unwrap();
+    info.lines()
+        .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
+        .filter_map(|l| {
+            l.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hand_off_costs_two_scripts_whether_the_waiter_is_on_the_releasing_server_or_another() {
+    let redis = RedisServer::start();
+    // Re-checks far apart, so that every script counted below is one the hand-off needs.
+    let args = ["--redis-url", &redis.url(), "--lock-recheck", "30s"];
+    let a = TestServer::start_with_args(&args).await;
+    let b = TestServer::start_with_args(&args).await;
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut holder = client_for(&a).await;
+    // Redis loads each script on its first EVALSHA (a NOSCRIPT round that counts as a call).
+    let warm = unique("warm-up");
+    let g = acquire(&mut holder, &warm, 10_000, 0).await;
+    assert!(release(&mut holder, &warm, &g.token).await);
+
+    for (label, waiter_server) in [("same server", &a), ("other server", &b)] {
+        let name = unique("handoff-cost");
+        let queue = format!("{{streamgate:lock:{name}}}:queue");
+        let held = acquire(&mut holder, &name, 10_000, 0).await;
+        assert!(held.acquired);
+        let before = scripts_run(&mut conn).await;
+
+        let mut w = client_for(waiter_server).await;
+        let n = name.clone();
+        let waiting = tokio::spawn(async move { acquire(&mut w, &n, 10_000, 5_000).await });
+        let queued_by = Instant::now() + Duration::from_secs(5);
+        loop {
+            let queued: u64 = redis::cmd("ZCARD")
+                .arg(&queue)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            if queued == 1 {
+                break;
+            }
+            assert!(
+                Instant::now() < queued_by,
+                "{label}: the waiter never queued"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(release(&mut holder, &name, &held.token).await);
+        let granted = waiting.await.unwrap();
+        assert!(granted.acquired, "{label}: the waiter got the lock");
+        assert!(granted.fencing_token > held.fencing_token);
+
+        // The waiter's join and the release: the grant travels with the hand-off, so the
+        // waiter's server does not run the acquire script again to learn it.
+        let scripts = scripts_run(&mut conn).await - before;
+        assert_eq!(scripts, 2, "{label}: scripts run for one hand-off");
+        assert!(release(&mut holder, &name, &granted.token).await);
+    }
+}
