@@ -187,6 +187,41 @@ async fn pairs_through_streamgate(server: &TestServer) -> f64 {
     total as f64 / started.elapsed().as_secs_f64()
 }
 
+/// Pairs of the cheapest call the server answers (a health check), same clients and
+/// concurrency: the ceiling the gRPC hop alone puts on any pair of unary calls here.
+async fn pairs_of_health_checks(server: &TestServer) -> f64 {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+    let mut tasks = tokio::task::JoinSet::new();
+    let started = Instant::now();
+    for _ in 0..PAIRS_CLIENTS {
+        let channel = tonic::transport::Endpoint::from_shared(server.url())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut c = HealthClient::new(channel);
+        tasks.spawn(async move {
+            let mut n = 0u64;
+            while started.elapsed() < PAIRS_DURATION && n < PAIRS_MAX_PER_CLIENT {
+                for _ in 0..2 {
+                    let req = HealthCheckRequest {
+                        service: "streamgate.v1.LockService".into(),
+                    };
+                    assert_eq!(c.check(req).await.unwrap().get_ref().status, 1);
+                }
+                n += 1;
+            }
+            n
+        });
+    }
+    let mut total = 0;
+    while let Some(r) = tasks.join_next().await {
+        total += r.unwrap();
+    }
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
 /// The same pairs straight to Redis: SET NX PX, then the compare-and-delete by EVALSHA.
 async fn pairs_raw_redis(redis_url: &str) -> f64 {
     let client = redis::Client::open(redis_url).unwrap();
@@ -304,6 +339,13 @@ async fn run() {
     result("uncontended_pairs_per_s_redis_vs_raw_redis", ours, raw);
     let mem = pairs_through_streamgate(&in_process).await;
     result("uncontended_pairs_per_s_memory_vs_raw_redis", mem, raw);
+    let ceiling = pairs_of_health_checks(&on_redis).await;
+    result("health_check_pairs_per_s_vs_raw_redis", ceiling, raw);
+    result(
+        "uncontended_pairs_per_s_redis_vs_health_check_pairs",
+        ours,
+        ceiling,
+    );
 
     on_redis.stop().await.unwrap();
     in_process.stop().await.unwrap();
