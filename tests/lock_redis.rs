@@ -297,3 +297,64 @@ async fn a_hand_off_costs_two_scripts_whether_the_waiter_is_on_the_releasing_ser
         assert!(release(&mut holder, &name, &granted.token).await);
     }
 }
+
+/// LockService's and FetchService's health as the server reports them.
+async fn lock_and_fetch_health(server: &TestServer) -> (i32, i32) {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+    let channel = tonic::transport::Endpoint::from_shared(server.url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let h = HealthClient::new(channel);
+    let status = |service: &str| {
+        let req = HealthCheckRequest {
+            service: service.into(),
+        };
+        let mut h = h.clone();
+        async move { h.check(req).await.unwrap().into_inner().status }
+    };
+    let lock = status("streamgate.v1.LockService").await;
+    let fetch = status("streamgate.v1.FetchService").await;
+    (lock, fetch)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_service_health_is_not_serving_while_redis_is_down_and_serving_again_after() {
+    const SERVING: i32 = 1;
+    const NOT_SERVING: i32 = 2;
+    let port = free_port();
+    let mut redis = RedisServer::start_on(port);
+    let server = TestServer::start_with_args(&["--redis-url", &redis.url()]).await;
+    assert_eq!(lock_and_fetch_health(&server).await, (SERVING, SERVING));
+
+    redis.kill();
+    let until = Instant::now() + Duration::from_secs(10);
+    while lock_and_fetch_health(&server).await.0 != NOT_SERVING {
+        assert!(
+            Instant::now() < until,
+            "LockService never turned NOT_SERVING"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        lock_and_fetch_health(&server).await.1,
+        SERVING,
+        "FetchService does not depend on Redis"
+    );
+
+    let _redis = RedisServer::start_on(port);
+    let until = Instant::now() + Duration::from_secs(10);
+    while lock_and_fetch_health(&server).await.0 != SERVING {
+        assert!(
+            Instant::now() < until,
+            "LockService never turned SERVING again"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut c = client_for(&server).await;
+    let g = acquire(&mut c, &unique("after-outage"), 5_000, 0).await;
+    assert!(g.acquired, "a SERVING LockService grants locks");
+    server.stop().await.expect("the server stops cleanly");
+}

@@ -69,8 +69,13 @@ impl RedisBackend {
     pub async fn connect(url: &str, config: &Config, shutdown: Shutdown) -> anyhow::Result<Self> {
         let client = Client::open(url).context("--redis-url is not a valid Redis URL")?;
         let timeout = config.redis_timeout;
-        let pool = pool::build(client.clone(), config.redis_pool_size, timeout);
         let wakeups = Arc::new(Wakeups::default());
+        let pool = pool::build(
+            client.clone(),
+            config.redis_pool_size,
+            timeout,
+            wakeups.outages(),
+        );
         let (leave_tx, leave_rx) = mpsc::channel(LEAVE_QUEUE);
         let inner = Arc::new(Inner {
             pool,
@@ -331,5 +336,9 @@ impl LockBackend for RedisBackend {
             let pttl: i64 = pool::invoke(&inner.pool, &inv, inner.timeout).await?;
             Ok((pttl > 0).then(|| SystemTime::now() + Duration::from_millis(pttl.unsigned_abs())))
         })
+    }
+
+    fn availability(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        Some(self.inner.wakeups.availability())
     }
 }

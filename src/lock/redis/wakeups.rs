@@ -12,7 +12,7 @@
 //! every local waiter to re-check, since announcements may have been lost meanwhile.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -70,6 +70,10 @@ impl Slot {
 pub(super) struct Wakeups {
     waiters: Mutex<HashMap<String, Arc<Slot>>>,
     state: AtomicU8,
+    /// Whether the subscription is live, for health (starts false: not yet known).
+    up: tokio::sync::watch::Sender<bool>,
+    /// Outages seen so far; pooled connections dialled before the last one are stale.
+    outages: Arc<AtomicU64>,
 }
 
 impl Wakeups {
@@ -117,8 +121,26 @@ impl Wakeups {
         }
     }
 
+    /// The outage count the pool compares its connections' birth against.
+    pub(super) fn outages(&self) -> Arc<AtomicU64> {
+        self.outages.clone()
+    }
+
     fn set_state(&self, state: u8) {
+        if state == DOWN && self.state.load(Ordering::Relaxed) != DOWN {
+            self.outages.fetch_add(1, Ordering::Relaxed);
+        }
         self.state.store(state, Ordering::Relaxed);
+        self.up.send_if_modified(|up| {
+            let changed = *up != (state == UP);
+            *up = state == UP;
+            changed
+        });
+    }
+
+    /// Follows whether the subscription (and so Redis) is up.
+    pub(super) fn availability(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.up.subscribe()
     }
 }
 
