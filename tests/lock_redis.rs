@@ -358,3 +358,69 @@ async fn lock_service_health_is_not_serving_while_redis_is_down_and_serving_agai
     assert!(g.acquired, "a SERVING LockService grants locks");
     server.stop().await.expect("the server stops cleanly");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_head_learns_the_new_lease_from_the_hand_off_and_takes_over_when_it_expires() {
+    let redis = RedisServer::start();
+    let server =
+        TestServer::start_with_args(&["--redis-url", &redis.url(), "--lock-recheck", "30s"]).await;
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut c = client_for(&server).await;
+    let warm = unique("warm-up");
+    let g = acquire(&mut c, &warm, 10_000, 0).await;
+    assert!(release(&mut c, &warm, &g.token).await);
+
+    let name = unique("next-head");
+    let queue = format!("{{streamgate:lock:{name}}}:queue");
+    let held = acquire(&mut c, &name, 10_000, 0).await;
+    // The first waiter will get a short lease; the second queues behind it.
+    let mut waiters = Vec::new();
+    for ttl in [400u64, 10_000] {
+        let mut w = client_for(&server).await;
+        let n = name.clone();
+        waiters.push(tokio::spawn(async move {
+            let g = acquire(&mut w, &n, ttl, 8_000).await;
+            (g, Instant::now())
+        }));
+        let queued_by = Instant::now() + Duration::from_secs(5);
+        loop {
+            let queued: usize = redis::cmd("ZCARD")
+                .arg(&queue)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            if queued == waiters.len() {
+                break;
+            }
+            assert!(
+                Instant::now() < queued_by,
+                "waiter {} never queued",
+                waiters.len()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let before = scripts_run(&mut conn).await;
+    assert!(release(&mut c, &name, &held.token).await);
+    let second = waiters.pop().unwrap();
+    let (first, first_at) = waiters.pop().unwrap().await.unwrap();
+    assert!(first.acquired);
+    // The release handed the lock on and told the new head the lease it waits behind: one
+    // script, no re-check by either waiter.
+    assert_eq!(scripts_run(&mut conn).await - before, 1);
+
+    // The first waiter never releases; the second takes over when that 400 ms lease ends.
+    let (second, second_at) = second.await.unwrap();
+    assert!(second.acquired, "the second waiter got the lock on expiry");
+    assert!(second.fencing_token > first.fencing_token);
+    let waited = second_at - first_at;
+    assert!(
+        waited >= Duration::from_millis(350),
+        "not before the lease ended: {waited:?}"
+    );
+    assert!(
+        waited < Duration::from_secs(5),
+        "well before the 30 s re-check: {waited:?}"
+    );
+}

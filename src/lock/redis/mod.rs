@@ -28,7 +28,7 @@ use crate::config::Config;
 use crate::shutdown::Shutdown;
 use pool::Pool;
 use scripts::{AcquireReply, LockKeys, ReleaseReply, Scripts};
-use wakeups::{Handed, Slot, Wakeups};
+use wakeups::{Handed, Slot, Wake, Wakeups};
 
 /// Departed waiters whose queue entries await removal; beyond this, entries are left to lapse
 /// on their own (within a waiter lease).
@@ -178,10 +178,11 @@ impl Inner {
         let deadline = Instant::now() + req.wait;
         let mut waiter = Waiter::register(self, &req.name, token);
         loop {
+            let checked = Instant::now();
             let reply = self
                 .try_acquire(&keys, &waiter.token, req.ttl, true)
                 .await?;
-            let next_check = match reply {
+            let mut next_check = match reply {
                 AcquireReply::Granted { fence, pttl_ms } => {
                     return Ok(Some(grant(waiter.succeed(), fence, pttl_ms)));
                 }
@@ -196,29 +197,44 @@ impl Inner {
                 AcquireReply::Busy {
                     holder_pttl_ms,
                     rank: Some(0),
-                } if holder_pttl_ms >= 0 => self
-                    .recheck
-                    .min(Duration::from_millis(holder_pttl_ms.unsigned_abs() + 1)),
+                } if holder_pttl_ms >= 0 => self.until_lease_end(holder_pttl_ms.unsigned_abs()),
                 AcquireReply::Busy { .. } => self.recheck,
             };
-            let now = Instant::now();
-            if now >= deadline {
-                return Ok(None);
-            }
-            let wake_at = (now + next_check).min(deadline);
-            tokio::select! {
-                _ = waiter.slot.notify.notified() => {}
-                _ = tokio::time::sleep_until(wake_at.into()) => {}
-            }
-            if Instant::now() >= deadline {
-                // Dropping the waiter removes its entry and releases a grant that raced in.
-                return Ok(None);
-            }
-            // Handed over by a script: the grant is already ours in Redis, no need to ask.
-            if let Some(Handed { fence, ttl_ms }) = waiter.slot.take_handed() {
-                return Ok(Some(grant(waiter.succeed(), fence, ttl_ms)));
+            // Wait for news; being told we head the queue only re-times the wait. The entry
+            // is refreshed (by the script above) at least every `recheck` all the same.
+            loop {
+                let now = Instant::now();
+                if now >= deadline {
+                    // Dropping the waiter removes its entry and releases a grant that raced in.
+                    return Ok(None);
+                }
+                let wake_at = (now + next_check).min(checked + self.recheck).min(deadline);
+                tokio::select! {
+                    _ = waiter.slot.notify.notified() => {}
+                    _ = tokio::time::sleep_until(wake_at.into()) => break,
+                }
+                if Instant::now() >= deadline {
+                    return Ok(None);
+                }
+                match waiter.slot.take() {
+                    // Handed over by a script: the grant is already ours in Redis.
+                    Some(Wake::Granted(Handed { fence, ttl_ms })) => {
+                        return Ok(Some(grant(waiter.succeed(), fence, ttl_ms)));
+                    }
+                    Some(Wake::Head { holder_pttl_ms }) => {
+                        next_check = self.until_lease_end(holder_pttl_ms);
+                    }
+                    Some(Wake::Recheck) | None => break,
+                }
             }
         }
+    }
+
+    /// How long the head of the queue waits before checking whether the holder's lease,
+    /// ending in `holder_pttl_ms`, has run out.
+    fn until_lease_end(&self, holder_pttl_ms: u64) -> Duration {
+        self.recheck
+            .min(Duration::from_millis(holder_pttl_ms.saturating_add(1)))
     }
 }
 
@@ -316,7 +332,7 @@ impl LockBackend for RedisBackend {
                 ReleaseReply::HandedTo { token, handed } => {
                     // The next holder may be waiting on this very server: answer it now rather
                     // than after the announcement's trip through Redis.
-                    inner.wakeups.wake(&token, Some(handed));
+                    inner.wakeups.wake(&token, Wake::Granted(handed));
                     Ok(true)
                 }
             }

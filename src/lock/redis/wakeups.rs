@@ -36,32 +36,45 @@ pub(super) struct Handed {
     pub(super) ttl_ms: u64,
 }
 
-impl Handed {
-    /// Parses a channel message: `token:fence:ttl_ms` is a grant, a bare token a re-check.
-    pub(super) fn parse(payload: &str) -> (&str, Option<Handed>) {
+/// What a channel message tells one waiter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Wake {
+    /// The lock is the waiter's (`token:fence:ttl_ms`).
+    Granted(Handed),
+    /// The waiter now heads the queue and the holder's lease ends in this many ms
+    /// (`token:0:pttl_ms`): time the expiry re-check by it, no script needed.
+    Head { holder_pttl_ms: u64 },
+    /// Anything else (a bare token): re-check with the acquire script.
+    Recheck,
+}
+
+impl Wake {
+    /// Parses a channel message into the waiter's token and what it says.
+    pub(super) fn parse(payload: &str) -> (&str, Wake) {
         let mut parts = payload.rsplitn(3, ':');
         let (Some(ttl), Some(fence), Some(token)) = (parts.next(), parts.next(), parts.next())
         else {
-            return (payload, None);
+            return (payload, Wake::Recheck);
         };
-        match (fence.parse(), ttl.parse()) {
-            (Ok(fence), Ok(ttl_ms)) if fence > 0 => (token, Some(Handed { fence, ttl_ms })),
-            _ => (payload, None),
+        match (fence.parse::<u64>(), ttl.parse::<u64>()) {
+            (Ok(0), Ok(holder_pttl_ms)) => (token, Wake::Head { holder_pttl_ms }),
+            (Ok(fence), Ok(ttl_ms)) => (token, Wake::Granted(Handed { fence, ttl_ms })),
+            _ => (payload, Wake::Recheck),
         }
     }
 }
 
-/// Where one local waiter is woken, and the grant it was handed, if any.
+/// Where one local waiter is woken, and the news it was given, if any.
 #[derive(Default)]
 pub(super) struct Slot {
     pub(super) notify: Notify,
-    handed: Mutex<Option<Handed>>,
+    news: Mutex<Option<Wake>>,
 }
 
 impl Slot {
-    /// The grant delivered to this waiter, once.
-    pub(super) fn take_handed(&self) -> Option<Handed> {
-        self.handed.lock().unwrap_or_else(|p| p.into_inner()).take()
+    /// What the last wake-up said (a grant is kept until taken), once.
+    pub(super) fn take(&self) -> Option<Wake> {
+        self.news.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 }
 
@@ -103,14 +116,17 @@ impl Wakeups {
         self.state.load(Ordering::Relaxed) == UP
     }
 
-    /// Wakes the local waiter `token` (if this server has it), handing it `handed`. The
-    /// releasing server calls this straight away; the channel message that follows finds the
-    /// same grant again or no waiter at all, both harmless.
-    pub(super) fn wake(&self, token: &str, handed: Option<Handed>) {
+    /// Wakes the local waiter `token` (if this server has it) with `wake`. The releasing
+    /// server calls this straight away with the grant; the channel message that follows finds
+    /// the same grant again or no waiter at all, both harmless. A grant is never replaced by
+    /// lesser news.
+    pub(super) fn wake(&self, token: &str, wake: Wake) {
         if let Some(slot) = self.waiters().get(token) {
-            if handed.is_some() {
-                *slot.handed.lock().unwrap_or_else(|p| p.into_inner()) = handed;
+            let mut news = slot.news.lock().unwrap_or_else(|p| p.into_inner());
+            if !matches!(*news, Some(Wake::Granted(_))) {
+                *news = Some(wake);
             }
+            drop(news);
             slot.notify.notify_one();
         }
     }
@@ -235,8 +251,8 @@ async fn pump(
             msg = stream.next() => match msg {
                 Some(msg) => {
                     if let Ok(payload) = msg.get_payload::<String>() {
-                        let (token, handed) = Handed::parse(&payload);
-                        wakeups.wake(token, handed);
+                        let (token, wake) = Wake::parse(&payload);
+                        wakeups.wake(token, wake);
                     }
                 }
                 None => return Ended::Lost("connection closed".into()),
@@ -256,51 +272,39 @@ async fn pump(
 mod tests {
     use super::*;
 
+    const GRANT: Wake = Wake::Granted(Handed {
+        fence: 42,
+        ttl_ms: 10_000,
+    });
+
     #[test]
-    fn a_grant_message_carries_fence_and_lease_and_a_bare_token_asks_for_a_recheck() {
+    fn messages_say_granted_head_or_recheck() {
+        assert_eq!(Wake::parse("abc-1:42:10000"), ("abc-1", GRANT));
         assert_eq!(
-            Handed::parse("abc-1:42:10000"),
+            Wake::parse("abc-1:0:750"),
             (
                 "abc-1",
-                Some(Handed {
-                    fence: 42,
-                    ttl_ms: 10_000
-                })
+                Wake::Head {
+                    holder_pttl_ms: 750
+                }
             )
         );
-        assert_eq!(Handed::parse("abc-1"), ("abc-1", None));
-        assert_eq!(Handed::parse("a:b:c"), ("a:b:c", None));
-        assert_eq!(Handed::parse("t:0:5"), ("t:0:5", None));
+        assert_eq!(Wake::parse("abc-1"), ("abc-1", Wake::Recheck));
+        assert_eq!(Wake::parse("a:b:c"), ("a:b:c", Wake::Recheck));
+        assert_eq!(Wake::parse("t:0:-2"), ("t:0:-2", Wake::Recheck));
     }
 
     #[test]
-    fn a_delivered_grant_is_taken_once() {
+    fn a_delivered_grant_is_taken_once_and_never_replaced_by_lesser_news() {
         let w = Wakeups::default();
         let slot = w.register("t");
-        w.wake(
-            "t",
-            Some(Handed {
-                fence: 3,
-                ttl_ms: 50,
-            }),
-        );
-        w.wake("t", None);
-        assert_eq!(
-            slot.take_handed(),
-            Some(Handed {
-                fence: 3,
-                ttl_ms: 50
-            })
-        );
-        assert_eq!(slot.take_handed(), None);
+        w.wake("t", Wake::Head { holder_pttl_ms: 5 });
+        w.wake("t", GRANT);
+        w.wake("t", Wake::Recheck);
+        assert_eq!(slot.take(), Some(GRANT));
+        assert_eq!(slot.take(), None);
         w.unregister("t");
-        w.wake(
-            "t",
-            Some(Handed {
-                fence: 4,
-                ttl_ms: 50,
-            }),
-        );
-        assert_eq!(slot.take_handed(), None);
+        w.wake("t", GRANT);
+        assert_eq!(slot.take(), None);
     }
 }
