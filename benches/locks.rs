@@ -265,10 +265,15 @@ async fn pairs_raw_redis(redis_url: &str) -> f64 {
     total as f64 / started.elapsed().as_secs_f64()
 }
 
-async fn run() {
+async fn run(server_rt: tokio::runtime::Handle) {
     let redis = RedisServer::start();
-    let on_redis = TestServer::start_with_args(&["--redis-url", &redis.url()]).await;
-    let in_process = TestServer::start().await;
+    let args = |extra: &[&str]| {
+        let mut args = vec!["streamgate", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        streamgate::Config::from_args(args).expect("bench flags parse")
+    };
+    let on_redis = TestServer::start_on(args(&["--redis-url", &redis.url()]), &server_rt).await;
+    let in_process = TestServer::start_on(args(&[]), &server_rt).await;
 
     // What the critical section alone costs, 300 times in a row with no lock at all.
     let started = Instant::now();
@@ -352,9 +357,15 @@ async fn run() {
 }
 
 fn main() {
+    // The servers get a runtime of their own, as in their own process, so that the bench's
+    // clients do not run on the server's worker threads.
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the servers' runtime");
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime")
-        .block_on(run());
+        .block_on(run(server_rt.handle().clone()));
 }
