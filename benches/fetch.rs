@@ -1,6 +1,7 @@
 //! Fetch throughput: 20,000 GETs of a 1 KiB body at concurrency 64, through streamgate's
 //! Fetch RPC and, as the baseline in the same run, straight to the same loopback upstream
-//! with reqwest. Prints `RESULT` lines (ratio = streamgate / baseline).
+//! with reqwest. Prints `RESULT` lines (ratio = streamgate / baseline), and the same load
+//! of health checks: what the gRPC hop alone allows on this machine.
 //!
 //! Run: `cargo bench --bench fetch`
 
@@ -15,11 +16,11 @@ use streamgate_client::proto::FetchRequest;
 use streamgate_client::proto::fetch_service_client::FetchServiceClient;
 use tokio::net::TcpListener;
 use tonic::transport::Endpoint;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
 
 const REQUESTS: usize = 20_000;
 const CONCURRENCY: usize = 64;
-/// Client channels to streamgate; calls are spread over them like over a client pool.
-const CHANNELS: usize = 4;
 
 struct Run {
     wall: Duration,
@@ -63,6 +64,14 @@ where
     }
 }
 
+async fn connect(addr: std::net::SocketAddr) -> tonic::transport::Channel {
+    Endpoint::from_shared(format!("http://{addr}"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect to streamgate")
+}
+
 fn result(name: &str, value: f64, baseline: f64) {
     println!(
         "RESULT {name} value={value:.3} baseline={baseline:.3} ratio={:.3}",
@@ -75,6 +84,12 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
+    // The server gets a runtime of its own, as in its own process, apart from the bench's
+    // clients and upstream.
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the server's runtime");
     rt.block_on(async {
         let up = TcpListener::bind("127.0.0.1:0").await.expect("bind upstream");
         let up_addr = up.local_addr().expect("upstream address");
@@ -97,7 +112,7 @@ fn main() {
         ])
         .expect("bench flags parse");
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(streamgate::serve(config, listener, async move {
+        let server = server_rt.spawn(streamgate::serve(config, listener, async move {
             let _ = stop_rx.await;
         }));
 
@@ -118,32 +133,43 @@ fn main() {
         })
         .await;
 
-        let mut clients = Vec::new();
-        for _ in 0..CHANNELS {
-            let ch = Endpoint::from_shared(format!("http://{addr}"))
-                .expect("endpoint")
-                .connect()
-                .await
-                .expect("connect to streamgate");
-            clients.push(FetchServiceClient::new(ch));
-        }
-        let fetch = |i: usize| {
-            let mut c = clients[i % CHANNELS].clone();
-            let req = FetchRequest { url: url.clone(), ..Default::default() };
-            async move {
-                match c.fetch(req).await {
-                    Ok(r) => r.get_ref().status == 200 && r.get_ref().body.len() == 1024,
-                    Err(_) => false,
-                }
+        // One channel is how a gRPC client is meant to be used (calls multiplexed on one
+        // HTTP/2 connection); four show what a client pool of separate connections gets.
+        let mut runs = Vec::new();
+        for channels in [1usize, 4] {
+            let mut clients = Vec::new();
+            for _ in 0..channels {
+                clients.push(FetchServiceClient::new(connect(addr).await));
             }
-        };
-        for i in 0..100 {
-            fetch(i).await;
+            let fetch = |i: usize| {
+                let mut c = clients[i % channels].clone();
+                let req = FetchRequest { url: url.clone(), ..Default::default() };
+                async move {
+                    match c.fetch(req).await {
+                        Ok(r) => r.get_ref().status == 200 && r.get_ref().body.len() == 1024,
+                        Err(_) => false,
+                    }
+                }
+            };
+            for i in 0..100 {
+                fetch(i).await;
+            }
+            runs.push((channels, load(fetch).await));
         }
-        let mut sg = load(fetch).await;
 
+        // The cheapest call the server answers (a health check), same load, one channel: the
+        // ceiling the gRPC hop alone puts on any unary call here.
+        let health = HealthClient::new(connect(addr).await);
+        let check = |_| {
+            let mut c = health.clone();
+            let req = HealthCheckRequest { service: "streamgate.v1.FetchService".into() };
+            async move { c.check(req).await.map(|r| r.get_ref().status == 1).unwrap_or(false) }
+        };
+        let ceiling = load(check).await;
+
+        let (_, sg) = &mut runs[0];
         println!(
-            "fetch: {REQUESTS} GETs of 1 KiB at concurrency {CONCURRENCY}: direct {:.2}s, via streamgate {:.2}s",
+            "fetch: {REQUESTS} GETs of 1 KiB at concurrency {CONCURRENCY}: direct {:.2}s, via streamgate {:.2}s (one channel)",
             base.wall.as_secs_f64(),
             sg.wall.as_secs_f64()
         );
@@ -153,6 +179,16 @@ fn main() {
         result("fetch_p50_ms", p50, b50);
         result("fetch_p99_ms", p99, b99);
         println!("fetch: added p50 latency {:.3} ms", p50 - b50);
+        let one = sg.per_sec();
+        for (channels, run) in &runs[1..] {
+            result(
+                &format!("fetch_throughput_rps_{channels}_channels"),
+                run.per_sec(),
+                base.per_sec(),
+            );
+        }
+        result("health_check_rps_vs_direct", ceiling.per_sec(), base.per_sec());
+        result("fetch_rps_vs_health_check_rps", one, ceiling.per_sec());
 
         let _ = stop_tx.send(());
         let _ = tokio::time::timeout(Duration::from_secs(10), server).await;

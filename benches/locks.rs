@@ -26,6 +26,15 @@ const PAIRS_DURATION: Duration = Duration::from_secs(2);
 const PAIRS_MAX_PER_CLIENT: u64 = 50_000;
 const HANDOFF_ROUNDS: usize = 300;
 
+/// Holds for `d`, precisely. tokio's timer wheel rounds a sleep up to the next millisecond
+/// tick, so `sleep(10ms)` lasts 10-11 ms and by itself would put the counter case 5-10 %
+/// above its floor; a thread sleep off the runtime overshoots by tens of microseconds.
+async fn hold(d: Duration) {
+    tokio::task::spawn_blocking(move || std::thread::sleep(d))
+        .await
+        .expect("the hold thread");
+}
+
 fn result(name: &str, value: f64, baseline: f64) {
     println!(
         "RESULT {name} value={value:.4} baseline={baseline:.4} ratio={:.4}",
@@ -51,7 +60,7 @@ async fn counter_through_streamgate(server: &TestServer, workers: u64, each: u64
                 let g = acquire(&mut c, &name, 10_000, 60_000).await;
                 assert!(g.acquired);
                 let v = counter.load(Ordering::SeqCst);
-                tokio::time::sleep(HELD).await;
+                hold(HELD).await;
                 counter.store(v + 1, Ordering::SeqCst);
                 assert!(release(&mut c, &name, &g.token).await);
             }
@@ -101,7 +110,7 @@ async fn counter_with_seed_polling(redis_url: &str, workers: u64, each: u64) -> 
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
                 let v = counter.load(Ordering::SeqCst);
-                tokio::time::sleep(HELD).await;
+                hold(HELD).await;
                 counter.store(v + 1, Ordering::SeqCst);
                 let _: i64 = script
                     .key(&key)
@@ -178,6 +187,41 @@ async fn pairs_through_streamgate(server: &TestServer) -> f64 {
     total as f64 / started.elapsed().as_secs_f64()
 }
 
+/// Pairs of the cheapest call the server answers (a health check), same clients and
+/// concurrency: the ceiling the gRPC hop alone puts on any pair of unary calls here.
+async fn pairs_of_health_checks(server: &TestServer) -> f64 {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+    let mut tasks = tokio::task::JoinSet::new();
+    let started = Instant::now();
+    for _ in 0..PAIRS_CLIENTS {
+        let channel = tonic::transport::Endpoint::from_shared(server.url())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut c = HealthClient::new(channel);
+        tasks.spawn(async move {
+            let mut n = 0u64;
+            while started.elapsed() < PAIRS_DURATION && n < PAIRS_MAX_PER_CLIENT {
+                for _ in 0..2 {
+                    let req = HealthCheckRequest {
+                        service: "streamgate.v1.LockService".into(),
+                    };
+                    assert_eq!(c.check(req).await.unwrap().get_ref().status, 1);
+                }
+                n += 1;
+            }
+            n
+        });
+    }
+    let mut total = 0;
+    while let Some(r) = tasks.join_next().await {
+        total += r.unwrap();
+    }
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
 /// The same pairs straight to Redis: SET NX PX, then the compare-and-delete by EVALSHA.
 async fn pairs_raw_redis(redis_url: &str) -> f64 {
     let client = redis::Client::open(redis_url).unwrap();
@@ -221,10 +265,36 @@ async fn pairs_raw_redis(redis_url: &str) -> f64 {
     total as f64 / started.elapsed().as_secs_f64()
 }
 
-async fn run() {
+async fn run(server_rt: tokio::runtime::Handle) {
     let redis = RedisServer::start();
-    let on_redis = TestServer::start_with_args(&["--redis-url", &redis.url()]).await;
-    let in_process = TestServer::start().await;
+    let args = |extra: &[&str]| {
+        let mut args = vec!["streamgate", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        streamgate::Config::from_args(args).expect("bench flags parse")
+    };
+    let on_redis = TestServer::start_on(args(&["--redis-url", &redis.url()]), &server_rt).await;
+    let in_process = TestServer::start_on(args(&[]), &server_rt).await;
+
+    // What the critical section alone costs, 300 times in a row with no lock at all.
+    let started = Instant::now();
+    for _ in 0..300 {
+        hold(HELD).await;
+    }
+    let holds = started.elapsed().as_secs_f64();
+    result(
+        "hold_300x10ms_wall_s_vs_floor",
+        holds,
+        HELD.as_secs_f64() * 300.0,
+    );
+    let started = Instant::now();
+    for _ in 0..300 {
+        tokio::time::sleep(HELD).await;
+    }
+    result(
+        "tokio_sleep_300x10ms_wall_s_vs_floor",
+        started.elapsed().as_secs_f64(),
+        HELD.as_secs_f64() * 300.0,
+    );
 
     for (workers, each) in [(3u64, 100u64), (10, 20)] {
         let floor = HELD.as_secs_f64() * (workers * each) as f64;
@@ -274,15 +344,28 @@ async fn run() {
     result("uncontended_pairs_per_s_redis_vs_raw_redis", ours, raw);
     let mem = pairs_through_streamgate(&in_process).await;
     result("uncontended_pairs_per_s_memory_vs_raw_redis", mem, raw);
+    let ceiling = pairs_of_health_checks(&on_redis).await;
+    result("health_check_pairs_per_s_vs_raw_redis", ceiling, raw);
+    result(
+        "uncontended_pairs_per_s_redis_vs_health_check_pairs",
+        ours,
+        ceiling,
+    );
 
     on_redis.stop().await.unwrap();
     in_process.stop().await.unwrap();
 }
 
 fn main() {
+    // The servers get a runtime of their own, as in their own process, so that the bench's
+    // clients do not run on the server's worker threads.
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the servers' runtime");
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime")
-        .block_on(run());
+        .block_on(run(server_rt.handle().clone()));
 }

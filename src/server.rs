@@ -20,10 +20,13 @@ use crate::proto::sensor_service_server::SensorServiceServer;
 use crate::sensor::SensorHandler;
 use crate::shutdown::Shutdown;
 
+/// LockService's name in health, the one whose status follows Redis.
+const LOCK_SERVICE: &str = "streamgate.v1.LockService";
+
 /// The fully qualified names health reports on, one per service.
 pub const SERVICE_NAMES: [&str; 3] = [
     "streamgate.v1.FetchService",
-    "streamgate.v1.LockService",
+    LOCK_SERVICE,
     "streamgate.v1.SensorService",
 ];
 
@@ -56,6 +59,14 @@ pub async fn serve(
     health_reporter
         .set_service_status("", ServingStatus::Serving)
         .await;
+
+    let lock_health = lock.availability().map(|up| {
+        tokio::spawn(report_lock_health(
+            up,
+            health_reporter.clone(),
+            shutdown.clone(),
+        ))
+    });
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
@@ -114,6 +125,34 @@ pub async fn serve(
             }
         }
     }
+    if let Some(task) = lock_health {
+        task.abort();
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Keeps LockService's health in step with its store: NOT_SERVING while Redis is unreachable
+/// (calls answer UNAVAILABLE then), SERVING once it is back. The other services and the
+/// server as a whole ("") stay SERVING. Stops at shutdown, which sets NOT_SERVING for all.
+async fn report_lock_health(
+    mut up: tokio::sync::watch::Receiver<bool>,
+    reporter: tonic_health::server::HealthReporter,
+    shutdown: Shutdown,
+) {
+    loop {
+        let status = if *up.borrow_and_update() {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        if shutdown.is_triggered() {
+            return;
+        }
+        reporter.set_service_status(LOCK_SERVICE, status).await;
+        tokio::select! {
+            changed = up.changed() => if changed.is_err() { return },
+            _ = shutdown.recv() => return,
+        }
+    }
 }

@@ -223,3 +223,204 @@ async fn a_hold_ends_with_unavailable_when_its_server_stops_and_the_lock_is_rele
     assert!(waiter.await.unwrap().acquired);
     stopped.await.unwrap().unwrap();
 }
+
+/// Lua scripts Redis has run so far (EVALSHA, plus EVAL for a first load).
+async fn scripts_run(conn: &mut redis::aio::MultiplexedConnection) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(conn)
+        .await
+        .unwrap();
+    info.lines()
+        .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
+        .filter_map(|l| {
+            l.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hand_off_costs_two_scripts_whether_the_waiter_is_on_the_releasing_server_or_another() {
+    let redis = RedisServer::start();
+    // Re-checks far apart, so that every script counted below is one the hand-off needs.
+    let args = ["--redis-url", &redis.url(), "--lock-recheck", "30s"];
+    let a = TestServer::start_with_args(&args).await;
+    let b = TestServer::start_with_args(&args).await;
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut holder = client_for(&a).await;
+    // Redis loads each script on its first EVALSHA (a NOSCRIPT round that counts as a call).
+    let warm = unique("warm-up");
+    let g = acquire(&mut holder, &warm, 10_000, 0).await;
+    assert!(release(&mut holder, &warm, &g.token).await);
+
+    for (label, waiter_server) in [("same server", &a), ("other server", &b)] {
+        let name = unique("handoff-cost");
+        let queue = format!("{{streamgate:lock:{name}}}:queue");
+        let held = acquire(&mut holder, &name, 10_000, 0).await;
+        assert!(held.acquired);
+        let before = scripts_run(&mut conn).await;
+
+        let mut w = client_for(waiter_server).await;
+        let n = name.clone();
+        let waiting = tokio::spawn(async move { acquire(&mut w, &n, 10_000, 5_000).await });
+        let queued_by = Instant::now() + Duration::from_secs(5);
+        loop {
+            let queued: u64 = redis::cmd("ZCARD")
+                .arg(&queue)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            if queued == 1 {
+                break;
+            }
+            assert!(
+                Instant::now() < queued_by,
+                "{label}: the waiter never queued"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(release(&mut holder, &name, &held.token).await);
+        let granted = waiting.await.unwrap();
+        assert!(granted.acquired, "{label}: the waiter got the lock");
+        assert!(granted.fencing_token > held.fencing_token);
+
+        // The waiter's join and the release: the grant travels with the hand-off, so the
+        // waiter's server does not run the acquire script again to learn it.
+        let scripts = scripts_run(&mut conn).await - before;
+        assert_eq!(scripts, 2, "{label}: scripts run for one hand-off");
+        assert!(release(&mut holder, &name, &granted.token).await);
+    }
+}
+
+/// LockService's and FetchService's health as the server reports them.
+async fn lock_and_fetch_health(server: &TestServer) -> (i32, i32) {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+    let channel = tonic::transport::Endpoint::from_shared(server.url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let h = HealthClient::new(channel);
+    let status = |service: &str| {
+        let req = HealthCheckRequest {
+            service: service.into(),
+        };
+        let mut h = h.clone();
+        async move { h.check(req).await.unwrap().into_inner().status }
+    };
+    let lock = status("streamgate.v1.LockService").await;
+    let fetch = status("streamgate.v1.FetchService").await;
+    (lock, fetch)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_service_health_is_not_serving_while_redis_is_down_and_serving_again_after() {
+    const SERVING: i32 = 1;
+    const NOT_SERVING: i32 = 2;
+    let port = free_port();
+    let mut redis = RedisServer::start_on(port);
+    let server = TestServer::start_with_args(&["--redis-url", &redis.url()]).await;
+    assert_eq!(lock_and_fetch_health(&server).await, (SERVING, SERVING));
+
+    redis.kill();
+    let until = Instant::now() + Duration::from_secs(10);
+    while lock_and_fetch_health(&server).await.0 != NOT_SERVING {
+        assert!(
+            Instant::now() < until,
+            "LockService never turned NOT_SERVING"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        lock_and_fetch_health(&server).await.1,
+        SERVING,
+        "FetchService does not depend on Redis"
+    );
+
+    let _redis = RedisServer::start_on(port);
+    let until = Instant::now() + Duration::from_secs(10);
+    while lock_and_fetch_health(&server).await.0 != SERVING {
+        assert!(
+            Instant::now() < until,
+            "LockService never turned SERVING again"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut c = client_for(&server).await;
+    let g = acquire(&mut c, &unique("after-outage"), 5_000, 0).await;
+    assert!(g.acquired, "a SERVING LockService grants locks");
+    server.stop().await.expect("the server stops cleanly");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_head_learns_the_new_lease_from_the_hand_off_and_takes_over_when_it_expires() {
+    let redis = RedisServer::start();
+    let server =
+        TestServer::start_with_args(&["--redis-url", &redis.url(), "--lock-recheck", "30s"]).await;
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut c = client_for(&server).await;
+    let warm = unique("warm-up");
+    let g = acquire(&mut c, &warm, 10_000, 0).await;
+    assert!(release(&mut c, &warm, &g.token).await);
+
+    let name = unique("next-head");
+    let queue = format!("{{streamgate:lock:{name}}}:queue");
+    let held = acquire(&mut c, &name, 10_000, 0).await;
+    // The first waiter will get a short lease; the second queues behind it.
+    let mut waiters = Vec::new();
+    for ttl in [400u64, 10_000] {
+        let mut w = client_for(&server).await;
+        let n = name.clone();
+        waiters.push(tokio::spawn(async move {
+            let g = acquire(&mut w, &n, ttl, 8_000).await;
+            (g, Instant::now())
+        }));
+        let queued_by = Instant::now() + Duration::from_secs(5);
+        loop {
+            let queued: usize = redis::cmd("ZCARD")
+                .arg(&queue)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            if queued == waiters.len() {
+                break;
+            }
+            assert!(
+                Instant::now() < queued_by,
+                "waiter {} never queued",
+                waiters.len()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let before = scripts_run(&mut conn).await;
+    assert!(release(&mut c, &name, &held.token).await);
+    let second = waiters.pop().unwrap();
+    let (first, first_at) = waiters.pop().unwrap().await.unwrap();
+    assert!(first.acquired);
+    // The release handed the lock on and told the new head the lease it waits behind: one
+    // script, no re-check by either waiter.
+    assert_eq!(scripts_run(&mut conn).await - before, 1);
+
+    // The first waiter never releases; the second takes over when that 400 ms lease ends.
+    let (second, second_at) = second.await.unwrap();
+    assert!(second.acquired, "the second waiter got the lock on expiry");
+    assert!(second.fencing_token > first.fencing_token);
+    let waited = second_at - first_at;
+    assert!(
+        waited >= Duration::from_millis(350),
+        "not before the lease ended: {waited:?}"
+    );
+    assert!(
+        waited < Duration::from_secs(5),
+        "well before the 30 s re-check: {waited:?}"
+    );
+}

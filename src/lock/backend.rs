@@ -41,4 +41,10 @@ pub trait LockBackend: Send + Sync + 'static {
         token: &'a LockToken,
         ttl: Ttl,
     ) -> BoxFuture<'a, Result<Option<SystemTime>, LockError>>;
+
+    /// Whether the store behind the backend is reachable now, as it changes; `None` for a
+    /// backend that is always available (in-process). Health reports it for LockService.
+    fn availability(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        None
+    }
 }

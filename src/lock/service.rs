@@ -46,6 +46,11 @@ impl LockHandler {
         })
     }
 
+    /// Whether the lock store is reachable, as it changes (`None`: always, in-process).
+    pub fn availability(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        self.backend.availability()
+    }
+
     fn acquire_request(
         &self,
         name: String,

@@ -34,12 +34,18 @@ impl TestServer {
 
     /// Starts a server with the given config on a free loopback port (whatever `listen` says).
     pub async fn start_with(config: Config) -> Self {
+        Self::start_on(config, &tokio::runtime::Handle::current()).await
+    }
+
+    /// As [`Self::start_with`], with the server's tasks on `runtime` (benches give the server
+    /// a runtime of its own, as it has in its own process, apart from their clients').
+    pub async fn start_on(config: Config, runtime: &tokio::runtime::Handle) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a free port");
         let addr = listener.local_addr().expect("bound address");
         let (tx, rx) = oneshot::channel::<()>();
-        let handle = tokio::spawn(streamgate::serve(config, listener, async move {
+        let handle = runtime.spawn(streamgate::serve(config, listener, async move {
             let _ = rx.await;
         }));
         let server = Self {

@@ -27,8 +27,8 @@ use super::types::{AcquireRequest, Grant, LockName, LockToken, Ttl};
 use crate::config::Config;
 use crate::shutdown::Shutdown;
 use pool::Pool;
-use scripts::{AcquireReply, LockKeys, Scripts};
-use wakeups::Wakeups;
+use scripts::{AcquireReply, LockKeys, ReleaseReply, Scripts};
+use wakeups::{Handed, Slot, Wake, Wakeups};
 
 /// Departed waiters whose queue entries await removal; beyond this, entries are left to lapse
 /// on their own (within a waiter lease).
@@ -69,8 +69,13 @@ impl RedisBackend {
     pub async fn connect(url: &str, config: &Config, shutdown: Shutdown) -> anyhow::Result<Self> {
         let client = Client::open(url).context("--redis-url is not a valid Redis URL")?;
         let timeout = config.redis_timeout;
-        let pool = pool::build(client.clone(), config.redis_pool_size, timeout);
         let wakeups = Arc::new(Wakeups::default());
+        let pool = pool::build(
+            client.clone(),
+            config.redis_pool_size,
+            timeout,
+            wakeups.outages(),
+        );
         let (leave_tx, leave_rx) = mpsc::channel(LEAVE_QUEUE);
         let inner = Arc::new(Inner {
             pool,
@@ -173,10 +178,11 @@ impl Inner {
         let deadline = Instant::now() + req.wait;
         let mut waiter = Waiter::register(self, &req.name, token);
         loop {
+            let checked = Instant::now();
             let reply = self
                 .try_acquire(&keys, &waiter.token, req.ttl, true)
                 .await?;
-            let next_check = match reply {
+            let mut next_check = match reply {
                 AcquireReply::Granted { fence, pttl_ms } => {
                     return Ok(Some(grant(waiter.succeed(), fence, pttl_ms)));
                 }
@@ -191,25 +197,44 @@ impl Inner {
                 AcquireReply::Busy {
                     holder_pttl_ms,
                     rank: Some(0),
-                } if holder_pttl_ms >= 0 => self
-                    .recheck
-                    .min(Duration::from_millis(holder_pttl_ms.unsigned_abs() + 1)),
+                } if holder_pttl_ms >= 0 => self.until_lease_end(holder_pttl_ms.unsigned_abs()),
                 AcquireReply::Busy { .. } => self.recheck,
             };
-            let now = Instant::now();
-            if now >= deadline {
-                return Ok(None);
-            }
-            let wake_at = (now + next_check).min(deadline);
-            tokio::select! {
-                _ = waiter.notify.notified() => {}
-                _ = tokio::time::sleep_until(wake_at.into()) => {}
-            }
-            if Instant::now() >= deadline {
-                // Dropping the waiter removes its entry and releases a grant that raced in.
-                return Ok(None);
+            // Wait for news; being told we head the queue only re-times the wait. The entry
+            // is refreshed (by the script above) at least every `recheck` all the same.
+            loop {
+                let now = Instant::now();
+                if now >= deadline {
+                    // Dropping the waiter removes its entry and releases a grant that raced in.
+                    return Ok(None);
+                }
+                let wake_at = (now + next_check).min(checked + self.recheck).min(deadline);
+                tokio::select! {
+                    _ = waiter.slot.notify.notified() => {}
+                    _ = tokio::time::sleep_until(wake_at.into()) => break,
+                }
+                if Instant::now() >= deadline {
+                    return Ok(None);
+                }
+                match waiter.slot.take() {
+                    // Handed over by a script: the grant is already ours in Redis.
+                    Some(Wake::Granted(Handed { fence, ttl_ms })) => {
+                        return Ok(Some(grant(waiter.succeed(), fence, ttl_ms)));
+                    }
+                    Some(Wake::Head { holder_pttl_ms }) => {
+                        next_check = self.until_lease_end(holder_pttl_ms);
+                    }
+                    Some(Wake::Recheck) | None => break,
+                }
             }
         }
+    }
+
+    /// How long the head of the queue waits before checking whether the holder's lease,
+    /// ending in `holder_pttl_ms`, has run out.
+    fn until_lease_end(&self, holder_pttl_ms: u64) -> Duration {
+        self.recheck
+            .min(Duration::from_millis(holder_pttl_ms.saturating_add(1)))
     }
 }
 
@@ -228,18 +253,18 @@ struct Waiter<'a> {
     inner: &'a Inner,
     name: LockName,
     token: LockToken,
-    notify: Arc<tokio::sync::Notify>,
+    slot: Arc<Slot>,
     done: bool,
 }
 
 impl<'a> Waiter<'a> {
     fn register(inner: &'a Inner, name: &LockName, token: LockToken) -> Self {
-        let notify = inner.wakeups.register(token.as_str());
+        let slot = inner.wakeups.register(token.as_str());
         Self {
             inner,
             name: name.clone(),
             token,
-            notify,
+            slot,
             done: false,
         }
     }
@@ -300,7 +325,17 @@ impl LockBackend for RedisBackend {
             let inner = &self.inner;
             inner.check_reachable()?;
             let inv = inner.scripts.release(&inner.keys(name), token);
-            Ok(pool::invoke::<i64>(&inner.pool, &inv, inner.timeout).await? == 1)
+            let reply: Vec<redis::Value> = pool::invoke(&inner.pool, &inv, inner.timeout).await?;
+            match ReleaseReply::parse(&reply)? {
+                ReleaseReply::NotHeld => Ok(false),
+                ReleaseReply::Freed => Ok(true),
+                ReleaseReply::HandedTo { token, handed } => {
+                    // The next holder may be waiting on this very server: answer it now rather
+                    // than after the announcement's trip through Redis.
+                    inner.wakeups.wake(&token, Wake::Granted(handed));
+                    Ok(true)
+                }
+            }
         })
     }
 
@@ -317,5 +352,9 @@ impl LockBackend for RedisBackend {
             let pttl: i64 = pool::invoke(&inner.pool, &inv, inner.timeout).await?;
             Ok((pttl > 0).then(|| SystemTime::now() + Duration::from_millis(pttl.unsigned_abs())))
         })
+    }
+
+    fn availability(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        Some(self.inner.wakeups.availability())
     }
 }

@@ -3,8 +3,12 @@
 //! bb8-redis's own manager never reports a connection as broken and PINGs on every
 //! check-out (one more round trip per lock call). This manager instead marks a connection
 //! broken when a command on it fails at the transport level, so bb8 drops it and the next
-//! call dials afresh: a restarted Redis is picked up without a probe per call.
+//! call dials afresh: a restarted Redis is picked up without a probe per call. Connections
+//! dialled before an outage the wake-up listener saw are dropped at check-out, unused, so
+//! the first calls after Redis comes back do not fail on them.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
@@ -16,20 +20,31 @@ use crate::lock::error::LockError;
 pub(super) struct PooledConn {
     conn: MultiplexedConnection,
     broken: bool,
+    /// The outage count when it was dialled.
+    born: u64,
 }
 
 /// Dials connections with the server's Redis timeouts.
 pub(super) struct Manager {
     client: Client,
     config: AsyncConnectionConfig,
+    outages: Arc<AtomicU64>,
 }
 
 impl Manager {
-    pub(super) fn new(client: Client, timeout: Duration) -> Self {
+    pub(super) fn new(client: Client, timeout: Duration, outages: Arc<AtomicU64>) -> Self {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout));
-        Self { client, config }
+        Self {
+            client,
+            config,
+            outages,
+        }
+    }
+
+    fn is_stale(&self, conn: &PooledConn) -> bool {
+        is_stale(&self.outages, conn)
     }
 }
 
@@ -38,6 +53,7 @@ impl bb8::ManageConnection for Manager {
     type Error = RedisError;
 
     async fn connect(&self) -> Result<PooledConn, RedisError> {
+        let born = self.outages.load(Ordering::Relaxed);
         let conn = self
             .client
             .get_multiplexed_async_connection_with_config(&self.config)
@@ -45,6 +61,7 @@ impl bb8::ManageConnection for Manager {
         Ok(PooledConn {
             conn,
             broken: false,
+            born,
         })
     }
 
@@ -53,23 +70,31 @@ impl bb8::ManageConnection for Manager {
     }
 
     fn has_broken(&self, conn: &mut PooledConn) -> bool {
-        conn.broken
+        conn.broken || self.is_stale(conn)
     }
 }
 
-/// The pool.
-pub(super) type Pool = bb8::Pool<Manager>;
+fn is_stale(outages: &AtomicU64, conn: &PooledConn) -> bool {
+    conn.born != outages.load(Ordering::Relaxed)
+}
+
+/// The pool, and the outage count its connections are checked against.
+pub(super) struct Pool {
+    pool: bb8::Pool<Manager>,
+    outages: Arc<AtomicU64>,
+}
 
 /// Builds the pool without dialling: a Redis that is down at start-up must not stop the
 /// server.
-pub(super) fn build(client: Client, size: u32, timeout: Duration) -> Pool {
-    bb8::Pool::builder()
+pub(super) fn build(client: Client, size: u32, timeout: Duration, outages: Arc<AtomicU64>) -> Pool {
+    let pool = bb8::Pool::builder()
         .max_size(size)
         .min_idle(None)
         .connection_timeout(timeout)
         .test_on_check_out(false)
         .retry_connection(false)
-        .build_unchecked(Manager::new(client, timeout))
+        .build_unchecked(Manager::new(client, timeout, outages.clone()));
+    Pool { pool, outages }
 }
 
 /// Runs `inv` on a pooled connection, bounded by `timeout` in all (check-out included).
@@ -101,9 +126,19 @@ pub(super) async fn query<T: FromRedisValue>(
 }
 
 async fn checkout(pool: &Pool) -> Result<bb8::PooledConnection<'_, Manager>, LockError> {
-    pool.get()
-        .await
-        .map_err(|e| LockError::Unavailable(format!("no Redis connection: {e}")))
+    // Each stale connection is dropped on the way (bb8 discards it as broken), so this
+    // loop ends after at most the pool's size of them.
+    loop {
+        let mut pooled = pool
+            .pool
+            .get()
+            .await
+            .map_err(|e| LockError::Unavailable(format!("no Redis connection: {e}")))?;
+        if !is_stale(&pool.outages, &pooled) {
+            return Ok(pooled);
+        }
+        pooled.broken = true;
+    }
 }
 
 /// Maps a command's result, marking the connection broken on a transport failure.

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use redis::{Script, ScriptInvocation};
 
+use super::wakeups::Handed;
 use crate::lock::error::LockError;
 use crate::lock::types::{LockName, LockToken, Ttl};
 
@@ -169,6 +170,48 @@ impl AcquireReply {
     }
 }
 
+/// The release script's answer.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum ReleaseReply {
+    /// The token did not hold the lock.
+    NotHeld,
+    /// Released; nobody was waiting.
+    Freed,
+    /// Released and handed straight to the waiter `token`.
+    HandedTo { token: String, handed: Handed },
+}
+
+impl ReleaseReply {
+    pub(super) fn parse(reply: &[redis::Value]) -> Result<Self, LockError> {
+        use redis::Value::{BulkString, Int, SimpleString};
+        match reply {
+            [Int(0)] => Ok(Self::NotHeld),
+            [Int(1)] => Ok(Self::Freed),
+            [Int(1), token, Int(fence), Int(ttl)] if *fence > 0 && *ttl >= 0 => {
+                let token = match token {
+                    BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+                    SimpleString(s) => s.clone(),
+                    other => {
+                        return Err(LockError::Backend(format!(
+                            "release script named the next holder as {other:?}"
+                        )));
+                    }
+                };
+                Ok(Self::HandedTo {
+                    token,
+                    handed: Handed {
+                        fence: fence.unsigned_abs(),
+                        ttl_ms: ttl.unsigned_abs(),
+                    },
+                })
+            }
+            other => Err(LockError::Backend(format!(
+                "release script replied {other:?}"
+            ))),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,5 +248,27 @@ mod tests {
         );
         assert_eq!(AcquireReply::parse(&[-1]).unwrap(), AcquireReply::QueueFull);
         assert!(AcquireReply::parse(&[3]).is_err());
+    }
+
+    #[test]
+    fn release_replies_parse_including_the_hand_off() {
+        use redis::Value::{BulkString, Int};
+        assert_eq!(
+            ReleaseReply::parse(&[Int(0)]).unwrap(),
+            ReleaseReply::NotHeld
+        );
+        assert_eq!(ReleaseReply::parse(&[Int(1)]).unwrap(), ReleaseReply::Freed);
+        assert_eq!(
+            ReleaseReply::parse(&[Int(1), BulkString(b"w1".to_vec()), Int(9), Int(800)]).unwrap(),
+            ReleaseReply::HandedTo {
+                token: "w1".into(),
+                handed: Handed {
+                    fence: 9,
+                    ttl_ms: 800
+                }
+            }
+        );
+        assert!(ReleaseReply::parse(&[Int(2)]).is_err());
+        assert!(ReleaseReply::parse(&[Int(1), Int(3), Int(9), Int(800)]).is_err());
     }
 }

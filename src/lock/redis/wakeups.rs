@@ -1,8 +1,9 @@
 //! Wake-ups across servers: one dedicated pub/sub connection per server with a single
-//! pattern subscription covering every lock's channel. The release (or leave) script that
-//! hands a lock to a waiter publishes the waiter's token on the lock's channel; this task
-//! finds the local waiter with that token and wakes it. A waiter registers before it joins
-//! the queue, so no announcement it needs can arrive before it listens.
+//! pattern subscription covering every lock's channel. The script that hands a lock to a
+//! waiter publishes the grant (`token:fence:ttl_ms`) on the lock's channel; this task finds
+//! the local waiter with that token and gives it the grant, so the waiter answers its caller
+//! without another script call. A bare token asks that waiter to re-check. A waiter registers
+//! before it joins the queue, so no announcement it needs can arrive before it listens.
 //!
 //! One pattern rather than a SUBSCRIBE per name keeps the subscription state trivial to
 //! rebuild after a reconnect (no race between a late UNSUBSCRIBE and a new waiter), at the
@@ -11,7 +12,7 @@
 //! every local waiter to re-check, since announcements may have been lost meanwhile.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -28,23 +29,76 @@ const MAX_BACKOFF: Duration = Duration::from_millis(500);
 const UP: u8 = 1;
 const DOWN: u8 = 2;
 
+/// A lock handed to a waiter by a script: its fence and lease as the script set them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Handed {
+    pub(super) fence: u64,
+    pub(super) ttl_ms: u64,
+}
+
+/// What a channel message tells one waiter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Wake {
+    /// The lock is the waiter's (`token:fence:ttl_ms`).
+    Granted(Handed),
+    /// The waiter now heads the queue and the holder's lease ends in this many ms
+    /// (`token:0:pttl_ms`): time the expiry re-check by it, no script needed.
+    Head { holder_pttl_ms: u64 },
+    /// Anything else (a bare token): re-check with the acquire script.
+    Recheck,
+}
+
+impl Wake {
+    /// Parses a channel message into the waiter's token and what it says.
+    pub(super) fn parse(payload: &str) -> (&str, Wake) {
+        let mut parts = payload.rsplitn(3, ':');
+        let (Some(ttl), Some(fence), Some(token)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return (payload, Wake::Recheck);
+        };
+        match (fence.parse::<u64>(), ttl.parse::<u64>()) {
+            (Ok(0), Ok(holder_pttl_ms)) => (token, Wake::Head { holder_pttl_ms }),
+            (Ok(fence), Ok(ttl_ms)) => (token, Wake::Granted(Handed { fence, ttl_ms })),
+            _ => (payload, Wake::Recheck),
+        }
+    }
+}
+
+/// Where one local waiter is woken, and the news it was given, if any.
+#[derive(Default)]
+pub(super) struct Slot {
+    pub(super) notify: Notify,
+    news: Mutex<Option<Wake>>,
+}
+
+impl Slot {
+    /// What the last wake-up said (a grant is kept until taken), once.
+    pub(super) fn take(&self) -> Option<Wake> {
+        self.news.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
 /// The local waiters by token, and what the listener knows of Redis.
 #[derive(Default)]
 pub(super) struct Wakeups {
-    waiters: Mutex<HashMap<String, Arc<Notify>>>,
+    waiters: Mutex<HashMap<String, Arc<Slot>>>,
     state: AtomicU8,
+    /// Whether the subscription is live, for health (starts false: not yet known).
+    up: tokio::sync::watch::Sender<bool>,
+    /// Outages seen so far; pooled connections dialled before the last one are stale.
+    outages: Arc<AtomicU64>,
 }
 
 impl Wakeups {
-    fn waiters(&self) -> MutexGuard<'_, HashMap<String, Arc<Notify>>> {
+    fn waiters(&self) -> MutexGuard<'_, HashMap<String, Arc<Slot>>> {
         self.waiters.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Listens for the hand-off announcing `token`; unregister with [`Self::unregister`].
-    pub(super) fn register(&self, token: &str) -> Arc<Notify> {
-        let notify = Arc::new(Notify::new());
-        self.waiters().insert(token.to_owned(), notify.clone());
-        notify
+    pub(super) fn register(&self, token: &str) -> Arc<Slot> {
+        let slot = Arc::new(Slot::default());
+        self.waiters().insert(token.to_owned(), slot.clone());
+        slot
     }
 
     pub(super) fn unregister(&self, token: &str) {
@@ -62,20 +116,47 @@ impl Wakeups {
         self.state.load(Ordering::Relaxed) == UP
     }
 
-    fn wake(&self, token: &str) {
-        if let Some(n) = self.waiters().get(token) {
-            n.notify_one();
+    /// Wakes the local waiter `token` (if this server has it) with `wake`. The releasing
+    /// server calls this straight away with the grant; the channel message that follows finds
+    /// the same grant again or no waiter at all, both harmless. A grant is never replaced by
+    /// lesser news.
+    pub(super) fn wake(&self, token: &str, wake: Wake) {
+        if let Some(slot) = self.waiters().get(token) {
+            let mut news = slot.news.lock().unwrap_or_else(|p| p.into_inner());
+            if !matches!(*news, Some(Wake::Granted(_))) {
+                *news = Some(wake);
+            }
+            drop(news);
+            slot.notify.notify_one();
         }
     }
 
     fn wake_all(&self) {
-        for n in self.waiters().values() {
-            n.notify_one();
+        for slot in self.waiters().values() {
+            slot.notify.notify_one();
         }
     }
 
+    /// The outage count the pool compares its connections' birth against.
+    pub(super) fn outages(&self) -> Arc<AtomicU64> {
+        self.outages.clone()
+    }
+
     fn set_state(&self, state: u8) {
+        if state == DOWN && self.state.load(Ordering::Relaxed) != DOWN {
+            self.outages.fetch_add(1, Ordering::Relaxed);
+        }
         self.state.store(state, Ordering::Relaxed);
+        self.up.send_if_modified(|up| {
+            let changed = *up != (state == UP);
+            *up = state == UP;
+            changed
+        });
+    }
+
+    /// Follows whether the subscription (and so Redis) is up.
+    pub(super) fn availability(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.up.subscribe()
     }
 }
 
@@ -169,8 +250,9 @@ async fn pump(
             _ = shutdown.recv() => return Ended::Shutdown,
             msg = stream.next() => match msg {
                 Some(msg) => {
-                    if let Ok(token) = msg.get_payload::<String>() {
-                        wakeups.wake(&token);
+                    if let Ok(payload) = msg.get_payload::<String>() {
+                        let (token, wake) = Wake::parse(&payload);
+                        wakeups.wake(token, wake);
                     }
                 }
                 None => return Ended::Lost("connection closed".into()),
@@ -183,5 +265,46 @@ async fn pump(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GRANT: Wake = Wake::Granted(Handed {
+        fence: 42,
+        ttl_ms: 10_000,
+    });
+
+    #[test]
+    fn messages_say_granted_head_or_recheck() {
+        assert_eq!(Wake::parse("abc-1:42:10000"), ("abc-1", GRANT));
+        assert_eq!(
+            Wake::parse("abc-1:0:750"),
+            (
+                "abc-1",
+                Wake::Head {
+                    holder_pttl_ms: 750
+                }
+            )
+        );
+        assert_eq!(Wake::parse("abc-1"), ("abc-1", Wake::Recheck));
+        assert_eq!(Wake::parse("a:b:c"), ("a:b:c", Wake::Recheck));
+        assert_eq!(Wake::parse("t:0:-2"), ("t:0:-2", Wake::Recheck));
+    }
+
+    #[test]
+    fn a_delivered_grant_is_taken_once_and_never_replaced_by_lesser_news() {
+        let w = Wakeups::default();
+        let slot = w.register("t");
+        w.wake("t", Wake::Head { holder_pttl_ms: 5 });
+        w.wake("t", GRANT);
+        w.wake("t", Wake::Recheck);
+        assert_eq!(slot.take(), Some(GRANT));
+        assert_eq!(slot.take(), None);
+        w.unregister("t");
+        w.wake("t", GRANT);
+        assert_eq!(slot.take(), None);
     }
 }

@@ -6,7 +6,7 @@ redis.call('ZREM', queue, token)
 redis.call('HDEL', waiters, token)
 if redis.call('HGET', owner, 'token') ~= token then
   if was_head then
-    nudge_head(ARGV[1])
+    nudge_head(ARGV[1], redis.call('PTTL', owner))
   end
   return 0
 end
