@@ -25,9 +25,28 @@ const CONCURRENCY: usize = 64;
 struct Run {
     wall: Duration,
     latencies: Vec<Duration>,
+    /// CPU time the whole process (clients, server, upstream) spent on the run.
+    cpu: Duration,
+}
+
+/// User + system CPU time of this process so far, from /proc/self/stat (clock ticks, 100 Hz:
+/// fine for runs of seconds). Unlike throughput, it hardly moves when other processes share
+/// the cores.
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    Duration::from_millis(ticks * 10)
 }
 
 impl Run {
+    fn cpu_us_per_call(&self) -> f64 {
+        self.cpu.as_secs_f64() * 1e6 / self.latencies.len() as f64
+    }
+
     fn per_sec(&self) -> f64 {
         self.latencies.len() as f64 / self.wall.as_secs_f64()
     }
@@ -46,6 +65,7 @@ where
     Fut: Future<Output = bool>,
 {
     let start = Instant::now();
+    let cpu = process_cpu();
     let latencies: Vec<Duration> = futures::stream::iter(0..REQUESTS)
         .map(|i| {
             let fut = call(i);
@@ -61,6 +81,7 @@ where
     Run {
         wall: start.elapsed(),
         latencies,
+        cpu: process_cpu() - cpu,
     }
 }
 
@@ -87,6 +108,7 @@ fn main() {
     // The server gets a runtime of its own, as in its own process, apart from the bench's
     // clients and upstream.
     let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("server")
         .enable_all()
         .build()
         .expect("the server's runtime");
@@ -188,6 +210,9 @@ fn main() {
             );
         }
         result("health_check_rps_vs_direct", ceiling.per_sec(), base.per_sec());
+        // CPU per call (clients, server and upstream together): the machine-load-proof view.
+        result("fetch_cpu_us_per_call", runs[0].1.cpu_us_per_call(), base.cpu_us_per_call());
+        result("health_check_cpu_us_per_call", ceiling.cpu_us_per_call(), base.cpu_us_per_call());
         result("fetch_rps_vs_health_check_rps", one, ceiling.per_sec());
 
         let _ = stop_tx.send(());
