@@ -112,12 +112,20 @@ fn main() {
         .enable_all()
         .build()
         .expect("the server's runtime");
+    // So does the upstream: both paths then cross runtimes (threads) as they would cross
+    // processes, rather than the direct baseline alone being served on the threads that
+    // send it.
+    let upstream_rt = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("upstream")
+        .enable_all()
+        .build()
+        .expect("the upstream's runtime");
     rt.block_on(async {
         let up = TcpListener::bind("127.0.0.1:0").await.expect("bind upstream");
         let up_addr = up.local_addr().expect("upstream address");
         let body = vec![b'x'; 1024];
         let router = Router::new().route("/kib", get(move || std::future::ready(body.clone())));
-        tokio::spawn(async move { axum::serve(up, router).await });
+        upstream_rt.spawn(async move { axum::serve(up, router).await });
         let url = format!("http://{up_addr}/kib");
 
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind server");
