@@ -89,20 +89,9 @@ fn duration(
     .transpose()
 }
 
-/// The call's deadline from the `grpc-timeout` header (gRPC over HTTP/2 spec: digits + unit).
+/// The call's deadline from the `grpc-timeout` header (parsed as FetchService does).
 fn grpc_timeout(metadata: &MetadataMap) -> Option<Duration> {
-    let value = metadata.get("grpc-timeout")?.to_str().ok()?;
-    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
-    let n: u64 = digits.parse().ok()?;
-    Some(match unit {
-        "H" => Duration::from_secs(n.saturating_mul(3600)),
-        "M" => Duration::from_secs(n.saturating_mul(60)),
-        "S" => Duration::from_secs(n),
-        "m" => Duration::from_millis(n),
-        "u" => Duration::from_micros(n),
-        "n" => Duration::from_nanos(n),
-        _ => return None,
-    })
+    crate::fetch::deadline::parse_grpc_timeout(metadata.get("grpc-timeout")?.to_str().ok()?)
 }
 
 fn timestamp(at: SystemTime) -> prost_types::Timestamp {
