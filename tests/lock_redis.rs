@@ -415,8 +415,9 @@ async fn the_next_head_learns_the_new_lease_from_the_hand_off_and_takes_over_whe
     assert!(second.acquired, "the second waiter got the lock on expiry");
     assert!(second.fencing_token > first.fencing_token);
     let waited = second_at - first_at;
+    // The lease began a little before the first waiter heard of it; 100 ms covers that.
     assert!(
-        waited >= Duration::from_millis(350),
+        waited >= Duration::from_millis(300),
         "not before the lease ended: {waited:?}"
     );
     assert!(
