@@ -261,7 +261,6 @@ async fn a_hand_off_costs_two_scripts_whether_the_waiter_is_on_the_releasing_ser
 
     for (label, waiter_server) in [("same server", &a), ("other server", &b)] {
         let name = unique("handoff-cost");
-        let queue = format!("{{streamgate:lock:{name}}}:queue");
         let held = acquire(&mut holder, &name, 10_000, 0).await;
         assert!(held.acquired);
         let before = scripts_run(&mut conn).await;
@@ -269,22 +268,7 @@ async fn a_hand_off_costs_two_scripts_whether_the_waiter_is_on_the_releasing_ser
         let mut w = client_for(waiter_server).await;
         let n = name.clone();
         let waiting = tokio::spawn(async move { acquire(&mut w, &n, 10_000, 5_000).await });
-        let queued_by = Instant::now() + Duration::from_secs(5);
-        loop {
-            let queued: u64 = redis::cmd("ZCARD")
-                .arg(&queue)
-                .query_async(&mut conn)
-                .await
-                .unwrap();
-            if queued == 1 {
-                break;
-            }
-            assert!(
-                Instant::now() < queued_by,
-                "{label}: the waiter never queued"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        wait_for_queued(&redis, &name, 1).await;
         assert!(release(&mut holder, &name, &held.token).await);
         let granted = waiting.await.unwrap();
         assert!(granted.acquired, "{label}: the waiter got the lock");
@@ -298,26 +282,30 @@ async fn a_hand_off_costs_two_scripts_whether_the_waiter_is_on_the_releasing_ser
     }
 }
 
-/// LockService's and FetchService's health as the server reports them.
-async fn lock_and_fetch_health(server: &TestServer) -> (i32, i32) {
-    use tonic_health::pb::HealthCheckRequest;
-    use tonic_health::pb::health_client::HealthClient;
-    let channel = tonic::transport::Endpoint::from_shared(server.url())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let h = HealthClient::new(channel);
-    let status = |service: &str| {
-        let req = HealthCheckRequest {
-            service: service.into(),
-        };
-        let mut h = h.clone();
-        async move { h.check(req).await.unwrap().into_inner().status }
+type Health = tonic_health::pb::health_client::HealthClient<tonic::transport::Channel>;
+
+/// The health status `server` reports for `service`.
+async fn status(health: &mut Health, service: &str) -> i32 {
+    let req = tonic_health::pb::HealthCheckRequest {
+        service: service.into(),
     };
-    let lock = status("streamgate.v1.LockService").await;
-    let fetch = status("streamgate.v1.FetchService").await;
-    (lock, fetch)
+    health.check(req).await.unwrap().into_inner().status
+}
+
+/// Polls LockService's health until it is `want` (at most 10 s).
+async fn wait_for_lock_health(health: &mut Health, want: i32) {
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = status(health, "streamgate.v1.LockService").await;
+        if now == want {
+            return;
+        }
+        assert!(
+            Instant::now() < until,
+            "LockService stayed at {now}, never {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -327,32 +315,22 @@ async fn lock_service_health_is_not_serving_while_redis_is_down_and_serving_agai
     let port = free_port();
     let mut redis = RedisServer::start_on(port);
     let server = TestServer::start_with_args(&["--redis-url", &redis.url()]).await;
-    assert_eq!(lock_and_fetch_health(&server).await, (SERVING, SERVING));
+    let mut health = Health::new(server.channel().await);
+    assert_eq!(
+        status(&mut health, "streamgate.v1.LockService").await,
+        SERVING
+    );
 
     redis.kill();
-    let until = Instant::now() + Duration::from_secs(10);
-    while lock_and_fetch_health(&server).await.0 != NOT_SERVING {
-        assert!(
-            Instant::now() < until,
-            "LockService never turned NOT_SERVING"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_lock_health(&mut health, NOT_SERVING).await;
     assert_eq!(
-        lock_and_fetch_health(&server).await.1,
+        status(&mut health, "streamgate.v1.FetchService").await,
         SERVING,
         "FetchService does not depend on Redis"
     );
 
     let _redis = RedisServer::start_on(port);
-    let until = Instant::now() + Duration::from_secs(10);
-    while lock_and_fetch_health(&server).await.0 != SERVING {
-        assert!(
-            Instant::now() < until,
-            "LockService never turned SERVING again"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_lock_health(&mut health, SERVING).await;
     let mut c = client_for(&server).await;
     let g = acquire(&mut c, &unique("after-outage"), 5_000, 0).await;
     assert!(g.acquired, "a SERVING LockService grants locks");
@@ -372,7 +350,6 @@ async fn the_next_head_learns_the_new_lease_from_the_hand_off_and_takes_over_whe
     assert!(release(&mut c, &warm, &g.token).await);
 
     let name = unique("next-head");
-    let queue = format!("{{streamgate:lock:{name}}}:queue");
     let held = acquire(&mut c, &name, 10_000, 0).await;
     // The first waiter will get a short lease; the second queues behind it.
     let mut waiters = Vec::new();
@@ -383,23 +360,7 @@ async fn the_next_head_learns_the_new_lease_from_the_hand_off_and_takes_over_whe
             let g = acquire(&mut w, &n, ttl, 8_000).await;
             (g, Instant::now())
         }));
-        let queued_by = Instant::now() + Duration::from_secs(5);
-        loop {
-            let queued: usize = redis::cmd("ZCARD")
-                .arg(&queue)
-                .query_async(&mut conn)
-                .await
-                .unwrap();
-            if queued == waiters.len() {
-                break;
-            }
-            assert!(
-                Instant::now() < queued_by,
-                "waiter {} never queued",
-                waiters.len()
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        wait_for_queued(&redis, &name, waiters.len()).await;
     }
     let before = scripts_run(&mut conn).await;
     assert!(release(&mut c, &name, &held.token).await);

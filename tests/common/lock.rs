@@ -63,37 +63,46 @@ impl LockEnv {
     }
 
     async fn wait_for_queue(&self, name: &str, n: usize, done: impl Fn(usize) -> bool) {
-        let Some(redis) = &self.redis else {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            return;
-        };
-        let client = redis::Client::open(redis.url()).expect("redis url");
-        let mut conn = client
-            .get_multiplexed_async_connection()
-            .await
-            .expect("connect to the test redis");
-        let key = format!("{{streamgate:lock:{name}}}:queue");
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let queued: usize = redis::cmd("ZCARD")
-                .arg(&key)
-                .query_async(&mut conn)
-                .await
-                .expect("ZCARD");
-            if done(queued) {
-                return;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the queue of {name} never reached {n} ({queued} queued)"
-            );
-            tokio::time::sleep(Duration::from_millis(2)).await;
+        match &self.redis {
+            Some(redis) => watch_queue(redis, name, n, done).await,
+            None => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     }
 
     /// A client on a fresh connection.
     pub async fn client(&self) -> LockServiceClient<Channel> {
         client_for(&self.server).await
+    }
+}
+
+/// Waits (at most 10 s) until at least `n` callers queue on `name` in `redis`.
+pub async fn wait_for_queued(redis: &RedisServer, name: &str, n: usize) {
+    watch_queue(redis, name, n, |queued| queued >= n).await;
+}
+
+/// Polls the length of `name`'s queue in `redis` until `done` holds (at most 10 s).
+async fn watch_queue(redis: &RedisServer, name: &str, n: usize, done: impl Fn(usize) -> bool) {
+    let client = redis::Client::open(redis.url()).expect("redis url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect to the test redis");
+    let key = format!("{{streamgate:lock:{name}}}:queue");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let queued: usize = redis::cmd("ZCARD")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .expect("ZCARD");
+        if done(queued) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the queue of {name} never reached {n} ({queued} queued)"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
 

@@ -42,10 +42,6 @@ impl Manager {
             outages,
         }
     }
-
-    fn is_stale(&self, conn: &PooledConn) -> bool {
-        is_stale(&self.outages, conn)
-    }
 }
 
 impl bb8::ManageConnection for Manager {
@@ -70,7 +66,7 @@ impl bb8::ManageConnection for Manager {
     }
 
     fn has_broken(&self, conn: &mut PooledConn) -> bool {
-        conn.broken || self.is_stale(conn)
+        conn.broken || is_stale(&self.outages, conn)
     }
 }
 
