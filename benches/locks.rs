@@ -272,8 +272,13 @@ async fn run(server_rt: tokio::runtime::Handle) {
         args.extend_from_slice(extra);
         streamgate::Config::from_args(args).expect("bench flags parse")
     };
-    let on_redis = TestServer::start_on(args(&["--redis-url", &redis.url()]), &server_rt).await;
-    let in_process = TestServer::start_on(args(&[]), &server_rt).await;
+    let on_redis = TestServer::start_on(
+        args(&["--redis-url", &redis.url()]),
+        streamgate::Deps::default(),
+        &server_rt,
+    )
+    .await;
+    let in_process = TestServer::start_on(args(&[]), streamgate::Deps::default(), &server_rt).await;
 
     // What the critical section alone costs, 300 times in a row with no lock at all.
     let started = Instant::now();

@@ -10,10 +10,10 @@ use axum::Router;
 use axum::extract::Query;
 use axum::response::Redirect;
 use axum::routing::get;
-use common::fetch::{FixedLookup, Hits, OptionsServer, client_for, get as get_req, guarded_config};
+use common::fetch::{FixedLookup, Hits, client_for, get as get_req, guarded_config};
 use common::{TestServer, Upstream};
 use std::collections::HashMap;
-use streamgate::fetch::FetchOptions;
+use streamgate::Deps;
 use tonic::Code;
 
 /// `/ok` counts its hits; `/redirect?to=URL` answers 302 to URL.
@@ -100,15 +100,15 @@ async fn a_name_resolving_to_loopback_is_refused_before_any_connect() {
         ("rebind.test", &["127.0.0.1"]),
         ("mixed.test", &["::1", "127.0.0.1"]),
     ]);
-    let server = OptionsServer::start(
+    let server = TestServer::start_with_deps(
         guarded_config(&[]),
-        FetchOptions {
+        Deps {
             lookup,
             allowed_addresses: vec![],
         },
     )
     .await;
-    let mut client = server.client().await;
+    let mut client = client_for(server.addr).await;
     for host in ["rebind.test", "mixed.test"] {
         let url = format!("http://{host}:{}/ok", up.addr.port());
         let status = client.fetch(get_req(url)).await.unwrap_err();
@@ -125,15 +125,15 @@ async fn a_redirect_from_an_allowed_host_to_loopback_is_refused() {
     let port = up.addr.port();
     let allowed: IpAddr = "127.0.0.1".parse().unwrap();
     let lookup = FixedLookup::new(&[("inner.test", &["127.0.0.2"])]);
-    let server = OptionsServer::start(
+    let server = TestServer::start_with_deps(
         guarded_config(&[]),
-        FetchOptions {
+        Deps {
             lookup,
             allowed_addresses: vec![allowed],
         },
     )
     .await;
-    let mut client = server.client().await;
+    let mut client = client_for(server.addr).await;
 
     // The allowed host itself is reachable, redirects within it too.
     let ok = client

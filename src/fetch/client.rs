@@ -14,7 +14,7 @@ use super::error::FetchError;
 use super::guard::{Policy, Refused};
 use super::limits::Limits;
 use super::resolve::{GuardedResolver, Lookup};
-use crate::config::Config;
+use crate::config::FetchSettings;
 
 /// One upstream request, already validated.
 #[derive(Debug, Clone)]
@@ -55,9 +55,13 @@ pub struct Fetcher {
 
 impl Fetcher {
     /// Builds the client from the config, resolving names through `lookup`.
-    pub fn new(config: &Config, lookup: Arc<dyn Lookup>, policy: Policy) -> anyhow::Result<Self> {
+    pub fn new(
+        settings: &FetchSettings,
+        lookup: Arc<dyn Lookup>,
+        policy: Policy,
+    ) -> anyhow::Result<Self> {
         let policy = Arc::new(policy);
-        let max_redirects = config.fetch_max_redirects;
+        let max_redirects = settings.max_redirects;
         let redirect_policy = policy.clone();
         let client = reqwest::Client::builder()
             .dns_resolver(Arc::new(GuardedResolver::new(lookup, policy.clone())))
@@ -80,18 +84,18 @@ impl Fetcher {
                     }
                 }
             }))
-            .connect_timeout(config.fetch_connect_timeout)
+            .connect_timeout(settings.connect_timeout)
             // A proxy from the environment would resolve names itself, around the guard.
             .no_proxy()
-            .pool_max_idle_per_host(config.fetch_max_per_host)
+            .pool_max_idle_per_host(settings.max_per_host.get())
             .user_agent(concat!("streamgate/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Self {
             client,
             policy,
-            limits: Limits::new(config.fetch_max_concurrency, config.fetch_max_per_host),
-            queue_timeout: config.fetch_queue_timeout,
-            connect_timeout: config.fetch_connect_timeout,
+            limits: Limits::new(settings.max_concurrency.get(), settings.max_per_host.get()),
+            queue_timeout: settings.queue_timeout,
+            connect_timeout: settings.connect_timeout,
         })
     }
 

@@ -13,7 +13,7 @@ use super::paginate::{Paging, ParamNames, Style};
 use super::retry::RetryPolicy;
 use super::service::parse_headers;
 use super::token::{Resume, TokenKey, identity};
-use crate::config::Config;
+use crate::config::FetchSettings;
 use crate::proto::{ListPagesRequest, PaginationStyle};
 
 /// Items per page when the request names none (the contract's default).
@@ -22,7 +22,7 @@ const DEFAULT_PAGE_SIZE: u32 = 20;
 /// Builds the plan of a ListPages call.
 pub fn plan(
     req: ListPagesRequest,
-    config: &Config,
+    settings: &FetchSettings,
     token_key: &Arc<TokenKey>,
     call_deadline: Option<Instant>,
 ) -> Result<Plan, FetchError> {
@@ -104,22 +104,22 @@ pub fn plan(
     let page_timeout = requested_timeout(
         "page_timeout",
         req.page_timeout,
-        config.fetch_timeout,
-        config.fetch_max_timeout,
+        settings.timeout,
+        settings.max_timeout,
     )?;
     Ok(Plan {
         paging,
         start,
         max_pages: req.max_pages,
-        prefetch: req.prefetch.clamp(1, config.pages_max_prefetch.max(1)),
+        prefetch: req.prefetch.clamp(1, settings.pages.max_prefetch.get()),
         headers: parse_headers("headers", &req.headers)?,
         page_timeout,
         call_deadline,
-        body_cap: config.fetch_default_body_bytes,
+        body_cap: settings.default_body_bytes,
         retry: RetryPolicy {
-            max_attempts: config.pages_max_attempts.max(1),
-            base: config.pages_retry_base,
-            max: config.pages_retry_max,
+            max_attempts: settings.pages.max_attempts.get(),
+            base: settings.pages.retry_base,
+            max: settings.pages.retry_max,
         },
         token_key: token_key.clone(),
         identity,

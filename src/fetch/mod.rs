@@ -23,5 +23,5 @@ pub mod value;
 
 pub use error::FetchError;
 pub use resolve::{Lookup, LookupFuture, SystemLookup};
-pub use service::{FetchHandler, FetchOptions};
+pub use service::FetchHandler;
 pub use transport::{TrackPages, track_pages};

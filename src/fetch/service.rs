@@ -16,11 +16,11 @@ use super::deadline::{call_deadline, effective_deadline, requested_timeout};
 use super::error::FetchError;
 use super::guard::{Policy, TargetUrl};
 use super::pages::{PageOut, page_stream};
-use super::resolve::{Lookup, SystemLookup};
+use super::resolve::Lookup;
 use super::token::TokenKey;
 use super::transport::PageProgress;
 use super::value::json_to_proto;
-use crate::config::Config;
+use crate::config::FetchSettings;
 use crate::proto::{FetchRequest, FetchResponse, Header, ListPagesRequest, Page};
 use crate::shutdown::Shutdown;
 
@@ -37,54 +37,32 @@ const RESERVED_HEADERS: [&str; 8] = [
     "upgrade",
 ];
 
-/// What an embedder (or a test) may change beyond the config: how names are resolved and
-/// exact addresses let through the guard.
-#[derive(Clone)]
-pub struct FetchOptions {
-    /// The resolver every named host goes through (default: the system's).
-    pub lookup: Arc<dyn Lookup>,
-    /// Exact addresses allowed even inside refused ranges.
-    pub allowed_addresses: Vec<IpAddr>,
-}
-
-impl Default for FetchOptions {
-    fn default() -> Self {
-        Self {
-            lookup: Arc::new(SystemLookup),
-            allowed_addresses: Vec::new(),
-        }
-    }
-}
-
 /// Serves `streamgate.v1.FetchService`.
 pub struct FetchHandler {
     fetcher: Arc<Fetcher>,
-    config: Arc<Config>,
+    settings: Arc<FetchSettings>,
     token_key: Arc<TokenKey>,
     shutdown: Shutdown,
 }
 
 impl FetchHandler {
-    /// Builds the shared HTTP client and limits from the config.
-    pub fn new(config: &Config, shutdown: Shutdown) -> anyhow::Result<Self> {
-        Self::with_options(config, shutdown, FetchOptions::default())
-    }
-
-    /// As [`FetchHandler::new`], with a custom resolver and allow list.
-    pub fn with_options(
-        config: &Config,
+    /// Builds the shared HTTP client and limits, resolving names through `lookup` and
+    /// letting `allowed_addresses` through the guard even inside refused ranges.
+    pub fn new(
+        settings: &FetchSettings,
+        lookup: Arc<dyn Lookup>,
+        allowed_addresses: Vec<IpAddr>,
         shutdown: Shutdown,
-        options: FetchOptions,
     ) -> anyhow::Result<Self> {
         let policy = Policy {
-            allow_private: config.allow_private_networks,
-            allowed: options.allowed_addresses,
+            allow_private: settings.allow_private_networks,
+            allowed: allowed_addresses,
         };
-        let fetcher = Fetcher::new(config, options.lookup, policy)?;
+        let fetcher = Fetcher::new(settings, lookup, policy)?;
         Ok(Self {
             fetcher: Arc::new(fetcher),
-            config: Arc::new(config.clone()),
-            token_key: Arc::new(TokenKey::new(config.page_token_key.as_deref())),
+            settings: Arc::new(settings.clone()),
+            token_key: Arc::new(TokenKey::new(settings.pages.page_token_key.as_deref())),
             shutdown,
         })
     }
@@ -96,22 +74,22 @@ impl FetchHandler {
         let url = TargetUrl::parse(&req.url).map_err(|r| FetchError::invalid("url", r))?;
         let method = parse_method(&req.method)?;
         let headers = parse_headers("headers", &req.headers)?;
-        if req.body.len() > self.config.fetch_max_request_bytes {
+        if req.body.len() > self.settings.max_request_bytes {
             return Err(FetchError::ResourceExhausted(format!(
                 "body: {} bytes is over the request body cap of {} bytes",
                 req.body.len(),
-                self.config.fetch_max_request_bytes
+                self.settings.max_request_bytes
             )));
         }
         let body_cap = match req.max_body_bytes {
-            0 => self.config.fetch_default_body_bytes,
-            n => n.min(self.config.fetch_max_body_bytes),
+            0 => self.settings.default_body_bytes,
+            n => n.min(self.settings.max_body_bytes),
         };
         let timeout = requested_timeout(
             "timeout",
             req.timeout,
-            self.config.fetch_timeout,
-            self.config.fetch_max_timeout,
+            self.settings.timeout,
+            self.settings.max_timeout,
         )?;
         Ok((
             HttpRequest {
@@ -255,7 +233,7 @@ impl crate::proto::fetch_service_server::FetchService for FetchHandler {
         let call = call_deadline(grpc_timeout(&req), Instant::now());
         let progress = req.extensions().get::<PageProgress>().map(|p| p.0.clone());
         let plan =
-            super::list_request::plan(req.into_inner(), &self.config, &self.token_key, call)?;
+            super::list_request::plan(req.into_inner(), &self.settings, &self.token_key, call)?;
         let pages = Box::pin(page_stream(self.fetcher.clone(), plan, progress));
         Ok(Response::new(Box::pin(until_shutdown(
             pages,

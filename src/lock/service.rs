@@ -15,7 +15,7 @@ use super::hold::{self, HoldUpdate};
 use super::memory::MemoryBackend;
 use super::redis::RedisBackend;
 use super::types::{AcquireRequest, Grant, LockLimits, LockName, LockToken};
-use crate::config::Config;
+use crate::config::LockSettings;
 use crate::proto::{
     AcquireLockRequest, AcquireLockResponse, ExtendRequest, ExtendResponse, HoldEvent, HoldRequest,
     LockLost, ReleaseRequest, ReleaseResponse, hold_event,
@@ -30,13 +30,21 @@ pub struct LockHandler {
 }
 
 impl LockHandler {
-    /// Picks the backend from the config (Redis when `--redis-url` is set). A Redis that is
+    /// Picks the backend from the settings (Redis when `--redis-url` is set). A Redis that is
     /// down at start-up does not stop the server: lock calls answer UNAVAILABLE until it is
     /// reachable, and the backend reconnects by itself.
-    pub async fn new(config: &Config, shutdown: Shutdown) -> anyhow::Result<Self> {
-        let limits = LockLimits::from_config(config);
-        let backend: Arc<dyn LockBackend> = match &config.redis_url {
-            Some(url) => Arc::new(RedisBackend::connect(url, config, shutdown.clone()).await?),
+    pub async fn new(settings: &LockSettings, shutdown: Shutdown) -> anyhow::Result<Self> {
+        let limits = LockLimits::from_settings(settings);
+        let backend: Arc<dyn LockBackend> = match &settings.redis {
+            Some(redis) => Arc::new(
+                RedisBackend::connect(
+                    redis,
+                    settings.recheck,
+                    limits.max_waiters,
+                    shutdown.clone(),
+                )
+                .await?,
+            ),
             None => Arc::new(MemoryBackend::new(limits.max_waiters)),
         };
         Ok(Self {

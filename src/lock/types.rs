@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use crate::config::Config;
+use crate::config::LockSettings;
 
 use super::error::LockError;
 
@@ -88,7 +88,7 @@ impl fmt::Display for LockToken {
     }
 }
 
-/// The lease bounds and defaults, taken from [`Config`] once.
+/// The lease bounds and defaults, taken from [`LockSettings`] once.
 #[derive(Clone, Copy, Debug)]
 pub struct LockLimits {
     /// Lease when a request names none.
@@ -105,13 +105,13 @@ pub struct LockLimits {
 
 impl LockLimits {
     /// The limits named by the server's flags.
-    pub fn from_config(config: &Config) -> Self {
+    pub fn from_settings(settings: &LockSettings) -> Self {
         Self {
-            default_ttl: config.lock_default_ttl,
-            min_ttl: config.lock_min_ttl,
-            max_ttl: config.lock_max_ttl,
-            max_wait: config.lock_max_wait,
-            max_waiters: config.lock_max_waiters,
+            default_ttl: settings.default_ttl,
+            min_ttl: settings.min_ttl,
+            max_ttl: settings.max_ttl,
+            max_wait: settings.max_wait,
+            max_waiters: settings.max_waiters.get(),
         }
     }
 

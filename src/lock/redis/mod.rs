@@ -24,7 +24,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use super::backend::LockBackend;
 use super::error::LockError;
 use super::types::{AcquireRequest, Grant, LockName, LockToken, Ttl};
-use crate::config::Config;
+use crate::config::RedisSettings;
 use crate::shutdown::Shutdown;
 use pool::Pool;
 use scripts::{AcquireReply, LockKeys, ReleaseReply, Scripts};
@@ -33,6 +33,10 @@ use wakeups::{Handed, Slot, Wake, Wakeups};
 /// Departed waiters whose queue entries await removal; beyond this, entries are left to lapse
 /// on their own (within a waiter lease).
 const LEAVE_QUEUE: usize = 1024;
+
+/// The wake-up listener pings Redis at least this often (more often with a short
+/// `--lock-recheck`), so a dead subscription is noticed within it even when no lock is busy.
+const MAX_PING_INTERVAL: Duration = Duration::from_secs(5);
 /// Leave scripts run at once by the janitor.
 const LEAVE_CONCURRENCY: usize = 16;
 
@@ -66,13 +70,19 @@ impl RedisBackend {
     /// Sets up the pool and the wake-up listener. Fails only on a malformed URL: when Redis is
     /// down, this logs a warning, lock calls answer UNAVAILABLE, and both the pool and the
     /// listener reconnect by themselves.
-    pub async fn connect(url: &str, config: &Config, shutdown: Shutdown) -> anyhow::Result<Self> {
-        let client = Client::open(url).context("--redis-url is not a valid Redis URL")?;
-        let timeout = config.redis_timeout;
+    pub async fn connect(
+        redis: &RedisSettings,
+        recheck: Duration,
+        max_waiters: usize,
+        shutdown: Shutdown,
+    ) -> anyhow::Result<Self> {
+        let client =
+            Client::open(redis.url.as_str()).context("--redis-url is not a valid Redis URL")?;
+        let timeout = redis.timeout;
         let wakeups = Arc::new(Wakeups::default());
         let pool = pool::build(
             client.clone(),
-            config.redis_pool_size,
+            redis.pool_size.get(),
             timeout,
             wakeups.outages(),
         );
@@ -81,23 +91,23 @@ impl RedisBackend {
             pool,
             scripts: Scripts::new(),
             wakeups: wakeups.clone(),
-            prefix: config.lock_key_prefix.clone(),
+            prefix: redis.key_prefix.clone(),
             timeout,
-            recheck: config.lock_recheck,
+            recheck,
             // Refreshed at least every re-check; two missed refreshes and a timeout's grace
             // before another server may treat the entry as dead.
-            waiter_lease: config.lock_recheck * 2 + timeout,
-            max_waiters: config.lock_max_waiters,
+            waiter_lease: recheck * 2 + timeout,
+            max_waiters,
             leave_tx,
         });
 
         let (first_tx, first_rx) = tokio::sync::oneshot::channel();
         let listener = tokio::spawn(wakeups::listen(
             client,
-            LockKeys::channel_pattern(&config.lock_key_prefix),
+            LockKeys::channel_pattern(&redis.key_prefix),
             wakeups.clone(),
             timeout,
-            config.lock_recheck.min(Duration::from_secs(5)),
+            recheck.min(MAX_PING_INTERVAL),
             shutdown.clone(),
             first_tx,
         ));
