@@ -172,6 +172,8 @@ mod tests {
             "sensor-max-message-bytes",
             "sensor-buffer",
             "sensor-max-window",
+            "max-connections",
+            "max-streams-per-connection",
         ] {
             let e = error_of(&[&format!("--{flag}"), "0"]);
             assert!(e.contains(&format!("--{flag}")), "{flag}: {e}");

@@ -3,7 +3,8 @@
 //! listener until a stop signal, then shuts down gracefully. The binary, every test harness
 //! and every bench go through it, so a layer added here is in every test.
 //!
-//! A call meets, in order: the listener ([`incoming`]: TCP_NODELAY), the HTTP/2 server, the
+//! A call meets, in order: the listener ([`incoming`]: `--max-connections`, TCP_NODELAY), the
+//! HTTP/2 server (`--max-streams-per-connection` advertised and enforced), the
 //! tower layers of [`layers`] (shared by every service), then the service's own wrapper (the
 //! ListPages progress tracker) and handler.
 
@@ -128,6 +129,7 @@ impl App {
         };
 
         let router = Server::builder()
+            .max_concurrent_streams(settings.server.max_streams_per_connection.get())
             .layer(layers::stack())
             .add_service(health.service())
             .add_service(reflection_v1)
@@ -143,7 +145,10 @@ impl App {
             );
 
         tracing::info!("listening on {local}");
-        let server = router.serve_with_incoming_shutdown(incoming::accept(listener), signal);
+        let server = router.serve_with_incoming_shutdown(
+            incoming::accept(listener, settings.server.max_connections.get()),
+            signal,
+        );
         tokio::pin!(server);
         let grace = settings.server.shutdown_grace;
         tokio::select! {

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod fetch;
+pub mod h2raw;
 pub mod lock;
 pub mod sensor;
 
