@@ -14,7 +14,7 @@ use super::error::LockError;
 use super::hold::{self, HoldUpdate};
 use super::memory::MemoryBackend;
 use super::redis::RedisBackend;
-use super::types::{AcquireRequest, Grant, LockLimits, LockName, LockToken};
+use super::types::{AcquireRequest, Grant, LockLimits, LockName, LockOwner, LockToken};
 use crate::config::LockSettings;
 use crate::proto::{
     AcquireLockRequest, AcquireLockResponse, ExtendRequest, ExtendResponse, HoldEvent, HoldRequest,
@@ -81,7 +81,7 @@ impl LockHandler {
             name,
             ttl,
             wait,
-            owner,
+            owner: LockOwner::new(owner)?,
         })
     }
 }
@@ -134,7 +134,7 @@ impl crate::proto::lock_service_server::LockService for LockHandler {
             _ = self.shutdown.recv() => return Err(LockError::ShuttingDown.into()),
         };
         if let Some(g) = &grant {
-            tracing::debug!(lock = %req.name, owner = %req.owner, fence = g.fence, "granted");
+            tracing::debug!(lock = %req.name, owner = ?req.owner.as_str(), fence = g.fence, "granted");
         }
         Ok(Response::new(grant_response(grant)))
     }
