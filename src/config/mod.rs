@@ -172,6 +172,7 @@ mod tests {
             "sensor-max-message-bytes",
             "sensor-buffer",
             "sensor-max-window",
+            "sensor-max-samples",
             "max-connections",
             "max-streams-per-connection",
         ] {

@@ -15,7 +15,7 @@ use crate::proto::{SensorFeedRequest, SensorFeedResponse};
 use crate::shutdown::Shutdown;
 
 use super::feed::Feed;
-use super::processor::{Limits, Processor};
+use super::processor::{Processor, StreamLimits};
 use super::validate::ReadingRules;
 
 /// Longest sensor id accepted, in bytes. Ids are keys of per-stream state, so they are
@@ -63,7 +63,7 @@ impl Drop for LiveStream {
 
 /// Serves `streamgate.v1.SensorService`.
 pub struct SensorHandler {
-    limits: Limits,
+    limits: StreamLimits,
     buffer: NonZeroUsize,
     shutdown: Shutdown,
     metrics: FeedMetrics,
@@ -73,9 +73,10 @@ impl SensorHandler {
     /// Takes the per-stream limits from the settings.
     pub fn new(settings: &SensorSettings, shutdown: Shutdown) -> Self {
         Self::with_limits(
-            Limits {
+            StreamLimits {
                 max_sensors: settings.max_sensors.get(),
                 max_window: settings.max_window.get(),
+                max_samples: settings.max_samples.get(),
                 rules: ReadingRules {
                     max_future_skew: settings.max_future_skew,
                     max_sensor_id_bytes: MAX_SENSOR_ID_BYTES,
@@ -88,7 +89,7 @@ impl SensorHandler {
 
     /// A handler with explicit limits and response buffer (requests taken per poll, and
     /// responses held, per stream).
-    pub fn with_limits(limits: Limits, buffer: NonZeroUsize, shutdown: Shutdown) -> Self {
+    pub fn with_limits(limits: StreamLimits, buffer: NonZeroUsize, shutdown: Shutdown) -> Self {
         Self {
             limits,
             buffer,
