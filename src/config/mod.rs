@@ -163,6 +163,7 @@ mod tests {
     fn every_zero_count_and_duration_is_refused_naming_its_flag() {
         for flag in [
             "fetch-max-per-host",
+            "fetch-max-queue",
             "fetch-max-request-bytes",
             "pages-max-prefetch",
             "pages-max-attempts",

@@ -28,6 +28,9 @@ pub(crate) async fn fetch_page(
     pos: Position,
 ) -> Result<Fetched, FetchError> {
     let url = plan.paging.request_url(&pos);
+    // The caller's headers are meant for the origin of its request URL; a next page (or a
+    // redirect) elsewhere gets only the harmless ones.
+    let origin = plan.paging.base.origin();
     let deadline = effective_deadline(Instant::now(), plan.page_timeout, plan.call_deadline);
     let mut attempt = 1;
     loop {
@@ -35,6 +38,7 @@ pub(crate) async fn fetch_page(
             url: url.clone(),
             method: Method::GET,
             headers: plan.headers.clone(),
+            origin: origin.clone(),
             body: Bytes::new(),
             body_cap: plan.body_cap,
         };
