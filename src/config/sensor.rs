@@ -10,7 +10,8 @@ use super::{ConfigError, at_least_one};
 /// The SensorFeed flags.
 #[derive(Clone, Debug, Args)]
 pub struct SensorArgs {
-    /// Distinct sensors one SensorFeed stream may report.
+    /// Distinct sensors one SensorFeed stream may report; a reading or config naming one more
+    /// is rejected in-band and the stream goes on.
     #[arg(
         long = "sensor-max-sensors",
         env = "STREAMGATE_SENSOR_MAX_SENSORS",
