@@ -172,7 +172,8 @@ impl Fetcher {
             redirects += 1;
             if rewrites_to_get(resp.status(), &method) {
                 // As browsers and reqwest do: 301/302 after a POST and every 303 fetch the
-                // new location with GET, and the request body (and what describes it) stays.
+                // new location with GET, without the request body and the headers that
+                // describe it.
                 method = Method::GET;
                 body = Bytes::new();
                 for h in [
