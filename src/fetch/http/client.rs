@@ -312,3 +312,46 @@ fn error_chain(e: &dyn StdError) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_303_and_a_post_redirected_by_301_or_302_become_a_get() {
+        let see_other = StatusCode::SEE_OTHER;
+        assert!(rewrites_to_get(see_other, &Method::POST));
+        assert!(rewrites_to_get(see_other, &Method::PUT));
+        assert!(!rewrites_to_get(see_other, &Method::HEAD));
+        assert!(rewrites_to_get(StatusCode::FOUND, &Method::POST));
+        assert!(!rewrites_to_get(StatusCode::FOUND, &Method::PUT));
+        assert!(!rewrites_to_get(
+            StatusCode::TEMPORARY_REDIRECT,
+            &Method::POST
+        ));
+        assert!(!rewrites_to_get(
+            StatusCode::PERMANENT_REDIRECT,
+            &Method::POST
+        ));
+    }
+
+    #[test]
+    fn only_the_harmless_headers_cross_origins_repeats_kept() {
+        let mut h = HeaderMap::new();
+        for (n, v) in [
+            ("authorization", "Bearer t"),
+            ("x-api-key", "k"),
+            ("cookie", "c"),
+            ("accept", "a/1"),
+            ("accept", "a/2"),
+            ("content-type", "text/plain"),
+        ] {
+            h.append(HeaderName::from_static(n), v.parse().unwrap());
+        }
+        let kept = cross_origin(&h);
+        assert_eq!(kept.len(), 3, "{kept:?}");
+        let accept: Vec<_> = kept.get_all(ACCEPT).iter().collect();
+        assert_eq!(accept, ["a/1", "a/2"]);
+        assert_eq!(kept[CONTENT_TYPE], "text/plain");
+    }
+}
