@@ -118,7 +118,9 @@ impl Processor {
     /// Window samples the stream's sensors are configured (or, while a trim is pending,
     /// still allowed) to retain: what the `max_samples` budget is checked against.
     pub fn reserved_samples(&self) -> usize {
-        self.followers() * self.follower_samples() + self.own_samples
+        self.followers()
+            .saturating_mul(self.follower_samples())
+            .saturating_add(self.own_samples)
     }
 
     /// Window samples held right now (for tests: never above the reservation).
@@ -227,7 +229,11 @@ impl Processor {
         }
         // Followers not yet trimmed keep what they hold until the trim reaches them.
         let follower_samples = self.capacity(&defaults).max(self.follower_samples());
-        self.check_samples(self.followers() * follower_samples + own_samples)?;
+        self.check_samples(
+            self.followers()
+                .saturating_mul(follower_samples)
+                .saturating_add(own_samples),
+        )?;
         if self.capacity(&defaults) < self.follower_samples() {
             self.trim = Some(Trim {
                 next: 0,
@@ -263,7 +269,7 @@ impl Processor {
             None => self.follower_samples(),
         };
         let after = self.capacity(&settings);
-        self.check_samples(self.reserved_samples() - before + after)?;
+        self.check_samples((self.reserved_samples() - before).saturating_add(after))?;
         if self.sensors[idx].own.is_some() {
             self.own_samples -= before;
         } else {
@@ -299,7 +305,7 @@ impl Processor {
             ));
         }
         let cost = own.map_or(self.follower_samples(), |s| self.capacity(&s));
-        self.check_samples(self.reserved_samples() + cost)?;
+        self.check_samples(self.reserved_samples().saturating_add(cost))?;
         let idx = self.sensors.len();
         if own.is_some() {
             self.own.push(idx);
