@@ -12,6 +12,7 @@ mod levels;
 mod processor;
 mod service;
 mod settings;
+mod state;
 mod types;
 mod validate;
 mod window;

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use super::*;
-use crate::sensor::types::{RejectCode, Span, Stamp, WindowStats};
+use crate::sensor::types::{AlertState, Processed, RejectCode, Severity, Span, Stamp, WindowStats};
 
 fn limits(max_sensors: usize) -> StreamLimits {
     StreamLimits {
