@@ -13,12 +13,13 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::get;
-use common::fetch::{client_for, get as get_req};
+use common::fetch::get as get_req;
 use common::h2raw::RawH2;
 use common::lock::{acquire_req, client_for as lock_client, ms};
 use common::sensor::{Feed, config, reading, rss_kib};
 use common::{TestServer, Upstream};
 use futures::stream::{FuturesUnordered, StreamExt};
+use streamgate_client::proto::fetch_service_client::FetchServiceClient;
 use streamgate_client::proto::sensor_feed_response::Msg;
 use streamgate_client::proto::{ExtendRequest, FeedConfig};
 use tokio::sync::Semaphore;
@@ -71,7 +72,17 @@ async fn flood() {
     .await;
     // Opened before the flood: the operator's view must keep working on it.
     let mut health = HealthClient::new(server.channel().await);
-    let fetch = client_for(server.addr).await;
+    // One call first, so the client has read the server's SETTINGS and queues streams above
+    // its limit itself (before that, HTTP/2 lets a client assume no limit, and the excess
+    // would be refused with REFUSED_STREAM instead of reaching the Fetch queue).
+    let fetch_channel = server.channel().await;
+    HealthClient::new(fetch_channel.clone())
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .expect("health answers");
+    let fetch = FetchServiceClient::new(fetch_channel);
     let sensor = server.channel().await;
     let mut locks = lock_client(&server).await;
     let rss_before = rss_kib();
