@@ -42,7 +42,7 @@ impl Families {
         );
         r.register(
             "streamgate_lock_wait_seconds",
-            "Time acquire calls with a wait_timeout spent before they were granted or gave up",
+            "Time acquire calls with a wait_timeout spent waiting, until granted, timed out or cancelled",
             f.wait_seconds.clone(),
         );
         f
@@ -80,19 +80,28 @@ struct Metered {
 
 /// One caller in `streamgate_lock_waiters` for as long as it lives: dropped when the acquire
 /// returns and also when its future is dropped (client cancel, deadline, shutdown), so the
-/// gauge never keeps a caller that left.
-struct Waiting(Gauge);
+/// gauge never keeps a caller that left, and the wait is timed whichever way it ended.
+struct Waiting<'a> {
+    families: &'a Families,
+    since: Instant,
+}
 
-impl Waiting {
-    fn enter(gauge: &Gauge) -> Self {
-        gauge.inc();
-        Self(gauge.clone())
+impl<'a> Waiting<'a> {
+    fn enter(families: &'a Families) -> Self {
+        families.waiters.inc();
+        Self {
+            families,
+            since: Instant::now(),
+        }
     }
 }
 
-impl Drop for Waiting {
+impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        self.0.dec();
+        self.families.waiters.dec();
+        self.families
+            .wait_seconds
+            .observe(self.since.elapsed().as_secs_f64());
     }
 }
 
@@ -104,13 +113,9 @@ impl LockBackend for Metered {
         Box::pin(async move {
             let f = &self.families.lock;
             // A try-once acquire never queues, so it is no waiter.
-            let waiting =
-                (!req.wait.is_zero()).then(|| (Waiting::enter(&f.waiters), Instant::now()));
+            let waiting = (!req.wait.is_zero()).then(|| Waiting::enter(f));
             let res = self.inner.acquire(req).await;
-            if let Some((guard, since)) = waiting {
-                drop(guard);
-                f.wait_seconds.observe(since.elapsed().as_secs_f64());
-            }
+            drop(waiting);
             if let Ok(Some(_)) = &res {
                 f.grants.inc();
             }
