@@ -60,7 +60,13 @@ async fn readings_alerts_and_rejections_are_counted_and_the_stream_gauge_follows
 
     // The client half-closes: the stream ends OK and leaves the gauge.
     drop(f.tx);
-    while f.rx.message().await.expect("the stream ends cleanly").is_some() {}
+    while f
+        .rx
+        .message()
+        .await
+        .expect("the stream ends cleanly")
+        .is_some()
+    {}
     let closed = m.wait_for("streamgate_sensor_streams", &[], 0.0).await;
     assert_eq!(
         closed.value(

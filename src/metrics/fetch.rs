@@ -47,12 +47,12 @@ impl Families {
         };
         r.register(
             "streamgate_fetch_upstream_requests",
-            "HTTP requests sent upstream (each redirect hop and page counts), by response status class; `error` = no response",
+            "HTTP requests sent upstream (a Fetch, a ListPages page, each retry), by the final response's status class; `error` = no complete response",
             f.upstream_requests.clone(),
         );
         r.register(
             "streamgate_fetch_upstream_seconds",
-            "Time from sending an upstream request to its response headers (or failure)",
+            "Time from sending an upstream request to its complete response (or failure), redirects included",
             f.upstream_seconds.clone(),
         );
         r.register(

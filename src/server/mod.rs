@@ -84,6 +84,7 @@ impl App {
             &settings.fetch,
             deps.lookup,
             deps.allowed_addresses,
+            metrics.fetch(),
             shutdown.clone(),
         )
         .context("starting FetchService")?;

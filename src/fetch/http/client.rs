@@ -15,6 +15,8 @@ use super::resolve::{GuardedResolver, Lookup};
 use super::slots::Slots;
 use crate::config::FetchSettings;
 use crate::fetch::error::FetchError;
+use crate::metrics::FetchMetrics;
+use crate::trace_context::TraceContext;
 
 /// One upstream request, already validated.
 #[derive(Debug, Clone)]
@@ -29,6 +31,8 @@ pub(crate) struct HttpRequest {
     pub(crate) body: Bytes,
     /// Largest response body accepted, in bytes.
     pub(crate) body_cap: u64,
+    /// The call's trace, continued on this request (`traceparent` with a new parent id).
+    pub(crate) trace: Option<TraceContext>,
 }
 
 /// What came back.
@@ -51,6 +55,7 @@ pub(crate) struct Fetcher {
     slots: Arc<Slots>,
     queue_timeout: Duration,
     connect_timeout: Duration,
+    metrics: FetchMetrics,
 }
 
 impl Fetcher {
@@ -59,6 +64,7 @@ impl Fetcher {
         settings: &FetchSettings,
         lookup: Arc<dyn Lookup>,
         policy: Policy,
+        metrics: FetchMetrics,
     ) -> anyhow::Result<Self> {
         let policy = Arc::new(policy);
         let max_redirects = settings.max_redirects;
@@ -96,13 +102,32 @@ impl Fetcher {
             slots: Slots::new(settings.max_concurrency.get(), settings.max_per_host.get()),
             queue_timeout: settings.queue_timeout,
             connect_timeout: settings.connect_timeout,
+            metrics,
         })
     }
 
+    /// The families requests and pages are counted in.
+    pub(crate) fn metrics(&self) -> &FetchMetrics {
+        &self.metrics
+    }
+
     /// Sends `req` and reads the whole response by `deadline`, queueing for a slot first.
+    /// Every guard refusal on the way (URL, resolved address, redirect) is counted by kind.
     pub(crate) async fn execute(
         &self,
         req: HttpRequest,
+        deadline: Instant,
+    ) -> Result<HttpResponse, FetchError> {
+        let res = self.queue_and_send(req, deadline).await;
+        if let Err(FetchError::Refused(r)) = &res {
+            self.metrics.refused(r.kind);
+        }
+        res
+    }
+
+    async fn queue_and_send(
+        &self,
+        mut req: HttpRequest,
         deadline: Instant,
     ) -> Result<HttpResponse, FetchError> {
         self.policy.check_url(&req.url)?;
@@ -111,18 +136,33 @@ impl Fetcher {
             req.url.host_str().unwrap_or_default(),
             req.url.port_or_known_default().unwrap_or(0)
         );
-        let queue_deadline = Instant::now() + self.queue_timeout;
+        let queued = Instant::now();
+        let queue_deadline = queued + self.queue_timeout;
         let _permit = self
             .slots
             .acquire(&host_key, deadline, queue_deadline)
             .await?;
+        let _in_flight = self.metrics.slot_granted(queued.elapsed());
+        if let Some(trace) = req.trace.take() {
+            for (name, value) in trace.upstream_headers() {
+                req.headers.insert(name, value);
+            }
+        }
         let url = req.url.clone();
-        match tokio::time::timeout_at(deadline, self.send(req)).await {
+        let sent = Instant::now();
+        let res = match tokio::time::timeout_at(deadline, self.send(req)).await {
             Ok(res) => res,
             Err(_) => Err(FetchError::DeadlineExceeded(format!(
                 "no complete response from {url} within the timeout"
             ))),
+        };
+        match &res {
+            Ok(r) => self.metrics.upstream(Some(r.status), sent.elapsed()),
+            // Refused by the resolver or a redirect: nothing (more) went upstream.
+            Err(FetchError::Refused(_)) => {}
+            Err(_) => self.metrics.upstream(None, sent.elapsed()),
         }
+        res
     }
 
     async fn send(&self, req: HttpRequest) -> Result<HttpResponse, FetchError> {

@@ -11,6 +11,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use url::{Host, Url};
 
+use crate::metrics::RefusalKind;
+
 /// A refused target: the address (or host) and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Refused {
@@ -18,6 +20,8 @@ pub(crate) struct Refused {
     pub(crate) target: String,
     /// Why, e.g. `a loopback address`.
     pub(crate) reason: String,
+    /// The kind of refusal, for `streamgate_fetch_refused_total{reason}`.
+    pub(crate) kind: RefusalKind,
     context: Option<String>,
 }
 
@@ -26,6 +30,7 @@ impl Refused {
         Self {
             target: ip.to_string(),
             reason: reason.to_string(),
+            kind: kind_of(reason),
             context: None,
         }
     }
@@ -35,6 +40,7 @@ impl Refused {
         Self {
             target: url.to_string(),
             reason: format!("a {} URL, not http or https", url.scheme()),
+            kind: RefusalKind::BadScheme,
             context: None,
         }
     }
@@ -128,6 +134,27 @@ pub(crate) fn ipv6_refusal(ip: Ipv6Addr) -> Option<&'static str> {
     Some(reason)
 }
 
+/// The metrics kind of a reason from the tables above (a small fixed set: the reasons
+/// themselves name ranges and stay in messages).
+fn kind_of(reason: &str) -> RefusalKind {
+    let has = |word: &str| reason.contains(word);
+    if has("loopback") {
+        RefusalKind::Loopback
+    } else if has("private") || has("unique-local") || has("site-local") {
+        RefusalKind::Private
+    } else if has("link-local") {
+        RefusalKind::LinkLocal
+    } else if has("CGNAT") {
+        RefusalKind::Shared
+    } else if has("unspecified") {
+        RefusalKind::Unspecified
+    } else if has("multicast") {
+        RefusalKind::Multicast
+    } else {
+        RefusalKind::Reserved
+    }
+}
+
 /// Why `ip` is not a public unicast target, or `None` when it is.
 pub(crate) fn ip_refusal(ip: IpAddr) -> Option<&'static str> {
     match ip {
@@ -169,6 +196,7 @@ impl Policy {
             None => Err(Refused {
                 target: url.to_string(),
                 reason: "a URL without a host".into(),
+                kind: RefusalKind::BadScheme,
                 context: None,
             }),
         }
@@ -358,5 +386,29 @@ mod tests {
         assert!(TargetUrl::parse("").is_err());
         assert!(TargetUrl::parse("http://user:pw@example.com/").is_err());
         assert!(TargetUrl::parse("https://example.com/x?y=1").is_ok());
+    }
+
+    #[test]
+    fn every_refusal_has_the_kind_its_range_names() {
+        let kind = |ip: &str| {
+            Policy::default()
+                .check_ip(ip.parse().unwrap())
+                .unwrap_err()
+                .kind
+        };
+        assert_eq!(kind("127.0.0.1"), RefusalKind::Loopback);
+        assert_eq!(kind("::1"), RefusalKind::Loopback);
+        assert_eq!(kind("::ffff:127.0.0.1"), RefusalKind::Loopback);
+        assert_eq!(kind("10.1.2.3"), RefusalKind::Private);
+        assert_eq!(kind("fd00::1"), RefusalKind::Private);
+        assert_eq!(kind("169.254.169.254"), RefusalKind::LinkLocal);
+        assert_eq!(kind("fe80::1"), RefusalKind::LinkLocal);
+        assert_eq!(kind("100.64.0.1"), RefusalKind::Shared);
+        assert_eq!(kind("0.0.0.0"), RefusalKind::Unspecified);
+        assert_eq!(kind("224.0.0.1"), RefusalKind::Multicast);
+        assert_eq!(kind("192.0.2.1"), RefusalKind::Reserved);
+        assert_eq!(kind("2001:db8::1"), RefusalKind::Reserved);
+        let ftp = Url::parse("ftp://example.com/").unwrap();
+        assert_eq!(Refused::scheme(&ftp).kind, RefusalKind::BadScheme);
     }
 }
