@@ -154,3 +154,22 @@ async fn the_endpoint_serves_metrics_with_process_figures_and_404_elsewhere() {
         assert_eq!(resp.status(), 404, "{path}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_metrics_port_fails_the_start_naming_the_flag() {
+    let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let config = streamgate::Config::from_args([
+        "streamgate",
+        "--listen",
+        "127.0.0.1:0",
+        "--metrics-listen",
+        &addr,
+    ])
+    .unwrap();
+    let err = streamgate::App::build(config.settings().unwrap(), Deps::default())
+        .await
+        .err()
+        .expect("the build fails");
+    assert!(format!("{err:#}").contains("--metrics-listen"), "{err:#}");
+}

@@ -29,3 +29,23 @@ impl MetricsArgs {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::Config;
+
+    #[test]
+    fn metrics_are_off_unless_an_address_is_given() {
+        let off = Config::from_args(["streamgate"])
+            .unwrap()
+            .settings()
+            .unwrap();
+        assert_eq!(off.metrics.listen, None);
+        let on = Config::from_args(["streamgate", "--metrics-listen", "0.0.0.0:9090"])
+            .unwrap()
+            .settings()
+            .unwrap();
+        assert_eq!(on.metrics.listen, Some("0.0.0.0:9090".parse().unwrap()));
+        assert!(Config::from_args(["streamgate", "--metrics-listen", "nowhere"]).is_err());
+    }
+}
