@@ -5,6 +5,7 @@
 
 mod fetch;
 mod lock;
+mod metrics;
 mod sensor;
 mod server;
 
@@ -14,6 +15,7 @@ use clap::Parser;
 
 pub use fetch::{FetchArgs, FetchSettings, PagesArgs, PagesSettings};
 pub use lock::{LockArgs, LockSettings, RedisSettings};
+pub use metrics::{MetricsArgs, MetricsSettings};
 pub use sensor::{SensorArgs, SensorSettings};
 pub use server::{LogFormat, ServerArgs, ServerSettings};
 
@@ -40,6 +42,9 @@ pub struct Config {
     /// SensorFeed.
     #[command(flatten)]
     pub sensor: SensorArgs,
+    /// The metrics endpoint.
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 /// The checked settings, one part per service.
@@ -53,6 +58,8 @@ pub struct Settings {
     pub lock: LockSettings,
     /// SensorService.
     pub sensor: SensorSettings,
+    /// The metrics endpoint.
+    pub metrics: MetricsSettings,
 }
 
 /// A setting out of range; the message names the flag.
@@ -89,6 +96,7 @@ impl Config {
             fetch: self.fetch.settings(&self.pages)?,
             lock: self.lock.settings()?,
             sensor: self.sensor.settings()?,
+            metrics: self.metrics.settings()?,
         })
     }
 }

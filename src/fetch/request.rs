@@ -84,6 +84,8 @@ pub(crate) fn fetch(
             headers,
             body: Bytes::from(req.body),
             body_cap,
+            // Set by the service from the call's metadata.
+            trace: None,
         },
         timeout,
     ))
@@ -146,6 +148,8 @@ pub(crate) fn plan(
         },
         token_key: token_key.clone(),
         identity,
+        // Set by the service from the call's metadata.
+        trace: None,
     })
 }
 

@@ -6,6 +6,7 @@
 pub mod fetch;
 pub mod h2raw;
 pub mod lock;
+pub mod metrics;
 pub mod sensor;
 
 use std::net::SocketAddr;
