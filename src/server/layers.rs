@@ -1,13 +1,19 @@
 //! The tower layers every service shares, in the order a call meets them (outermost first).
 //! Each layer lives in a file of its own beside this one; add it to [`stack`] in its place.
 //!
-//! Today the stack is empty: TCP_NODELAY is set on the connection ([`super::incoming`]) and
-//! message limits are per service ([`super::App::serve`]).
+//! TCP_NODELAY and TLS are set on the connection ([`super::incoming`]); message limits are
+//! per service ([`super::App::serve`]).
+
+use std::sync::Arc;
 
 use tower::ServiceBuilder;
-use tower::layer::util::Identity;
+use tower::layer::util::{Identity, Stack};
 
-/// The shared layers, outermost first.
-pub(super) fn stack() -> ServiceBuilder<Identity> {
-    ServiceBuilder::new()
+use super::auth::AuthLayer;
+use crate::edge::Gate;
+
+/// The shared layers, outermost first: authentication and admission ([`AuthLayer`], a
+/// pass-through without a policy).
+pub(super) fn stack(gate: Option<Arc<Gate>>) -> ServiceBuilder<Stack<AuthLayer, Identity>> {
+    ServiceBuilder::new().layer(AuthLayer::new(gate))
 }

@@ -3,23 +3,29 @@
 //! listener until a stop signal, then shuts down gracefully. The binary, every test harness
 //! and every bench go through it, so a layer added here is in every test.
 //!
-//! A call meets, in order: the listener ([`incoming`]: TCP_NODELAY), the HTTP/2 server, the
-//! tower layers of [`layers`] (shared by every service), then the service's own wrapper (the
-//! ListPages progress tracker) and handler.
+//! A call meets, in order: the listener ([`incoming`]: TCP_NODELAY, the TLS handshake), the
+//! HTTP/2 server, the tower layers of [`layers`] (shared by every service: [`auth`]), then the
+//! service's own wrappers (the ListPages progress tracker, the policy rules of [`policed`])
+//! and handler.
 
+mod auth;
 mod health;
 mod incoming;
 mod layers;
+mod policed;
 
 use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tonic::transport::Server;
 
 use crate::config::{Config, Settings};
+use crate::edge::{Decisions, Gate, Reloader, TlsStore};
 use crate::fetch::{FetchHandler, Lookup, SystemLookup};
 use crate::lock::LockHandler;
 use crate::proto::fetch_service_server::FetchServiceServer;
@@ -55,6 +61,8 @@ pub struct App {
     fetch: FetchHandler,
     lock: LockHandler,
     sensor: SensorHandler,
+    tls: Option<(Arc<TlsStore>, Duration)>,
+    gate: Option<Arc<Gate>>,
 }
 
 impl App {
@@ -73,13 +81,37 @@ impl App {
             .await
             .context("starting LockService")?;
         let sensor = SensorHandler::new(&settings.sensor, shutdown.clone());
+        let tls = settings.edge.tls.as_ref().map(|t| {
+            let store = TlsStore::new(t.files.clone(), t.config.clone());
+            (Arc::new(store), t.handshake_timeout)
+        });
+        let gate = settings
+            .edge
+            .policy
+            .as_ref()
+            .map(|p| Arc::new(Gate::new(p.path.clone(), p.policy.clone())));
         Ok(Self {
             settings,
             shutdown,
             fetch,
             lock,
             sensor,
+            tls,
+            gate,
         })
+    }
+
+    /// What re-reads the TLS material and the policy (the binary calls it on SIGHUP).
+    pub fn reloader(&self) -> Reloader {
+        Reloader::new(
+            self.tls.as_ref().map(|(store, _)| store.clone()),
+            self.gate.clone(),
+        )
+    }
+
+    /// The counters of the policy's refusals and reports (`None` without `--policy`).
+    pub fn decisions(&self) -> Option<Arc<Decisions>> {
+        self.gate.as_ref().map(|g| g.decisions().clone())
     }
 
     /// The live counters of SensorFeed streams (tests watch them for leaks).
@@ -109,6 +141,8 @@ impl App {
             fetch,
             lock,
             sensor,
+            tls,
+            gate,
         } = self;
         let local = listener.local_addr().context("reading the bound address")?;
         let health = health::Health::start(lock.availability(), shutdown.clone()).await;
@@ -128,23 +162,44 @@ impl App {
         };
 
         let router = Server::builder()
-            .layer(layers::stack())
+            .layer(layers::stack(gate.clone()))
             .add_service(health.service())
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(crate::fetch::track_pages(
-                FetchServiceServer::new(fetch)
+                FetchServiceServer::new(policed::Policed::new(fetch))
                     .max_decoding_message_size(settings.fetch.max_message_bytes()),
             ))
-            .add_service(LockServiceServer::new(lock))
+            .add_service(LockServiceServer::new(policed::Policed::new(lock)))
             .add_service(
                 SensorServiceServer::new(sensor)
                     .max_decoding_message_size(settings.sensor.max_message_bytes.get()),
             );
 
-        tracing::info!("listening on {local}");
-        let server = router.serve_with_incoming_shutdown(incoming::accept(listener), signal);
-        tokio::pin!(server);
+        tracing::info!(
+            "listening on {local}{}{}",
+            match (&tls, &settings.edge.tls) {
+                (Some(_), Some(t)) if t.files.client_ca.is_some() =>
+                    " (TLS, client certificates required)",
+                (Some(_), _) => " (TLS)",
+                _ => "",
+            },
+            match gate.as_ref().map(|g| g.policy().mode()) {
+                Some(crate::edge::Mode::Enforce) => " with a policy",
+                Some(crate::edge::Mode::Report) => " with a policy in report mode",
+                None => "",
+            }
+        );
+        let mut server: Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> =
+            match tls {
+                Some((store, handshake_timeout)) => Box::pin(router.serve_with_incoming_shutdown(
+                    incoming::accept_tls(listener, store, handshake_timeout),
+                    signal,
+                )),
+                None => Box::pin(
+                    router.serve_with_incoming_shutdown(incoming::accept(listener), signal),
+                ),
+            };
         let grace = settings.server.shutdown_grace;
         tokio::select! {
             res = &mut server => res.context("serving gRPC")?,
