@@ -13,6 +13,7 @@ pub mod edge;
 pub mod fetch;
 pub mod lock;
 pub mod proto;
+pub mod rpc;
 pub mod sensor;
 pub mod server;
 pub mod shutdown;
