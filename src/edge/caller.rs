@@ -29,6 +29,17 @@ pub struct Denied {
     pub detail: String,
 }
 
+impl Denied {
+    /// The same refusal with `context` (e.g. "redirect to URL", "page 3 (URL)") in front of
+    /// its detail.
+    pub fn in_context(self, context: &str) -> Self {
+        Self {
+            detail: format!("{context}: {}", self.detail),
+            ..self
+        }
+    }
+}
+
 /// Who is calling, and what it may do.
 pub struct Caller {
     principal: Option<Arc<Principal>>,

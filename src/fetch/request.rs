@@ -64,6 +64,8 @@ pub(crate) fn fetch(
             headers,
             body: Bytes::from(req.body),
             body_cap,
+            // Set by the service from the call's extensions; validation does not see it.
+            caller: None,
         },
         timeout,
     ))
@@ -126,6 +128,7 @@ pub(crate) fn plan(
         },
         token_key: token_key.clone(),
         identity,
+        caller: None,
     })
 }
 

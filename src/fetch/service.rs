@@ -15,6 +15,7 @@ use super::pages::{PageOut, PageProgress, TokenKey, page_stream};
 use super::request;
 use super::value::json_to_proto;
 use crate::config::FetchSettings;
+use crate::edge::Caller;
 use crate::proto::{FetchRequest, FetchResponse, Header, ListPagesRequest, Page};
 use crate::rpc::{call_deadline, effective_deadline};
 use crate::shutdown::Shutdown;
@@ -103,7 +104,9 @@ impl crate::proto::fetch_service_server::FetchService for FetchHandler {
     async fn fetch(&self, req: Request<FetchRequest>) -> Result<Response<FetchResponse>, Status> {
         let start = Instant::now();
         let call = call_deadline(req.metadata(), start);
-        let (http_req, timeout) = request::fetch(req.into_inner(), &self.settings)?;
+        let caller = req.extensions().get::<Arc<Caller>>().cloned();
+        let (mut http_req, timeout) = request::fetch(req.into_inner(), &self.settings)?;
+        http_req.caller = caller;
         let deadline = effective_deadline(start, timeout, call);
         let HttpResponse {
             status,
@@ -131,7 +134,9 @@ impl crate::proto::fetch_service_server::FetchService for FetchHandler {
         }
         let call = call_deadline(req.metadata(), Instant::now());
         let progress = req.extensions().get::<PageProgress>().map(|p| p.0.clone());
-        let plan = request::plan(req.into_inner(), &self.settings, &self.token_key, call)?;
+        let caller = req.extensions().get::<Arc<Caller>>().cloned();
+        let mut plan = request::plan(req.into_inner(), &self.settings, &self.token_key, call)?;
+        plan.caller = caller;
         let pages = Box::pin(page_stream(self.fetcher.clone(), plan, progress));
         Ok(Response::new(Box::pin(until_shutdown(
             pages,

@@ -1,8 +1,9 @@
 //! The policy rules that need the request message, applied before the service sees it:
-//! `fetch_methods` and `fetch_hosts` (the request URL's host) for FetchService,
-//! `lock_prefixes` for every lock RPC. The caller comes from the request extensions (put
-//! there by the auth layer); without one (no policy) the call passes untouched. Redirect
-//! hops and next pages are checked inside the fetch path against the same caller.
+//! `fetch_methods` for Fetch, `lock_prefixes` for every lock RPC. The caller comes from the
+//! request extensions (put there by the auth layer); without one (no policy) the call passes
+//! untouched. `fetch_hosts` is not checked here but in the fetch path itself
+//! (`fetch::http::client`), which sees every URL a call reaches: the request's, each
+//! redirect hop's, each ListPages page's.
 
 use std::sync::Arc;
 
@@ -29,14 +30,6 @@ impl<S> Policed<S> {
 
 fn caller<T>(req: &Request<T>) -> Option<&Arc<Caller>> {
     req.extensions().get::<Arc<Caller>>()
-}
-
-/// The host of `raw` if it parses as a URL with one; a URL that does not is left to the
-/// service, which answers INVALID_ARGUMENT naming the field.
-fn host_of(raw: &str) -> Option<String> {
-    url::Url::parse(raw)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
 }
 
 fn check_lock<T>(req: &Request<T>, rpc: LockRpc, name: &str) -> Result<(), Status> {
@@ -94,9 +87,6 @@ impl<S: FetchService> FetchService for Policed<S> {
             if let Ok(method) = method {
                 c.method_allowed(&method)?;
             }
-            if let Some(host) = host_of(&msg.url) {
-                c.host_allowed(&host)?;
-            }
         }
         self.inner.fetch(req).await
     }
@@ -107,11 +97,6 @@ impl<S: FetchService> FetchService for Policed<S> {
         &self,
         req: Request<ListPagesRequest>,
     ) -> Result<Response<Self::ListPagesStream>, Status> {
-        if let Some(c) = caller(&req) {
-            if let Some(host) = host_of(&req.get_ref().url) {
-                c.host_allowed(&host)?;
-            }
-        }
         self.inner.list_pages(req).await
     }
 }

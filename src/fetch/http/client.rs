@@ -14,7 +14,15 @@ use super::guard::{Policy, Refused};
 use super::resolve::{GuardedResolver, Lookup};
 use super::slots::Slots;
 use crate::config::FetchSettings;
+use crate::edge::{Caller, Denied};
 use crate::fetch::error::FetchError;
+
+tokio::task_local! {
+    /// The caller of the request being sent, for the redirect policy: reqwest's policy is
+    /// one per client and sees only the URLs, but it runs inside the polled send future, so
+    /// a task-local scoped around the send carries the call's `fetch_hosts` rule to it.
+    static CALLER: Option<Arc<Caller>>;
+}
 
 /// One upstream request, already validated.
 #[derive(Debug, Clone)]
@@ -29,6 +37,9 @@ pub(crate) struct HttpRequest {
     pub(crate) body: Bytes,
     /// Largest response body accepted, in bytes.
     pub(crate) body_cap: u64,
+    /// The caller whose `fetch_hosts` rule this URL and every redirect hop must pass,
+    /// before the guard (`None`: no policy).
+    pub(crate) caller: Option<Arc<Caller>>,
 }
 
 /// What came back.
@@ -76,6 +87,10 @@ impl Fetcher {
                     let refused = Refused::scheme(url);
                     return attempt.error(refused);
                 }
+                if let Err(denied) = hop_allowed(url) {
+                    let denied = denied.in_context(&format!("redirect to {url}"));
+                    return attempt.error(denied);
+                }
                 match redirect_policy.check_url(url) {
                     Ok(()) => attempt.follow(),
                     Err(r) => {
@@ -105,6 +120,9 @@ impl Fetcher {
         req: HttpRequest,
         deadline: Instant,
     ) -> Result<HttpResponse, FetchError> {
+        if let Some(caller) = &req.caller {
+            caller.host_allowed(req.url.host_str().unwrap_or_default())?;
+        }
         self.policy.check_url(&req.url)?;
         let host_key = format!(
             "{}:{}",
@@ -117,7 +135,8 @@ impl Fetcher {
             .acquire(&host_key, deadline, queue_deadline)
             .await?;
         let url = req.url.clone();
-        match tokio::time::timeout_at(deadline, self.send(req)).await {
+        let caller = req.caller.clone();
+        match tokio::time::timeout_at(deadline, CALLER.scope(caller, self.send(req))).await {
             Ok(res) => res,
             Err(_) => Err(FetchError::DeadlineExceeded(format!(
                 "no complete response from {url} within the timeout"
@@ -165,6 +184,17 @@ impl Fetcher {
     }
 }
 
+/// The calling request's `fetch_hosts` rule applied to a redirect hop (always allowed
+/// outside a scoped send or without a policy).
+fn hop_allowed(url: &Url) -> Result<(), Denied> {
+    CALLER
+        .try_with(|caller| match caller {
+            Some(c) => c.host_allowed(url.host_str().unwrap_or_default()),
+            None => Ok(()),
+        })
+        .unwrap_or(Ok(()))
+}
+
 /// Maps a reqwest failure to the contract's statuses, finding a guard refusal anywhere in
 /// the error's chain (it comes back wrapped by the resolver or the redirect policy).
 fn classify(e: reqwest::Error, url: &Url, connect_timeout: Duration) -> FetchError {
@@ -172,6 +202,9 @@ fn classify(e: reqwest::Error, url: &Url, connect_timeout: Duration) -> FetchErr
     while let Some(s) = source {
         if let Some(r) = s.downcast_ref::<Refused>() {
             return FetchError::Refused(r.clone());
+        }
+        if let Some(d) = s.downcast_ref::<Denied>() {
+            return FetchError::Denied(d.clone());
         }
         source = s.source();
     }

@@ -37,6 +37,7 @@ pub(crate) async fn fetch_page(
             headers: plan.headers.clone(),
             body: Bytes::new(),
             body_cap: plan.body_cap,
+            caller: plan.caller.clone(),
         };
         let result = fetcher.execute(req, deadline).await;
         let (retryable, hint, failure) = match &result {
