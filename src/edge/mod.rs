@@ -243,6 +243,71 @@ impl Reloader {
 mod tests {
     use super::*;
 
+    fn token_creds(header: &[u8]) -> Credentials<'_> {
+        Credentials {
+            authorization: Some(header),
+            peer_certs: None,
+        }
+    }
+
+    #[test]
+    fn a_call_in_flight_keeps_the_policy_it_started_with() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("policy.toml");
+        let hash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"; // "test"
+        let write = |hosts: &str| {
+            std::fs::write(
+                &path,
+                format!("[principals.a]\ntokens_sha256 = [\"{hash}\"]\nfetch_hosts = [{hosts}]\n"),
+            )
+            .unwrap()
+        };
+        write("\"old.example\"");
+        let gate = Gate::new(path.clone(), Arc::new(Policy::load(&path, None).unwrap()));
+        let target = Target::Service(Service::Fetch);
+        let before = gate.admit(target, &token_creds(b"Bearer test")).unwrap();
+
+        write("\"new.example\"");
+        gate.reload().unwrap();
+        let after = gate.admit(target, &token_creds(b"Bearer test")).unwrap();
+
+        assert!(before.caller.host_allowed("old.example").is_ok());
+        assert!(before.caller.host_allowed("new.example").is_err());
+        assert!(after.caller.host_allowed("new.example").is_ok());
+        let denied = after.caller.host_allowed("old.example").unwrap_err();
+        assert_eq!(denied.rule, Rule::FetchHosts);
+        assert_eq!(gate.decisions().refused(Rule::FetchHosts), 2);
+    }
+
+    #[test]
+    fn unknown_and_malformed_credentials_are_unauthenticated_without_echoing_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, "[principals.a]\n").unwrap();
+        let gate = Gate::new(path.clone(), Arc::new(Policy::load(&path, None).unwrap()));
+        for header in [
+            &b"Bearer s3cret-guess"[..],
+            b"Basic s3cret-guess",
+            b"Bearer",
+        ] {
+            match gate.admit(Target::Other, &token_creds(header)) {
+                Err(EdgeError::Unauthenticated(why)) => {
+                    assert!(!why.contains("s3cret"), "{why}")
+                }
+                other => panic!("expected UNAUTHENTICATED, got {other:?}"),
+            }
+        }
+        let none = Credentials {
+            authorization: None,
+            peer_certs: None,
+        };
+        assert!(matches!(
+            gate.admit(Target::Other, &none),
+            Err(EdgeError::Unauthenticated(_))
+        ));
+        assert_eq!(gate.decisions().auth_refused(), 4);
+    }
+
     #[test]
     fn paths_map_to_their_targets() {
         assert_eq!(
