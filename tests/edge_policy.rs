@@ -771,4 +771,11 @@ fn the_readme_policy_example_parses() {
         .0;
     let policy = Policy::parse(toml, None).unwrap_or_else(|e| panic!("{e}\n{toml}"));
     assert!(policy.principal("billing").is_some());
+    assert!(
+        matches!(
+            policy.principal_for_token("demo-reports-token"),
+            streamgate::edge::policy::Lookup::Known(p) if &*p.name == "reports"
+        ),
+        "the documented token names the reports principal"
+    );
 }
