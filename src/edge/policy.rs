@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::limits::CallerState;
-use super::rules::{Rule, Rules, Service};
+use super::rules::{Rules, Service};
 
 /// Whether decisions are enforced or only logged and counted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -329,21 +329,6 @@ fn parse_sha256(hex: &str) -> Result<[u8; 32], String> {
             .map_err(|_| "not a hex string".to_owned())?;
     }
     Ok(out)
-}
-
-/// Which rule a [`Rule`] names in the file (for messages).
-impl Rule {
-    /// The policy key of this rule, as refusals name it.
-    pub fn key(self) -> &'static str {
-        match self {
-            Rule::Services => "services",
-            Rule::FetchHosts => "fetch_hosts",
-            Rule::FetchMethods => "fetch_methods",
-            Rule::LockPrefixes => "lock_prefixes",
-            Rule::RatePerSecond => "rate_per_second",
-            Rule::MaxConcurrent => "max_concurrent",
-        }
-    }
 }
 
 #[cfg(test)]

@@ -67,6 +67,18 @@ impl Rule {
         Rule::MaxConcurrent,
     ];
 
+    /// The policy key of this rule, as refusals name it.
+    pub fn key(self) -> &'static str {
+        match self {
+            Rule::Services => "services",
+            Rule::FetchHosts => "fetch_hosts",
+            Rule::FetchMethods => "fetch_methods",
+            Rule::LockPrefixes => "lock_prefixes",
+            Rule::RatePerSecond => "rate_per_second",
+            Rule::MaxConcurrent => "max_concurrent",
+        }
+    }
+
     /// This rule's position in [`Rule::ALL`].
     pub fn index(self) -> usize {
         self as usize
