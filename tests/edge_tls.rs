@@ -11,8 +11,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::edge::{
-    Ca, CertKey, EdgeServer, Files, assert_transport_failure, bearer, binary, sha256_hex,
-    tls_channel,
+    Ca, CertKey, EdgeServer, Files, assert_transport_failure, bearer, sha256_hex, tls_channel,
 };
 use common::lock::{acquire_req, unique};
 use common::sensor::reading;
@@ -349,7 +348,7 @@ struct Binary {
 
 impl Binary {
     fn spawn(args: &[&str]) -> Self {
-        let mut child = Command::new(binary())
+        let mut child = Command::new(common::server_binary())
             .args(args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
@@ -487,7 +486,7 @@ async fn sighup_reloads_the_policy_and_a_rotated_certificate_of_the_running_bina
 
 #[test]
 fn protected_mode_refuses_a_public_address_without_a_policy() {
-    let out = Command::new(binary())
+    let out = Command::new(common::server_binary())
         .args(["--listen", "0.0.0.0:0"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -511,7 +510,7 @@ fn tls_flags_without_their_pair_exit_2() {
         vec!["--tls-cert", cert_path.as_str()],
         vec!["--tls-client-ca", ca_path.as_str()],
     ] {
-        let out = Command::new(binary())
+        let out = Command::new(common::server_binary())
             .args(["--listen", "127.0.0.1:0"])
             .args(&args)
             .stdout(Stdio::null())

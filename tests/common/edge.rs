@@ -3,7 +3,7 @@
 //! metadata, and the outcome of a call that should fail at the transport.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -285,9 +285,4 @@ pub fn assert_transport_failure<T: std::fmt::Debug>(what: &str, res: Result<T, S
         ),
         "{what}: expected a transport failure, got {status:?}"
     );
-}
-
-/// Path of the `streamgate` binary built for this test run.
-pub fn binary() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_streamgate"))
 }
