@@ -522,3 +522,35 @@ fn tls_flags_without_their_pair_exit_2() {
         assert!(err.contains("--tls-"), "{args:?}: {err}");
     }
 }
+
+#[tokio::test]
+async fn a_reload_reads_a_new_client_ca_for_new_connections() {
+    let tls = Tls::new();
+    let s = EdgeServer::start(&strs(&tls.mtls_args())).await;
+    let old_client = tls.ca.client(&["app.internal"], None);
+    let mut feed = Feed::open(
+        s.tls_channel(&tls.ca.pem, Some(&old_client)).await.unwrap(),
+        None,
+    )
+    .await;
+    feed.round_trip("before").await;
+
+    let next = Ca::new("next client CA");
+    let new_client = next.client(&["app.internal"], None);
+    assert_transport_failure(
+        "a client of the next CA before the reload",
+        health_over(s.tls_channel(&tls.ca.pem, Some(&new_client)).await).await,
+    );
+    tls.files.write("ca.pem", &next.pem);
+    let done = s.reloader.reload();
+    assert!(matches!(done.tls, Some(Ok(()))), "{done:?}");
+
+    health_over(s.tls_channel(&tls.ca.pem, Some(&new_client)).await)
+        .await
+        .expect("a client of the next CA after the reload");
+    assert_transport_failure(
+        "a new connection with a certificate of the old CA",
+        health_over(s.tls_channel(&tls.ca.pem, Some(&old_client)).await).await,
+    );
+    feed.round_trip("after").await;
+}
