@@ -14,6 +14,8 @@ mod support;
 
 #[path = "fetch/cost.rs"]
 mod cost;
+#[path = "fetch/edge.rs"]
+mod edge;
 #[path = "fetch/metrics.rs"]
 mod metrics;
 #[path = "fetch/throughput.rs"]
@@ -48,6 +50,7 @@ fn main() {
     bench.run(throughput::run);
     bench.run(cost::run);
     bench.run(metrics::run);
+    bench.run(edge::run);
     bench.stop();
 }
 

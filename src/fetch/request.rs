@@ -86,6 +86,8 @@ pub(crate) fn fetch(
             body_cap,
             // Set by the service from the call's metadata.
             trace: None,
+            // Set by the service from the call's extensions; validation does not see it.
+            caller: None,
         },
         timeout,
     ))
@@ -150,6 +152,7 @@ pub(crate) fn plan(
         identity,
         // Set by the service from the call's metadata.
         trace: None,
+        caller: None,
     })
 }
 

@@ -15,6 +15,7 @@ use super::pages::{PageOut, PageProgress, TokenKey, page_stream};
 use super::request;
 use super::value::json_to_proto;
 use crate::config::FetchSettings;
+use crate::edge::Caller;
 use crate::metrics::FetchMetrics;
 use crate::proto::{FetchRequest, FetchResponse, Header, ListPagesRequest, Page};
 use crate::rpc::{call_deadline, effective_deadline};
@@ -113,8 +114,10 @@ impl crate::proto::fetch_service_server::FetchService for FetchHandler {
         let start = Instant::now();
         let call = call_deadline(req.metadata(), start);
         let trace = req.extensions().get::<TraceContext>().cloned();
+        let caller = req.extensions().get::<Arc<Caller>>().cloned();
         let (mut http_req, timeout) = request::fetch(req.into_inner(), &self.settings)?;
         http_req.trace = trace;
+        http_req.caller = caller;
         let deadline = effective_deadline(start, timeout, call);
         let HttpResponse {
             status,
@@ -143,8 +146,10 @@ impl crate::proto::fetch_service_server::FetchService for FetchHandler {
         let call = call_deadline(req.metadata(), Instant::now());
         let progress = req.extensions().get::<PageProgress>().map(|p| p.0.clone());
         let trace = req.extensions().get::<TraceContext>().cloned();
+        let caller = req.extensions().get::<Arc<Caller>>().cloned();
         let mut plan = request::plan(req.into_inner(), &self.settings, &self.token_key, call)?;
         plan.trace = trace;
+        plan.caller = caller;
         let pages = Box::pin(page_stream(self.fetcher.clone(), plan, progress));
         Ok(Response::new(Box::pin(until_shutdown(
             pages,

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod edge;
 pub mod fetch;
 pub mod h2raw;
 pub mod lock;

@@ -25,6 +25,7 @@ use super::guard::{Policy, Refused};
 use super::resolve::{GuardedResolver, Lookup};
 use super::slots::Slots;
 use crate::config::FetchSettings;
+use crate::edge::{Caller, Denied};
 use crate::fetch::error::FetchError;
 use crate::metrics::FetchMetrics;
 use crate::trace_context::TraceContext;
@@ -56,6 +57,9 @@ pub(crate) struct HttpRequest {
     pub(crate) body_cap: u64,
     /// The call's trace, continued on this request (`traceparent` with a new parent id).
     pub(crate) trace: Option<TraceContext>,
+    /// The caller whose `fetch_hosts` rule this URL and every redirect hop must pass,
+    /// before the guard (`None`: no policy).
+    pub(crate) caller: Option<Arc<Caller>>,
 }
 
 /// What came back.
@@ -129,6 +133,9 @@ impl Fetcher {
         req: HttpRequest,
         deadline: Instant,
     ) -> Result<HttpResponse, FetchError> {
+        if let Some(caller) = &req.caller {
+            caller.host_allowed(req.url.host_str().unwrap_or_default())?;
+        }
         let res = self.queue_and_send(req, deadline).await;
         if let Err(FetchError::Refused(r)) = &res {
             self.metrics.refused(r.kind);
@@ -182,6 +189,7 @@ impl Fetcher {
             mut body,
             body_cap,
             trace,
+            caller,
         } = req;
         let mut redirects = 0;
         let resp = loop {
@@ -209,6 +217,12 @@ impl Fetcher {
             };
             if redirects >= self.max_redirects {
                 break resp;
+            }
+            // The caller's `fetch_hosts` rule first, then the address guard.
+            if let Some(caller) = &caller {
+                caller
+                    .host_allowed(next.host_str().unwrap_or_default())
+                    .map_err(|d| d.in_context(&format!("redirect to {next}")))?;
             }
             self.check_hop(&next)?;
             redirects += 1;
@@ -318,6 +332,9 @@ fn classify(e: reqwest::Error, url: &Url, connect_timeout: Duration) -> FetchErr
     while let Some(s) = source {
         if let Some(r) = s.downcast_ref::<Refused>() {
             return FetchError::Refused(r.clone());
+        }
+        if let Some(d) = s.downcast_ref::<Denied>() {
+            return FetchError::Denied(d.clone());
         }
         source = s.source();
     }

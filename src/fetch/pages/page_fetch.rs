@@ -42,6 +42,7 @@ pub(crate) async fn fetch_page(
             body: Bytes::new(),
             body_cap: plan.body_cap,
             trace: plan.trace.clone(),
+            caller: plan.caller.clone(),
         };
         let result = fetcher.execute(req, deadline).await;
         let (retryable, hint, failure) = match &result {
