@@ -7,6 +7,7 @@ mod fetch;
 mod lock;
 mod sensor;
 mod server;
+mod web;
 
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ pub use fetch::{FetchArgs, FetchSettings, PagesArgs, PagesSettings};
 pub use lock::{LockArgs, LockSettings, RedisSettings};
 pub use sensor::{SensorArgs, SensorSettings};
 pub use server::{LogFormat, ServerArgs, ServerSettings};
+pub use web::{AllowedOrigins, WebArgs, WebSettings};
 
 /// Every setting of the `streamgate` server. Durations take humantime spellings (`500ms`, `10s`).
 #[derive(Clone, Debug, Parser)]
@@ -40,6 +42,9 @@ pub struct Config {
     /// SensorFeed.
     #[command(flatten)]
     pub sensor: SensorArgs,
+    /// Browsers: gRPC-Web's cross-origin permission.
+    #[command(flatten)]
+    pub web: WebArgs,
 }
 
 /// The checked settings, one part per service.
@@ -53,6 +58,8 @@ pub struct Settings {
     pub lock: LockSettings,
     /// SensorService.
     pub sensor: SensorSettings,
+    /// Browsers (gRPC-Web, CORS).
+    pub web: WebSettings,
 }
 
 /// A setting out of range; the message names the flag.
@@ -89,6 +96,7 @@ impl Config {
             fetch: self.fetch.settings(&self.pages)?,
             lock: self.lock.settings()?,
             sensor: self.sensor.settings()?,
+            web: self.web.settings()?,
         })
     }
 }

@@ -1,13 +1,29 @@
 //! The tower layers every service shares, in the order a call meets them (outermost first).
 //! Each layer lives in a file of its own beside this one; add it to [`stack`] in its place.
 //!
-//! Today the stack is empty: TCP_NODELAY is set on the connection ([`super::incoming`]) and
-//! message limits are per service ([`super::App::serve`]).
+//! Browser support comes first, so every layer after it (metrics, auth, ...) sees a gRPC-Web
+//! call as the ordinary gRPC call it is translated into: CORS answers preflights and marks
+//! answers for the page's origin ([`super::cors`]), then gRPC-Web is refused for
+//! client-streaming methods and translated ([`super::grpc_web`]). TCP_NODELAY is set on the
+//! connection ([`super::incoming`]) and message limits are per service ([`super::App::serve`]).
 
 use tower::ServiceBuilder;
-use tower::layer::util::Identity;
+use tower::layer::util::{Identity, Stack};
+
+use super::cors::CorsLayer;
+use super::grpc_web;
+use crate::config::WebSettings;
+
+/// The layers of [`stack`], outermost last (as tower nests them).
+pub(super) type Layers = Stack<
+    Stack<tonic_web::GrpcWebLayer, grpc_web::RefuseClientStreamingLayer>,
+    Stack<CorsLayer, Identity>,
+>;
 
 /// The shared layers, outermost first.
-pub(super) fn stack() -> ServiceBuilder<Identity> {
+pub(super) fn stack(web: &WebSettings) -> ServiceBuilder<Layers> {
     ServiceBuilder::new()
+        // Browsers first (see the module doc): keep these two ahead of every other layer.
+        .layer(CorsLayer::new(web))
+        .layer(grpc_web::layer())
 }

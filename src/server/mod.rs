@@ -3,10 +3,13 @@
 //! listener until a stop signal, then shuts down gracefully. The binary, every test harness
 //! and every bench go through it, so a layer added here is in every test.
 //!
-//! A call meets, in order: the listener ([`incoming`]: TCP_NODELAY), the HTTP/2 server, the
-//! tower layers of [`layers`] (shared by every service), then the service's own wrapper (the
-//! ListPages progress tracker) and handler.
+//! A call meets, in order: the listener ([`incoming`]: TCP_NODELAY), the HTTP/2 server (or
+//! HTTP/1.1, which gRPC-Web from browsers may use), the tower layers of [`layers`] (shared by
+//! every service; CORS and the gRPC-Web translation first), then the service's own wrapper
+//! (the ListPages progress tracker) and handler.
 
+mod cors;
+mod grpc_web;
 mod health;
 mod incoming;
 mod layers;
@@ -128,7 +131,10 @@ impl App {
         };
 
         let router = Server::builder()
-            .layer(layers::stack())
+            // gRPC-Web callers may speak HTTP/1.1; native gRPC still needs HTTP/2 (tonic-web
+            // answers a non-gRPC-Web HTTP/1.1 request with 400).
+            .accept_http1(true)
+            .layer(layers::stack(&settings.web))
             .add_service(health.service())
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
