@@ -142,7 +142,12 @@ impl TryFrom<proto::FetchResponse> for FetchResponse {
 impl Client {
     /// Fetches `url` through the server: `client.fetch(url, FetchOptions::new().header(..))`.
     pub async fn fetch(&self, url: &str, options: FetchOptions) -> Result<FetchResponse> {
-        let response = self.fetch.clone().fetch(options.into_request(url)).await?;
+        let response = self
+            .fetch
+            .clone()
+            .fetch(options.into_request(url))
+            .await
+            .map_err(|s| self.error(s))?;
         response.into_inner().try_into()
     }
 
