@@ -12,6 +12,7 @@ pub mod config;
 pub mod fetch;
 pub mod lock;
 pub mod proto;
+pub mod rpc;
 pub mod sensor;
 pub mod server;
 pub mod shutdown;

@@ -20,6 +20,7 @@ use crate::proto::{
     AcquireLockRequest, AcquireLockResponse, ExtendRequest, ExtendResponse, HoldEvent, HoldRequest,
     LockLost, ReleaseRequest, ReleaseResponse, hold_event,
 };
+use crate::rpc;
 use crate::shutdown::Shutdown;
 
 /// Serves `streamgate.v1.LockService`.
@@ -72,10 +73,10 @@ impl LockHandler {
         let mut wait = self
             .limits
             .wait("wait_timeout", duration("wait_timeout", wait)?)?;
-        if let Some(deadline) = grpc_timeout(metadata) {
-            // Give up the queue a little before the client does, so it hears `acquired =
-            // false` rather than DEADLINE_EXCEEDED.
-            wait = wait.min(deadline.saturating_sub(deadline / 10));
+        if let Some(deadline) = rpc::grpc_timeout(metadata) {
+            // Leave the queue the deadline margin before the client gives up, so it hears
+            // `acquired = false` rather than DEADLINE_EXCEEDED.
+            wait = wait.min(rpc::usable_time(deadline));
         }
         Ok(AcquireRequest {
             name,
@@ -91,15 +92,7 @@ fn duration(
     field: &'static str,
     d: Option<prost_types::Duration>,
 ) -> Result<Option<Duration>, LockError> {
-    d.map(|d| {
-        Duration::try_from(d).map_err(|e| LockError::invalid(field, format!("is not valid: {e}")))
-    })
-    .transpose()
-}
-
-/// The call's deadline from the `grpc-timeout` header (parsed as FetchService does).
-fn grpc_timeout(metadata: &MetadataMap) -> Option<Duration> {
-    crate::fetch::deadline::parse_grpc_timeout(metadata.get("grpc-timeout")?.to_str().ok()?)
+    Ok(rpc::duration(field, d)?)
 }
 
 fn timestamp(at: SystemTime) -> prost_types::Timestamp {
@@ -190,23 +183,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn grpc_timeout_header_units_are_understood() {
-        let mut m = MetadataMap::new();
-        m.insert("grpc-timeout", "250m".parse().unwrap());
-        assert_eq!(grpc_timeout(&m), Some(Duration::from_millis(250)));
-        m.insert("grpc-timeout", "3S".parse().unwrap());
-        assert_eq!(grpc_timeout(&m), Some(Duration::from_secs(3)));
-        m.insert("grpc-timeout", "x".parse().unwrap());
-        assert_eq!(grpc_timeout(&m), None);
-    }
-
-    #[test]
     fn negative_durations_name_the_field() {
         let d = prost_types::Duration {
             seconds: -1,
             nanos: 0,
         };
         let err = duration("wait_timeout", Some(d)).unwrap_err();
-        assert!(err.to_string().starts_with("wait_timeout"), "{err}");
+        assert!(err.to_string().starts_with("wait_timeout: "), "{err}");
     }
 }

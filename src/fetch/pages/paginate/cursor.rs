@@ -4,10 +4,10 @@
 use serde_json::Value;
 use url::Url;
 
-use super::set_query;
+use super::query::set_query;
 
 /// The URL of the page at `cursor` (`None` for the first page, which sends no cursor).
-pub fn request_url(
+pub(crate) fn request_url(
     base: &Url,
     cursor_param: &str,
     limit_param: &str,
@@ -22,7 +22,7 @@ pub fn request_url(
 }
 
 /// The next cursor in `body` at `pointer`: a non-empty string, or a number as its text.
-pub fn next_cursor(body: &Value, pointer: &str) -> Option<String> {
+pub(crate) fn next_cursor(body: &Value, pointer: &str) -> Option<String> {
     match body.pointer(pointer)? {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),

@@ -8,16 +8,16 @@ use http::Method;
 use tokio::time::Instant;
 use url::Url;
 
-use super::client::{Fetcher, HttpRequest};
-use super::deadline::effective_deadline;
-use super::error::FetchError;
-use super::pages::Plan;
-use super::paginate::{Outcome, Position};
+use super::paginate::{Position, Step};
+use super::plan::Plan;
 use super::retry::{is_retryable_status, retry_after};
+use crate::fetch::error::FetchError;
+use crate::fetch::http::{Fetcher, HttpRequest};
+use crate::rpc::effective_deadline;
 
 /// A page request's result: what the response means, and where it came from.
 pub(crate) struct Fetched {
-    pub(crate) outcome: Outcome,
+    pub(crate) step: Step,
     pub(crate) url: Url,
 }
 
@@ -50,11 +50,11 @@ pub(crate) async fn fetch_page(
         };
         if !retryable {
             let resp = result?;
-            let outcome =
+            let step =
                 plan.paging
                     .interpret(&pos, resp.status, &resp.headers, &resp.url, &resp.body)?;
             return Ok(Fetched {
-                outcome,
+                step,
                 url: resp.url,
             });
         }

@@ -10,14 +10,14 @@ use tokio::sync::watch;
 
 /// Shared by one page stream's driver and the response body that carries its pages.
 #[derive(Debug)]
-pub struct Progress {
+pub(crate) struct Progress {
     handed: AtomicU32,
     written: watch::Sender<u32>,
 }
 
 impl Progress {
     /// A stream that has handed out nothing yet.
-    pub fn new() -> Arc<Self> {
+    pub(crate) fn new() -> Arc<Self> {
         Arc::new(Self {
             handed: AtomicU32::new(0),
             written: watch::Sender::new(0),
@@ -25,17 +25,17 @@ impl Progress {
     }
 
     /// The driver has handed out `n` pages in all.
-    pub fn set_handed(&self, n: u32) {
+    pub(crate) fn set_handed(&self, n: u32) {
         self.handed.store(n, Ordering::SeqCst);
     }
 
     /// Pages handed out so far.
-    pub fn handed(&self) -> u32 {
+    pub(crate) fn handed(&self) -> u32 {
         self.handed.load(Ordering::SeqCst)
     }
 
     /// The first `n` pages have been written to the connection.
-    pub fn set_written(&self, n: u32) {
+    pub(crate) fn set_written(&self, n: u32) {
         self.written.send_if_modified(|w| {
             let newer = n > *w;
             if newer {
@@ -46,17 +46,17 @@ impl Progress {
     }
 
     /// Pages written to the connection so far.
-    pub fn written(&self) -> u32 {
+    pub(crate) fn written(&self) -> u32 {
         *self.written.borrow()
     }
 
     /// Pages handed out but not yet written.
-    pub fn unwritten(&self) -> u32 {
+    pub(crate) fn unwritten(&self) -> u32 {
         self.handed().saturating_sub(self.written())
     }
 
     /// Wakes on every change of [`Progress::written`].
-    pub fn subscribe(&self) -> watch::Receiver<u32> {
+    pub(crate) fn subscribe(&self) -> watch::Receiver<u32> {
         self.written.subscribe()
     }
 }

@@ -8,30 +8,30 @@ use http::header::RETRY_AFTER;
 
 /// The retry settings (`--pages-max-attempts`, `--pages-retry-base`, `--pages-retry-max`).
 #[derive(Clone, Copy, Debug)]
-pub struct RetryPolicy {
+pub(crate) struct RetryPolicy {
     /// Attempts per page, the first included.
-    pub max_attempts: u32,
+    pub(crate) max_attempts: u32,
     /// First backoff; doubles per attempt.
-    pub base: Duration,
+    pub(crate) base: Duration,
     /// Longest single wait.
-    pub max: Duration,
+    pub(crate) max: Duration,
 }
 
 /// Statuses that say "try again later" (RFC 9110 §15.5.30 / §15.6).
-pub fn is_retryable_status(status: u16) -> bool {
+pub(crate) fn is_retryable_status(status: u16) -> bool {
     matches!(status, 429 | 502 | 503 | 504)
 }
 
 /// `Retry-After` as a delay from now: delta-seconds, or an HTTP-date (RFC 9110 §10.2.3).
 /// Unparseable values give `None`, and the backoff applies.
-pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     retry_after_at(headers, SystemTime::now())
 }
 
 /// [`retry_after`] with the current time given. Dates are read in all three forms
 /// RFC 9110 §5.6.7 requires recipients to accept (IMF-fixdate, RFC 850, asctime); a date
 /// in the past means "now".
-pub fn retry_after_at(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+pub(crate) fn retry_after_at(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
@@ -45,7 +45,7 @@ impl RetryPolicy {
     /// `Retry-After` when given, else `base * 2^(attempt-1)` with "equal jitter" (half
     /// fixed, half random) so that many streams retrying at once spread out. `None` when the
     /// upstream asks for longer than the policy's maximum.
-    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Option<Duration> {
+    pub(crate) fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Option<Duration> {
         if let Some(ra) = retry_after {
             return (ra <= self.max).then_some(ra);
         }

@@ -13,11 +13,11 @@ use url::{Host, Url};
 
 /// A refused target: the address (or host) and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refused {
+pub(crate) struct Refused {
     /// What was refused, e.g. `127.0.0.1` or `ftp://x`.
-    pub target: String,
+    pub(crate) target: String,
     /// Why, e.g. `a loopback address`.
-    pub reason: String,
+    pub(crate) reason: String,
     context: Option<String>,
 }
 
@@ -31,7 +31,7 @@ impl Refused {
     }
 
     /// A redirect to a scheme other than http or https.
-    pub fn scheme(url: &Url) -> Self {
+    pub(crate) fn scheme(url: &Url) -> Self {
         Self {
             target: url.to_string(),
             reason: format!("a {} URL, not http or https", url.scheme()),
@@ -40,7 +40,7 @@ impl Refused {
     }
 
     /// The same refusal with a prefix saying where it happened (which page).
-    pub fn with_context(mut self, context: &str) -> Self {
+    pub(crate) fn with_context(mut self, context: &str) -> Self {
         self.context = Some(match self.context.take() {
             Some(c) => format!("{context}: {c}"),
             None => context.to_string(),
@@ -65,7 +65,7 @@ impl fmt::Display for Refused {
 impl std::error::Error for Refused {}
 
 /// Why an IPv4 address is not a public unicast target, or `None` when it is.
-pub fn ipv4_refusal(ip: Ipv4Addr) -> Option<&'static str> {
+pub(crate) fn ipv4_refusal(ip: Ipv4Addr) -> Option<&'static str> {
     let o = ip.octets();
     let reason = match o {
         [0, ..] => "an unspecified (0.0.0.0/8) address",
@@ -87,7 +87,7 @@ pub fn ipv4_refusal(ip: Ipv4Addr) -> Option<&'static str> {
 
 /// Why an IPv6 address is not a public unicast target, or `None` when it is. Forms that
 /// embed an IPv4 address (mapped, compatible, NAT64, 6to4) are judged by that address.
-pub fn ipv6_refusal(ip: Ipv6Addr) -> Option<&'static str> {
+pub(crate) fn ipv6_refusal(ip: Ipv6Addr) -> Option<&'static str> {
     let s = ip.segments();
     if ip.is_unspecified() {
         return Some("an unspecified (::) address");
@@ -129,7 +129,7 @@ pub fn ipv6_refusal(ip: Ipv6Addr) -> Option<&'static str> {
 }
 
 /// Why `ip` is not a public unicast target, or `None` when it is.
-pub fn ip_refusal(ip: IpAddr) -> Option<&'static str> {
+pub(crate) fn ip_refusal(ip: IpAddr) -> Option<&'static str> {
     match ip {
         IpAddr::V4(v4) => ipv4_refusal(v4),
         IpAddr::V6(v6) => ipv6_refusal(v6),
@@ -138,17 +138,17 @@ pub fn ip_refusal(ip: IpAddr) -> Option<&'static str> {
 
 /// What the guard lets through.
 #[derive(Debug, Clone, Default)]
-pub struct Policy {
+pub(crate) struct Policy {
     /// `--allow-private-networks`: every address passes.
-    pub allow_private: bool,
+    pub(crate) allow_private: bool,
     /// Exact addresses let through even though their range is refused (like smokescreen's
     /// allow list); empty by default, set by embedders and tests.
-    pub allowed: Vec<IpAddr>,
+    pub(crate) allowed: Vec<IpAddr>,
 }
 
 impl Policy {
     /// Refuses `ip` unless it is public, allowed by name, or private networks are allowed.
-    pub fn check_ip(&self, ip: IpAddr) -> Result<(), Refused> {
+    pub(crate) fn check_ip(&self, ip: IpAddr) -> Result<(), Refused> {
         if self.allow_private || self.allowed.contains(&ip) {
             return Ok(());
         }
@@ -161,7 +161,7 @@ impl Policy {
     /// Checks what can be checked without resolving: the scheme and an IP-literal host
     /// (the `url` crate has already turned `2130706433`, `0x7f000001` and `127.1` into
     /// `127.0.0.1`). Named hosts are checked by the resolver when they are looked up.
-    pub fn check_url(&self, url: &Url) -> Result<(), Refused> {
+    pub(crate) fn check_url(&self, url: &Url) -> Result<(), Refused> {
         match url.host() {
             Some(Host::Ipv4(v4)) => self.check_ip(IpAddr::V4(v4)),
             Some(Host::Ipv6(v6)) => self.check_ip(IpAddr::V6(v6)),
@@ -177,11 +177,11 @@ impl Policy {
 
 /// An absolute http(s) URL with a host: what a Fetch or ListPages request may name.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetUrl(Url);
+pub(crate) struct TargetUrl(Url);
 
 impl TargetUrl {
     /// Parses `raw`; the error says what is wrong, for an INVALID_ARGUMENT on `field`.
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    pub(crate) fn parse(raw: &str) -> Result<Self, String> {
         if raw.is_empty() {
             return Err("is empty; give an absolute http or https URL".into());
         }
@@ -204,12 +204,13 @@ impl TargetUrl {
     }
 
     /// The parsed URL.
-    pub fn url(&self) -> &Url {
+    #[cfg(test)]
+    pub(crate) fn url(&self) -> &Url {
         &self.0
     }
 
     /// Takes the parsed URL.
-    pub fn into_url(self) -> Url {
+    pub(crate) fn into_url(self) -> Url {
         self.0
     }
 }

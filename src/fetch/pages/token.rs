@@ -17,11 +17,11 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// Where a resumed stream starts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Resume {
+pub(crate) struct Resume {
     /// The first position to fetch.
-    pub position: Position,
+    pub(crate) position: Position,
     /// The 1-based index in the stream of the page at `position`.
-    pub index: u32,
+    pub(crate) index: u32,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -33,11 +33,11 @@ struct Payload {
 }
 
 /// The signing key.
-pub struct TokenKey(Vec<u8>);
+pub(crate) struct TokenKey(Vec<u8>);
 
 impl TokenKey {
     /// From `--page-token-key`, or 32 random bytes when unset.
-    pub fn new(configured: Option<&str>) -> Self {
+    pub(crate) fn new(configured: Option<&str>) -> Self {
         match configured {
             Some(k) if !k.is_empty() => Self(k.as_bytes().to_vec()),
             _ => Self(rand::random::<[u8; 32]>().to_vec()),
@@ -51,7 +51,7 @@ impl TokenKey {
     }
 
     /// A token resuming at `resume` for the collection `identity` names.
-    pub fn sign(&self, identity: &str, resume: &Resume) -> String {
+    pub(crate) fn sign(&self, identity: &str, resume: &Resume) -> String {
         let payload = Payload {
             v: 1,
             id: identity.to_string(),
@@ -68,7 +68,7 @@ impl TokenKey {
     }
 
     /// The position a token resumes at, if it is genuine and was issued for `identity`.
-    pub fn verify(&self, identity: &str, token: &str) -> Result<Resume, String> {
+    pub(crate) fn verify(&self, identity: &str, token: &str) -> Result<Resume, String> {
         let (payload, tag) = token
             .split_once('.')
             .ok_or("is not a streamgate page token")?;
@@ -94,7 +94,7 @@ impl TokenKey {
 }
 
 /// A short digest of what a token must match to be reused.
-pub fn identity(p: &Paging) -> String {
+pub(crate) fn identity(p: &Paging) -> String {
     let n = &p.names;
     let parts = [
         format!("{:?}", p.style),
@@ -115,7 +115,7 @@ pub fn identity(p: &Paging) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fetch::paginate::{ParamNames, Style};
+    use crate::fetch::pages::paginate::{ParamNames, Style};
     use url::Url;
 
     fn paging(url: &str) -> Paging {

@@ -1,12 +1,19 @@
-//! Page-number pagination, the seed's: `GET url?page=N&size=M`, N counting up from
-//! `start_page`, ending at the first page with no items or a 404 past the last page.
+//! Page-number pagination, the default style: `GET url?page=N&size=M`, N counting up from
+//! `start_page`, ending at the first page with no items or a 404 past the last page (APIs
+//! differ on which of the two they answer past the end, so both end the walk).
 
 use url::Url;
 
-use super::set_query;
+use super::query::set_query;
 
 /// The URL of page `page` with `size` items per page.
-pub fn request_url(base: &Url, page_param: &str, size_param: &str, page: u64, size: u32) -> Url {
+pub(crate) fn request_url(
+    base: &Url,
+    page_param: &str,
+    size_param: &str,
+    page: u64,
+    size: u32,
+) -> Url {
     set_query(
         base,
         &[
@@ -17,12 +24,12 @@ pub fn request_url(base: &Url, page_param: &str, size_param: &str, page: u64, si
 }
 
 /// Page-number pagination knows every next request in advance.
-pub fn following(page: u64) -> Option<u64> {
+pub(crate) fn following(page: u64) -> Option<u64> {
     page.checked_add(1)
 }
 
 /// Whether a response ends the walk without a page: a 404 (past the last page) or no items.
-pub fn is_end(status: u16, item_count: Option<usize>) -> bool {
+pub(crate) fn is_end(status: u16, item_count: Option<usize>) -> bool {
     status == 404 || item_count == Some(0)
 }
 

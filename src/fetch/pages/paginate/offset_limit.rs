@@ -3,10 +3,10 @@
 
 use url::Url;
 
-use super::set_query;
+use super::query::set_query;
 
 /// The URL of the page starting at `offset`.
-pub fn request_url(
+pub(crate) fn request_url(
     base: &Url,
     offset_param: &str,
     limit_param: &str,
@@ -23,12 +23,12 @@ pub fn request_url(
 }
 
 /// The next offset, known before the response arrives (so pages can be fetched ahead).
-pub fn following(offset: u64, limit: u32) -> Option<u64> {
+pub(crate) fn following(offset: u64, limit: u32) -> Option<u64> {
     offset.checked_add(u64::from(limit))
 }
 
 /// Whether a page with `items` items is the last one.
-pub fn is_last(items: usize, limit: u32) -> bool {
+pub(crate) fn is_last(items: usize, limit: u32) -> bool {
     items < limit as usize
 }
 

@@ -19,7 +19,7 @@ use super::progress::Progress;
 
 /// The request extension carrying a ListPages call's [`Progress`].
 #[derive(Clone, Debug)]
-pub struct PageProgress(pub Arc<Progress>);
+pub(crate) struct PageProgress(pub(crate) Arc<Progress>);
 
 /// Wraps a FetchService server (see the module doc).
 #[derive(Clone, Debug)]

@@ -38,14 +38,14 @@ impl Lookup for SystemLookup {
 }
 
 /// The reqwest resolver that checks every answer against the guard policy.
-pub struct GuardedResolver {
+pub(crate) struct GuardedResolver {
     lookup: Arc<dyn Lookup>,
     policy: Arc<Policy>,
 }
 
 impl GuardedResolver {
     /// Resolves through `lookup`, refusing what `policy` refuses.
-    pub fn new(lookup: Arc<dyn Lookup>, policy: Arc<Policy>) -> Self {
+    pub(crate) fn new(lookup: Arc<dyn Lookup>, policy: Arc<Policy>) -> Self {
         Self { lookup, policy }
     }
 }
@@ -81,7 +81,7 @@ impl Resolve for GuardedResolver {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fetch::guard::Refused;
+    use crate::fetch::http::guard::Refused;
     use std::collections::HashMap;
     use std::str::FromStr;
 

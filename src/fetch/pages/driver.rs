@@ -15,64 +15,35 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::{FutureExt, Stream};
-use http::HeaderMap;
 use tokio::sync::watch;
 use tokio::task::{JoinError, JoinHandle};
-use tokio::time::Instant;
 use url::Url;
 
-use super::client::Fetcher;
-use super::error::FetchError;
 use super::page_fetch::{Fetched, fetch_page};
-use super::paginate::{Outcome, Paging, Position, Style};
+use super::paginate::{Position, Step, Style};
+use super::plan::Plan;
 use super::progress::Progress;
-use super::retry::RetryPolicy;
-use super::token::{Resume, TokenKey};
+use super::token::Resume;
+use crate::fetch::error::FetchError;
+use crate::fetch::http::Fetcher;
 
 /// Cursors or links remembered to detect a loop; a loop longer than this goes unnoticed
 /// until `max_pages` or the deadline ends it, but memory stays bounded.
 const SEEN_LIMIT: usize = 4096;
 
-/// Everything a stream needs, validated.
-pub struct Plan {
-    /// The strategy.
-    pub paging: Paging,
-    /// Where to start, and the index of that page.
-    pub start: Resume,
-    /// Pages to deliver at most (0 = until the end).
-    pub max_pages: u32,
-    /// Pages fetched ahead of the one being delivered (at least 1).
-    pub prefetch: u32,
-    /// Headers of every page request.
-    pub headers: HeaderMap,
-    /// Timeout of each page, retries included.
-    pub page_timeout: Duration,
-    /// The call's deadline, if the client set one.
-    pub call_deadline: Option<Instant>,
-    /// Response body cap per page.
-    pub body_cap: u64,
-    /// Retry settings.
-    pub retry: RetryPolicy,
-    /// Signs resume tokens.
-    pub token_key: Arc<TokenKey>,
-    /// The request identity tokens are bound to.
-    pub identity: String,
-}
-
 /// One page for the client.
 #[derive(Debug)]
-pub struct PageOut {
+pub(crate) struct PageOut {
     /// The API's page number, or the page's 1-based index in the stream.
-    pub number: u32,
+    pub(crate) number: u32,
     /// The items.
-    pub items: Vec<serde_json::Value>,
+    pub(crate) items: Vec<serde_json::Value>,
     /// Resumes after this page; empty on the last page.
-    pub next_token: String,
+    pub(crate) next_token: String,
     /// Where the page was read from.
-    pub url: Url,
+    pub(crate) url: Url,
 }
 
 type Joined = Result<Result<Fetched, FetchError>, JoinError>;
@@ -109,7 +80,7 @@ struct Driver {
 /// The lazy page stream for `plan`. It ends after the last page, or with one error.
 /// `progress`, when the transport reports it, holds pages not yet written to the connection
 /// against the prefetch window; without it a page counts as gone once handed out.
-pub fn page_stream(
+pub(crate) fn page_stream(
     fetcher: Arc<Fetcher>,
     plan: Plan,
     progress: Option<Arc<Progress>>,
@@ -200,7 +171,7 @@ impl Driver {
         matches!(
             &task.early,
             Some(Ok(Ok(Fetched {
-                outcome: Outcome::End,
+                step: Step::End,
                 ..
             })))
         )
@@ -217,13 +188,49 @@ impl Driver {
         }
     }
 
+    /// The next page in order, `None` once the stream is over.
     async fn next_page(&mut self) -> Option<Result<PageOut, FetchError>> {
         if !self.under_max(self.delivered) {
             return None;
         }
-        // Wait for the next page in order; while waiting, every page the transport finishes
-        // writing frees a place in the window for another request.
-        let joined = loop {
+        let joined = self.wait_for_front().await?;
+        let task = self.in_flight.pop_front()?;
+        let label = format!(
+            "{} ({})",
+            page_label(&task.position, task.index),
+            self.plan.paging.request_url(&task.position)
+        );
+        let fetched = match page_result(joined, &label) {
+            Ok(f) => f,
+            Err(e) => return Some(Err(e)),
+        };
+        let Step::Page { items, next } = fetched.step else {
+            self.in_flight.clear();
+            return None;
+        };
+        self.record_handed();
+        let next_index = task.index.saturating_add(1);
+        let next = match self.follow(next, next_index, &label) {
+            Ok(next) => next,
+            Err(e) => return Some(Err(e)),
+        };
+        let next_token = self.resume_token(next.as_ref(), next_index);
+        if next.is_none() {
+            self.done = true;
+        }
+        Some(Ok(PageOut {
+            number: page_number(&task.position, task.index),
+            items,
+            next_token,
+            url: fetched.url,
+        }))
+    }
+
+    /// Waits for the result of the oldest request, the next page in order. While waiting,
+    /// every page the transport finishes writing frees a place in the window for another
+    /// request. `None` when nothing is in flight and nothing more can be started.
+    async fn wait_for_front(&mut self) -> Option<Joined> {
+        loop {
             self.schedule();
             let more = self.next.is_some() && self.under_max(self.scheduled);
             let Some(task) = self.in_flight.front_mut() else {
@@ -239,73 +246,77 @@ impl Driver {
                 }
             };
             if let Some(joined) = task.early.take() {
-                break joined;
+                return Some(joined);
             }
             let Some(written) = self.written.as_mut() else {
-                break (&mut task.handle).await;
+                return Some((&mut task.handle).await);
             };
             tokio::select! {
                 biased;
-                joined = &mut task.handle => break joined,
+                joined = &mut task.handle => return Some(joined),
                 changed = written.changed() => {
                     if changed.is_err() {
                         self.written = None;
                     }
                 }
             }
-        };
-        let task = self.in_flight.pop_front()?;
-        let label = format!(
-            "{} ({})",
-            page_label(&task.position, task.index),
-            self.plan.paging.request_url(&task.position)
-        );
-        let fetched = match joined {
-            Ok(Ok(f)) => f,
-            Ok(Err(e)) => return Some(Err(e.context(&label))),
-            Err(e) => {
-                return Some(Err(FetchError::Unavailable(format!(
-                    "{label}: the page request failed ({e})"
-                ))));
-            }
-        };
-        let Outcome::Page { items, mut next } = fetched.outcome else {
-            self.in_flight.clear();
-            return None;
-        };
+        }
+    }
+
+    /// Counts a page as handed out, and tells the transport.
+    fn record_handed(&mut self) {
         self.delivered += 1;
         if let Some(p) = &self.progress {
             p.set_handed(self.delivered);
         }
-        let next_index = task.index.saturating_add(1);
-        if !self.plan.paging.known_ahead() {
-            if let Some(p) = &next {
-                if self.seen_set.contains(p) {
-                    let what = if self.plan.paging.style == Style::Cursor {
-                        "cursor"
-                    } else {
-                        "next link"
-                    };
-                    return Some(Err(FetchError::BadPage(format!(
-                        "{label}: {what} {} was already seen (a pagination loop)",
-                        describe(p)
-                    ))));
-                }
-                self.remember(p.clone());
-                self.next = Some((p.clone(), next_index));
-                // Fetch the next page while the client reads this one.
-                if self.under_max(self.delivered) {
-                    self.schedule();
-                }
+    }
+
+    /// Where the walk goes after a page whose strategy says `next`: for cursor and link
+    /// styles, the next position (refused if seen before: a loop) with its request started
+    /// at once; for known-ahead styles, `None` when the page after is already back empty.
+    fn follow(
+        &mut self,
+        next: Option<Position>,
+        next_index: u32,
+        label: &str,
+    ) -> Result<Option<Position>, FetchError> {
+        if self.plan.paging.known_ahead() {
+            if next.is_none() || self.end_already_known() {
+                // The page after this one is already back and says the collection ended
+                // there: this page is the last, and its token would only resume to an empty
+                // stream.
+                self.in_flight.clear();
+                self.next = None;
+                return Ok(None);
             }
-        } else if next.is_none() || self.end_already_known() {
-            // The page after this one is already back and says the collection ended there:
-            // this page is the last, and its token would only resume to an empty stream.
-            self.in_flight.clear();
-            self.next = None;
-            next = None;
+            return Ok(next);
         }
-        let next_token = match &next {
+        let Some(p) = next else {
+            return Ok(None);
+        };
+        if self.seen_set.contains(&p) {
+            let what = if self.plan.paging.style == Style::Cursor {
+                "cursor"
+            } else {
+                "next link"
+            };
+            return Err(FetchError::BadPage(format!(
+                "{label}: {what} {} was already seen (a pagination loop)",
+                describe(&p)
+            )));
+        }
+        self.remember(p.clone());
+        self.next = Some((p.clone(), next_index));
+        // Fetch the next page while the client reads this one.
+        if self.under_max(self.delivered) {
+            self.schedule();
+        }
+        Ok(Some(p))
+    }
+
+    /// The token resuming at `next` (empty on the last page).
+    fn resume_token(&self, next: Option<&Position>, next_index: u32) -> String {
+        match next {
             Some(p) => self.plan.token_key.sign(
                 &self.plan.identity,
                 &Resume {
@@ -314,16 +325,18 @@ impl Driver {
                 },
             ),
             None => String::new(),
-        };
-        if next.is_none() {
-            self.done = true;
         }
-        Some(Ok(PageOut {
-            number: page_number(&task.position, task.index),
-            items,
-            next_token,
-            url: fetched.url,
-        }))
+    }
+}
+
+/// A page task's result, its failure naming the page (`label`).
+fn page_result(joined: Joined, label: &str) -> Result<Fetched, FetchError> {
+    match joined {
+        Ok(Ok(f)) => Ok(f),
+        Ok(Err(e)) => Err(e.context(label)),
+        Err(e) => Err(FetchError::Unavailable(format!(
+            "{label}: the page request failed ({e})"
+        ))),
     }
 }
 

@@ -1,6 +1,8 @@
-//! Concurrency limits on upstream requests: one global semaphore (the seed's
-//! `Semaphore(max_connections)`) and one per host. A caller waits in the queue at most until
-//! its deadline or the queue timeout, whichever comes first.
+//! Upstream connection slots: one global semaphore (`--fetch-max-concurrency` requests in
+//! flight across all hosts, so the server's sockets and memory stay bounded however many
+//! calls arrive) and one per host (`--fetch-max-per-host`, so one slow upstream cannot take
+//! every slot). A caller waits in the queue at most until its deadline or the queue
+//! timeout, whichever comes first.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -8,26 +10,26 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-use super::error::FetchError;
+use crate::fetch::error::FetchError;
 
-/// The global and per-host request limits.
-pub struct Limits {
+/// The global and per-host slots of upstream requests in flight.
+pub(crate) struct Slots {
     global: Arc<Semaphore>,
     per_host: usize,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
 /// Held while a request is in flight; releases both permits on drop.
-pub struct Permit {
+pub(crate) struct Permit {
     host: Option<(Arc<Semaphore>, OwnedSemaphorePermit)>,
     key: String,
-    limits: Arc<Limits>,
+    slots: Arc<Slots>,
     _global: OwnedSemaphorePermit,
 }
 
-impl Limits {
+impl Slots {
     /// `global` requests at once, `per_host` to any one host.
-    pub fn new(global: usize, per_host: usize) -> Arc<Self> {
+    pub(crate) fn new(global: usize, per_host: usize) -> Arc<Self> {
         Arc::new(Self {
             global: Arc::new(Semaphore::new(global)),
             per_host,
@@ -37,7 +39,7 @@ impl Limits {
 
     /// Waits for a global and a per-host slot. The wait ends at `deadline` (the call's) with
     /// DEADLINE_EXCEEDED, or at `queue_deadline` with RESOURCE_EXHAUSTED.
-    pub async fn acquire(
+    pub(crate) async fn acquire(
         self: &Arc<Self>,
         host: &str,
         deadline: Instant,
@@ -71,7 +73,7 @@ impl Limits {
         let mut permit = Permit {
             host: None,
             key: host.to_string(),
-            limits: self.clone(),
+            slots: self.clone(),
             _global: global,
         };
         let host_permit = tokio::time::timeout_at(until, sem.clone().acquire_owned()).await;
@@ -95,7 +97,8 @@ impl Limits {
     }
 
     /// Hosts with a request in flight or queued (for tests of the map's bound).
-    pub fn tracked_hosts(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn tracked_hosts(&self) -> usize {
         self.hosts.lock().map(|h| h.len()).unwrap_or(0)
     }
 
@@ -111,7 +114,7 @@ impl Limits {
 impl Drop for Permit {
     fn drop(&mut self) {
         self.host.take();
-        self.limits.release_host(&self.key);
+        self.slots.release_host(&self.key);
     }
 }
 
@@ -122,27 +125,27 @@ mod tests {
 
     #[tokio::test]
     async fn per_host_limit_queues_and_the_map_empties_afterwards() {
-        let limits = Limits::new(10, 1);
+        let slots = Slots::new(10, 1);
         let far = Instant::now() + Duration::from_secs(5);
-        let a = limits.acquire("h:1", far, far).await.unwrap();
+        let a = slots.acquire("h:1", far, far).await.unwrap();
         let short = Instant::now() + Duration::from_millis(30);
-        let err = limits.acquire("h:1", far, short).await.err().unwrap();
+        let err = slots.acquire("h:1", far, short).await.err().unwrap();
         assert!(matches!(err, FetchError::ResourceExhausted(_)), "{err:?}");
-        let other = limits.acquire("h:2", far, far).await.unwrap();
-        assert_eq!(limits.tracked_hosts(), 2);
+        let other = slots.acquire("h:2", far, far).await.unwrap();
+        assert_eq!(slots.tracked_hosts(), 2);
         drop(a);
         drop(other);
-        assert_eq!(limits.tracked_hosts(), 0);
+        assert_eq!(slots.tracked_hosts(), 0);
     }
 
     #[tokio::test]
     async fn queue_wait_ending_at_the_deadline_is_deadline_exceeded() {
-        let limits = Limits::new(1, 1);
+        let slots = Slots::new(1, 1);
         let far = Instant::now() + Duration::from_secs(5);
-        let _held = limits.acquire("h:1", far, far).await.unwrap();
+        let _held = slots.acquire("h:1", far, far).await.unwrap();
         let soon = Instant::now() + Duration::from_millis(20);
-        let err = limits.acquire("h:2", soon, far).await.err().unwrap();
+        let err = slots.acquire("h:2", soon, far).await.err().unwrap();
         assert!(matches!(err, FetchError::DeadlineExceeded(_)), "{err:?}");
-        assert_eq!(limits.tracked_hosts(), 1);
+        assert_eq!(slots.tracked_hosts(), 1);
     }
 }

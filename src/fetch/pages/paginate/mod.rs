@@ -1,22 +1,23 @@
 //! Pagination strategies: for each style, "the next request from this response" as plain
 //! functions (one file per style), and [`Paging`], which applies the chosen one. Nothing here
-//! does I/O; `pages.rs` drives it.
+//! does I/O; the page driver (`pages/driver.rs`) drives it.
 
-pub mod cursor;
-pub mod link_header;
-pub mod offset_limit;
-pub mod page_number;
+mod cursor;
+mod link_header;
+mod offset_limit;
+mod page_number;
+mod query;
 
 use http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use url::Url;
 
-use super::error::FetchError;
+use crate::fetch::error::FetchError;
 
 /// How a collection is walked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Style {
+pub(crate) enum Style {
     /// `?page=N&size=M`.
     PageNumber,
     /// `?offset=K&limit=M`.
@@ -29,17 +30,17 @@ pub enum Style {
 
 /// The query parameter names a style uses.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ParamNames {
+pub(crate) struct ParamNames {
     /// Page number parameter (`page`).
-    pub page: String,
+    pub(crate) page: String,
     /// Page size parameter of the page-number style (`size`).
-    pub size: String,
+    pub(crate) size: String,
     /// Offset parameter (`offset`).
-    pub offset: String,
+    pub(crate) offset: String,
     /// Limit parameter of the offset and cursor styles (`limit`).
-    pub limit: String,
+    pub(crate) limit: String,
     /// Cursor parameter (`cursor`).
-    pub cursor: String,
+    pub(crate) cursor: String,
 }
 
 impl Default for ParamNames {
@@ -56,7 +57,7 @@ impl Default for ParamNames {
 
 /// Where in a collection a request points; also what a resume token carries.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Position {
+pub(crate) enum Position {
     /// A page number.
     Page(u64),
     /// An item offset.
@@ -69,7 +70,7 @@ pub enum Position {
 
 /// What one successful upstream response means for the walk.
 #[derive(Debug, PartialEq)]
-pub enum Outcome {
+pub(crate) enum Step {
     /// The collection has ended; this response is not a page.
     End,
     /// A page, and where the next one is (`None`: this is the last).
@@ -83,24 +84,24 @@ pub enum Outcome {
 
 /// A validated description of how to walk one collection.
 #[derive(Clone, Debug)]
-pub struct Paging {
+pub(crate) struct Paging {
     /// The chosen style.
-    pub style: Style,
+    pub(crate) style: Style,
     /// The collection's URL.
-    pub base: Url,
+    pub(crate) base: Url,
     /// Items per page asked of the API.
-    pub page_size: u32,
+    pub(crate) page_size: u32,
     /// Query parameter names.
-    pub names: ParamNames,
+    pub(crate) names: ParamNames,
     /// RFC 6901 pointer to the items array ("" = the body).
-    pub items_pointer: String,
+    pub(crate) items_pointer: String,
     /// RFC 6901 pointer to the next cursor (cursor style).
-    pub cursor_pointer: String,
+    pub(crate) cursor_pointer: String,
 }
 
 impl Paging {
     /// Where the walk starts when no resume token is given.
-    pub fn first_position(&self, start_page: u64) -> Position {
+    pub(crate) fn first_position(&self, start_page: u64) -> Position {
         match self.style {
             Style::PageNumber => Position::Page(start_page),
             Style::OffsetLimit => Position::Offset(0),
@@ -110,12 +111,12 @@ impl Paging {
     }
 
     /// Whether the next position is known before the response (so pages can run ahead).
-    pub fn known_ahead(&self) -> bool {
+    pub(crate) fn known_ahead(&self) -> bool {
         matches!(self.style, Style::PageNumber | Style::OffsetLimit)
     }
 
     /// The position after `pos` for styles that know it in advance.
-    pub fn following(&self, pos: &Position) -> Option<Position> {
+    pub(crate) fn following(&self, pos: &Position) -> Option<Position> {
         match pos {
             Position::Page(n) => page_number::following(*n).map(Position::Page),
             Position::Offset(k) => {
@@ -127,7 +128,7 @@ impl Paging {
 
     /// The request URL for `pos`. A position of another style (only possible through a
     /// forged token, which the MAC rules out) falls back to the collection's URL.
-    pub fn request_url(&self, pos: &Position) -> Url {
+    pub(crate) fn request_url(&self, pos: &Position) -> Url {
         let n = &self.names;
         match pos {
             Position::Page(p) => {
@@ -150,16 +151,16 @@ impl Paging {
     /// What a response means: the end, or a page and the next position. `url` is the
     /// response's final URL (relative `Link` targets resolve against it). Statuses other
     /// than 2xx (and 404 for page numbers) must be handled by the caller first.
-    pub fn interpret(
+    pub(crate) fn interpret(
         &self,
         pos: &Position,
         status: u16,
         headers: &HeaderMap,
         url: &Url,
         body: &[u8],
-    ) -> Result<Outcome, FetchError> {
+    ) -> Result<Step, FetchError> {
         if self.style == Style::PageNumber && page_number::is_end(status, None) {
-            return Ok(Outcome::End);
+            return Ok(Step::End);
         }
         if !(200..300).contains(&status) {
             return Err(FetchError::BadPage(format!(
@@ -177,19 +178,19 @@ impl Paging {
             (Style::PageNumber, Position::Page(_))
                 if page_number::is_end(status, Some(items.len())) =>
             {
-                Outcome::End
+                Step::End
             }
-            (Style::OffsetLimit, _) if items.is_empty() => Outcome::End,
+            (Style::OffsetLimit, _) if items.is_empty() => Step::End,
             (Style::OffsetLimit, _) => {
                 let next = if offset_limit::is_last(items.len(), self.page_size) {
                     None
                 } else {
                     self.following(pos)
                 };
-                Outcome::Page { items, next }
+                Step::Page { items, next }
             }
-            (Style::Cursor, _) if items.is_empty() && next_cursor.is_none() => Outcome::End,
-            (Style::Cursor, _) => Outcome::Page {
+            (Style::Cursor, _) if items.is_empty() && next_cursor.is_none() => Step::End,
+            (Style::Cursor, _) => Step::Page {
                 items,
                 next: next_cursor.map(|c| Position::Cursor(Some(c))),
             },
@@ -197,12 +198,12 @@ impl Paging {
                 let next =
                     link_header::next_link(headers, url).map(|u| Position::Link(u.to_string()));
                 if items.is_empty() && next.is_none() {
-                    Outcome::End
+                    Step::End
                 } else {
-                    Outcome::Page { items, next }
+                    Step::Page { items, next }
                 }
             }
-            (Style::PageNumber, _) => Outcome::Page {
+            (Style::PageNumber, _) => Step::Page {
                 next: self.following(pos),
                 items,
             },
@@ -236,28 +237,6 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-/// `base` with each `(name, value)` set, replacing parameters of the same name and keeping
-/// the others in order.
-pub(crate) fn set_query(base: &Url, params: &[(&str, String)]) -> Url {
-    let mut url = base.clone();
-    let kept: Vec<(String, String)> = base
-        .query_pairs()
-        .filter(|(k, _)| !params.iter().any(|(n, _)| n == k))
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    {
-        let mut q = url.query_pairs_mut();
-        q.clear();
-        for (k, v) in &kept {
-            q.append_pair(k, v);
-        }
-        for (k, v) in params {
-            q.append_pair(k, v);
-        }
-    }
-    url
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,7 +253,7 @@ mod tests {
         }
     }
 
-    fn run(p: &Paging, pos: &Position, status: u16, body: Value) -> Result<Outcome, FetchError> {
+    fn run(p: &Paging, pos: &Position, status: u16, body: Value) -> Result<Step, FetchError> {
         let url = p.request_url(pos);
         p.interpret(
             pos,
@@ -292,16 +271,13 @@ mod tests {
         let out = run(&p, &pos, 200, json!({"data": [1, 2]})).unwrap();
         assert_eq!(
             out,
-            Outcome::Page {
+            Step::Page {
                 items: vec![json!(1), json!(2)],
                 next: Some(Position::Page(2))
             }
         );
-        assert_eq!(
-            run(&p, &pos, 200, json!({"data": []})).unwrap(),
-            Outcome::End
-        );
-        assert_eq!(run(&p, &pos, 404, json!("gone")).unwrap(), Outcome::End);
+        assert_eq!(run(&p, &pos, 200, json!({"data": []})).unwrap(), Step::End);
+        assert_eq!(run(&p, &pos, 404, json!("gone")).unwrap(), Step::End);
     }
 
     #[test]
@@ -310,7 +286,7 @@ mod tests {
         let full = run(&p, &Position::Offset(4), 200, json!({"data": [1, 2]})).unwrap();
         assert_eq!(
             full,
-            Outcome::Page {
+            Step::Page {
                 items: vec![json!(1), json!(2)],
                 next: Some(Position::Offset(6))
             }
@@ -318,7 +294,7 @@ mod tests {
         let short = run(&p, &Position::Offset(6), 200, json!({"data": [3]})).unwrap();
         assert_eq!(
             short,
-            Outcome::Page {
+            Step::Page {
                 items: vec![json!(3)],
                 next: None
             }
@@ -337,7 +313,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             out,
-            Outcome::Page {
+            Step::Page {
                 items: vec![json!(1)],
                 next: Some(Position::Cursor(Some("c2".into())))
             }
@@ -351,7 +327,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             last,
-            Outcome::Page {
+            Step::Page {
                 items: vec![json!(1)],
                 next: None
             }

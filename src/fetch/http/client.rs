@@ -1,5 +1,5 @@
 //! The one shared HTTP client: a keep-alive pool behind the guard (resolver and redirect
-//! policy), the concurrency limits, the deadline, and a body cap enforced while reading.
+//! policy), the upstream connection slots, the deadline, and a body cap enforced while reading.
 
 use std::error::Error as StdError;
 use std::sync::Arc;
@@ -10,52 +10,52 @@ use http::{HeaderMap, Method};
 use tokio::time::Instant;
 use url::Url;
 
-use super::error::FetchError;
 use super::guard::{Policy, Refused};
-use super::limits::Limits;
 use super::resolve::{GuardedResolver, Lookup};
+use super::slots::Slots;
 use crate::config::FetchSettings;
+use crate::fetch::error::FetchError;
 
 /// One upstream request, already validated.
 #[derive(Debug, Clone)]
-pub struct HttpRequest {
+pub(crate) struct HttpRequest {
     /// Absolute http(s) URL (checked again by the guard before sending).
-    pub url: Url,
+    pub(crate) url: Url,
     /// HTTP method.
-    pub method: Method,
+    pub(crate) method: Method,
     /// Headers sent as given.
-    pub headers: HeaderMap,
+    pub(crate) headers: HeaderMap,
     /// Request body.
-    pub body: Bytes,
+    pub(crate) body: Bytes,
     /// Largest response body accepted, in bytes.
-    pub body_cap: u64,
+    pub(crate) body_cap: u64,
 }
 
 /// What came back.
 #[derive(Debug)]
-pub struct HttpResponse {
+pub(crate) struct HttpResponse {
     /// HTTP status code.
-    pub status: u16,
+    pub(crate) status: u16,
     /// Response headers.
-    pub headers: HeaderMap,
+    pub(crate) headers: HeaderMap,
     /// The whole (decoded) body, at most the request's cap.
-    pub body: Bytes,
+    pub(crate) body: Bytes,
     /// The final URL after redirects.
-    pub url: Url,
+    pub(crate) url: Url,
 }
 
-/// The process-wide HTTP client with its guard and limits.
-pub struct Fetcher {
+/// The process-wide HTTP client with its guard and connection slots.
+pub(crate) struct Fetcher {
     client: reqwest::Client,
     policy: Arc<Policy>,
-    limits: Arc<Limits>,
+    slots: Arc<Slots>,
     queue_timeout: Duration,
     connect_timeout: Duration,
 }
 
 impl Fetcher {
     /// Builds the client from the config, resolving names through `lookup`.
-    pub fn new(
+    pub(crate) fn new(
         settings: &FetchSettings,
         lookup: Arc<dyn Lookup>,
         policy: Policy,
@@ -93,14 +93,14 @@ impl Fetcher {
         Ok(Self {
             client,
             policy,
-            limits: Limits::new(settings.max_concurrency.get(), settings.max_per_host.get()),
+            slots: Slots::new(settings.max_concurrency.get(), settings.max_per_host.get()),
             queue_timeout: settings.queue_timeout,
             connect_timeout: settings.connect_timeout,
         })
     }
 
     /// Sends `req` and reads the whole response by `deadline`, queueing for a slot first.
-    pub async fn execute(
+    pub(crate) async fn execute(
         &self,
         req: HttpRequest,
         deadline: Instant,
@@ -113,7 +113,7 @@ impl Fetcher {
         );
         let queue_deadline = Instant::now() + self.queue_timeout;
         let _permit = self
-            .limits
+            .slots
             .acquire(&host_key, deadline, queue_deadline)
             .await?;
         let url = req.url.clone();

@@ -10,7 +10,7 @@ use http::header::LINK;
 use url::Url;
 
 /// The `rel="next"` target of `headers`, resolved against `base` (the response's URL).
-pub fn next_link(headers: &HeaderMap, base: &Url) -> Option<Url> {
+pub(crate) fn next_link(headers: &HeaderMap, base: &Url) -> Option<Url> {
     headers
         .get_all(LINK)
         .iter()
