@@ -14,6 +14,8 @@ mod support;
 
 #[path = "fetch/cost.rs"]
 mod cost;
+#[path = "fetch/grpc_web.rs"]
+mod grpc_web;
 #[path = "fetch/throughput.rs"]
 mod throughput;
 
@@ -45,6 +47,7 @@ fn main() {
     let bench = Bench::start();
     bench.run(throughput::run);
     bench.run(cost::run);
+    bench.run(grpc_web::run);
     bench.stop();
 }
 
