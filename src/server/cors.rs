@@ -36,6 +36,12 @@ const ALLOW_METHODS: &str = "POST";
 /// How long a browser may cache a preflight answer, in seconds (Chromium caps it at 7200).
 const PREFLIGHT_MAX_AGE_SECS: &str = "7200";
 
+/// Private Network Access (WICG): the preflight's question and the answer that allows it.
+const REQUEST_PRIVATE_NETWORK: HeaderName =
+    HeaderName::from_static("access-control-request-private-network");
+const ALLOW_PRIVATE_NETWORK: HeaderName =
+    HeaderName::from_static("access-control-allow-private-network");
+
 /// The CORS layer; with no origin configured it only refuses preflights.
 #[derive(Clone)]
 pub(super) struct CorsLayer {
@@ -148,6 +154,16 @@ where
                         header::ACCESS_CONTROL_MAX_AGE,
                         HeaderValue::from_static(PREFLIGHT_MAX_AGE_SECS),
                     );
+                    // Chromium's Private Network Access: a page on a public address asks
+                    // before calling a server on a private or loopback one. A listed origin
+                    // was allowed on purpose, wherever the server runs.
+                    if req
+                        .headers()
+                        .get(REQUEST_PRIVATE_NETWORK)
+                        .is_some_and(|v| v == "true")
+                    {
+                        h.insert(ALLOW_PRIVATE_NETWORK, HeaderValue::from_static("true"));
+                    }
                     res.headers_mut().extend(h);
                 }
                 // An origin not listed (or CORS off): no CORS header, so the browser stops.
@@ -302,6 +318,22 @@ mod tests {
             h.get("x-inner").is_none(),
             "a preflight never reaches the services"
         );
+        assert!(h.get(ALLOW_PRIVATE_NETWORK).is_none(), "only when asked");
+    }
+
+    #[tokio::test]
+    async fn a_listed_origin_may_reach_a_server_on_a_private_network() {
+        let l = layer(AllowedOrigins::List(vec!["https://a.test".into()]), false);
+        let mut req = preflight("https://a.test");
+        req.headers_mut()
+            .insert(REQUEST_PRIVATE_NETWORK, HeaderValue::from_static("true"));
+        let res = call(&l, req).await;
+        assert_eq!(res.headers()[ALLOW_PRIVATE_NETWORK], "true");
+        let mut req = preflight("https://b.test");
+        req.headers_mut()
+            .insert(REQUEST_PRIVATE_NETWORK, HeaderValue::from_static("true"));
+        let res = call(&l, req).await;
+        assert!(cors_headers(&res).is_empty());
     }
 
     #[tokio::test]
