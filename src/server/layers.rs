@@ -14,7 +14,8 @@ use super::cors::CorsLayer;
 use super::grpc_web;
 use crate::config::WebSettings;
 
-/// The layers of [`stack`], outermost last (as tower nests them).
+/// The layers of [`stack`], as tower nests them: each `.layer(x)` added to the builder wraps
+/// this type as `Stack<X, previous>` (innermost first).
 pub(super) type Layers = Stack<
     Stack<tonic_web::GrpcWebLayer, grpc_web::RefuseClientStreamingLayer>,
     Stack<CorsLayer, Identity>,
