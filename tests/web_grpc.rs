@@ -1,6 +1,7 @@
 //! gRPC-Web on the gRPC port, from a non-browser client that frames requests by hand over
 //! HTTP/1.1 (as curl would): status and trailers as the gRPC-Web spec says, for an OK unary
-//! call, an INVALID_ARGUMENT, a server stream, the base64 text encoding, and the refusal of
+//! call, an INVALID_ARGUMENT, a server stream, a lock taken and released, the base64 text
+//! encoding, and the refusal of
 //! the bidirectional SensorFeed.
 //!
 //! A gRPC-Web body is a sequence of frames: 1 flag byte (0x00 message, 0x80 trailers), a
@@ -20,11 +21,14 @@ use common::{TestServer, Upstream};
 use prost::Message;
 use streamgate_client::proto::fetch_service_client::FetchServiceClient;
 use streamgate_client::proto::{
-    FetchResponse, ListPagesRequest, Page, SensorFeedRequest, SensorReading,
+    AcquireLockRequest, AcquireLockResponse, FetchResponse, ListPagesRequest, Page, ReleaseRequest,
+    ReleaseResponse, SensorFeedRequest, SensorReading,
 };
 
 const FETCH: &str = "/streamgate.v1.FetchService/Fetch";
 const LIST_PAGES: &str = "/streamgate.v1.FetchService/ListPages";
+const ACQUIRE_LOCK: &str = "/streamgate.v1.LockService/AcquireLock";
+const RELEASE: &str = "/streamgate.v1.LockService/Release";
 const SENSOR_FEED: &str = "/streamgate.v1.SensorService/SensorFeed";
 
 /// gRPC-Web's two encodings of the same frames.
@@ -366,4 +370,33 @@ async fn a_plain_http1_request_that_is_not_grpc_web_is_refused() {
         .await
         .expect("an HTTP answer");
     assert_eq!(res.status().as_u16(), 400);
+}
+
+#[tokio::test]
+async fn a_lock_is_acquired_and_released_over_grpc_web() {
+    let server = TestServer::start().await;
+    let acquire = AcquireLockRequest {
+        name: "web-lock".into(),
+        ..Default::default()
+    };
+    let a = call_web(&server, ACQUIRE_LOCK, Encoding::Binary, frame(&acquire)).await;
+    assert_eq!(a.trailer("grpc-status"), Some("0"), "{:?}", a.trailers);
+    let grant = AcquireLockResponse::decode(a.messages[0].clone()).expect("a grant");
+    assert!(grant.acquired && !grant.token.is_empty());
+
+    let again = call_web(&server, ACQUIRE_LOCK, Encoding::Binary, frame(&acquire)).await;
+    let busy = AcquireLockResponse::decode(again.messages[0].clone()).expect("an answer");
+    assert!(!busy.acquired, "held by the first grant");
+
+    let release = ReleaseRequest {
+        name: "web-lock".into(),
+        token: grant.token,
+    };
+    let r = call_web(&server, RELEASE, Encoding::Text, frame(&release)).await;
+    assert_eq!(r.trailer("grpc-status"), Some("0"));
+    assert!(
+        ReleaseResponse::decode(r.messages[0].clone())
+            .expect("an answer")
+            .released
+    );
 }
