@@ -1,8 +1,7 @@
 //! gRPC-Web on the gRPC port, from a non-browser client that frames requests by hand over
 //! HTTP/1.1 (as curl would): status and trailers as the gRPC-Web spec says, for an OK unary
 //! call, an INVALID_ARGUMENT, a server stream, a lock taken and released, the base64 text
-//! encoding, and the refusal of
-//! the bidirectional SensorFeed.
+//! encoding, and the refusal of the bidirectional SensorFeed.
 //!
 //! A gRPC-Web body is a sequence of frames: 1 flag byte (0x00 message, 0x80 trailers), a
 //! 4-byte big-endian length, then the protobuf message or the trailers as HTTP/1 header lines.
