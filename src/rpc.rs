@@ -33,10 +33,16 @@ pub(crate) fn usable_time(timeout: Duration) -> Duration {
 /// Parses a `grpc-timeout` header value (`<digits><unit>`, at most 8 digits; gRPC over
 /// HTTP/2 spec).
 pub(crate) fn parse_grpc_timeout(value: &str) -> Option<Duration> {
-    if value.len() < 2 || value.len() > 9 {
+    // ASCII only: the split below is by bytes (a header value that is not ASCII never gets
+    // here, but a fuzzed string did and panicked at a char boundary).
+    if value.len() < 2 || value.len() > 9 || !value.is_ascii() {
         return None;
     }
     let (digits, unit) = value.split_at(value.len() - 1);
+    // Digits only: `u64::from_str` would also take a leading `+`.
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
     let n: u64 = digits.parse().ok()?;
     Some(match unit {
         "H" => Duration::from_secs(n.saturating_mul(3600)),

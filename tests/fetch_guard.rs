@@ -1,5 +1,6 @@
 //! The target guard, end to end: internal addresses are refused with PERMISSION_DENIED naming
-//! the address, before any connection is made, whether they come as literals, odd spellings,
+//! the address the caller wrote (or, for a name, the name and the class of its address),
+//! before any connection is made, whether they come as literals, odd spellings,
 //! resolved names or redirects. Only loopback addresses are ever used.
 
 mod common;
@@ -154,7 +155,12 @@ async fn a_redirect_from_an_allowed_host_to_loopback_is_refused() {
         (format!("http://127.0.0.2:{port}/ok"), "127.0.0.2"),
         (format!("http://[::1]:{port}/ok"), "::1"),
         (format!("http://2130706434:{port}/ok"), "127.0.0.2"),
-        (format!("http://inner.test:{port}/ok"), "127.0.0.2"),
+        // A name is reported by the name and the class of its address, never the address:
+        // a caller must not map internal names to addresses.
+        (
+            format!("http://inner.test:{port}/ok"),
+            "host inner.test resolves to a loopback address",
+        ),
     ] {
         let url = up.url(&format!("/redirect?to={target}"));
         let status = client.fetch(get_req(url)).await.unwrap_err();
@@ -168,6 +174,13 @@ async fn a_redirect_from_an_allowed_host_to_loopback_is_refused() {
             "{target}: {}",
             status.message()
         );
+        if target.contains("inner.test") {
+            assert!(
+                !status.message().contains("127.0.0.2"),
+                "{}",
+                status.message()
+            );
+        }
     }
     assert_eq!(hits.get(), 2, "no refused redirect reached an upstream");
 }

@@ -1,7 +1,8 @@
 //! gRPC-Web on the gRPC port, from a non-browser client that frames requests by hand over
 //! HTTP/1.1 (as curl would): status and trailers as the gRPC-Web spec says, for an OK unary
 //! call, an INVALID_ARGUMENT, a server stream, a lock taken and released, the base64 text
-//! encoding, and the refusal of the bidirectional SensorFeed.
+//! encoding, and the refusal of the bidirectional SensorFeed; and the gRPC metrics count
+//! gRPC-Web calls as they count native ones (the translation is ahead of every other layer).
 //!
 //! A gRPC-Web body is a sequence of frames: 1 flag byte (0x00 message, 0x80 trailers), a
 //! 4-byte big-endian length, then the protobuf message or the trailers as HTTP/1 header lines.
@@ -16,6 +17,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use common::fetch::{Collection, get as fetch_get, ids, list};
+use common::metrics::Metered;
 use common::{TestServer, Upstream};
 use prost::Message;
 use streamgate_client::proto::fetch_service_client::FetchServiceClient;
@@ -398,4 +400,35 @@ async fn a_lock_is_acquired_and_released_over_grpc_web() {
             .expect("an answer")
             .released
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_web_calls_are_counted_by_the_grpc_metrics_as_native_calls_are() {
+    let m = Metered::start(&[]).await;
+    let up = hello_upstream().await;
+    let labels = |code: &'static str| {
+        vec![
+            ("grpc_type", "unary"),
+            ("grpc_service", "streamgate.v1.FetchService"),
+            ("grpc_method", "Fetch"),
+            ("grpc_code", code),
+        ]
+    };
+    let before = m.scrape().await;
+    let ok = call_web(
+        &m.server,
+        FETCH,
+        Encoding::Binary,
+        frame(&fetch_get(up.url("/hello"))),
+    )
+    .await;
+    assert_eq!(ok.trailer("grpc-status"), Some("0"));
+    let bad = call_web(&m.server, FETCH, Encoding::Text, frame(&fetch_get(""))).await;
+    assert_eq!(bad.grpc_status(), Some("3"));
+    let after = m.scrape().await;
+    for code in ["OK", "InvalidArgument"] {
+        let moved = after.value("grpc_server_handled_total", &labels(code))
+            - before.value("grpc_server_handled_total", &labels(code));
+        assert_eq!(moved, 1.0, "{code}");
+    }
 }

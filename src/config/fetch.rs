@@ -44,6 +44,16 @@ pub struct FetchArgs {
     )]
     pub max_per_host: usize,
 
+    /// Calls waiting for an upstream slot at once (across all hosts); a call that would wait
+    /// beyond it gets RESOURCE_EXHAUSTED at once, so a flood of calls cannot pile up memory
+    /// in the queue.
+    #[arg(
+        long = "fetch-max-queue",
+        env = "STREAMGATE_FETCH_MAX_QUEUE",
+        default_value_t = 1_000
+    )]
+    pub max_queue: usize,
+
     /// Longest a call may wait in the concurrency queue before RESOURCE_EXHAUSTED.
     #[arg(long = "fetch-queue-timeout", env = "STREAMGATE_FETCH_QUEUE_TIMEOUT", value_parser = humantime::parse_duration, default_value = "30s")]
     pub queue_timeout: Duration,
@@ -136,6 +146,8 @@ pub struct FetchSettings {
     pub max_concurrency: NonZeroUsize,
     /// Upstream requests in flight at once to one host.
     pub max_per_host: NonZeroUsize,
+    /// Calls waiting for a slot at once.
+    pub max_queue: NonZeroUsize,
     /// Longest wait for a slot.
     pub queue_timeout: Duration,
     /// Upstream connect timeout (non-zero).
@@ -212,6 +224,7 @@ impl FetchArgs {
             allow_private_networks: self.allow_private_networks,
             max_concurrency: count("fetch-max-concurrency", self.max_concurrency)?,
             max_per_host: count("fetch-max-per-host", self.max_per_host)?,
+            max_queue: count("fetch-max-queue", self.max_queue)?,
             queue_timeout: self.queue_timeout,
             connect_timeout: longer_than_zero("fetch-connect-timeout", self.connect_timeout)?,
             timeout,

@@ -5,6 +5,7 @@
 
 mod fetch;
 mod lock;
+mod metrics;
 mod sensor;
 mod server;
 mod web;
@@ -15,6 +16,7 @@ use clap::Parser;
 
 pub use fetch::{FetchArgs, FetchSettings, PagesArgs, PagesSettings};
 pub use lock::{LockArgs, LockSettings, RedisSettings};
+pub use metrics::{MetricsArgs, MetricsSettings};
 pub use sensor::{SensorArgs, SensorSettings};
 pub use server::{LogFormat, ServerArgs, ServerSettings};
 pub use web::{AllowedOrigins, WebArgs, WebSettings};
@@ -45,6 +47,9 @@ pub struct Config {
     /// Browsers: gRPC-Web's cross-origin permission.
     #[command(flatten)]
     pub web: WebArgs,
+    /// The metrics endpoint.
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 /// The checked settings, one part per service.
@@ -60,6 +65,8 @@ pub struct Settings {
     pub sensor: SensorSettings,
     /// Browsers (gRPC-Web, CORS).
     pub web: WebSettings,
+    /// The metrics endpoint.
+    pub metrics: MetricsSettings,
 }
 
 /// A setting out of range; the message names the flag.
@@ -97,6 +104,7 @@ impl Config {
             lock: self.lock.settings()?,
             sensor: self.sensor.settings()?,
             web: self.web.settings()?,
+            metrics: self.metrics.settings()?,
         })
     }
 }
@@ -171,6 +179,7 @@ mod tests {
     fn every_zero_count_and_duration_is_refused_naming_its_flag() {
         for flag in [
             "fetch-max-per-host",
+            "fetch-max-queue",
             "fetch-max-request-bytes",
             "pages-max-prefetch",
             "pages-max-attempts",
@@ -180,6 +189,9 @@ mod tests {
             "sensor-max-message-bytes",
             "sensor-buffer",
             "sensor-max-window",
+            "sensor-max-samples",
+            "max-connections",
+            "max-streams-per-connection",
         ] {
             let e = error_of(&[&format!("--{flag}"), "0"]);
             assert!(e.contains(&format!("--{flag}")), "{flag}: {e}");

@@ -10,7 +10,8 @@ use super::{ConfigError, at_least_one};
 /// The SensorFeed flags.
 #[derive(Clone, Debug, Args)]
 pub struct SensorArgs {
-    /// Distinct sensors one SensorFeed stream may report.
+    /// Distinct sensors one SensorFeed stream may report; a reading or config naming one more
+    /// is rejected in-band and the stream goes on.
     #[arg(
         long = "sensor-max-sensors",
         env = "STREAMGATE_SENSOR_MAX_SENSORS",
@@ -42,6 +43,16 @@ pub struct SensorArgs {
         default_value_t = 10_000
     )]
     pub max_window: u32,
+
+    /// Window readings all sensors of one SensorFeed stream may be configured to retain
+    /// together (a count window holds its count; a duration-only window up to
+    /// `--sensor-max-window`). A config or new sensor beyond it is rejected in-band.
+    #[arg(
+        long = "sensor-max-samples",
+        env = "STREAMGATE_SENSOR_MAX_SAMPLES",
+        default_value_t = 100_000
+    )]
+    pub max_samples: usize,
 }
 
 /// The checked settings of SensorService.
@@ -57,6 +68,8 @@ pub struct SensorSettings {
     pub buffer: NonZeroUsize,
     /// Longest count window.
     pub max_window: NonZeroU32,
+    /// Window readings retained per stream.
+    pub max_samples: NonZeroUsize,
 }
 
 impl SensorArgs {
@@ -69,6 +82,7 @@ impl SensorArgs {
             max_message_bytes: count("sensor-max-message-bytes", self.max_message_bytes)?,
             max_future_skew: self.max_future_skew,
             buffer: count("sensor-buffer", self.buffer)?,
+            max_samples: count("sensor-max-samples", self.max_samples)?,
             max_window: NonZeroU32::new(at_least_one("sensor-max-window", self.max_window)?)
                 .expect("checked non-zero"),
         })

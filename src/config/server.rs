@@ -1,11 +1,12 @@
-//! Listening, logging and shutdown.
+//! Listening, connection and stream limits, logging and shutdown.
 
 use std::net::SocketAddr;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use super::ConfigError;
+use super::{ConfigError, at_least_one};
 
 /// Log output format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -32,6 +33,22 @@ pub struct ServerArgs {
     /// ended at once with UNAVAILABLE).
     #[arg(long, env = "STREAMGATE_SHUTDOWN_GRACE", value_parser = humantime::parse_duration, default_value = "5s")]
     pub shutdown_grace: Duration,
+
+    /// Connections served at once; a connection accepted beyond it is closed at once (the
+    /// client sees the connection end and may retry), so a flood of idle connections cannot
+    /// exhaust file descriptors or memory. Keep it below the process's open-file limit.
+    #[arg(long, env = "STREAMGATE_MAX_CONNECTIONS", default_value_t = 1_000)]
+    pub max_connections: usize,
+
+    /// Streams one HTTP/2 connection may have open at once, advertised as
+    /// SETTINGS_MAX_CONCURRENT_STREAMS; a stream opened beyond it is refused with
+    /// REFUSED_STREAM (clients queue or retry it).
+    #[arg(
+        long,
+        env = "STREAMGATE_MAX_STREAMS_PER_CONNECTION",
+        default_value_t = 256
+    )]
+    pub max_streams_per_connection: u32,
 }
 
 /// The checked server-wide settings.
@@ -44,6 +61,10 @@ pub struct ServerSettings {
     /// Time unary calls get after a stop signal; at least 1 ms, so a zero grace still lets
     /// the server's own shutdown bookkeeping run.
     pub shutdown_grace: Duration,
+    /// Connections served at once.
+    pub max_connections: NonZeroUsize,
+    /// Concurrent streams per HTTP/2 connection.
+    pub max_streams_per_connection: NonZeroU32,
 }
 
 impl ServerArgs {
@@ -52,6 +73,16 @@ impl ServerArgs {
             listen: self.listen,
             log_format: self.log_format,
             shutdown_grace: self.shutdown_grace.max(Duration::from_millis(1)),
+            max_connections: NonZeroUsize::new(at_least_one(
+                "max-connections",
+                self.max_connections,
+            )?)
+            .expect("checked non-zero"),
+            max_streams_per_connection: NonZeroU32::new(at_least_one(
+                "max-streams-per-connection",
+                self.max_streams_per_connection,
+            )?)
+            .expect("checked non-zero"),
         })
     }
 }

@@ -7,6 +7,8 @@
 //! `error.rs` is the one error type, mapped to a gRPC status in one `match`.
 
 mod error;
+#[cfg(test)]
+mod fuzz;
 mod http;
 mod pages;
 mod request;

@@ -17,17 +17,35 @@ use crate::config::FetchSettings;
 use crate::proto::{FetchRequest, Header, ListPagesRequest, PaginationStyle};
 use crate::rpc;
 
-/// Request headers a caller may not set: they frame the HTTP message, which is the
-/// client's job, or would tunnel it elsewhere.
-const RESERVED_HEADERS: [&str; 8] = [
+/// Request headers a caller may not set: they frame the HTTP message or steer the
+/// connection (the client's job), would tunnel it elsewhere or talk to a proxy, or change
+/// how the upstream reads the exchange (`Expect: 100-continue`, trailers, h2c upgrade).
+const RESERVED_HEADERS: [&str; 12] = [
     "connection",
     "content-length",
+    "expect",
     "host",
+    "http2-settings",
     "keep-alive",
+    "proxy-authorization",
     "proxy-connection",
     "te",
+    "trailer",
     "transfer-encoding",
     "upgrade",
+];
+
+/// The methods a Fetch may use: those of plain request/response exchanges. CONNECT opens a
+/// tunnel, TRACE reflects the request (headers included) back, and extension methods
+/// (PURGE, ...) act on caches and servers in ways a gateway cannot vouch for.
+const METHODS: [Method; 7] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+    Method::OPTIONS,
 ];
 
 /// Items per page when the request names none (the contract's default).
@@ -43,6 +61,7 @@ pub(crate) fn fetch(
     settings: &FetchSettings,
 ) -> Result<(HttpRequest, Duration), FetchError> {
     let url = TargetUrl::parse(&req.url).map_err(|r| FetchError::invalid("url", r))?;
+    let url = url.into_url();
     let method = parse_method(&req.method)?;
     let headers = parse_headers("headers", req.headers)?;
     if req.body.len() > settings.max_request_bytes {
@@ -59,11 +78,14 @@ pub(crate) fn fetch(
     let timeout = requested_timeout("timeout", req.timeout, settings)?;
     Ok((
         HttpRequest {
-            url: url.into_url(),
+            origin: url.origin(),
+            url,
             method,
             headers,
             body: Bytes::from(req.body),
             body_cap,
+            // Set by the service from the call's metadata.
+            trace: None,
         },
         timeout,
     ))
@@ -126,21 +148,29 @@ pub(crate) fn plan(
         },
         token_key: token_key.clone(),
         identity,
+        // Set by the service from the call's metadata.
+        trace: None,
     })
 }
 
-/// Parses a method name; empty is GET, CONNECT is refused (it opens a tunnel).
+/// Parses a method name, case-insensitively; empty is GET, anything outside [`METHODS`] is
+/// refused.
 fn parse_method(raw: &str) -> Result<Method, FetchError> {
     if raw.is_empty() {
         return Ok(Method::GET);
     }
-    let m = Method::from_bytes(raw.as_bytes()).map_err(|_| {
-        FetchError::invalid("method", format!("{raw:?} is not an HTTP method token"))
-    })?;
-    if m == Method::CONNECT {
-        return Err(FetchError::invalid("method", "CONNECT is not allowed"));
-    }
-    Ok(m)
+    METHODS
+        .into_iter()
+        .find(|m| m.as_str().eq_ignore_ascii_case(raw))
+        .ok_or_else(|| {
+            let shown: String = raw.chars().take(32).collect();
+            FetchError::invalid(
+                "method",
+                format!(
+                    "{shown:?} is not allowed; use GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS"
+                ),
+            )
+        })
 }
 
 /// Turns protobuf headers into a `HeaderMap`, keeping repeated names in order. The values'
@@ -238,12 +268,41 @@ mod tests {
     }
 
     #[test]
-    fn methods_default_to_get_and_connect_is_refused() {
+    fn methods_default_to_get_and_only_the_plain_ones_pass_in_any_case() {
         assert_eq!(parse_method("").unwrap(), Method::GET);
         assert_eq!(parse_method("PATCH").unwrap(), Method::PATCH);
-        let err = parse_method("CONNECT").unwrap_err();
-        assert!(err.to_string().starts_with("method: "), "{err}");
-        assert!(parse_method("BAD METHOD").is_err());
+        assert_eq!(parse_method("delete").unwrap(), Method::DELETE);
+        assert_eq!(parse_method("Options").unwrap(), Method::OPTIONS);
+        for bad in [
+            "CONNECT",
+            "connect",
+            "TRACE",
+            "trace",
+            "PURGE",
+            "BAD METHOD",
+            "GET ",
+        ] {
+            let err = parse_method(bad).unwrap_err();
+            assert!(err.to_string().starts_with("method: "), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn headers_that_steer_the_connection_or_a_proxy_are_refused() {
+        for name in [
+            "Expect",
+            "Trailer",
+            "Proxy-Authorization",
+            "Proxy-Connection",
+            "Keep-Alive",
+            "HTTP2-Settings",
+        ] {
+            let err = parse_headers("headers", vec![header(name, "x")]).unwrap_err();
+            assert!(
+                err.to_string().starts_with("headers[0].name: "),
+                "{name}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -11,11 +11,12 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::config::SensorSettings;
+use crate::metrics::SensorMetrics;
 use crate::proto::{SensorFeedRequest, SensorFeedResponse};
 use crate::shutdown::Shutdown;
 
 use super::feed::Feed;
-use super::processor::{Limits, Processor};
+use super::processor::{Processor, StreamLimits};
 use super::validate::ReadingRules;
 
 /// Longest sensor id accepted, in bytes. Ids are keys of per-stream state, so they are
@@ -63,19 +64,22 @@ impl Drop for LiveStream {
 
 /// Serves `streamgate.v1.SensorService`.
 pub struct SensorHandler {
-    limits: Limits,
+    limits: StreamLimits,
     buffer: NonZeroUsize,
     shutdown: Shutdown,
     metrics: FeedMetrics,
+    /// The Prometheus families (off unless `--metrics-listen`).
+    recorded: SensorMetrics,
 }
 
 impl SensorHandler {
-    /// Takes the per-stream limits from the settings.
-    pub fn new(settings: &SensorSettings, shutdown: Shutdown) -> Self {
+    /// Takes the per-stream limits from the settings; records into `metrics`.
+    pub fn new(settings: &SensorSettings, metrics: SensorMetrics, shutdown: Shutdown) -> Self {
         Self::with_limits(
-            Limits {
+            StreamLimits {
                 max_sensors: settings.max_sensors.get(),
                 max_window: settings.max_window.get(),
+                max_samples: settings.max_samples.get(),
                 rules: ReadingRules {
                     max_future_skew: settings.max_future_skew,
                     max_sensor_id_bytes: MAX_SENSOR_ID_BYTES,
@@ -84,17 +88,25 @@ impl SensorHandler {
             settings.buffer,
             shutdown,
         )
+        .recording_into(metrics)
     }
 
     /// A handler with explicit limits and response buffer (requests taken per poll, and
     /// responses held, per stream).
-    pub fn with_limits(limits: Limits, buffer: NonZeroUsize, shutdown: Shutdown) -> Self {
+    pub fn with_limits(limits: StreamLimits, buffer: NonZeroUsize, shutdown: Shutdown) -> Self {
         Self {
             limits,
             buffer,
             shutdown,
             metrics: FeedMetrics::default(),
+            recorded: SensorMetrics::default(),
         }
+    }
+
+    /// The same handler, recording its streams' outputs into `metrics`.
+    pub fn recording_into(mut self, metrics: SensorMetrics) -> Self {
+        self.recorded = metrics;
+        self
     }
 
     /// The live counters of this handler's streams.
@@ -121,7 +133,8 @@ impl crate::proto::sensor_service_server::SensorService for SensorHandler {
             req.into_inner(),
             self.buffer,
             self.shutdown.clone(),
-            self.metrics.track(),
+            (self.metrics.track(), self.recorded.stream_opened()),
+            self.recorded.clone(),
         );
         Ok(Response::new(Box::pin(feed)))
     }

@@ -23,8 +23,9 @@ use crate::config::{AllowedOrigins, WebSettings};
 
 /// Request headers a gRPC-Web page may send: the protocol's own (connect-web and grpc-web
 /// send `x-grpc-web`, `x-user-agent`, `grpc-timeout`; `grpc-accept-encoding`/`grpc-encoding`
-/// when compressing) and `authorization` for the auth layer.
-const ALLOW_HEADERS: &str = "content-type, x-grpc-web, x-user-agent, grpc-timeout, grpc-accept-encoding, grpc-encoding, authorization";
+/// when compressing), `authorization` for the auth layer, and W3C trace context
+/// (`traceparent`, `tracestate`) which the trace layer continues.
+const ALLOW_HEADERS: &str = "content-type, x-grpc-web, x-user-agent, grpc-timeout, grpc-accept-encoding, grpc-encoding, authorization, traceparent, tracestate";
 
 /// Response headers a page's script may read: the status of a trailers-only response comes
 /// in headers, not in the body's trailer frame.

@@ -1,30 +1,43 @@
 //! The tower layers every service shares, in the order a call meets them (outermost first).
 //! Each layer lives in a file of its own beside this one; add it to [`stack`] in its place.
 //!
-//! Browser support comes first, so every layer after it (metrics, auth, ...) sees a gRPC-Web
-//! call as the ordinary gRPC call it is translated into: CORS answers preflights and marks
-//! answers for the page's origin ([`super::cors`]), then gRPC-Web is refused for
-//! client-streaming methods and translated ([`super::grpc_web`]). TCP_NODELAY is set on the
-//! connection ([`super::incoming`]) and message limits are per service ([`super::App::serve`]).
+//! Browser support comes first, so every layer after it (trace context, metrics, auth, ...)
+//! sees a gRPC-Web call as the ordinary gRPC call it is translated into: CORS answers
+//! preflights and marks answers for the page's origin ([`super::cors`]), then gRPC-Web is
+//! refused for client-streaming methods and translated ([`super::grpc_web`]). TCP_NODELAY is
+//! set on the connection ([`super::incoming`]) and message limits are per service
+//! ([`super::App::serve`]).
 
 use tower::ServiceBuilder;
 use tower::layer::util::{Identity, Stack};
 
 use super::cors::CorsLayer;
+use super::grpc_metrics::GrpcMetricsLayer;
 use super::grpc_web;
+use super::trace::TraceLayer;
 use crate::config::WebSettings;
+use crate::metrics::Metrics;
 
 /// The layers of [`stack`], as tower nests them: each `.layer(x)` added to the builder wraps
 /// this type as `Stack<X, previous>` (innermost first).
 pub(super) type Layers = Stack<
-    Stack<tonic_web::GrpcWebLayer, grpc_web::RefuseClientStreamingLayer>,
-    Stack<CorsLayer, Identity>,
+    GrpcMetricsLayer,
+    Stack<
+        TraceLayer,
+        Stack<
+            Stack<tonic_web::GrpcWebLayer, grpc_web::RefuseClientStreamingLayer>,
+            Stack<CorsLayer, Identity>,
+        >,
+    >,
 >;
 
 /// The shared layers, outermost first.
-pub(super) fn stack(web: &WebSettings) -> ServiceBuilder<Layers> {
+pub(super) fn stack(web: &WebSettings, metrics: &Metrics) -> ServiceBuilder<Layers> {
     ServiceBuilder::new()
         // Browsers first (see the module doc): keep these two ahead of every other layer.
         .layer(CorsLayer::new(web))
         .layer(grpc_web::layer())
+        // Trace context next, so everything after it (and its log lines) runs in the call's span.
+        .layer(TraceLayer)
+        .layer(GrpcMetricsLayer::new(metrics.grpc()))
 }

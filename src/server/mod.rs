@@ -3,16 +3,22 @@
 //! listener until a stop signal, then shuts down gracefully. The binary, every test harness
 //! and every bench go through it, so a layer added here is in every test.
 //!
-//! A call meets, in order: the listener ([`incoming`]: TCP_NODELAY), the HTTP/2 server (or
-//! HTTP/1.1, which gRPC-Web from browsers may use), the tower layers of [`layers`] (shared by
-//! every service; CORS and the gRPC-Web translation first), then the service's own wrapper
-//! (the ListPages progress tracker) and handler.
+//! A call meets, in order: the listener ([`incoming`]: `--max-connections`, TCP_NODELAY), the
+//! HTTP/2 server (`--max-streams-per-connection` advertised and enforced; or HTTP/1.1, which
+//! gRPC-Web from browsers may use), the tower layers of [`layers`] (shared by every service;
+//! CORS and the gRPC-Web translation first), then the service's own wrapper (the ListPages
+//! progress tracker) and handler.
+//!
+//! With `--metrics-listen`, the builder also makes the server's [`Metrics`], hands each
+//! service its part, and serves `/metrics` on that address for as long as the server runs.
 
 mod cors;
+mod grpc_metrics;
 mod grpc_web;
 mod health;
 mod incoming;
 mod layers;
+mod trace;
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -25,6 +31,7 @@ use tonic::transport::Server;
 use crate::config::{Config, Settings};
 use crate::fetch::{FetchHandler, Lookup, SystemLookup};
 use crate::lock::LockHandler;
+use crate::metrics::Metrics;
 use crate::proto::fetch_service_server::FetchServiceServer;
 use crate::proto::lock_service_server::LockServiceServer;
 use crate::proto::sensor_service_server::SensorServiceServer;
@@ -58,6 +65,9 @@ pub struct App {
     fetch: FetchHandler,
     lock: LockHandler,
     sensor: SensorHandler,
+    metrics: Metrics,
+    /// Bound at build time, so a taken port fails the start rather than the first scrape.
+    metrics_listener: Option<TcpListener>,
 }
 
 impl App {
@@ -65,24 +75,49 @@ impl App {
     /// fail this: lock calls answer UNAVAILABLE until it is back.
     pub async fn build(settings: Settings, deps: Deps) -> anyhow::Result<Self> {
         let shutdown = Shutdown::new();
+        let (metrics, metrics_listener) = match settings.metrics.listen {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (--metrics-listen)"))?;
+                (Metrics::new(settings.lock.redis.is_some()), Some(listener))
+            }
+            None => (Metrics::off(), None),
+        };
         let fetch = FetchHandler::new(
             &settings.fetch,
             deps.lookup,
             deps.allowed_addresses,
+            metrics.fetch(),
             shutdown.clone(),
         )
         .context("starting FetchService")?;
-        let lock = LockHandler::new(&settings.lock, shutdown.clone())
+        let lock = LockHandler::new(&settings.lock, metrics.lock(), shutdown.clone())
             .await
             .context("starting LockService")?;
-        let sensor = SensorHandler::new(&settings.sensor, shutdown.clone());
+        let sensor = SensorHandler::new(&settings.sensor, metrics.sensor(), shutdown.clone());
         Ok(Self {
             settings,
             shutdown,
             fetch,
             lock,
             sensor,
+            metrics,
+            metrics_listener,
         })
+    }
+
+    /// The server's metrics (off without `--metrics-listen`); the edge records through
+    /// [`Metrics::edge`].
+    pub fn metrics(&self) -> Metrics {
+        self.metrics.clone()
+    }
+
+    /// Where `/metrics` is served, once bound (`None` without `--metrics-listen`).
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     /// The live counters of SensorFeed streams (tests watch them for leaks).
@@ -112,9 +147,12 @@ impl App {
             fetch,
             lock,
             sensor,
+            metrics,
+            metrics_listener,
         } = self;
         let local = listener.local_addr().context("reading the bound address")?;
         let health = health::Health::start(lock.availability(), shutdown.clone()).await;
+        let metrics_tasks = start_metrics(&metrics, metrics_listener, lock.availability());
         let reflection_v1 = reflection_builder()
             .build_v1()
             .context("building reflection v1")?;
@@ -131,10 +169,11 @@ impl App {
         };
 
         let router = Server::builder()
+            .max_concurrent_streams(settings.server.max_streams_per_connection.get())
             // gRPC-Web callers may speak HTTP/1.1; native gRPC still needs HTTP/2 (tonic-web
             // answers a non-gRPC-Web HTTP/1.1 request with 400).
             .accept_http1(true)
-            .layer(layers::stack(&settings.web))
+            .layer(layers::stack(&settings.web, &metrics))
             .add_service(health.service())
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -149,7 +188,10 @@ impl App {
             );
 
         tracing::info!("listening on {local}");
-        let server = router.serve_with_incoming_shutdown(incoming::accept(listener), signal);
+        let server = router.serve_with_incoming_shutdown(
+            incoming::accept(listener, settings.server.max_connections.get()),
+            signal,
+        );
         tokio::pin!(server);
         let grace = settings.server.shutdown_grace;
         tokio::select! {
@@ -163,6 +205,7 @@ impl App {
             }
         }
         health.stop();
+        metrics_tasks.stop().await;
         tracing::info!("stopped");
         Ok(())
     }
@@ -180,6 +223,61 @@ pub async fn serve(
         .await?
         .serve(listener, stop)
         .await
+}
+
+/// The tasks serving `/metrics` and following Redis for `streamgate_redis_up`.
+struct MetricsTasks {
+    stop: tokio_util::sync::CancellationToken,
+    tasks: tokio::task::JoinSet<()>,
+}
+
+impl MetricsTasks {
+    /// Stops both and waits for the endpoint to close its listener (scrapes in flight get
+    /// a second to finish).
+    async fn stop(self) {
+        self.stop.cancel();
+        if tokio::time::timeout(std::time::Duration::from_secs(1), self.tasks.join_all())
+            .await
+            .is_err()
+        {
+            tracing::debug!("the metrics endpoint did not stop within 1 s; dropping it");
+        }
+    }
+}
+
+/// Starts serving `/metrics` on `listener` and keeping `streamgate_redis_up` in step with
+/// `redis_up`, until [`MetricsTasks::stop`].
+fn start_metrics(
+    metrics: &Metrics,
+    listener: Option<TcpListener>,
+    redis_up: Option<tokio::sync::watch::Receiver<bool>>,
+) -> MetricsTasks {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    if let Some(listener) = listener {
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!("metrics on http://{addr}/metrics");
+        }
+        tasks.spawn(crate::metrics::serve_endpoint(
+            listener,
+            metrics.clone(),
+            stop.clone(),
+        ));
+    }
+    if let (true, Some(mut up)) = (metrics.is_on(), redis_up) {
+        let metrics = metrics.clone();
+        let stop = stop.clone();
+        tasks.spawn(async move {
+            loop {
+                metrics.set_redis_up(*up.borrow_and_update());
+                tokio::select! {
+                    changed = up.changed() => if changed.is_err() { return },
+                    _ = stop.cancelled() => return,
+                }
+            }
+        });
+    }
+    MetricsTasks { stop, tasks }
 }
 
 /// Reflection v1 (current grpcurl, grpcui) and v1alpha (grpcurl 1.8.6), over the

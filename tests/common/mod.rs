@@ -4,7 +4,9 @@
 #![allow(dead_code)]
 
 pub mod fetch;
+pub mod h2raw;
 pub mod lock;
+pub mod metrics;
 pub mod sensor;
 
 use std::net::SocketAddr;

@@ -39,6 +39,8 @@ export const LOCK_DEADLINE_MARGIN_MS = 5_000;
  * this long before it, so running out of time is "not acquired", as for a wait that passed.
  */
 export const LOCK_DEADLINE_HEADROOM_MS = 100;
+/** Deadline of a Release that sets none, as at the end of an `await using` scope: it must end alone. */
+export const RELEASE_DEADLINE_MS = 5_000;
 
 /** One call of a lock wait: what to ask the server, the call's deadline, and whether it is the last. */
 interface Round {
@@ -137,7 +139,10 @@ export class Lock implements AsyncDisposable {
     if (this.#released) return false;
     this.#released = true;
     const res = await wrapCall(() =>
-      this.#client.release(create(ReleaseRequestSchema, { name: this.name, token: this.token }), transportOptions(opts)),
+      this.#client.release(create(ReleaseRequestSchema, { name: this.name, token: this.token }), {
+        ...transportOptions(opts),
+        timeoutMs: opts.callTimeoutMs ?? RELEASE_DEADLINE_MS,
+      }),
     );
     return res.released;
   }

@@ -11,13 +11,22 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use url::{Host, Url};
 
+use crate::metrics::RefusalKind;
+
 /// A refused target: the address (or host) and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Refused {
-    /// What was refused, e.g. `127.0.0.1` or `ftp://x`.
+    /// What was refused as the caller can know it: an address literal, a host name whose
+    /// address was refused, or a URL.
     pub(crate) target: String,
     /// Why, e.g. `a loopback address`.
     pub(crate) reason: String,
+    /// `target` is a host name and the address it resolved to was refused: the message names
+    /// the host and the class of address only, so a caller cannot map internal names to
+    /// addresses (the address is logged server-side).
+    resolved: bool,
+    /// The kind of refusal, for `streamgate_fetch_refused_total{reason}`.
+    pub(crate) kind: RefusalKind,
     context: Option<String>,
 }
 
@@ -26,6 +35,8 @@ impl Refused {
         Self {
             target: ip.to_string(),
             reason: reason.to_string(),
+            resolved: false,
+            kind: kind_of(reason),
             context: None,
         }
     }
@@ -35,7 +46,18 @@ impl Refused {
         Self {
             target: url.to_string(),
             reason: format!("a {} URL, not http or https", url.scheme()),
+            resolved: false,
+            kind: RefusalKind::BadScheme,
             context: None,
+        }
+    }
+
+    /// The refusal of an address `host` resolved to, naming the host instead of it.
+    pub(crate) fn for_host(self, host: &str) -> Self {
+        Self {
+            target: host.to_string(),
+            resolved: true,
+            ..self
         }
     }
 
@@ -54,17 +76,22 @@ impl fmt::Display for Refused {
         if let Some(c) = &self.context {
             write!(f, "{c}: ")?;
         }
-        write!(
-            f,
-            "target {} is {}; refused (the server allows only public addresses unless started with --allow-private-networks)",
-            self.target, self.reason
+        if self.resolved {
+            write!(f, "host {} resolves to {}", self.target, self.reason)?;
+        } else {
+            write!(f, "target {} is {}", self.target, self.reason)?;
+        }
+        f.write_str(
+            "; refused (the server allows only public addresses unless started with --allow-private-networks)",
         )
     }
 }
 
 impl std::error::Error for Refused {}
 
-/// Why an IPv4 address is not a public unicast target, or `None` when it is.
+/// Why an IPv4 address is not a public unicast target, or `None` when it is: every range of
+/// the IANA IPv4 special-purpose registry that is not globally reachable, multicast, and the
+/// deprecated 6to4 relay anycast.
 pub(crate) fn ipv4_refusal(ip: Ipv4Addr) -> Option<&'static str> {
     let o = ip.octets();
     let reason = match o {
@@ -77,6 +104,7 @@ pub(crate) fn ipv4_refusal(ip: Ipv4Addr) -> Option<&'static str> {
         [169, 254, ..] => "a link-local address (cloud metadata lives here)",
         [192, 0, 0, _] => "an IETF protocol (192.0.0.0/24) address",
         [192, 0, 2, _] | [198, 51, 100, _] | [203, 0, 113, _] => "a documentation address",
+        [192, 88, 99, _] => "a deprecated 6to4 relay anycast (192.88.99.0/24) address",
         [198, b, ..] if b == 18 || b == 19 => "a benchmarking (198.18.0.0/15) address",
         [a, ..] if (224..=239).contains(&a) => "a multicast address",
         [a, ..] if a >= 240 => "a reserved or broadcast address",
@@ -85,8 +113,15 @@ pub(crate) fn ipv4_refusal(ip: Ipv4Addr) -> Option<&'static str> {
     Some(reason)
 }
 
-/// Why an IPv6 address is not a public unicast target, or `None` when it is. Forms that
-/// embed an IPv4 address (mapped, compatible, NAT64, 6to4) are judged by that address.
+/// The IPv4 address in the last 32 bits of `s`.
+fn low_ipv4(s: &[u16; 8]) -> Ipv4Addr {
+    Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8)
+}
+
+/// Why an IPv6 address is not a public unicast target, or `None` when it is: every range of
+/// the IANA IPv6 special-purpose registry that is not globally reachable, multicast and the
+/// deprecated site-local range. Forms that reach an IPv4 address (mapped, compatible,
+/// translated, NAT64, 6to4) are judged by that address as well.
 pub(crate) fn ipv6_refusal(ip: Ipv6Addr) -> Option<&'static str> {
     let s = ip.segments();
     if ip.is_unspecified() {
@@ -96,36 +131,66 @@ pub(crate) fn ipv6_refusal(ip: Ipv6Addr) -> Option<&'static str> {
         return Some("a loopback address");
     }
     let embedded = ipv4_refusal;
-    // ::ffff:a.b.c.d (mapped) and ::a.b.c.d (deprecated compatible form).
-    if s[..5] == [0, 0, 0, 0, 0] && (s[5] == 0xffff || s[5] == 0) {
-        let v4 = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
-        return embedded(v4).or(if s[5] == 0 {
-            Some("an IPv4-compatible IPv6 address (deprecated)")
-        } else {
-            None
-        });
+    match s {
+        // ::ffff:a.b.c.d, IPv4-mapped: the IPv4 address itself.
+        [0, 0, 0, 0, 0, 0xffff, ..] => return embedded(low_ipv4(&s)),
+        // ::a.b.c.d, IPv4-compatible (deprecated by RFC 4291).
+        [0, 0, 0, 0, 0, 0, ..] => {
+            return embedded(low_ipv4(&s)).or(Some("an IPv4-compatible IPv6 address (deprecated)"));
+        }
+        // ::ffff:0:a.b.c.d, IPv4-translated (RFC 2765 SIIT): not routed on the Internet.
+        [0, 0, 0, 0, 0xffff, 0, ..] => {
+            return embedded(low_ipv4(&s)).or(Some("an IPv4-translated (::ffff:0:0:0/96) address"));
+        }
+        // 64:ff9b::/96, well-known NAT64 prefix: translated to the embedded address.
+        [0x64, 0xff9b, 0, 0, 0, 0, ..] => return embedded(low_ipv4(&s)),
+        // 2002:AABB:CCDD::/48 is 6to4 for A.B.C.D.
+        [0x2002, hi, lo, ..] => {
+            let v4 = Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
+            return embedded(v4);
+        }
+        _ => {}
     }
-    // 64:ff9b::/96 NAT64 translates to the embedded IPv4 address.
-    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        let v4 = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
-        return embedded(v4);
-    }
-    // 2002:AABB:CCDD::/48 is 6to4 for A.B.C.D.
-    if s[0] == 0x2002 {
-        let v4 = Ipv4Addr::new((s[1] >> 8) as u8, s[1] as u8, (s[2] >> 8) as u8, s[2] as u8);
-        return embedded(v4);
-    }
-    let reason = match s[0] {
-        x if x & 0xfe00 == 0xfc00 => "a unique-local (fc00::/7) address",
-        x if x & 0xffc0 == 0xfe80 => "a link-local (fe80::/10) address",
-        x if x & 0xffc0 == 0xfec0 => "a site-local (fec0::/10) address",
-        x if x & 0xff00 == 0xff00 => "a multicast address",
-        0x2001 if s[1] == 0x0db8 => "a documentation (2001:db8::/32) address",
-        0x2001 if s[1] == 0 => "a Teredo (2001::/32) address",
-        0x0100 if s[1..4] == [0, 0, 0] => "a discard-only (100::/64) address",
+    let reason = match s {
+        [0x64, 0xff9b, 1, ..] => "a local-use NAT64 (64:ff9b:1::/48) address",
+        [0x0100, 0, 0, 0, ..] => "a discard-only (100::/64) address",
+        [0x0100, 0, 0, 1, ..] => "a dummy (100:0:0:1::/64) address",
+        // Teredo tunnels to an IPv4 server and client; never a direct target.
+        [0x2001, 0, ..] => "a Teredo (2001::/32) address",
+        // IETF protocol assignments: benchmarking 2001:2::/48, ORCHID 2001:10::/28 and
+        // ORCHIDv2 2001:20::/28 among them; none is a web server's address.
+        [0x2001, b, ..] if b < 0x0200 => "an IETF protocol (2001::/23) address",
+        [0x2001, 0x0db8, ..] => "a documentation (2001:db8::/32) address",
+        [0x3fff, b, ..] if b < 0x1000 => "a documentation (3fff::/20) address",
+        [0x5f00, ..] => "a segment-routing SID (5f00::/16) address",
+        [x, ..] if x & 0xfe00 == 0xfc00 => "a unique-local (fc00::/7) address",
+        [x, ..] if x & 0xffc0 == 0xfe80 => "a link-local (fe80::/10) address",
+        [x, ..] if x & 0xffc0 == 0xfec0 => "a site-local (fec0::/10) address",
+        [x, ..] if x & 0xff00 == 0xff00 => "a multicast address",
         _ => return None,
     };
     Some(reason)
+}
+
+/// The metrics kind of a reason from the tables above (a small fixed set: the reasons
+/// themselves name ranges and stay in messages).
+fn kind_of(reason: &str) -> RefusalKind {
+    let has = |word: &str| reason.contains(word);
+    if has("loopback") {
+        RefusalKind::Loopback
+    } else if has("private") || has("unique-local") || has("site-local") {
+        RefusalKind::Private
+    } else if has("link-local") {
+        RefusalKind::LinkLocal
+    } else if has("CGNAT") {
+        RefusalKind::Shared
+    } else if has("unspecified") {
+        RefusalKind::Unspecified
+    } else if has("multicast") {
+        RefusalKind::Multicast
+    } else {
+        RefusalKind::Reserved
+    }
 }
 
 /// Why `ip` is not a public unicast target, or `None` when it is.
@@ -169,6 +234,8 @@ impl Policy {
             None => Err(Refused {
                 target: url.to_string(),
                 reason: "a URL without a host".into(),
+                resolved: false,
+                kind: RefusalKind::BadScheme,
                 context: None,
             }),
         }
@@ -284,6 +351,83 @@ mod tests {
     }
 
     #[test]
+    fn every_special_purpose_ipv6_range_that_is_not_globally_reachable_is_refused() {
+        for (ip, class) in [
+            ("::ffff:0:7f00:1", "loopback"),
+            ("::ffff:0:a00:1", "private"),
+            ("::ffff:0:808:808", "IPv4-translated"),
+            ("64:ff9b:1::1", "local-use NAT64"),
+            ("64:ff9b:1:ffff::1", "local-use NAT64"),
+            ("64:ff9b::7f00:1", "loopback"),
+            ("64:ff9b::a9fe:a9fe", "link-local"),
+            ("2001:2::1", "IETF protocol"),
+            ("2001:2:0:ffff::1", "IETF protocol"),
+            ("2001:10::1", "IETF protocol"),
+            ("2001:1f:ffff::1", "IETF protocol"),
+            ("2001:20::1", "IETF protocol"),
+            ("2001:2f:ffff::1", "IETF protocol"),
+            ("2001:1ff::1", "IETF protocol"),
+            ("2001::1", "Teredo"),
+            ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "Teredo"),
+            ("3fff::1", "documentation"),
+            ("3fff:fff:ffff::1", "documentation"),
+            ("5f00::1", "segment-routing"),
+            ("5f00:ffff::1", "segment-routing"),
+            ("100::1", "discard-only"),
+            ("100:0:0:1::1", "dummy"),
+            ("2002:a00:1::1", "private"),
+            ("2002:7f00:1::1", "loopback"),
+            ("2002:c058:6301::1", "6to4 relay"),
+            ("::7f00:1", "loopback"),
+            ("::808:808", "IPv4-compatible"),
+        ] {
+            let why = ip_refusal(ip.parse().unwrap());
+            assert!(
+                why.is_some_and(|w| w.contains(class)),
+                "{ip}: expected {class}, got {why:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn addresses_next_to_the_refused_ranges_pass() {
+        for ip in [
+            "64:ff9b:2::1",
+            "2001:200::1",
+            "2001:4860:4860::8888",
+            "3ffe::1",
+            "3fff:1000::1",
+            "4000::1",
+            "5f01::1",
+            "100:0:0:2::1",
+            "2002:808:808::1",
+            "64:ff9b::808:808",
+            "192.88.98.1",
+            "192.88.100.1",
+        ] {
+            assert!(
+                !refused(ip),
+                "{ip} should pass: {:?}",
+                ip_refusal(ip.parse().unwrap())
+            );
+        }
+    }
+
+    #[test]
+    fn a_refused_resolved_address_is_reported_by_host_and_class_only() {
+        let r = Policy::default()
+            .check_ip("10.1.2.3".parse().unwrap())
+            .unwrap_err()
+            .for_host("db.internal");
+        let msg = r.to_string();
+        assert!(
+            msg.contains("host db.internal resolves to a private"),
+            "{msg}"
+        );
+        assert!(!msg.contains("10.1.2.3"), "{msg}");
+    }
+
+    #[test]
     fn public_ipv6_addresses_pass() {
         for ip in [
             "2606:4700:4700::1111",
@@ -358,5 +502,29 @@ mod tests {
         assert!(TargetUrl::parse("").is_err());
         assert!(TargetUrl::parse("http://user:pw@example.com/").is_err());
         assert!(TargetUrl::parse("https://example.com/x?y=1").is_ok());
+    }
+
+    #[test]
+    fn every_refusal_has_the_kind_its_range_names() {
+        let kind = |ip: &str| {
+            Policy::default()
+                .check_ip(ip.parse().unwrap())
+                .unwrap_err()
+                .kind
+        };
+        assert_eq!(kind("127.0.0.1"), RefusalKind::Loopback);
+        assert_eq!(kind("::1"), RefusalKind::Loopback);
+        assert_eq!(kind("::ffff:127.0.0.1"), RefusalKind::Loopback);
+        assert_eq!(kind("10.1.2.3"), RefusalKind::Private);
+        assert_eq!(kind("fd00::1"), RefusalKind::Private);
+        assert_eq!(kind("169.254.169.254"), RefusalKind::LinkLocal);
+        assert_eq!(kind("fe80::1"), RefusalKind::LinkLocal);
+        assert_eq!(kind("100.64.0.1"), RefusalKind::Shared);
+        assert_eq!(kind("0.0.0.0"), RefusalKind::Unspecified);
+        assert_eq!(kind("224.0.0.1"), RefusalKind::Multicast);
+        assert_eq!(kind("192.0.2.1"), RefusalKind::Reserved);
+        assert_eq!(kind("2001:db8::1"), RefusalKind::Reserved);
+        let ftp = Url::parse("ftp://example.com/").unwrap();
+        assert_eq!(Refused::scheme(&ftp).kind, RefusalKind::BadScheme);
     }
 }

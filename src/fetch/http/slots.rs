@@ -2,12 +2,15 @@
 //! flight across all hosts, so the server's sockets and memory stay bounded however many
 //! calls arrive) and one per host (`--fetch-max-per-host`, so one slow upstream cannot take
 //! every slot). A caller waits in the queue at most until its deadline or the queue
-//! timeout, whichever comes first.
+//! timeout, whichever comes first, and only if fewer than `--fetch-max-queue` callers wait
+//! already: past that it gets RESOURCE_EXHAUSTED at once, so waiting calls (each holding its
+//! request in memory) cannot pile up without bound.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use tokio::time::Instant;
 
 use crate::fetch::error::FetchError;
@@ -17,6 +20,18 @@ pub(crate) struct Slots {
     global: Arc<Semaphore>,
     per_host: usize,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Callers waiting for a slot now, and how many may.
+    waiting: Arc<AtomicUsize>,
+    max_waiting: usize,
+}
+
+/// One place in the wait queue, given back on drop.
+struct Waiting(Arc<AtomicUsize>);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Held while a request is in flight; releases both permits on drop.
@@ -28,13 +43,48 @@ pub(crate) struct Permit {
 }
 
 impl Slots {
-    /// `global` requests at once, `per_host` to any one host.
-    pub(crate) fn new(global: usize, per_host: usize) -> Arc<Self> {
+    /// `global` requests at once, `per_host` to any one host, `max_waiting` callers queued.
+    pub(crate) fn new(global: usize, per_host: usize, max_waiting: usize) -> Arc<Self> {
         Arc::new(Self {
             global: Arc::new(Semaphore::new(global)),
             per_host,
             hosts: Mutex::new(HashMap::new()),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            max_waiting,
         })
+    }
+
+    /// A place in the wait queue, or RESOURCE_EXHAUSTED when it is full.
+    fn enqueue(&self) -> Result<Waiting, FetchError> {
+        let before = self.waiting.fetch_add(1, Ordering::AcqRel);
+        let place = Waiting(self.waiting.clone());
+        if before >= self.max_waiting {
+            return Err(FetchError::ResourceExhausted(format!(
+                "{} calls already wait for an upstream connection slot (--fetch-max-queue)",
+                self.max_waiting
+            )));
+        }
+        Ok(place)
+    }
+
+    /// A permit of `sem`: at once if one is free, else after queueing until `until`.
+    async fn take(
+        &self,
+        sem: &Arc<Semaphore>,
+        until: Instant,
+        timed_out: impl Fn() -> FetchError,
+    ) -> Result<OwnedSemaphorePermit, FetchError> {
+        let closed = || FetchError::Unavailable("the server is shutting down".into());
+        match sem.clone().try_acquire_owned() {
+            Ok(p) => return Ok(p),
+            Err(TryAcquireError::Closed) => return Err(closed()),
+            Err(TryAcquireError::NoPermits) => {}
+        }
+        let _place = self.enqueue()?;
+        tokio::time::timeout_at(until, sem.clone().acquire_owned())
+            .await
+            .map_err(|_| timed_out())?
+            .map_err(|_| closed())
     }
 
     /// Waits for a global and a per-host slot. The wait ends at `deadline` (the call's) with
@@ -57,10 +107,7 @@ impl Slots {
                 )
             }
         };
-        let global = tokio::time::timeout_at(until, self.global.clone().acquire_owned())
-            .await
-            .map_err(|_| timed_out())?
-            .map_err(|_| FetchError::Unavailable("the server is shutting down".into()))?;
+        let global = self.take(&self.global, until, timed_out).await?;
         // The map holds at most one entry per host with a request in flight or queued, and
         // queued ones hold a global permit, so it never outgrows the global limit.
         let sem = {
@@ -76,24 +123,10 @@ impl Slots {
             slots: self.clone(),
             _global: global,
         };
-        let host_permit = tokio::time::timeout_at(until, sem.clone().acquire_owned()).await;
-        // Stored before checking so that Drop tidies the map on every path.
-        match host_permit {
-            Ok(Ok(p)) => {
-                permit.host = Some((sem, p));
-                Ok(permit)
-            }
-            Ok(Err(_)) => {
-                drop(sem);
-                Err(FetchError::Unavailable(
-                    "the server is shutting down".into(),
-                ))
-            }
-            Err(_) => {
-                drop(sem);
-                Err(timed_out())
-            }
-        }
+        // The permit is built before waiting so that its Drop tidies the map on every path.
+        let host_permit = self.take(&sem, until, timed_out).await?;
+        permit.host = Some((sem, host_permit));
+        Ok(permit)
     }
 
     /// Hosts with a request in flight or queued (for tests of the map's bound).
@@ -125,7 +158,7 @@ mod tests {
 
     #[tokio::test]
     async fn per_host_limit_queues_and_the_map_empties_afterwards() {
-        let slots = Slots::new(10, 1);
+        let slots = Slots::new(10, 1, 10);
         let far = Instant::now() + Duration::from_secs(5);
         let a = slots.acquire("h:1", far, far).await.unwrap();
         let short = Instant::now() + Duration::from_millis(30);
@@ -139,8 +172,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_caller_beyond_the_queue_bound_is_refused_at_once() {
+        let slots = Slots::new(1, 1, 2);
+        let far = Instant::now() + Duration::from_secs(30);
+        let held = slots.acquire("h:1", far, far).await.unwrap();
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let slots = slots.clone();
+                tokio::spawn(async move { slots.acquire("h:1", far, far).await.map(drop) })
+            })
+            .collect();
+        while slots.waiting.load(Ordering::Acquire) < 2 {
+            tokio::task::yield_now().await;
+        }
+        // The queue is full: no waiting, whatever the deadlines say.
+        let err = slots.acquire("h:2", far, far).await.err().unwrap();
+        assert!(
+            matches!(&err, FetchError::ResourceExhausted(m) if m.contains("--fetch-max-queue")),
+            "{err:?}"
+        );
+        drop(held);
+        for w in waiters {
+            w.await.unwrap().unwrap();
+        }
+        assert_eq!(slots.waiting.load(Ordering::Acquire), 0);
+    }
+
+    #[tokio::test]
     async fn queue_wait_ending_at_the_deadline_is_deadline_exceeded() {
-        let slots = Slots::new(1, 1);
+        let slots = Slots::new(1, 1, 10);
         let far = Instant::now() + Duration::from_secs(5);
         let _held = slots.acquire("h:1", far, far).await.unwrap();
         let soon = Instant::now() + Duration::from_millis(20);

@@ -28,6 +28,9 @@ pub(crate) async fn fetch_page(
     pos: Position,
 ) -> Result<Fetched, FetchError> {
     let url = plan.paging.request_url(&pos);
+    // The caller's headers are meant for the origin of its request URL; a next page (or a
+    // redirect) elsewhere gets only the harmless ones.
+    let origin = plan.paging.base.origin();
     let deadline = effective_deadline(Instant::now(), plan.page_timeout, plan.call_deadline);
     let mut attempt = 1;
     loop {
@@ -35,8 +38,10 @@ pub(crate) async fn fetch_page(
             url: url.clone(),
             method: Method::GET,
             headers: plan.headers.clone(),
+            origin: origin.clone(),
             body: Bytes::new(),
             body_cap: plan.body_cap,
+            trace: plan.trace.clone(),
         };
         let result = fetcher.execute(req, deadline).await;
         let (retryable, hint, failure) = match &result {
@@ -73,6 +78,7 @@ pub(crate) async fn fetch_page(
             return Err(give_up("; the next retry would pass the deadline"));
         }
         tokio::time::sleep(wait).await;
+        fetcher.metrics().page_retried();
         attempt += 1;
     }
 }

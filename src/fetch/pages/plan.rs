@@ -35,4 +35,6 @@ pub(crate) struct Plan {
     pub(crate) token_key: Arc<TokenKey>,
     /// The request identity tokens are bound to.
     pub(crate) identity: String,
+    /// The call's trace, continued on every page request.
+    pub(crate) trace: Option<crate::trace_context::TraceContext>,
 }

@@ -129,6 +129,32 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn fuzz_garbage_tokens_are_refused_without_panic(raw in proptest::prelude::any::<String>()) {
+            let key = TokenKey::new(Some("k"));
+            proptest::prop_assert!(key.verify("id", &raw).is_err());
+        }
+
+        #[test]
+        fn fuzz_tokens_round_trip_and_any_one_changed_character_is_refused(
+            page in proptest::prelude::any::<u64>(),
+            index in proptest::prelude::any::<u32>(),
+            at in proptest::prelude::any::<proptest::sample::Index>(),
+            with in "[A-Za-z0-9_.-]",
+        ) {
+            let key = TokenKey::new(Some("k"));
+            let resume = Resume { position: Position::Page(page), index };
+            let token = key.sign("id", &resume);
+            proptest::prop_assert_eq!(key.verify("id", &token), Ok(resume));
+            let i = at.index(token.len());
+            if token[i..i + 1] != with {
+                let altered = format!("{}{with}{}", &token[..i], &token[i + 1..]);
+                proptest::prop_assert!(key.verify("id", &altered).is_err(), "{}", altered);
+            }
+        }
+    }
+
     #[test]
     fn a_token_round_trips_for_the_same_request() {
         let key = TokenKey::new(None);

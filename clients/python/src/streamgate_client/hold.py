@@ -18,7 +18,7 @@ import grpc
 
 from . import _convert
 from .errors import LockNotAcquired, StreamgateError, from_rpc_error
-from .lock import LOCK_DEADLINE_MARGIN_S, shielded, wait_rounds
+from .lock import LOCK_DEADLINE_MARGIN_S, RELEASE_DEADLINE_S, shielded, wait_rounds
 from .proto import lock_pb2, lock_pb2_grpc
 
 
@@ -128,7 +128,7 @@ class HeldLock:
             if token:
                 request = lock_pb2.ReleaseRequest(name=self.name, token=token)
                 try:
-                    await self._stub.Release(request)
+                    await self._stub.Release(request, timeout=RELEASE_DEADLINE_S)
                 except grpc.aio.AioRpcError as err:
                     raise from_rpc_error(err, self._address) from err
         finally:

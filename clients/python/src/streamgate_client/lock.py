@@ -24,6 +24,8 @@ WAIT_FOREVER_CHUNK_S = 60.0
 #: "not acquired in time" arrives as `acquired = false` rather than as DEADLINE_EXCEEDED,
 #: while a server that hangs cannot hang the caller.
 LOCK_DEADLINE_MARGIN_S = 5.0
+#: Deadline of a Release, which also runs after its scope was cancelled: it must end alone.
+RELEASE_DEADLINE_S = 5.0
 
 
 def wait_rounds(wait_timeout: float | None) -> Iterator[float]:
@@ -124,7 +126,10 @@ class Lock:
         if not self.held:
             return False
         token, self.token, self.expires_at = self.token, "", None
-        response = await call(self._stub.Release(lock_pb2.ReleaseRequest(name=self.name, token=token)), self._address)
+        response = await call(
+            self._stub.Release(lock_pb2.ReleaseRequest(name=self.name, token=token), timeout=RELEASE_DEADLINE_S),
+            self._address,
+        )
         return response.released
 
     async def extend(self, ttl: float | None = None) -> bool:

@@ -139,6 +139,33 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn fuzz_any_link_header_value_parses_without_panic(raw in proptest::prelude::any::<String>()) {
+            let base = Url::parse("http://h/api/items?page=1").unwrap();
+            if let Ok(v) = http::HeaderValue::from_str(&raw) {
+                let mut h = HeaderMap::new();
+                h.append(LINK, v);
+                let _ = next_link(&h, &base);
+            }
+        }
+
+        #[test]
+        fn fuzz_the_next_link_is_found_among_generated_others(
+            before in proptest::collection::vec(("[a-z0-9/?=&]{0,12}", "(prev|last|first|self)"), 0..4),
+            target in "[a-z0-9]{1,12}",
+            after in proptest::collection::vec(("[a-z0-9/?=&]{0,12}", "(prev|last)"), 0..4),
+            quoted in proptest::bool::ANY,
+        ) {
+            let link = |t: &str, rel: &str| format!("<http://h/{t}>; rel=\"{rel}\"");
+            let mut parts: Vec<String> = before.iter().map(|(t, r)| link(t, r)).collect();
+            parts.push(if quoted { link(&target, "next") } else { format!("<http://h/{target}>; rel=next") });
+            parts.extend(after.iter().map(|(t, r)| link(t, r)));
+            let found = next(&[parts.join(", ").as_str()]);
+            proptest::prop_assert_eq!(found, Some(format!("http://h/{target}")));
+        }
+    }
+
     #[test]
     fn no_next_relation_ends_the_walk() {
         assert_eq!(next(&[]), None);
