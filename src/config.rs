@@ -251,15 +251,7 @@ impl Config {
             );
         }
         if let Some(url) = &self.redis_url {
-            if !(url.starts_with("redis://")
-                || url.starts_with("rediss://")
-                || url.starts_with("redis+unix://")
-                || url.starts_with("unix://"))
-            {
-                return Err(format!(
-                    "--redis-url must be a redis:// or rediss:// URL, got {url:?}"
-                ));
-            }
+            crate::lock::redis::validate_url(url)?;
         }
         Ok(())
     }

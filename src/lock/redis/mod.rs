@@ -7,9 +7,18 @@
 //! holder's lease ends (the script tells it when), every waiter re-checks at least every
 //! `--lock-recheck`, and each re-check also refreshes the waiter's queue entry so entries of
 //! a crashed server lapse.
+//!
+//! `--redis-url` picks the topology ([`Topology`]): one server and a Sentinel-managed primary
+//! run the scripts on a pool and hear hand-offs through one pattern subscription
+//! (`wakeups`); Redis Cluster runs them through the cluster client and hears hand-offs over
+//! sharded pub/sub (`cluster`). The lock semantics are the same on each.
 
+mod cluster;
 mod pool;
 mod scripts;
+mod sentinel;
+mod store;
+pub mod topology;
 mod wakeups;
 
 use std::sync::Arc;
@@ -26,9 +35,49 @@ use super::error::LockError;
 use super::types::{AcquireRequest, Grant, LockName, LockToken, Ttl};
 use crate::config::Config;
 use crate::shutdown::Shutdown;
-use pool::Pool;
-use scripts::{AcquireReply, LockKeys, ReleaseReply, Scripts};
+use cluster::Cluster;
+use pool::Dialer;
+use scripts::{AcquireReply, Announce, LockKeys, ReleaseReply, Scripts};
+use store::Store;
+pub use topology::Topology;
 use wakeups::{Handed, Slot, Wake, Wakeups};
+
+/// Checks `--redis-url` names a topology streamgate can use; the error says why not.
+pub fn validate_url(url: &str) -> Result<(), String> {
+    Topology::parse(url).map(|_| ())
+}
+
+/// What the Redis backend is built from: plain values, so any assembly of the server can
+/// build one (see [`RedisOptions::from_config`] for the flags they come from).
+#[derive(Clone, Debug)]
+pub struct RedisOptions {
+    /// `--redis-url`: `redis://`, `rediss://`, `redis+cluster://` or `redis+sentinel://`.
+    pub url: String,
+    /// `--lock-key-prefix`: the start of every key and channel.
+    pub key_prefix: String,
+    /// `--redis-pool-size`: pooled connections (single server and Sentinel).
+    pub pool_size: u32,
+    /// `--redis-timeout`: the bound on every Redis call, dial included.
+    pub timeout: Duration,
+    /// `--lock-recheck`: a waiter's fallback re-check period.
+    pub recheck: Duration,
+    /// `--lock-max-waiters`: waiters queued on one name at most.
+    pub max_waiters: usize,
+}
+
+impl RedisOptions {
+    /// The options the server's flags name, for the Redis at `url`.
+    pub fn from_config(url: &str, config: &Config) -> Self {
+        Self {
+            url: url.to_owned(),
+            key_prefix: config.lock_key_prefix.clone(),
+            pool_size: config.redis_pool_size,
+            timeout: config.redis_timeout,
+            recheck: config.lock_recheck,
+            max_waiters: config.lock_max_waiters,
+        }
+    }
+}
 
 /// Departed waiters whose queue entries await removal; beyond this, entries are left to lapse
 /// on their own (within a waiter lease).
@@ -37,11 +86,12 @@ const LEAVE_QUEUE: usize = 1024;
 const LEAVE_CONCURRENCY: usize = 16;
 
 struct Inner {
-    pool: Pool,
+    store: Store,
+    /// Redis Cluster only: the sharded wake-up subscriptions.
+    cluster: Option<Arc<Cluster>>,
     scripts: Scripts,
     wakeups: Arc<Wakeups>,
     prefix: String,
-    timeout: Duration,
     recheck: Duration,
     waiter_lease: Duration,
     max_waiters: usize,
@@ -63,44 +113,77 @@ impl Drop for RedisBackend {
 }
 
 impl RedisBackend {
-    /// Sets up the pool and the wake-up listener. Fails only on a malformed URL: when Redis is
-    /// down, this logs a warning, lock calls answer UNAVAILABLE, and both the pool and the
-    /// listener reconnect by themselves.
+    /// Sets up the backend for `url` with the server's flags; see [`Self::start`].
     pub async fn connect(url: &str, config: &Config, shutdown: Shutdown) -> anyhow::Result<Self> {
-        let client = Client::open(url).context("--redis-url is not a valid Redis URL")?;
-        let timeout = config.redis_timeout;
+        Self::start(RedisOptions::from_config(url, config), shutdown).await
+    }
+
+    /// Sets up the connections and the wake-up listener for the topology `opts.url` names.
+    /// Fails only on a malformed URL: when Redis is down, this logs a warning, lock calls
+    /// answer UNAVAILABLE, and everything reconnects by itself.
+    pub async fn start(opts: RedisOptions, shutdown: Shutdown) -> anyhow::Result<Self> {
+        let topology = Topology::parse(&opts.url).map_err(|e| anyhow::anyhow!(e))?;
+        let timeout = opts.timeout;
         let wakeups = Arc::new(Wakeups::default());
-        let pool = pool::build(
-            client.clone(),
-            config.redis_pool_size,
-            timeout,
-            wakeups.outages(),
-        );
+        let ping_every = opts.recheck.min(Duration::from_secs(5));
+        let (first_tx, first_rx) = tokio::sync::oneshot::channel();
+        let (store, cluster, announce, watcher) = match topology {
+            Topology::Cluster { seeds, auth } => {
+                let cluster = Arc::new(Cluster::new(&seeds, &auth, timeout, wakeups.clone())?);
+                let watcher = tokio::spawn(cluster.clone().maintain(
+                    ping_every,
+                    shutdown.clone(),
+                    first_tx,
+                ));
+                let store = Store::Cluster(cluster.clone());
+                (store, Some(cluster), Announce::ShardedPublish, watcher)
+            }
+            single_or_sentinel => {
+                let dialer = match single_or_sentinel {
+                    Topology::Sentinel {
+                        sentinels,
+                        master,
+                        auth,
+                    } => Dialer::Sentinel(Arc::new(sentinel::Sentinels::new(
+                        sentinels, master, auth, timeout,
+                    ))),
+                    _ => Dialer::Direct(
+                        Client::open(opts.url.as_str())
+                            .context("--redis-url is not a valid Redis URL")?,
+                    ),
+                };
+                let pool = pool::build(dialer.clone(), opts.pool_size, timeout, wakeups.outages());
+                let watcher = tokio::spawn(wakeups::listen(
+                    dialer,
+                    LockKeys::channel_pattern(&opts.key_prefix),
+                    wakeups.clone(),
+                    timeout,
+                    ping_every,
+                    shutdown.clone(),
+                    first_tx,
+                ));
+                (
+                    Store::Pooled { pool, timeout },
+                    None,
+                    Announce::Publish,
+                    watcher,
+                )
+            }
+        };
         let (leave_tx, leave_rx) = mpsc::channel(LEAVE_QUEUE);
         let inner = Arc::new(Inner {
-            pool,
-            scripts: Scripts::new(),
+            store,
+            cluster,
+            scripts: Scripts::new(announce),
             wakeups: wakeups.clone(),
-            prefix: config.lock_key_prefix.clone(),
-            timeout,
-            recheck: config.lock_recheck,
+            prefix: opts.key_prefix,
+            recheck: opts.recheck,
             // Refreshed at least every re-check; two missed refreshes and a timeout's grace
             // before another server may treat the entry as dead.
-            waiter_lease: config.lock_recheck * 2 + timeout,
-            max_waiters: config.lock_max_waiters,
+            waiter_lease: opts.recheck * 2 + timeout,
+            max_waiters: opts.max_waiters,
             leave_tx,
         });
-
-        let (first_tx, first_rx) = tokio::sync::oneshot::channel();
-        let listener = tokio::spawn(wakeups::listen(
-            client,
-            LockKeys::channel_pattern(&config.lock_key_prefix),
-            wakeups.clone(),
-            timeout,
-            config.lock_recheck.min(Duration::from_secs(5)),
-            shutdown.clone(),
-            first_tx,
-        ));
         let janitor = tokio::spawn(janitor(inner.clone(), leave_rx));
         let _ = first_rx.await;
         if wakeups.is_up() {
@@ -112,7 +195,7 @@ impl RedisBackend {
         }
         Ok(Self {
             inner,
-            tasks: vec![listener, janitor],
+            tasks: vec![watcher, janitor],
         })
     }
 }
@@ -135,7 +218,7 @@ impl Inner {
     async fn warn_if_eviction_can_drop_locks(&self) {
         let mut cmd = redis::cmd("CONFIG");
         cmd.arg("GET").arg("maxmemory-policy");
-        match pool::query::<Vec<String>>(&self.pool, &cmd, self.timeout).await {
+        match self.store.query::<Vec<String>>(&cmd).await {
             Ok(reply) => {
                 let policy = reply.get(1).map(String::as_str).unwrap_or("");
                 if policy != "noeviction" && !policy.is_empty() {
@@ -162,7 +245,7 @@ impl Inner {
         let inv = self
             .scripts
             .acquire(keys, token, ttl, join, self.waiter_lease, self.max_waiters);
-        let reply: Vec<i64> = pool::invoke(&self.pool, &inv, self.timeout).await?;
+        let reply: Vec<i64> = self.store.invoke(&inv).await?;
         AcquireReply::parse(&reply)
     }
 
@@ -177,6 +260,15 @@ impl Inner {
         }
         let deadline = Instant::now() + req.wait;
         let mut waiter = Waiter::register(self, &req.name, token);
+        // On Redis Cluster, hand-offs are heard only on channels subscribed to: subscribe
+        // before joining the queue, so the announcement of our grant cannot be missed.
+        let _interest = match &self.cluster {
+            Some(cluster) => {
+                self.check_reachable()?;
+                Some(cluster.join(&keys.channel).await?)
+            }
+            None => None,
+        };
         loop {
             let checked = Instant::now();
             let reply = self
@@ -299,7 +391,7 @@ async fn janitor(inner: Arc<Inner>, mut rx: mpsc::Receiver<(LockName, LockToken)
         running.spawn(async move {
             let keys = inner.keys(&name);
             let inv = inner.scripts.leave(&keys, &token);
-            match pool::invoke::<i64>(&inner.pool, &inv, inner.timeout).await {
+            match inner.store.invoke::<i64>(&inv).await {
                 Ok(1) => tracing::debug!(lock = %name, "released a grant its waiter left behind"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(lock = %name, error = %e, "could not remove a departed waiter; its entry will lapse"),
@@ -325,7 +417,7 @@ impl LockBackend for RedisBackend {
             let inner = &self.inner;
             inner.check_reachable()?;
             let inv = inner.scripts.release(&inner.keys(name), token);
-            let reply: Vec<redis::Value> = pool::invoke(&inner.pool, &inv, inner.timeout).await?;
+            let reply: Vec<redis::Value> = inner.store.invoke(&inv).await?;
             match ReleaseReply::parse(&reply)? {
                 ReleaseReply::NotHeld => Ok(false),
                 ReleaseReply::Freed => Ok(true),
@@ -349,7 +441,7 @@ impl LockBackend for RedisBackend {
             let inner = &self.inner;
             inner.check_reachable()?;
             let inv = inner.scripts.extend(&inner.keys(name), token, ttl);
-            let pttl: i64 = pool::invoke(&inner.pool, &inv, inner.timeout).await?;
+            let pttl: i64 = inner.store.invoke(&inv).await?;
             Ok((pttl > 0).then(|| SystemTime::now() + Duration::from_millis(pttl.unsigned_abs())))
         })
     }

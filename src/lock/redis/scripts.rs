@@ -14,8 +14,16 @@ use crate::lock::types::{LockName, LockToken, Ttl};
 
 const PRELUDE: &str = include_str!("../scripts/prelude.lua");
 
+/// How the scripts announce hand-offs: PUBLISH on one server (every server's pattern
+/// subscription hears it), SPUBLISH on Redis Cluster (only the slot's node carries it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Announce {
+    Publish,
+    ShardedPublish,
+}
+
 /// The four scripts, loaded once; redis-rs sends EVALSHA and falls back to loading the script
-/// when Redis answers NOSCRIPT (after a restart or SCRIPT FLUSH).
+/// when Redis answers NOSCRIPT (after a restart, SCRIPT FLUSH or a failover).
 pub(super) struct Scripts {
     acquire: Script,
     release: Script,
@@ -24,8 +32,16 @@ pub(super) struct Scripts {
 }
 
 impl Scripts {
-    pub(super) fn new() -> Self {
-        let with_prelude = |body: &str| Script::new(&format!("{PRELUDE}\n{body}"));
+    pub(super) fn new(announce: Announce) -> Self {
+        let publish = match announce {
+            Announce::Publish => "PUBLISH",
+            Announce::ShardedPublish => "SPUBLISH",
+        };
+        let with_prelude = |body: &str| {
+            Script::new(&format!(
+                "local PUBLISH_CMD = '{publish}'\n{PRELUDE}\n{body}"
+            ))
+        };
         Self {
             acquire: with_prelude(include_str!("../scripts/acquire.lua")),
             release: with_prelude(include_str!("../scripts/release.lua")),

@@ -16,18 +16,18 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use redis::Client;
 use tokio::sync::Notify;
 use tokio_stream::StreamExt;
 
+use super::pool::Dialer;
 use crate::shutdown::Shutdown;
 
 /// Longest pause between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_millis(500);
 
 // State 0: the listener has not finished its first attempt yet.
-const UP: u8 = 1;
-const DOWN: u8 = 2;
+pub(super) const UP: u8 = 1;
+pub(super) const DOWN: u8 = 2;
 
 /// A lock handed to a waiter by a script: its fence and lease as the script set them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,7 +131,8 @@ impl Wakeups {
         }
     }
 
-    fn wake_all(&self) {
+    /// Has every local waiter re-check (announcements may have been missed).
+    pub(super) fn wake_all(&self) {
         for slot in self.waiters().values() {
             slot.notify.notify_one();
         }
@@ -142,7 +143,8 @@ impl Wakeups {
         self.outages.clone()
     }
 
-    fn set_state(&self, state: u8) {
+    /// Records whether Redis is reachable ([`UP`] or [`DOWN`]).
+    pub(super) fn set_state(&self, state: u8) {
         if state == DOWN && self.state.load(Ordering::Relaxed) != DOWN {
             self.outages.fetch_add(1, Ordering::Relaxed);
         }
@@ -164,7 +166,7 @@ impl Wakeups {
 /// backend uses it for its eviction-policy check). `first_attempt` fires after the first
 /// attempt, whatever its outcome, so start-up can wait for it.
 pub(super) async fn listen(
-    client: Client,
+    dialer: Dialer,
     pattern: String,
     wakeups: Arc<Wakeups>,
     timeout: Duration,
@@ -177,7 +179,7 @@ pub(super) async fn listen(
     loop {
         let connected = tokio::select! {
             _ = shutdown.recv() => return,
-            res = tokio::time::timeout(timeout, subscribe(&client, &pattern)) => res,
+            res = tokio::time::timeout(timeout, subscribe(&dialer, &pattern)) => res,
         };
         match connected {
             Ok(Ok(pubsub)) => {
@@ -221,8 +223,8 @@ pub(super) async fn listen(
     }
 }
 
-async fn subscribe(client: &Client, pattern: &str) -> redis::RedisResult<redis::aio::PubSub> {
-    let mut pubsub = client.get_async_pubsub().await?;
+async fn subscribe(dialer: &Dialer, pattern: &str) -> redis::RedisResult<redis::aio::PubSub> {
+    let mut pubsub = dialer.client().await?.get_async_pubsub().await?;
     pubsub.psubscribe(pattern).await?;
     Ok(pubsub)
 }
