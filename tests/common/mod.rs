@@ -5,6 +5,7 @@
 
 pub mod fetch;
 pub mod lock;
+pub mod redis_topology;
 pub mod sensor;
 
 use std::net::SocketAddr;
