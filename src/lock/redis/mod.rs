@@ -127,6 +127,7 @@ impl RedisBackend {
         let wakeups = Arc::new(Wakeups::default());
         let ping_every = opts.recheck.min(Duration::from_secs(5));
         let (first_tx, first_rx) = tokio::sync::oneshot::channel();
+        let mut extra_tasks = Vec::new();
         let (store, cluster, announce, watcher) = match topology {
             Topology::Cluster { seeds, auth } => {
                 let cluster = Arc::new(Cluster::new(&seeds, &auth, timeout, wakeups.clone())?);
@@ -139,19 +140,30 @@ impl RedisBackend {
                 (store, Some(cluster), Announce::ShardedPublish, watcher)
             }
             single_or_sentinel => {
+                let mut sentinel_watch = None;
                 let dialer = match single_or_sentinel {
                     Topology::Sentinel {
                         sentinels,
                         master,
                         auth,
-                    } => Dialer::Sentinel(Arc::new(sentinel::Sentinels::new(
-                        sentinels, master, auth, timeout,
-                    ))),
+                    } => {
+                        let sentinels =
+                            Arc::new(sentinel::Sentinels::new(sentinels, master, auth, timeout));
+                        sentinel_watch = Some(sentinels.clone());
+                        Dialer::Sentinel(sentinels)
+                    }
                     _ => Dialer::Direct(
                         Client::open(opts.url.as_str())
                             .context("--redis-url is not a valid Redis URL")?,
                     ),
                 };
+                if let Some(sentinels) = sentinel_watch {
+                    extra_tasks.push(tokio::spawn(sentinels.watch(
+                        wakeups.clone(),
+                        ping_every,
+                        shutdown.clone(),
+                    )));
+                }
                 let pool = pool::build(dialer.clone(), opts.pool_size, timeout, wakeups.outages());
                 let watcher = tokio::spawn(wakeups::listen(
                     dialer,
@@ -193,9 +205,10 @@ impl RedisBackend {
                 "Redis at --redis-url is unreachable at start-up; lock calls answer UNAVAILABLE until it is back"
             );
         }
+        extra_tasks.extend([watcher, janitor]);
         Ok(Self {
             inner,
-            tasks: vec![watcher, janitor],
+            tasks: extra_tasks,
         })
     }
 }

@@ -87,6 +87,11 @@ pub(super) struct Wakeups {
     up: tokio::sync::watch::Sender<bool>,
     /// Outages seen so far; pooled connections dialled before the last one are stale.
     outages: Arc<AtomicU64>,
+    /// Signalled when the sentinels name a new primary: the listener drops its connection,
+    /// which counts as an outage, so the pool's connections to the old primary go too.
+    primary_switched: Notify,
+    /// Primary switches seen so far, so a permit left from an earlier switch is ignored.
+    switches: AtomicU64,
 }
 
 impl Wakeups {
@@ -154,6 +159,12 @@ impl Wakeups {
             *up = state == UP;
             changed
         });
+    }
+
+    /// Tells the listener that the primary changed (Sentinel mode).
+    pub(super) fn switch_primary(&self) {
+        self.switches.fetch_add(1, Ordering::Relaxed);
+        self.primary_switched.notify_one();
     }
 
     /// Follows whether the subscription (and so Redis) is up.
@@ -244,12 +255,19 @@ async fn pump(
     shutdown: &Shutdown,
 ) -> Ended {
     let (mut sink, mut stream) = pubsub.split();
+    // Dialled after the sentinels were last asked: switches before now are already followed.
+    let switches = wakeups.switches.load(Ordering::Relaxed);
     let mut ping = tokio::time::interval(ping_every);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.tick().await;
     loop {
         tokio::select! {
             _ = shutdown.recv() => return Ended::Shutdown,
+            _ = wakeups.primary_switched.notified() => {
+                if wakeups.switches.load(Ordering::Relaxed) != switches {
+                    return Ended::Lost("the sentinels named a new primary".into());
+                }
+            }
             msg = stream.next() => match msg {
                 Some(msg) => {
                     if let Ok(payload) = msg.get_payload::<String>() {
