@@ -28,7 +28,9 @@ pub struct Config {
     #[arg(long, env = "STREAMGATE_LISTEN", default_value = "127.0.0.1:50051")]
     pub listen: SocketAddr,
 
-    /// Redis URL for locks shared by every server naming it; unset = locks live in this process.
+    /// Redis for locks shared by every server naming it: redis:// or rediss:// (one server),
+    /// redis+cluster://H:P,H:P (Redis Cluster seeds), redis+sentinel://H:P,H:P/MASTER (Sentinel);
+    /// unset = locks live in this process.
     #[arg(long, env = "STREAMGATE_REDIS_URL")]
     pub redis_url: Option<String>,
 

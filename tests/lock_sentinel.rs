@@ -71,6 +71,11 @@ async fn an_unknown_master_name_is_unavailable_naming_it() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    assert!(
+        err.message().contains("no-such-master"),
+        "{}",
+        err.message()
+    );
 }
 
 /// Longest time a call may take: the server's Redis timeout (2 s) plus slack. No call may

@@ -220,9 +220,11 @@ impl Inner {
 
     fn check_reachable(&self) -> Result<(), LockError> {
         if self.wakeups.redis_known_down() {
-            return Err(LockError::Unavailable(
-                "Redis is unreachable (reconnecting)".into(),
-            ));
+            let why = match self.wakeups.last_failure() {
+                Some(why) => format!("Redis is unreachable (reconnecting): {why}"),
+                None => "Redis is unreachable (reconnecting)".into(),
+            };
+            return Err(LockError::Unavailable(why));
         }
         Ok(())
     }

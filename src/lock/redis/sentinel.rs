@@ -90,8 +90,8 @@ impl Sentinels {
         let (host, port) = reply.ok_or_else(|| {
             RedisError::from((
                 ErrorKind::MasterNameNotFoundBySentinel,
-                "sentinel does not monitor the master named in --redis-url",
-                format!("{sentinel} knows no master {:?}", self.master),
+                "the sentinels monitor no master by the name in --redis-url",
+                format!("{:?}", self.master),
             ))
         })?;
         Ok(NodeAddr { host, port })

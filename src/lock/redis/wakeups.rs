@@ -92,6 +92,8 @@ pub(super) struct Wakeups {
     primary_switched: Notify,
     /// Primary switches seen so far, so a permit left from an earlier switch is ignored.
     switches: AtomicU64,
+    /// Why the last attempt to reach Redis failed, for the callers' UNAVAILABLE message.
+    last_failure: Mutex<Option<String>>,
 }
 
 impl Wakeups {
@@ -161,6 +163,18 @@ impl Wakeups {
         });
     }
 
+    /// Why Redis could not be reached last time, if it could not.
+    pub(super) fn last_failure(&self) -> Option<String> {
+        self.last_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn set_failure(&self, why: Option<String>) {
+        *self.last_failure.lock().unwrap_or_else(|p| p.into_inner()) = why;
+    }
+
     /// Tells the listener that the primary changed (Sentinel mode).
     pub(super) fn switch_primary(&self) {
         self.switches.fetch_add(1, Ordering::Relaxed);
@@ -195,6 +209,7 @@ pub(super) async fn listen(
         match connected {
             Ok(Ok(pubsub)) => {
                 backoff = Duration::from_millis(20);
+                wakeups.set_failure(None);
                 wakeups.set_state(UP);
                 if let Some(tx) = first_attempt.take() {
                     let _ = tx.send(());
@@ -214,6 +229,7 @@ pub(super) async fn listen(
             }
             Ok(Err(e)) => {
                 wakeups.set_state(DOWN);
+                wakeups.set_failure(Some(e.to_string()));
                 tracing::warn!("cannot subscribe to Redis for lock wake-ups: {e}; retrying");
             }
             Err(_) => {
