@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::TestServer;
 use common::lock::*;
-use common::redis_topology::RedisCluster;
+use common::redis_topology::{RedisCluster, cluster_port};
 use tonic::Code;
 
 /// A server on the cluster seeded only by node `seed`, with the fallback re-check far off
@@ -317,4 +317,112 @@ async fn names_that_come_and_go_leave_no_keys_on_any_master() {
         let g = acquire(&mut c, name, 5_000, 0).await;
         assert!(g.fencing_token > *fence, "{name}");
     }
+}
+
+/// A name whose keys live on node `node`.
+fn name_on(cluster: &RedisCluster, node: usize, prefix: &str) -> String {
+    for _ in 0..1_000 {
+        let name = unique(prefix);
+        if cluster.owner_of(cluster.slot_of(&format!("{{streamgate:lock:{name}}}:owner"))) == node {
+            return name;
+        }
+    }
+    panic!("no name on node {node} in 1,000 tries");
+}
+
+/// Calls AcquireLock (try once) until it grants, answering UNAVAILABLE meanwhile, for at
+/// most `within`; each call must answer within 5 s.
+async fn acquire_once_back(server: &TestServer, name: &str, within: Duration) {
+    let mut c = client_for(server).await;
+    let deadline = Instant::now() + within;
+    loop {
+        let call = c.acquire_lock(acquire_req(name, 5_000, 0));
+        match tokio::time::timeout(Duration::from_secs(5), call)
+            .await
+            .expect("a call answers within 5 s")
+        {
+            Ok(r) => {
+                let g = r.into_inner();
+                assert!(g.acquired, "{name} is free");
+                assert!(release(&mut c, name, &g.token).await);
+                return;
+            }
+            Err(e) => {
+                assert_eq!(e.code(), Code::Unavailable, "{e:?}");
+                assert!(Instant::now() < deadline, "never served again: {e:?}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_started_before_its_cluster_serves_locks_once_it_is_up() {
+    let ports = [cluster_port(), cluster_port(), cluster_port()];
+    let url = format!(
+        "redis+cluster://127.0.0.1:{},127.0.0.1:{}",
+        ports[0], ports[1]
+    );
+    let server = TestServer::start_with_args(&["--redis-url", &url]).await;
+    let mut c = client_for(&server).await;
+    let err = c
+        .acquire_lock(acquire_req("early", 5_000, 0))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    let _cluster = tokio::task::block_in_place(|| RedisCluster::start_on(ports));
+    acquire_once_back(&server, "early", Duration::from_secs(20)).await;
+}
+
+type Health = tonic_health::pb::health_client::HealthClient<tonic::transport::Channel>;
+
+/// Polls LockService's health until it is `want` (at most 20 s).
+async fn wait_for_lock_health(health: &mut Health, want: i32) {
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let req = tonic_health::pb::HealthCheckRequest {
+            service: "streamgate.v1.LockService".into(),
+        };
+        let now = health.check(req).await.unwrap().into_inner().status;
+        if now == want {
+            return;
+        }
+        assert!(
+            Instant::now() < until,
+            "LockService stayed at {now}, never {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_master_gives_unavailable_without_hanging_and_serves_again_on_its_return() {
+    const SERVING: i32 = 1;
+    const NOT_SERVING: i32 = 2;
+    let mut cluster = RedisCluster::start();
+    let server = TestServer::start_with_args(&["--redis-url", &cluster.url()]).await;
+    let mut health = Health::new(server.channel().await);
+    let name = name_on(&cluster, 2, "killed-node");
+    acquire_once_back(&server, &name, Duration::ZERO).await;
+
+    cluster.nodes[2].kill();
+    let mut c = client_for(&server).await;
+    for _ in 0..3 {
+        let call = c.acquire_lock(acquire_req(&name, 5_000, 1_000));
+        let err = tokio::time::timeout(Duration::from_secs(5), call)
+            .await
+            .expect("a call answers within 5 s with its master gone")
+            .unwrap_err();
+        assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    }
+    wait_for_lock_health(&mut health, NOT_SERVING).await;
+
+    let cluster = tokio::task::block_in_place(move || {
+        cluster.nodes[2].restart();
+        cluster.wait_until_ok();
+        cluster
+    });
+    wait_for_lock_health(&mut health, SERVING).await;
+    acquire_once_back(&server, &name, Duration::from_secs(20)).await;
+    drop(cluster);
 }

@@ -3,7 +3,7 @@
 //! set (one primary, one replica, three `redis-server --sentinel`). Every process is killed
 //! when its owner is dropped, also when a test panics.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -17,12 +17,25 @@ pub struct RedisProc {
     /// Its port.
     pub port: u16,
     child: Child,
+    args: Vec<String>,
+    dir: PathBuf,
 }
 
 impl RedisProc {
     /// Starts `redis-server` with `args` (a config file first for a sentinel) in `dir`.
     fn spawn(port: u16, args: &[String], dir: &Path) -> Self {
-        let child = Command::new("redis-server")
+        let proc = Self {
+            port,
+            child: Self::run(args, dir),
+            args: args.to_vec(),
+            dir: dir.to_owned(),
+        };
+        proc.wait_for_ping();
+        proc
+    }
+
+    fn run(args: &[String], dir: &Path) -> Child {
+        Command::new("redis-server")
             .args(args)
             .current_dir(dir)
             .stdout(Stdio::null())
@@ -30,10 +43,15 @@ impl RedisProc {
             .spawn()
             .unwrap_or_else(|e| {
                 panic!("cannot start redis-server ({e}): install redis-server (apt-get install -y redis-server)")
-            });
-        let proc = Self { port, child };
-        proc.wait_for_ping();
-        proc
+            })
+    }
+
+    /// Starts the process again after [`Self::kill`], same port, flags and directory (a
+    /// cluster node keeps its identity from its nodes.conf).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = Self::run(&self.args, &self.dir);
+        self.wait_for_ping();
     }
 
     /// A data node (no persistence) on `port`, with `extra` flags.
@@ -122,12 +140,16 @@ impl RedisCluster {
     /// Starts three cluster-enabled servers, joins them with `redis-cli --cluster create` and
     /// waits until every node reports `cluster_state:ok`.
     pub fn start() -> Self {
+        Self::start_on([cluster_port(), cluster_port(), cluster_port()])
+    }
+
+    /// As [`Self::start`], on the given ports (each below 55536, with port + 10000 free).
+    pub fn start_on(ports: [u16; 3]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir for the cluster");
         let mut nodes = Vec::new();
-        for i in 0..3 {
+        for (i, port) in ports.into_iter().enumerate() {
             let node_dir = dir.path().join(format!("n{i}"));
             std::fs::create_dir(&node_dir).expect("node dir");
-            let port = cluster_port();
             nodes.push(RedisProc::data_node(
                 port,
                 &node_dir,
@@ -163,7 +185,8 @@ impl RedisCluster {
         cluster
     }
 
-    fn wait_until_ok(&self) {
+    /// Waits (at most 30 s) until every node reports `cluster_state:ok`.
+    pub fn wait_until_ok(&self) {
         let deadline = Instant::now() + SETTLE;
         for node in &self.nodes {
             loop {
