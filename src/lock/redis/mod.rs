@@ -14,6 +14,7 @@
 //! sharded pub/sub (`cluster`). The lock semantics are the same on each.
 
 mod cluster;
+mod options;
 mod pool;
 mod scripts;
 mod sentinel;
@@ -24,9 +25,7 @@ mod wakeups;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::Context;
 use futures::future::BoxFuture;
-use redis::Client;
 use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -36,48 +35,11 @@ use super::types::{AcquireRequest, Grant, LockName, LockToken, Ttl};
 use crate::config::Config;
 use crate::shutdown::Shutdown;
 use cluster::Cluster;
-use pool::Dialer;
-use scripts::{AcquireReply, Announce, LockKeys, ReleaseReply, Scripts};
+pub use options::{RedisOptions, validate_url};
+use scripts::{AcquireReply, LockKeys, ReleaseReply, Scripts};
 use store::Store;
 pub use topology::Topology;
 use wakeups::{Handed, Slot, Wake, Wakeups};
-
-/// Checks `--redis-url` names a topology streamgate can use; the error says why not.
-pub fn validate_url(url: &str) -> Result<(), String> {
-    Topology::parse(url).map(|_| ())
-}
-
-/// What the Redis backend is built from: plain values, so any assembly of the server can
-/// build one (see [`RedisOptions::from_config`] for the flags they come from).
-#[derive(Clone, Debug)]
-pub struct RedisOptions {
-    /// `--redis-url`: `redis://`, `rediss://`, `redis+cluster://` or `redis+sentinel://`.
-    pub url: String,
-    /// `--lock-key-prefix`: the start of every key and channel.
-    pub key_prefix: String,
-    /// `--redis-pool-size`: pooled connections (single server and Sentinel).
-    pub pool_size: u32,
-    /// `--redis-timeout`: the bound on every Redis call, dial included.
-    pub timeout: Duration,
-    /// `--lock-recheck`: a waiter's fallback re-check period.
-    pub recheck: Duration,
-    /// `--lock-max-waiters`: waiters queued on one name at most.
-    pub max_waiters: usize,
-}
-
-impl RedisOptions {
-    /// The options the server's flags name, for the Redis at `url`.
-    pub fn from_config(url: &str, config: &Config) -> Self {
-        Self {
-            url: url.to_owned(),
-            key_prefix: config.lock_key_prefix.clone(),
-            pool_size: config.redis_pool_size,
-            timeout: config.redis_timeout,
-            recheck: config.lock_recheck,
-            max_waiters: config.lock_max_waiters,
-        }
-    }
-}
 
 /// Departed waiters whose queue entries await removal; beyond this, entries are left to lapse
 /// on their own (within a waiter lease).
@@ -125,63 +87,13 @@ impl RedisBackend {
         let topology = Topology::parse(&opts.url).map_err(|e| anyhow::anyhow!(e))?;
         let timeout = opts.timeout;
         let wakeups = Arc::new(Wakeups::default());
-        let ping_every = opts.recheck.min(Duration::from_secs(5));
         let (first_tx, first_rx) = tokio::sync::oneshot::channel();
-        let mut extra_tasks = Vec::new();
-        let (store, cluster, announce, watcher) = match topology {
-            Topology::Cluster { seeds, auth } => {
-                let cluster = Arc::new(Cluster::new(&seeds, &auth, timeout, wakeups.clone())?);
-                let watcher = tokio::spawn(cluster.clone().maintain(
-                    ping_every,
-                    shutdown.clone(),
-                    first_tx,
-                ));
-                let store = Store::Cluster(cluster.clone());
-                (store, Some(cluster), Announce::ShardedPublish, watcher)
-            }
-            single_or_sentinel => {
-                let mut sentinel_watch = None;
-                let dialer = match single_or_sentinel {
-                    Topology::Sentinel {
-                        sentinels,
-                        master,
-                        auth,
-                    } => {
-                        let sentinels =
-                            Arc::new(sentinel::Sentinels::new(sentinels, master, auth, timeout));
-                        sentinel_watch = Some(sentinels.clone());
-                        Dialer::Sentinel(sentinels)
-                    }
-                    _ => Dialer::Direct(
-                        Client::open(opts.url.as_str())
-                            .context("--redis-url is not a valid Redis URL")?,
-                    ),
-                };
-                if let Some(sentinels) = sentinel_watch {
-                    extra_tasks.push(tokio::spawn(sentinels.watch(
-                        wakeups.clone(),
-                        ping_every,
-                        shutdown.clone(),
-                    )));
-                }
-                let pool = pool::build(dialer.clone(), opts.pool_size, timeout, wakeups.outages());
-                let watcher = tokio::spawn(wakeups::listen(
-                    dialer,
-                    LockKeys::channel_pattern(&opts.key_prefix),
-                    wakeups.clone(),
-                    timeout,
-                    ping_every,
-                    shutdown.clone(),
-                    first_tx,
-                ));
-                (
-                    Store::Pooled { pool, timeout },
-                    None,
-                    Announce::Publish,
-                    watcher,
-                )
-            }
-        };
+        let store::Opened {
+            store,
+            cluster,
+            announce,
+            mut tasks,
+        } = store::open(topology, &opts, &wakeups, &shutdown, first_tx)?;
         let (leave_tx, leave_rx) = mpsc::channel(LEAVE_QUEUE);
         let inner = Arc::new(Inner {
             store,
@@ -205,11 +117,8 @@ impl RedisBackend {
                 "Redis at --redis-url is unreachable at start-up; lock calls answer UNAVAILABLE until it is back"
             );
         }
-        extra_tasks.extend([watcher, janitor]);
-        Ok(Self {
-            inner,
-            tasks: extra_tasks,
-        })
+        tasks.push(janitor);
+        Ok(Self { inner, tasks })
     }
 }
 
