@@ -19,7 +19,7 @@ mod pool;
 mod scripts;
 mod sentinel;
 mod store;
-pub mod topology;
+mod topology;
 mod wakeups;
 
 use std::sync::Arc;
@@ -38,7 +38,7 @@ use cluster::Cluster;
 pub use options::{RedisOptions, validate_url};
 use scripts::{AcquireReply, LockKeys, ReleaseReply, Scripts};
 use store::Store;
-pub use topology::Topology;
+use topology::Topology;
 use wakeups::{Handed, Slot, Wake, Wakeups};
 
 /// Departed waiters whose queue entries await removal; beyond this, entries are left to lapse
