@@ -491,3 +491,53 @@ async fn fences_keep_rising_across_a_redis_restart_that_lost_every_key() {
         g.fencing_token
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_resent_after_its_answer_was_lost_still_reports_released() {
+    let redis = RedisServer::start();
+    let server = TestServer::start_with_args(&["--redis-url", &redis.url()]).await;
+    let mut c = client_for(&server).await;
+    let name = unique("resent");
+    let g = acquire(&mut c, &name, 30_000, 0).await;
+    assert!(g.acquired);
+
+    // The release script as the backend assembles it, run the way the cluster client re-sends
+    // a command whose answer it lost: twice, with the same attempt id.
+    let script = redis::Script::new(&format!(
+        "local PUBLISH_CMD = 'PUBLISH'\n{}\n{}",
+        include_str!("../src/lock/scripts/prelude.lua"),
+        include_str!("../src/lock/scripts/release.lua")
+    ));
+    let tag = format!("{{streamgate:lock:{name}}}");
+    let run = |attempt: &'static str| {
+        let mut inv = script.prepare_invoke();
+        for k in ["owner", "fence", "queue", "waiters", "released"] {
+            inv.key(format!("{tag}:{k}"));
+        }
+        inv.arg(format!("{tag}:wake"))
+            .arg(&g.token)
+            .arg(attempt)
+            .arg(5_000);
+        inv
+    };
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let first: Vec<i64> = run("attempt-1").invoke_async(&mut conn).await.unwrap();
+    assert_eq!(first, vec![1], "the first run releases");
+    let resent: Vec<i64> = run("attempt-1").invoke_async(&mut conn).await.unwrap();
+    assert_eq!(
+        resent,
+        vec![1],
+        "the re-sent copy answers as the first run did"
+    );
+    let other: Vec<i64> = run("attempt-2").invoke_async(&mut conn).await.unwrap();
+    assert_eq!(
+        other,
+        vec![0],
+        "another release of the same token is not held"
+    );
+    assert!(
+        !release(&mut c, &name, &g.token).await,
+        "a second Release call hears false"
+    );
+}

@@ -340,7 +340,9 @@ impl LockBackend for RedisBackend {
         Box::pin(async move {
             let inner = &self.inner;
             inner.check_reachable()?;
-            let inv = inner.scripts.release(&inner.keys(name), token);
+            let inv = inner
+                .scripts
+                .release(&inner.keys(name), token, inner.waiter_lease);
             let reply: Vec<redis::Value> = inner.store.invoke(&inv).await?;
             match ReleaseReply::parse(&reply)? {
                 ReleaseReply::NotHeld => Ok(false),

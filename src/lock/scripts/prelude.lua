@@ -1,9 +1,9 @@
 -- Shared by every lock script. KEYS: 1 owner (hash: token, fence; PX lease),
 -- 2 fence (the last number handed out: fencing tokens and queue order; expires with the
--- rest), 3 queue (zset waiter -> arrival), 4 waiters (hash waiter -> "live_until_ms:ttl_ms").
--- All four share one hash tag. Every key has a TTL, so a name nobody uses leaves nothing.
+-- rest), 3 queue (zset waiter -> arrival), 4 waiters (hash waiter -> "live_until_ms:ttl_ms"),
+-- 5 released (the last release, "token:attempt", kept briefly). All five share one hash tag. Every key has a TTL, so a name nobody uses leaves nothing.
 -- `PUBLISH_CMD` (PUBLISH, or SPUBLISH on Redis Cluster) is defined by the line above this.
-local owner, fence_key, queue, waiters = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local owner, fence_key, queue, waiters, released = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 
 local function now_ms()
   local t = redis.call('TIME')
