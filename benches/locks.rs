@@ -9,16 +9,16 @@
 //!
 //! Prints `RESULT <name> value=<v> baseline=<b> ratio=<v/b>` lines.
 
-#[path = "../tests/common/mod.rs"]
-#[allow(unused_imports)]
-mod common;
+#[path = "support/mod.rs"]
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::lock::{acquire, client_for, release};
-use common::{RedisServer, TestServer};
+use support::common::lock::{acquire, client_for, release};
+use support::common::{RedisServer, TestServer};
+use support::{percentile, result};
 
 const HELD: Duration = Duration::from_millis(10);
 const PAIRS_CLIENTS: usize = 16;
@@ -33,13 +33,6 @@ async fn hold(d: Duration) {
     tokio::task::spawn_blocking(move || std::thread::sleep(d))
         .await
         .expect("the hold thread");
-}
-
-fn result(name: &str, value: f64, baseline: f64) {
-    println!(
-        "RESULT {name} value={value:.4} baseline={baseline:.4} ratio={:.4}",
-        value / baseline
-    );
 }
 
 /// N workers × M increments of a shared in-process counter (read, 10 ms, write) under the
@@ -157,11 +150,6 @@ async fn handoff_latencies(server: &TestServer) -> Vec<Duration> {
     out
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx]
-}
-
 /// Acquire+release pairs per second, 16 clients on distinct names, for PAIRS_DURATION.
 async fn pairs_through_streamgate(server: &TestServer) -> f64 {
     let mut tasks = tokio::task::JoinSet::new();
@@ -272,8 +260,13 @@ async fn run(server_rt: tokio::runtime::Handle) {
         args.extend_from_slice(extra);
         streamgate::Config::from_args(args).expect("bench flags parse")
     };
-    let on_redis = TestServer::start_on(args(&["--redis-url", &redis.url()]), &server_rt).await;
-    let in_process = TestServer::start_on(args(&[]), &server_rt).await;
+    let on_redis = TestServer::start_on(
+        args(&["--redis-url", &redis.url()]),
+        streamgate::Deps::default(),
+        &server_rt,
+    )
+    .await;
+    let in_process = TestServer::start_on(args(&[]), streamgate::Deps::default(), &server_rt).await;
 
     // What the critical section alone costs, 300 times in a row with no lock at all.
     let started = Instant::now();
@@ -359,13 +352,6 @@ async fn run(server_rt: tokio::runtime::Handle) {
 fn main() {
     // The servers get a runtime of their own, as in their own process, so that the bench's
     // clients do not run on the server's worker threads.
-    let server_rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("the servers' runtime");
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
-        .block_on(run(server_rt.handle().clone()));
+    let server_rt = support::runtime("server");
+    support::runtime("bench").block_on(run(server_rt.handle().clone()));
 }

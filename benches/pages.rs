@@ -5,6 +5,9 @@
 //!
 //! Run: `cargo bench --bench pages`
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -15,7 +18,9 @@ use streamgate::Config;
 use streamgate_client::proto::ListPagesRequest;
 use streamgate_client::proto::fetch_service_client::FetchServiceClient;
 use tokio::net::TcpListener;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
+
+use support::{TestServer, result};
 
 const PAGES: u64 = 200;
 const PER_PAGE: u64 = 100;
@@ -101,31 +106,13 @@ async fn list_pages(
     (items, start.elapsed())
 }
 
-fn result(name: &str, value: f64, baseline: f64) {
-    println!(
-        "RESULT {name} value={value:.3} baseline={baseline:.3} ratio={:.3}",
-        value / baseline
-    );
-}
-
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    rt.block_on(async {
+    support::runtime("bench").block_on(async {
         let fast = upstream(Duration::ZERO).await;
         let slow = upstream(Duration::from_millis(20)).await;
 
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind server");
-        let addr = listener.local_addr().expect("server address");
-        let config = Config::for_tests();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(streamgate::serve(config, listener, async move {
-            let _ = stop_rx.await;
-        }));
-        let channel = Endpoint::from_shared(format!("http://{addr}")).expect("endpoint").connect().await.expect("connect");
-        let mut client = FetchServiceClient::new(channel);
+        let server = TestServer::start_with(Config::for_tests()).await;
+        let mut client = FetchServiceClient::new(server.channel().await);
         let direct = reqwest::Client::builder().no_proxy().build().expect("reqwest client");
         let expected = PAGES * PER_PAGE;
 
@@ -156,7 +143,6 @@ fn main() {
         result("pages_wall_20ms_prefetch1_s", p1.as_secs_f64(), seq.as_secs_f64());
         result("pages_wall_20ms_prefetch4_s", p4.as_secs_f64(), seq.as_secs_f64());
 
-        let _ = stop_tx.send(());
-        let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+        let _ = server.stop().await;
     });
 }

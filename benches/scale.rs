@@ -168,10 +168,19 @@ async fn run(server_rt: tokio::runtime::Handle) {
     let mut on_cluster = Vec::new();
     for i in 0..3 {
         // Each replica is seeded by a different node, as separate deployments would be.
-        on_cluster.push(TestServer::start_on(args(&cluster.seed_url(i)), &server_rt).await);
+        on_cluster.push(
+            TestServer::start_on(
+                args(&cluster.seed_url(i)),
+                streamgate::Deps::default(),
+                &server_rt,
+            )
+            .await,
+        );
     }
     let redis = RedisServer::start();
-    let single = vec![TestServer::start_on(args(&redis.url()), &server_rt).await];
+    let single = vec![
+        TestServer::start_on(args(&redis.url()), streamgate::Deps::default(), &server_rt).await,
+    ];
 
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(

@@ -12,6 +12,9 @@
 //!    the server's own) and against the in-process echo; the server's RSS idle and under load.
 //!    Each stream waits for a reading's response before its next tick (closed loop).
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::process::{Child, Command, Stdio};
@@ -28,8 +31,9 @@ use streamgate_client::proto as client;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
-use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status, Streaming};
+
+use support::{TestServer, connect, percentile, result};
 
 const SENSORS: usize = 100;
 
@@ -91,17 +95,8 @@ async fn start_echo() -> SocketAddr {
     addr
 }
 
-async fn start_in_process() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind streamgate");
-    let addr = listener.local_addr().expect("streamgate address");
-    tokio::spawn(streamgate::serve(
-        streamgate::Config::for_tests(),
-        listener,
-        futures::future::pending::<()>(),
-    ));
-    addr
+async fn start_in_process() -> TestServer {
+    TestServer::start_with(streamgate::Config::for_tests()).await
 }
 
 /// The streamgate binary in its own process, killed on drop.
@@ -155,14 +150,6 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-async fn connect(addr: SocketAddr) -> Channel {
-    Endpoint::from_shared(format!("http://{addr}"))
-        .expect("endpoint")
-        .connect()
-        .await
-        .expect("connect")
 }
 
 fn reading(ids: &[String], i: usize) -> client::SensorFeedRequest {
@@ -253,9 +240,9 @@ async fn latencies(addr: SocketAddr, streams: usize, secs: u64) -> Vec<u32> {
     all
 }
 
+/// Percentile `p` of sorted microsecond latencies, in milliseconds.
 fn pct(sorted: &[u32], p: f64) -> f64 {
-    let idx = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[idx] as f64 / 1000.0
+    f64::from(percentile(sorted, p)) / 1000.0
 }
 
 #[tokio::main]
@@ -265,7 +252,8 @@ async fn main() {
     let secs = env_or("SENSOR_BENCH_SECS", 10);
 
     let echo = start_echo().await;
-    let sg = start_in_process().await;
+    let in_process = start_in_process().await;
+    let sg = in_process.addr;
     // Warm both up (connections, allocator) before timing.
     throughput(echo, 10_000).await;
     throughput(sg, 10_000).await;
@@ -277,10 +265,7 @@ async fn main() {
         best_echo = best_echo.max(e);
         best_sg = best_sg.max(s);
     }
-    println!(
-        "RESULT sensor_readings_per_s value={best_sg:.0} baseline={best_echo:.0} ratio={:.3}",
-        best_sg / best_echo
-    );
+    result("sensor_readings_per_s", best_sg, best_echo);
 
     let server = ServerProcess::start().await;
     let idle = server.rss_kib();
@@ -322,14 +307,8 @@ async fn main() {
         pct(&echo_lat, 1.0),
     );
     let (p99, p99_echo) = (pct(&sg_lat, 0.99), pct(&echo_lat, 0.99));
-    println!(
-        "RESULT sensor_p99_latency_ms value={p99:.3} baseline={p99_echo:.3} ratio={:.3}",
-        p99 / p99_echo
-    );
+    result("sensor_p99_latency_ms", p99, p99_echo);
     println!("server RSS: idle {idle} KiB, peak under load {peak} KiB, at the end {loaded} KiB");
-    println!(
-        "RESULT sensor_server_rss_kib value={peak} baseline={idle} ratio={:.3}",
-        peak as f64 / idle as f64
-    );
+    result("sensor_server_rss_kib", peak as f64, idle as f64);
     drop(server);
 }

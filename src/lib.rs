@@ -2,8 +2,9 @@
 //! alone: pooled HTTP fetches, lazy pagination, distributed locks, and sensor stream
 //! processing.
 //!
-//! [`serve`] runs the whole server on a listener the caller bound; `main.rs`, the integration
-//! tests and the benches all start it this way.
+//! [`App`] is the one way to build the server: `main.rs`, the integration tests and the
+//! benches all build it with [`App::build`] and run it with [`App::serve`] on a listener they
+//! bound.
 
 #![warn(missing_docs)]
 
@@ -11,11 +12,12 @@ pub mod config;
 pub mod fetch;
 pub mod lock;
 pub mod proto;
+pub mod rpc;
 pub mod sensor;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;
 
 pub use config::Config;
-pub use server::serve;
+pub use server::{App, Deps, serve};
 pub use shutdown::Shutdown;

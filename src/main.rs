@@ -1,27 +1,36 @@
-//! The `streamgate` binary: parse the config, start logging, serve until SIGINT or SIGTERM.
+//! The `streamgate` binary: check the config, start logging, build the server, serve until
+//! SIGINT or SIGTERM.
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use streamgate::server::{App, Deps};
 use streamgate::{Config, telemetry};
 use tokio::net::TcpListener;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = Config::parse();
-    if let Err(msg) = config.validate() {
-        eprintln!("streamgate: invalid configuration: {msg}");
-        return ExitCode::from(2);
-    }
-    telemetry::init(config.log_format);
-    let listener = match TcpListener::bind(config.listen).await {
+    let settings = match Config::parse().settings() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("streamgate: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(settings.server.log_format);
+    let listen = settings.server.listen;
+    let listener = match TcpListener::bind(listen).await {
         Ok(l) => l,
         Err(e) => {
-            tracing::error!("cannot listen on {}: {e}", config.listen);
+            tracing::error!("cannot listen on {listen}: {e}");
             return ExitCode::from(1);
         }
     };
-    match streamgate::serve(config, listener, stop_signal()).await {
+    let served = match App::build(settings, Deps::default()).await {
+        Ok(app) => app.serve(listener, stop_signal()).await,
+        Err(e) => Err(e),
+    };
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("server failed: {e:#}");

@@ -1,5 +1,6 @@
 //! The target guard, end to end: internal addresses are refused with PERMISSION_DENIED naming
-//! the address, before any connection is made, whether they come as literals, odd spellings,
+//! the address the caller wrote (or, for a name, the name and the class of its address),
+//! before any connection is made, whether they come as literals, odd spellings,
 //! resolved names or redirects. Only loopback addresses are ever used.
 
 mod common;
@@ -10,10 +11,10 @@ use axum::Router;
 use axum::extract::Query;
 use axum::response::Redirect;
 use axum::routing::get;
-use common::fetch::{FixedLookup, Hits, OptionsServer, client_for, get as get_req, guarded_config};
+use common::fetch::{FixedLookup, Hits, client_for, get as get_req, guarded_config};
 use common::{TestServer, Upstream};
 use std::collections::HashMap;
-use streamgate::fetch::FetchOptions;
+use streamgate::Deps;
 use tonic::Code;
 
 /// `/ok` counts its hits; `/redirect?to=URL` answers 302 to URL.
@@ -100,15 +101,15 @@ async fn a_name_resolving_to_loopback_is_refused_before_any_connect() {
         ("rebind.test", &["127.0.0.1"]),
         ("mixed.test", &["::1", "127.0.0.1"]),
     ]);
-    let server = OptionsServer::start(
+    let server = TestServer::start_with_deps(
         guarded_config(&[]),
-        FetchOptions {
+        Deps {
             lookup,
             allowed_addresses: vec![],
         },
     )
     .await;
-    let mut client = server.client().await;
+    let mut client = client_for(server.addr).await;
     for host in ["rebind.test", "mixed.test"] {
         let url = format!("http://{host}:{}/ok", up.addr.port());
         let status = client.fetch(get_req(url)).await.unwrap_err();
@@ -125,15 +126,15 @@ async fn a_redirect_from_an_allowed_host_to_loopback_is_refused() {
     let port = up.addr.port();
     let allowed: IpAddr = "127.0.0.1".parse().unwrap();
     let lookup = FixedLookup::new(&[("inner.test", &["127.0.0.2"])]);
-    let server = OptionsServer::start(
+    let server = TestServer::start_with_deps(
         guarded_config(&[]),
-        FetchOptions {
+        Deps {
             lookup,
             allowed_addresses: vec![allowed],
         },
     )
     .await;
-    let mut client = server.client().await;
+    let mut client = client_for(server.addr).await;
 
     // The allowed host itself is reachable, redirects within it too.
     let ok = client
@@ -154,7 +155,12 @@ async fn a_redirect_from_an_allowed_host_to_loopback_is_refused() {
         (format!("http://127.0.0.2:{port}/ok"), "127.0.0.2"),
         (format!("http://[::1]:{port}/ok"), "::1"),
         (format!("http://2130706434:{port}/ok"), "127.0.0.2"),
-        (format!("http://inner.test:{port}/ok"), "127.0.0.2"),
+        // A name is reported by the name and the class of its address, never the address:
+        // a caller must not map internal names to addresses.
+        (
+            format!("http://inner.test:{port}/ok"),
+            "host inner.test resolves to a loopback address",
+        ),
     ] {
         let url = up.url(&format!("/redirect?to={target}"));
         let status = client.fetch(get_req(url)).await.unwrap_err();
@@ -168,6 +174,13 @@ async fn a_redirect_from_an_allowed_host_to_loopback_is_refused() {
             "{target}: {}",
             status.message()
         );
+        if target.contains("inner.test") {
+            assert!(
+                !status.message().contains("127.0.0.2"),
+                "{}",
+                status.message()
+            );
+        }
     }
     assert_eq!(hits.get(), 2, "no refused redirect reached an upstream");
 }

@@ -213,3 +213,40 @@ async fn a_full_queue_past_the_queue_timeout_is_resource_exhausted() {
     release.notify_one();
     assert_eq!(held.await.unwrap().unwrap().into_inner().status, 200);
 }
+
+#[tokio::test]
+async fn a_request_body_cap_above_four_mib_lets_such_bodies_through_and_still_refuses_past_it() {
+    // tonic's default 4 MiB decode limit must not sit under --fetch-max-request-bytes.
+    let up = Upstream::start(
+        Router::new()
+            .route(
+                "/len",
+                axum::routing::post(
+                    |body: axum::body::Bytes| async move { body.len().to_string() },
+                ),
+            )
+            .layer(axum::extract::DefaultBodyLimit::disable()),
+    )
+    .await;
+    let cap = 8 << 20;
+    let server =
+        TestServer::start_with_args(&["--fetch-max-request-bytes", &cap.to_string()]).await;
+    let mut client = client_for(server.addr).await;
+    let post = |len: usize| FetchRequest {
+        method: "POST".into(),
+        body: vec![7; len],
+        ..get_req(up.url("/len"))
+    };
+
+    let six_mib = 6 << 20;
+    let ok = client
+        .fetch(post(six_mib))
+        .await
+        .expect("a 6 MiB body under an 8 MiB cap");
+    assert_eq!(ok.get_ref().status, 200);
+    assert_eq!(ok.get_ref().body, six_mib.to_string().as_bytes());
+
+    let status = client.fetch(post(cap + 1)).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(status.message().starts_with("body"), "{}", status.message());
+}

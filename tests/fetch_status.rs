@@ -11,9 +11,9 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{any, get};
-use common::fetch::{FixedLookup, OptionsServer, client_for, get as get_req, guarded_config};
+use common::fetch::{FixedLookup, client_for, get as get_req, guarded_config};
 use common::{TestServer, Upstream, free_port};
-use streamgate::fetch::FetchOptions;
+use streamgate::Deps;
 use streamgate_client::proto::{FetchRequest, Header};
 use tonic::Code;
 
@@ -213,15 +213,15 @@ async fn a_connection_closed_without_a_response_is_unavailable() {
 #[tokio::test]
 async fn a_name_that_does_not_resolve_is_unavailable_naming_it() {
     let lookup = FixedLookup::new(&[]);
-    let server = OptionsServer::start(
+    let server = TestServer::start_with_deps(
         guarded_config(&[]),
-        FetchOptions {
+        Deps {
             lookup,
             allowed_addresses: vec![],
         },
     )
     .await;
-    let mut client = server.client().await;
+    let mut client = client_for(server.addr).await;
     let status = client
         .fetch(get_req("http://nowhere.test/"))
         .await

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use common::lock::*;
 use streamgate_client::proto::hold_event::Event;
-use streamgate_client::proto::{ExtendRequest, ReleaseRequest};
+use streamgate_client::proto::{AcquireLockRequest, ExtendRequest, HoldRequest, ReleaseRequest};
 use tonic::Code;
 
 mod cases {
@@ -339,6 +339,13 @@ mod cases {
             (acquire_req("ok", 1, 0), "ttl"),
             (acquire_req("ok", 2 * 3_600_000, 0), "ttl"),
             (acquire_req("ok", 1_000, 2 * 3_600_000), "wait_timeout"),
+            (
+                AcquireLockRequest {
+                    owner: "o".repeat(257),
+                    ..acquire_req("ok", 1_000, 0)
+                },
+                "owner",
+            ),
         ];
         for (req, field) in cases {
             let err = c.acquire_lock(req).await.unwrap_err();
@@ -381,6 +388,13 @@ mod cases {
         let err = c.hold(hold_req("", 1_000, 0)).await.unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument);
         assert!(err.message().starts_with("name"));
+        let huge_owner = HoldRequest {
+            owner: "o".repeat(3 << 20),
+            ..hold_req("ok", 1_000, 0)
+        };
+        let err = c.hold(huge_owner).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert!(err.message().starts_with("owner"), "{}", err.message());
     }
 }
 

@@ -6,7 +6,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::sensor::{Feed, SensorServer, config, reading};
+use common::TestServer;
+use common::sensor::{Feed, config, reading};
 use streamgate::Config;
 use streamgate_client::proto::sensor_feed_response::Msg;
 use streamgate_client::proto::{AlertState, FeedConfig};
@@ -34,7 +35,7 @@ async fn next(f: &mut Feed) -> Msg {
 #[tokio::test(start_paused = true)]
 async fn a_quiet_sensor_is_declared_silent_after_the_timeout_and_resolved_when_it_reports() {
     watchdog();
-    let server = SensorServer::start(Config::for_tests()).await;
+    let server = TestServer::start_with(Config::for_tests()).await;
     let mut f = Feed::open(server.channel().await, 8).await;
     f.send(config(FeedConfig {
         missing_timeout: Some(prost_types::Duration {
@@ -87,7 +88,7 @@ async fn a_quiet_sensor_is_declared_silent_after_the_timeout_and_resolved_when_i
 #[tokio::test(start_paused = true)]
 async fn many_sensors_share_one_timer_and_each_goes_silent_once() {
     watchdog();
-    let server = SensorServer::start(Config::for_tests()).await;
+    let server = TestServer::start_with(Config::for_tests()).await;
     let mut f = Feed::open(server.channel().await, 8).await;
     f.send(config(FeedConfig {
         missing_timeout: Some(prost_types::Duration {

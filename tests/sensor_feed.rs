@@ -313,7 +313,7 @@ async fn ten_thousand_readings_of_a_hundred_sensors_come_back_in_order() {
 }
 
 #[tokio::test]
-async fn too_many_sensors_ends_the_stream_with_resource_exhausted() {
+async fn a_sensor_beyond_the_limit_is_rejected_in_band_and_the_stream_goes_on() {
     let server = TestServer::start_with_args(&["--sensor-max-sensors", "3"]).await;
     let mut f = feed(&server).await;
     for id in ["a", "b", "c"] {
@@ -321,13 +321,42 @@ async fn too_many_sensors_ends_the_stream_with_resource_exhausted() {
         processed(f.next().await);
     }
     f.send(reading("d", 20.0)).await;
-    let status = f.end_status().await;
-    assert_eq!(status.code(), Code::ResourceExhausted);
-    assert!(
-        status.message().contains("--sensor-max-sensors"),
-        "{}",
-        status.message()
-    );
+    match f.next().await {
+        Msg::Rejected(r) => {
+            assert_eq!(r.sensor_id, "d");
+            assert!(r.reason.contains("--sensor-max-sensors"), "{}", r.reason);
+        }
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    f.send(reading("a", 20.0)).await;
+    assert_eq!(processed(f.next().await).sensor_id, "a");
+}
+
+#[tokio::test]
+async fn a_window_beyond_the_sample_budget_is_rejected_in_band_and_the_stream_goes_on() {
+    let server = TestServer::start_with_args(&["--sensor-max-samples", "1000"]).await;
+    let mut f = feed(&server).await;
+    f.send(config(FeedConfig {
+        sensor_id: "a".into(),
+        window_count: Some(800),
+        ..Default::default()
+    }))
+    .await;
+    f.send(config(FeedConfig {
+        sensor_id: "b".into(),
+        window_count: Some(800),
+        ..Default::default()
+    }))
+    .await;
+    match f.next().await {
+        Msg::ConfigRejected(r) => {
+            assert_eq!(r.sensor_id, "b");
+            assert!(r.reason.contains("--sensor-max-samples"), "{}", r.reason);
+        }
+        other => panic!("expected a config rejection, got {other:?}"),
+    }
+    f.send(reading("a", 20.0)).await;
+    assert_eq!(processed(f.next().await).window.map(|w| w.count), Some(1));
 }
 
 #[tokio::test]

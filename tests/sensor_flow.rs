@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::TestServer;
-use common::sensor::{CuttableLink, Feed, SensorServer, config, reading, rss_kib};
+use common::sensor::{CuttableLink, Feed, config, reading, rss_kib};
 use streamgate::Config;
 use streamgate_client::proto::FeedConfig;
 use streamgate_client::proto::sensor_feed_response::Msg;
@@ -32,7 +32,7 @@ async fn send_until_stalled(f: &mut Feed, ids: &[String], limit: usize, stall: D
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_reads_is_stalled_and_server_memory_stays_flat() {
-    let server = SensorServer::start(Config::for_tests()).await;
+    let server = TestServer::start_with(Config::for_tests()).await;
     let mut f = Feed::open(server.channel().await, 1).await;
     // Long ids make each message ~250 bytes, so the transport's windows hold fewer of them.
     let ids: Vec<String> = (0..100)
@@ -64,7 +64,7 @@ async fn a_client_that_never_reads_is_stalled_and_server_memory_stays_flat() {
         after.saturating_sub(before) < 32 * 1024,
         "RSS grew from {before} KiB to {after} KiB"
     );
-    assert_eq!(server.metrics.active_streams(), 1);
+    assert_eq!(server.sensor_metrics.active_streams(), 1);
 
     // Reading again drains everything in order: backpressure lost nothing.
     for i in 0..sent {
@@ -79,7 +79,7 @@ async fn a_client_that_never_reads_is_stalled_and_server_memory_stays_flat() {
 
 #[tokio::test]
 async fn cancelling_the_call_ends_the_server_task() {
-    let server = SensorServer::start(Config::for_tests()).await;
+    let server = TestServer::start_with(Config::for_tests()).await;
     let mut f = Feed::open(server.channel().await, 8).await;
     // A pending missing-data timer must not keep the task alive either.
     f.send(config(FeedConfig {
@@ -92,7 +92,7 @@ async fn cancelling_the_call_ends_the_server_task() {
     .await;
     f.send(reading("a", 20.0)).await;
     assert!(matches!(f.next().await, Msg::Reading(_)));
-    assert_eq!(server.metrics.active_streams(), 1);
+    assert_eq!(server.sensor_metrics.active_streams(), 1);
     // A tonic client cancels a bidi call by dropping both halves (RST_STREAM / end of stream).
     drop(f);
     assert_eq!(
@@ -100,12 +100,12 @@ async fn cancelling_the_call_ends_the_server_task() {
         0,
         "task still live"
     );
-    assert_eq!(server.metrics.started_streams(), 1);
+    assert_eq!(server.sensor_metrics.started_streams(), 1);
 }
 
 #[tokio::test]
 async fn a_disconnected_client_ends_the_server_task() {
-    let server = SensorServer::start(Config::for_tests()).await;
+    let server = TestServer::start_with(Config::for_tests()).await;
     let channel = server.channel().await;
     let mut f = Feed::open(channel.clone(), 8).await;
     f.send(reading("a", 20.0)).await;
@@ -121,7 +121,7 @@ async fn a_disconnected_client_ends_the_server_task() {
 
 #[tokio::test]
 async fn a_stalled_stream_ends_at_once_when_its_client_disconnects() {
-    let server = SensorServer::start(Config::for_tests()).await;
+    let server = TestServer::start_with(Config::for_tests()).await;
     let mut link = CuttableLink::start(server.addr).await;
     let mut f = Feed::open(link.channel().await, 1).await;
     // h2 guards against many small unread DATA frames (GOAWAY ENHANCE_YOUR_CALM); frames of
@@ -129,7 +129,7 @@ async fn a_stalled_stream_ends_at_once_when_its_client_disconnects() {
     let ids = vec![format!("blocked-{}", "x".repeat(250))];
     let sent = send_until_stalled(&mut f, &ids, 200_000, Duration::from_secs(1)).await;
     assert!(sent < 200_000, "never stalled");
-    assert_eq!(server.metrics.active_streams(), 1);
+    assert_eq!(server.sensor_metrics.active_streams(), 1);
     // The server's task is parked on a full response buffer; the connection dies under it.
     link.cut();
     assert_eq!(
@@ -142,7 +142,7 @@ async fn a_stalled_stream_ends_at_once_when_its_client_disconnects() {
 
 #[tokio::test]
 async fn server_shutdown_ends_an_open_stream_with_unavailable() {
-    let server = SensorServer::start(Config::for_tests()).await;
+    let server = TestServer::start_with(Config::for_tests()).await;
     let mut f = Feed::open(server.channel().await, 8).await;
     f.send(reading("a", 20.0)).await;
     assert!(matches!(f.next().await, Msg::Reading(_)));

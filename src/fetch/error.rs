@@ -3,19 +3,15 @@
 
 use tonic::Status;
 
-use super::guard::Refused;
+use super::http::guard::Refused;
+use crate::rpc::FieldError;
 
 /// Everything that can stop a Fetch or a ListPages page from producing a response.
 #[derive(Debug, thiserror::Error)]
-pub enum FetchError {
-    /// The request is malformed; `field` names the request field at fault.
-    #[error("{field}: {reason}")]
-    InvalidArgument {
-        /// The request field at fault (`url`, `headers[2].name`, `page_token`...).
-        field: String,
-        /// What is wrong with it.
-        reason: String,
-    },
+pub(crate) enum FetchError {
+    /// The request is malformed; the [`FieldError`] names the request field at fault.
+    #[error(transparent)]
+    InvalidArgument(#[from] FieldError),
     /// The target guard refused an address (the URL's, a redirect's, or a resolved one).
     #[error(transparent)]
     Refused(#[from] Refused),
@@ -37,21 +33,17 @@ pub enum FetchError {
 
 impl FetchError {
     /// An INVALID_ARGUMENT naming `field`.
-    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self::InvalidArgument {
-            field: field.into(),
-            reason: reason.into(),
-        }
+    pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::InvalidArgument(FieldError::new(field, reason))
     }
 
     /// The same error with `context` in front of its message (e.g. "page 3 (URL)"), so a
     /// stream's final status says which page failed.
-    pub fn context(self, context: &str) -> Self {
+    pub(crate) fn context(self, context: &str) -> Self {
         match self {
-            Self::InvalidArgument { field, reason } => Self::InvalidArgument {
-                field,
-                reason: format!("{context}: {reason}"),
-            },
+            Self::InvalidArgument(FieldError { field, reason }) => {
+                Self::InvalidArgument(FieldError::new(field, format!("{context}: {reason}")))
+            }
             Self::Refused(r) => Self::Refused(r.with_context(context)),
             Self::Unavailable(m) => Self::Unavailable(format!("{context}: {m}")),
             Self::DeadlineExceeded(m) => Self::DeadlineExceeded(format!("{context}: {m}")),
@@ -62,7 +54,7 @@ impl FetchError {
 
     /// Whether a ListPages page should be tried again (connection trouble, not a refusal,
     /// a limit or a timeout).
-    pub fn is_retryable(&self) -> bool {
+    pub(crate) fn is_retryable(&self) -> bool {
         matches!(self, Self::Unavailable(_))
     }
 }
@@ -71,7 +63,7 @@ impl From<FetchError> for Status {
     fn from(e: FetchError) -> Self {
         let msg = e.to_string();
         match e {
-            FetchError::InvalidArgument { .. } => Status::invalid_argument(msg),
+            FetchError::InvalidArgument(_) => Status::invalid_argument(msg),
             FetchError::Refused(_) => Status::permission_denied(msg),
             FetchError::Unavailable(_) => Status::unavailable(msg),
             FetchError::DeadlineExceeded(_) => Status::deadline_exceeded(msg),

@@ -1,27 +1,20 @@
-//! FetchService: the pooled HTTP client, the target guard, and pagination strategies.
+//! FetchService: one upstream HTTP request (Fetch) or a lazy stream of pages (ListPages).
 //!
-//! Data flows one way: `service.rs` validates a protobuf request into domain types,
-//! `client.rs` sends it through the guard (`guard.rs`, `resolve.rs`) and the limits
-//! (`limits.rs`), and `pages.rs` drives the pagination strategies of `paginate/`.
+//! A call flows one way, with no module importing one that comes before it:
+//! `service.rs` (tonic in and out) → `request.rs` (every field of both RPCs checked once
+//! into domain types) → `pages/` (the ListPages driver, strategies, retries, tokens) →
+//! `http/` (the shared client behind the target guard, resolver and connection slots).
+//! `error.rs` is the one error type, mapped to a gRPC status in one `match`.
 
-pub mod client;
-pub mod deadline;
-pub mod error;
-pub mod guard;
-pub mod limits;
-mod list_request;
-mod page_fetch;
-pub mod pages;
-pub mod paginate;
-pub mod progress;
-pub mod resolve;
-pub mod retry;
+mod error;
+#[cfg(test)]
+mod fuzz;
+mod http;
+mod pages;
+mod request;
 mod service;
-pub mod token;
-pub mod transport;
-pub mod value;
+mod value;
 
-pub use error::FetchError;
-pub use resolve::{Lookup, LookupFuture, SystemLookup};
-pub use service::{FetchHandler, FetchOptions};
-pub use transport::{TrackPages, track_pages};
+pub use http::{Lookup, LookupFuture, SystemLookup};
+pub use pages::{TrackPages, track_pages};
+pub use service::FetchHandler;

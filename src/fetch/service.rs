@@ -4,167 +4,50 @@ use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue};
-use http::{HeaderMap, Method};
+use http::HeaderMap;
 use tokio::time::Instant;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
-use super::client::{Fetcher, HttpRequest, HttpResponse};
-use super::deadline::{call_deadline, effective_deadline, requested_timeout};
 use super::error::FetchError;
-use super::guard::{Policy, TargetUrl};
-use super::pages::{PageOut, page_stream};
-use super::resolve::{Lookup, SystemLookup};
-use super::token::TokenKey;
-use super::transport::PageProgress;
+use super::http::{Fetcher, HttpResponse, Lookup, Policy};
+use super::pages::{PageOut, PageProgress, TokenKey, page_stream};
+use super::request;
 use super::value::json_to_proto;
-use crate::config::Config;
+use crate::config::FetchSettings;
 use crate::proto::{FetchRequest, FetchResponse, Header, ListPagesRequest, Page};
+use crate::rpc::{call_deadline, effective_deadline};
 use crate::shutdown::Shutdown;
-
-/// Request headers a caller may not set: they frame the HTTP message, which is the
-/// client's job, or would tunnel it elsewhere.
-const RESERVED_HEADERS: [&str; 8] = [
-    "connection",
-    "content-length",
-    "host",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "transfer-encoding",
-    "upgrade",
-];
-
-/// What an embedder (or a test) may change beyond the config: how names are resolved and
-/// exact addresses let through the guard.
-#[derive(Clone)]
-pub struct FetchOptions {
-    /// The resolver every named host goes through (default: the system's).
-    pub lookup: Arc<dyn Lookup>,
-    /// Exact addresses allowed even inside refused ranges.
-    pub allowed_addresses: Vec<IpAddr>,
-}
-
-impl Default for FetchOptions {
-    fn default() -> Self {
-        Self {
-            lookup: Arc::new(SystemLookup),
-            allowed_addresses: Vec::new(),
-        }
-    }
-}
 
 /// Serves `streamgate.v1.FetchService`.
 pub struct FetchHandler {
     fetcher: Arc<Fetcher>,
-    config: Arc<Config>,
+    settings: Arc<FetchSettings>,
     token_key: Arc<TokenKey>,
     shutdown: Shutdown,
 }
 
 impl FetchHandler {
-    /// Builds the shared HTTP client and limits from the config.
-    pub fn new(config: &Config, shutdown: Shutdown) -> anyhow::Result<Self> {
-        Self::with_options(config, shutdown, FetchOptions::default())
-    }
-
-    /// As [`FetchHandler::new`], with a custom resolver and allow list.
-    pub fn with_options(
-        config: &Config,
+    /// Builds the shared HTTP client and limits, resolving names through `lookup` and
+    /// letting `allowed_addresses` through the guard even inside refused ranges.
+    pub fn new(
+        settings: &FetchSettings,
+        lookup: Arc<dyn Lookup>,
+        allowed_addresses: Vec<IpAddr>,
         shutdown: Shutdown,
-        options: FetchOptions,
     ) -> anyhow::Result<Self> {
         let policy = Policy {
-            allow_private: config.allow_private_networks,
-            allowed: options.allowed_addresses,
+            allow_private: settings.allow_private_networks,
+            allowed: allowed_addresses,
         };
-        let fetcher = Fetcher::new(config, options.lookup, policy)?;
+        let fetcher = Fetcher::new(settings, lookup, policy)?;
         Ok(Self {
             fetcher: Arc::new(fetcher),
-            config: Arc::new(config.clone()),
-            token_key: Arc::new(TokenKey::new(config.page_token_key.as_deref())),
+            settings: Arc::new(settings.clone()),
+            token_key: Arc::new(TokenKey::new(settings.pages.page_token_key.as_deref())),
             shutdown,
         })
     }
-
-    fn validate_fetch(
-        &self,
-        req: FetchRequest,
-    ) -> Result<(HttpRequest, std::time::Duration), FetchError> {
-        let url = TargetUrl::parse(&req.url).map_err(|r| FetchError::invalid("url", r))?;
-        let method = parse_method(&req.method)?;
-        let headers = parse_headers("headers", &req.headers)?;
-        if req.body.len() > self.config.fetch_max_request_bytes {
-            return Err(FetchError::ResourceExhausted(format!(
-                "body: {} bytes is over the request body cap of {} bytes",
-                req.body.len(),
-                self.config.fetch_max_request_bytes
-            )));
-        }
-        let body_cap = match req.max_body_bytes {
-            0 => self.config.fetch_default_body_bytes,
-            n => n.min(self.config.fetch_max_body_bytes),
-        };
-        let timeout = requested_timeout(
-            "timeout",
-            req.timeout,
-            self.config.fetch_timeout,
-            self.config.fetch_max_timeout,
-        )?;
-        Ok((
-            HttpRequest {
-                url: url.into_url(),
-                method,
-                headers,
-                body: Bytes::from(req.body),
-                body_cap,
-            },
-            timeout,
-        ))
-    }
-}
-
-/// Parses a method name; empty is GET, CONNECT is refused (it opens a tunnel).
-pub(crate) fn parse_method(raw: &str) -> Result<Method, FetchError> {
-    if raw.is_empty() {
-        return Ok(Method::GET);
-    }
-    let m = Method::from_bytes(raw.as_bytes()).map_err(|_| {
-        FetchError::invalid("method", format!("{raw:?} is not an HTTP method token"))
-    })?;
-    if m == Method::CONNECT {
-        return Err(FetchError::invalid("method", "CONNECT is not allowed"));
-    }
-    Ok(m)
-}
-
-/// Turns protobuf headers into a `HeaderMap`, keeping repeated names in order.
-pub(crate) fn parse_headers(field: &str, headers: &[Header]) -> Result<HeaderMap, FetchError> {
-    let mut map = HeaderMap::with_capacity(headers.len());
-    for (i, h) in headers.iter().enumerate() {
-        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| {
-            FetchError::invalid(
-                format!("{field}[{i}].name"),
-                format!("{:?} is not a header name", h.name),
-            )
-        })?;
-        if RESERVED_HEADERS.contains(&name.as_str()) {
-            return Err(FetchError::invalid(
-                format!("{field}[{i}].name"),
-                format!("{name} is set by the server and may not be given"),
-            ));
-        }
-        let value = HeaderValue::from_str(&h.value).map_err(|_| {
-            FetchError::invalid(
-                format!("{field}[{i}].value"),
-                "contains characters not allowed in a header value",
-            )
-        })?;
-        map.append(name, value);
-    }
-    Ok(map)
 }
 
 fn to_proto_headers(headers: &HeaderMap) -> Vec<Header> {
@@ -182,12 +65,6 @@ fn to_proto_duration(d: std::time::Duration) -> prost_types::Duration {
         seconds: d.as_secs() as i64,
         nanos: d.subsec_nanos() as i32,
     }
-}
-
-fn grpc_timeout<T>(req: &Request<T>) -> Option<&str> {
-    req.metadata()
-        .get("grpc-timeout")
-        .and_then(|v| v.to_str().ok())
 }
 
 fn to_proto_page(p: PageOut) -> Page {
@@ -225,8 +102,8 @@ type PageStream = Pin<Box<dyn Stream<Item = Result<Page, Status>> + Send>>;
 impl crate::proto::fetch_service_server::FetchService for FetchHandler {
     async fn fetch(&self, req: Request<FetchRequest>) -> Result<Response<FetchResponse>, Status> {
         let start = Instant::now();
-        let call = call_deadline(grpc_timeout(&req), start);
-        let (http_req, timeout) = self.validate_fetch(req.into_inner())?;
+        let call = call_deadline(req.metadata(), start);
+        let (http_req, timeout) = request::fetch(req.into_inner(), &self.settings)?;
         let deadline = effective_deadline(start, timeout, call);
         let HttpResponse {
             status,
@@ -252,10 +129,9 @@ impl crate::proto::fetch_service_server::FetchService for FetchHandler {
         if self.shutdown.is_triggered() {
             return Err(Shutdown::status());
         }
-        let call = call_deadline(grpc_timeout(&req), Instant::now());
+        let call = call_deadline(req.metadata(), Instant::now());
         let progress = req.extensions().get::<PageProgress>().map(|p| p.0.clone());
-        let plan =
-            super::list_request::plan(req.into_inner(), &self.config, &self.token_key, call)?;
+        let plan = request::plan(req.into_inner(), &self.settings, &self.token_key, call)?;
         let pages = Box::pin(page_stream(self.fetcher.clone(), plan, progress));
         Ok(Response::new(Box::pin(until_shutdown(
             pages,

@@ -5,7 +5,7 @@ use prost_types::value::Kind;
 use prost_types::{ListValue, Struct, Value};
 
 /// Converts a `serde_json::Value` to a `google.protobuf.Value`.
-pub fn json_to_proto(v: serde_json::Value) -> Value {
+pub(crate) fn json_to_proto(v: serde_json::Value) -> Value {
     let kind = match v {
         serde_json::Value::Null => Kind::NullValue(0),
         serde_json::Value::Bool(b) => Kind::BoolValue(b),

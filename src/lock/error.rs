@@ -3,19 +3,15 @@
 
 use tonic::Status;
 
+use crate::rpc::FieldError;
 use crate::shutdown::Shutdown;
 
 /// Everything that can go wrong in a lock call.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    /// The request is malformed; `field` names the offending field.
-    #[error("{field} {reason}")]
-    InvalidArgument {
-        /// The request field at fault.
-        field: &'static str,
-        /// What is wrong with it.
-        reason: String,
-    },
+    /// The request is malformed; the [`FieldError`] names the offending field.
+    #[error(transparent)]
+    InvalidArgument(#[from] FieldError),
     /// Too many callers are already queued on this lock name.
     #[error("lock {name:?} already has {limit} waiters queued")]
     TooManyWaiters {
@@ -38,18 +34,15 @@ pub enum LockError {
 
 impl LockError {
     /// An `InvalidArgument` naming `field`.
-    pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
-        Self::InvalidArgument {
-            field,
-            reason: reason.into(),
-        }
+    pub fn invalid(field: &str, reason: impl Into<String>) -> Self {
+        Self::InvalidArgument(FieldError::new(field, reason))
     }
 }
 
 impl From<LockError> for Status {
     fn from(err: LockError) -> Self {
         match err {
-            LockError::InvalidArgument { .. } => Status::invalid_argument(err.to_string()),
+            LockError::InvalidArgument(_) => Status::invalid_argument(err.to_string()),
             LockError::TooManyWaiters { .. } => Status::resource_exhausted(err.to_string()),
             LockError::Unavailable(_) => Status::unavailable(err.to_string()),
             LockError::ShuttingDown => Shutdown::status(),

@@ -13,7 +13,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::backend::LockBackend;
 use super::error::LockError;
-use super::types::{AcquireRequest, Grant};
+use super::types::{AcquireRequest, Grant, LockToken};
 use crate::shutdown::Shutdown;
 
 /// Shortest pause between renewal attempts after a failed one, so a flapping backend is not
@@ -63,6 +63,7 @@ pub fn start(
     }
 }
 
+/// The holding task: acquire, report, renew until the session ends, release.
 async fn run(
     backend: Arc<dyn LockBackend>,
     req: AcquireRequest,
@@ -70,86 +71,123 @@ async fn run(
     cancel: CancellationToken,
     tx: mpsc::Sender<HoldUpdate>,
 ) {
-    let acquired = tokio::select! {
-        biased;
-        _ = cancel.cancelled() => return,
-        _ = shutdown.recv() => {
-            let _ = tx.send(HoldUpdate::Failed(LockError::ShuttingDown)).await;
-            return;
-        }
-        res = backend.acquire(&req) => res,
-    };
-    let grant = match acquired {
-        Ok(Some(grant)) => grant,
-        Ok(None) => {
-            let _ = tx.send(HoldUpdate::Acquired(None)).await;
-            return;
-        }
-        Err(e) => {
-            let _ = tx.send(HoldUpdate::Failed(e)).await;
-            return;
-        }
+    let Some(grant) = acquire(&*backend, &req, &shutdown, &cancel, &tx).await else {
+        return;
     };
     let token = grant.token.clone();
-    let mut lease_end = instant_of(grant.expires_at);
+    let lease_end = instant_of(grant.expires_at);
     if tx.send(HoldUpdate::Acquired(Some(grant))).await.is_err() {
         let _ = backend.release(&req.name, &token).await;
         return;
     }
-
-    let ttl = req.ttl.get();
-    let period = ttl / 3;
-    let mut next_renewal = Instant::now() + period;
-    let outcome = loop {
-        tokio::select! {
-            biased;
-            _ = cancel.cancelled() => break None,
-            _ = shutdown.recv() => break Some(HoldUpdate::Failed(LockError::ShuttingDown)),
-            _ = tokio::time::sleep_until(next_renewal.into()) => {}
-        }
-        let left = lease_end.saturating_duration_since(Instant::now());
-        let renewed = tokio::select! {
-            biased;
-            _ = cancel.cancelled() => break None,
-            _ = shutdown.recv() => break Some(HoldUpdate::Failed(LockError::ShuttingDown)),
-            res = tokio::time::timeout(left.max(RETRY_PAUSE), backend.extend(&req.name, &token, req.ttl)) => res,
-        };
-        let now = Instant::now();
-        match renewed {
-            Ok(Ok(Some(expires_at))) => {
-                lease_end = instant_of(expires_at);
-                next_renewal = now + period;
-            }
-            Ok(Ok(None)) => {
-                break Some(HoldUpdate::Lost(
-                    "the lease ended before it could be renewed; the lock is no longer held".into(),
-                ));
-            }
-            Ok(Err(e)) if now < lease_end => {
-                tracing::warn!(lock = %req.name, error = %e, "renewal failed; retrying within the lease");
-                next_renewal = now + RETRY_PAUSE.min(lease_end - now);
-            }
-            Ok(Err(e)) => {
-                break Some(HoldUpdate::Lost(format!(
-                    "could not renew the lease before it ended: {e}"
-                )));
-            }
-            Err(_elapsed) if now < lease_end => next_renewal = now,
-            Err(_elapsed) => {
-                break Some(HoldUpdate::Lost(
-                    "could not renew the lease before it ended: the backend did not answer in time"
-                        .into(),
-                ));
-            }
-        }
-    };
+    let last = renew_until_done(&*backend, &req, &token, lease_end, &shutdown, &cancel).await;
     // Lost means the lease is gone already; releasing it anyway is harmless (token check) and
     // covers a renewal that succeeded in the backend but timed out here.
     if let Err(e) = backend.release(&req.name, &token).await {
         tracing::warn!(lock = %req.name, error = %e, "could not release a held lock; its lease will end it");
     }
-    if let Some(update) = outcome {
+    if let Some(update) = last {
         let _ = tx.send(update).await;
+    }
+}
+
+/// Waits for the grant. `None` when there is none to hold: the session was dropped, or the
+/// wait ended without a grant or with an error (both already reported on `tx`).
+async fn acquire(
+    backend: &dyn LockBackend,
+    req: &AcquireRequest,
+    shutdown: &Shutdown,
+    cancel: &CancellationToken,
+    tx: &mpsc::Sender<HoldUpdate>,
+) -> Option<Grant> {
+    let acquired = tokio::select! {
+        biased;
+        _ = cancel.cancelled() => return None,
+        _ = shutdown.recv() => Err(LockError::ShuttingDown),
+        res = backend.acquire(req) => res,
+    };
+    let update = match acquired {
+        Ok(Some(grant)) => return Some(grant),
+        Ok(None) => HoldUpdate::Acquired(None),
+        Err(e) => HoldUpdate::Failed(e),
+    };
+    let _ = tx.send(update).await;
+    None
+}
+
+/// Renews the lease every ttl/3 until the session is dropped (`None`), the server stops, or
+/// the lease is lost (the update that ends the stream).
+async fn renew_until_done(
+    backend: &dyn LockBackend,
+    req: &AcquireRequest,
+    token: &LockToken,
+    mut lease_end: Instant,
+    shutdown: &Shutdown,
+    cancel: &CancellationToken,
+) -> Option<HoldUpdate> {
+    let period = req.ttl.get() / 3;
+    let mut next_renewal = Instant::now() + period;
+    loop {
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return None,
+            _ = shutdown.recv() => return Some(HoldUpdate::Failed(LockError::ShuttingDown)),
+            _ = tokio::time::sleep_until(next_renewal.into()) => {}
+        }
+        let left = lease_end.saturating_duration_since(Instant::now());
+        let renewed = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return None,
+            _ = shutdown.recv() => return Some(HoldUpdate::Failed(LockError::ShuttingDown)),
+            res = tokio::time::timeout(left.max(RETRY_PAUSE), backend.extend(&req.name, token, req.ttl)) => res,
+        };
+        let now = Instant::now();
+        match next_step(renewed, now, lease_end, period) {
+            Renewal::Until(end, next) => {
+                lease_end = end;
+                next_renewal = next;
+            }
+            Renewal::RetryAt(next, error) => {
+                if let Some(e) = error {
+                    tracing::warn!(lock = %req.name, error = %e, "renewal failed; retrying within the lease");
+                }
+                next_renewal = next;
+            }
+            Renewal::Lost(reason) => return Some(HoldUpdate::Lost(reason)),
+        }
+    }
+}
+
+/// What one renewal attempt means for the hold.
+enum Renewal {
+    /// Renewed: the new lease end, and when to renew next.
+    Until(Instant, Instant),
+    /// Failed while the lease still runs: try again then (the error, if the backend gave one).
+    RetryAt(Instant, Option<LockError>),
+    /// The lease is gone, for this reason.
+    Lost(String),
+}
+
+/// Judges a renewal attempt made at `now`: retried while the lease still runs, lost after.
+fn next_step(
+    renewed: Result<Result<Option<SystemTime>, LockError>, tokio::time::error::Elapsed>,
+    now: Instant,
+    lease_end: Instant,
+    period: Duration,
+) -> Renewal {
+    match renewed {
+        Ok(Ok(Some(expires_at))) => Renewal::Until(instant_of(expires_at), now + period),
+        Ok(Ok(None)) => Renewal::Lost(
+            "the lease ended before it could be renewed; the lock is no longer held".into(),
+        ),
+        Ok(Err(e)) if now < lease_end => {
+            Renewal::RetryAt(now + RETRY_PAUSE.min(lease_end - now), Some(e))
+        }
+        Ok(Err(e)) => Renewal::Lost(format!("could not renew the lease before it ended: {e}")),
+        Err(_elapsed) if now < lease_end => Renewal::RetryAt(now, None),
+        Err(_elapsed) => Renewal::Lost(
+            "could not renew the lease before it ended: the backend did not answer in time".into(),
+        ),
     }
 }
 

@@ -14,12 +14,13 @@ use super::error::LockError;
 use super::hold::{self, HoldUpdate};
 use super::memory::MemoryBackend;
 use super::redis::RedisBackend;
-use super::types::{AcquireRequest, Grant, LockLimits, LockName, LockToken};
-use crate::config::Config;
+use super::types::{AcquireRequest, Grant, LockLimits, LockName, LockOwner, LockToken};
+use crate::config::LockSettings;
 use crate::proto::{
     AcquireLockRequest, AcquireLockResponse, ExtendRequest, ExtendResponse, HoldEvent, HoldRequest,
     LockLost, ReleaseRequest, ReleaseResponse, hold_event,
 };
+use crate::rpc;
 use crate::shutdown::Shutdown;
 
 /// Serves `streamgate.v1.LockService`.
@@ -30,13 +31,21 @@ pub struct LockHandler {
 }
 
 impl LockHandler {
-    /// Picks the backend from the config (Redis when `--redis-url` is set). A Redis that is
+    /// Picks the backend from the settings (Redis when `--redis-url` is set). A Redis that is
     /// down at start-up does not stop the server: lock calls answer UNAVAILABLE until it is
     /// reachable, and the backend reconnects by itself.
-    pub async fn new(config: &Config, shutdown: Shutdown) -> anyhow::Result<Self> {
-        let limits = LockLimits::from_config(config);
-        let backend: Arc<dyn LockBackend> = match &config.redis_url {
-            Some(url) => Arc::new(RedisBackend::connect(url, config, shutdown.clone()).await?),
+    pub async fn new(settings: &LockSettings, shutdown: Shutdown) -> anyhow::Result<Self> {
+        let limits = LockLimits::from_settings(settings);
+        let backend: Arc<dyn LockBackend> = match &settings.redis {
+            Some(redis) => Arc::new(
+                RedisBackend::connect(
+                    redis,
+                    settings.recheck,
+                    limits.max_waiters,
+                    shutdown.clone(),
+                )
+                .await?,
+            ),
             None => Arc::new(MemoryBackend::new(limits.max_waiters)),
         };
         Ok(Self {
@@ -64,16 +73,16 @@ impl LockHandler {
         let mut wait = self
             .limits
             .wait("wait_timeout", duration("wait_timeout", wait)?)?;
-        if let Some(deadline) = grpc_timeout(metadata) {
-            // Give up the queue a little before the client does, so it hears `acquired =
-            // false` rather than DEADLINE_EXCEEDED.
-            wait = wait.min(deadline.saturating_sub(deadline / 10));
+        if let Some(deadline) = rpc::grpc_timeout(metadata) {
+            // Leave the queue the deadline margin before the client gives up, so it hears
+            // `acquired = false` rather than DEADLINE_EXCEEDED.
+            wait = wait.min(rpc::usable_time(deadline));
         }
         Ok(AcquireRequest {
             name,
             ttl,
             wait,
-            owner,
+            owner: LockOwner::new(owner)?,
         })
     }
 }
@@ -83,15 +92,7 @@ fn duration(
     field: &'static str,
     d: Option<prost_types::Duration>,
 ) -> Result<Option<Duration>, LockError> {
-    d.map(|d| {
-        Duration::try_from(d).map_err(|e| LockError::invalid(field, format!("is not valid: {e}")))
-    })
-    .transpose()
-}
-
-/// The call's deadline from the `grpc-timeout` header (parsed as FetchService does).
-fn grpc_timeout(metadata: &MetadataMap) -> Option<Duration> {
-    crate::fetch::deadline::parse_grpc_timeout(metadata.get("grpc-timeout")?.to_str().ok()?)
+    Ok(rpc::duration(field, d)?)
 }
 
 fn timestamp(at: SystemTime) -> prost_types::Timestamp {
@@ -126,7 +127,7 @@ impl crate::proto::lock_service_server::LockService for LockHandler {
             _ = self.shutdown.recv() => return Err(LockError::ShuttingDown.into()),
         };
         if let Some(g) = &grant {
-            tracing::debug!(lock = %req.name, owner = %req.owner, fence = g.fence, "granted");
+            tracing::debug!(lock = %req.name, owner = ?req.owner.as_str(), fence = g.fence, "granted");
         }
         Ok(Response::new(grant_response(grant)))
     }
@@ -182,23 +183,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn grpc_timeout_header_units_are_understood() {
-        let mut m = MetadataMap::new();
-        m.insert("grpc-timeout", "250m".parse().unwrap());
-        assert_eq!(grpc_timeout(&m), Some(Duration::from_millis(250)));
-        m.insert("grpc-timeout", "3S".parse().unwrap());
-        assert_eq!(grpc_timeout(&m), Some(Duration::from_secs(3)));
-        m.insert("grpc-timeout", "x".parse().unwrap());
-        assert_eq!(grpc_timeout(&m), None);
-    }
-
-    #[test]
     fn negative_durations_name_the_field() {
         let d = prost_types::Duration {
             seconds: -1,
             nanos: 0,
         };
         let err = duration("wait_timeout", Some(d)).unwrap_err();
-        assert!(err.to_string().starts_with("wait_timeout"), "{err}");
+        assert!(err.to_string().starts_with("wait_timeout: "), "{err}");
     }
 }

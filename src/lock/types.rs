@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use crate::config::Config;
+use crate::config::LockSettings;
 
 use super::error::LockError;
 
@@ -15,6 +15,38 @@ pub const MAX_NAME_BYTES: usize = 256;
 /// Longest token accepted by Release and Extend. Grants hand out UUIDs (36 bytes); anything
 /// much longer cannot be one of ours, and is refused before it reaches the backend.
 pub const MAX_TOKEN_BYTES: usize = 64;
+
+/// Longest `owner` text, in bytes: it is only logged, so it gets the name's bound and no
+/// client can make a log line (or a request held in memory while it queues) grow without one.
+pub const MAX_OWNER_BYTES: usize = 256;
+
+/// The free-text owner of an acquire request: 0 to [`MAX_OWNER_BYTES`] bytes, for
+/// diagnostics only. Its `Debug` form is escaped, so that is the one to log: a caller cannot
+/// forge log lines with newlines or terminal escapes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LockOwner(String);
+
+impl LockOwner {
+    /// Validates `owner`; the error names the field `owner`.
+    pub fn new(owner: impl Into<String>) -> Result<Self, LockError> {
+        let owner = owner.into();
+        if owner.len() > MAX_OWNER_BYTES {
+            return Err(LockError::invalid(
+                "owner",
+                format!(
+                    "is {} bytes; at most {MAX_OWNER_BYTES} are allowed",
+                    owner.len()
+                ),
+            ));
+        }
+        Ok(Self(owner))
+    }
+
+    /// The owner as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
 
 /// A lock name: 1 to [`MAX_NAME_BYTES`] bytes of UTF-8.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -88,7 +120,7 @@ impl fmt::Display for LockToken {
     }
 }
 
-/// The lease bounds and defaults, taken from [`Config`] once.
+/// The lease bounds and defaults, taken from [`LockSettings`] once.
 #[derive(Clone, Copy, Debug)]
 pub struct LockLimits {
     /// Lease when a request names none.
@@ -105,13 +137,13 @@ pub struct LockLimits {
 
 impl LockLimits {
     /// The limits named by the server's flags.
-    pub fn from_config(config: &Config) -> Self {
+    pub fn from_settings(settings: &LockSettings) -> Self {
         Self {
-            default_ttl: config.lock_default_ttl,
-            min_ttl: config.lock_min_ttl,
-            max_ttl: config.lock_max_ttl,
-            max_wait: config.lock_max_wait,
-            max_waiters: config.lock_max_waiters,
+            default_ttl: settings.default_ttl,
+            min_ttl: settings.min_ttl,
+            max_ttl: settings.max_ttl,
+            max_wait: settings.max_wait,
+            max_waiters: settings.max_waiters.get(),
         }
     }
 
@@ -176,8 +208,8 @@ pub struct AcquireRequest {
     pub ttl: Ttl,
     /// How long to queue; zero = try once.
     pub wait: Duration,
-    /// Free text for diagnostics (logged, never interpreted).
-    pub owner: String,
+    /// Free text for diagnostics (logged escaped, never interpreted).
+    pub owner: LockOwner,
 }
 
 /// A granted lock.
@@ -216,6 +248,24 @@ mod tests {
                 .contains("name")
         );
         assert!(LockName::new("x".repeat(MAX_NAME_BYTES)).is_ok());
+    }
+
+    #[test]
+    fn oversized_owners_are_refused_naming_the_field_and_empty_ones_accepted() {
+        let err = LockOwner::new("o".repeat(MAX_OWNER_BYTES + 1)).unwrap_err();
+        assert!(err.to_string().starts_with("owner"), "{err}");
+        assert!(LockOwner::new("o".repeat(MAX_OWNER_BYTES)).is_ok());
+        assert!(LockOwner::new("").is_ok());
+    }
+
+    #[test]
+    fn owners_log_escaped() {
+        let owner = LockOwner::new("evil\n2026-01-01 INFO forged\u{1b}[2J").unwrap();
+        let logged = format!("{owner:?}");
+        assert!(
+            !logged.contains('\n') && !logged.contains('\u{1b}'),
+            "{logged}"
+        );
     }
 
     #[test]

@@ -103,6 +103,9 @@ fn rejected(r: Rejected) -> proto::ReadingRejected {
         RejectCode::OutOfRange => proto::RejectCode::OutOfRange,
         RejectCode::FutureTimestamp => proto::RejectCode::FutureTimestamp,
         RejectCode::SensorIdTooLong => proto::RejectCode::SensorIdTooLong,
+        // The wire has no code of its own for it yet (adding one means regenerating every
+        // client); the reason names the flag.
+        RejectCode::OverLimit => proto::RejectCode::Unspecified,
     };
     proto::ReadingRejected {
         sensor_id: r.sensor_id,

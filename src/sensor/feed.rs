@@ -8,6 +8,7 @@
 //! most `--sensor-buffer` requests, and their outputs are yielded before any more are read.
 
 use std::collections::VecDeque;
+use std::num::NonZeroUsize;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::SystemTime;
@@ -53,7 +54,7 @@ pub struct Feed<G> {
     timer: Pin<Box<Sleep>>,
     armed: Option<std::time::Instant>,
     /// Requests taken per poll at most (`--sensor-buffer`).
-    batch: usize,
+    batch: NonZeroUsize,
     end: Option<End>,
     done: bool,
     server: Shutdown,
@@ -66,7 +67,7 @@ impl<G> Feed<G> {
     pub fn new(
         processor: Processor,
         inbound: Streaming<SensorFeedRequest>,
-        batch: usize,
+        batch: NonZeroUsize,
         server: Shutdown,
         guard: G,
     ) -> Self {
@@ -78,7 +79,7 @@ impl<G> Feed<G> {
             stopping: Box::pin(server.child_token().cancelled_owned()),
             timer: Box::pin(tokio::time::sleep_until(tokio::time::Instant::now())),
             armed: None,
-            batch: batch.max(1),
+            batch,
             end: None,
             done: false,
             server,
@@ -98,8 +99,8 @@ impl<G> Feed<G> {
         // One clock reading per batch: these requests arrived together.
         let mut now = None;
         let mut waiting = false;
-        for _ in 0..self.batch {
-            if self.ready.len() >= self.batch {
+        for _ in 0..self.batch.get() {
+            if self.ready.len() >= self.batch.get() {
                 break;
             }
             let msg = match Pin::new(&mut self.inbound).poll_next(cx) {
@@ -111,7 +112,10 @@ impl<G> Feed<G> {
             };
             let now = *now.get_or_insert_with(clock);
             let step = match msg {
-                Some(Ok(req)) => handle(&mut self.processor, req, now, &mut self.out),
+                Some(Ok(req)) => {
+                    handle(&mut self.processor, req, now, &mut self.out);
+                    Ok(())
+                }
                 // The client finished sending: the stream ends with OK once drained.
                 None => {
                     self.end = Some(End::Finished);
@@ -212,17 +216,12 @@ impl<G> Stream for Feed<G> {
     }
 }
 
-fn handle(
-    processor: &mut Processor,
-    req: SensorFeedRequest,
-    now: Now,
-    out: &mut Vec<Output>,
-) -> Result<(), SensorError> {
+fn handle(processor: &mut Processor, req: SensorFeedRequest, now: Now, out: &mut Vec<Output>) {
     match req.msg {
         Some(Msg::Reading(r)) => processor.reading(convert::reading(r), now, out),
         Some(Msg::Config(c)) => processor.config(convert::config(c), now, out),
         // An empty request carries nothing to process; skipping it is the lenient reading.
-        None => Ok(()),
+        None => {}
     }
 }
 

@@ -5,18 +5,20 @@
 //! `service` and `feed` wire a gRPC stream to it with bounded buffers end to end.
 
 mod convert;
+mod deadlines;
 mod error;
 mod feed;
 mod levels;
 mod processor;
 mod service;
 mod settings;
+mod state;
 mod types;
 mod validate;
 mod window;
 
 pub use error::SensorError;
-pub use processor::{Limits, Processor};
+pub use processor::{Processor, StreamLimits};
 pub use service::{FeedMetrics, MAX_SENSOR_ID_BYTES, SensorHandler};
 pub use settings::{DEFAULT_THRESHOLD, Settings};
 pub use types::*;

@@ -2,6 +2,7 @@
 //! headers go out before any reading (a tonic client awaits them before it starts sending),
 //! and it does the stream's work itself as tonic polls it (see [`super::feed`]).
 
+use std::num::NonZeroUsize;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -9,12 +10,12 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::config::Config;
+use crate::config::SensorSettings;
 use crate::proto::{SensorFeedRequest, SensorFeedResponse};
 use crate::shutdown::Shutdown;
 
 use super::feed::Feed;
-use super::processor::{Limits, Processor};
+use super::processor::{Processor, StreamLimits};
 use super::validate::ReadingRules;
 
 /// Longest sensor id accepted, in bytes. Ids are keys of per-stream state, so they are
@@ -62,35 +63,36 @@ impl Drop for LiveStream {
 
 /// Serves `streamgate.v1.SensorService`.
 pub struct SensorHandler {
-    limits: Limits,
-    buffer: usize,
+    limits: StreamLimits,
+    buffer: NonZeroUsize,
     shutdown: Shutdown,
     metrics: FeedMetrics,
 }
 
 impl SensorHandler {
-    /// Takes the per-stream limits from the config.
-    pub fn new(config: &Config, shutdown: Shutdown) -> Self {
+    /// Takes the per-stream limits from the settings.
+    pub fn new(settings: &SensorSettings, shutdown: Shutdown) -> Self {
         Self::with_limits(
-            Limits {
-                max_sensors: config.sensor_max_sensors,
-                max_window: config.sensor_max_window,
+            StreamLimits {
+                max_sensors: settings.max_sensors.get(),
+                max_window: settings.max_window.get(),
+                max_samples: settings.max_samples.get(),
                 rules: ReadingRules {
-                    max_future_skew: config.sensor_max_future_skew,
+                    max_future_skew: settings.max_future_skew,
                     max_sensor_id_bytes: MAX_SENSOR_ID_BYTES,
                 },
             },
-            config.sensor_buffer,
+            settings.buffer,
             shutdown,
         )
     }
 
     /// A handler with explicit limits and response buffer (requests taken per poll, and
     /// responses held, per stream).
-    pub fn with_limits(limits: Limits, buffer: usize, shutdown: Shutdown) -> Self {
+    pub fn with_limits(limits: StreamLimits, buffer: NonZeroUsize, shutdown: Shutdown) -> Self {
         Self {
             limits,
-            buffer: buffer.max(1),
+            buffer,
             shutdown,
             metrics: FeedMetrics::default(),
         }

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use super::types::{ConfigUpdate, Span};
 
-/// The seed's alert threshold (°C): `alert = temperature > 28.0`.
+/// The default level of the `alert` flag (°C): `alert = temperature > 28.0`, warm for an
+/// indoor space, so a fresh stream flags overheating without any config.
 pub const DEFAULT_THRESHOLD: f64 = 28.0;
 
 /// Settings in force for one sensor; always valid once built.

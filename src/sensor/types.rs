@@ -92,7 +92,8 @@ pub struct Processed {
     pub temp_f: f64,
     /// Relative humidity, percent.
     pub humidity: f64,
-    /// `temp_c > threshold`, the seed's flag, memoryless.
+    /// `temp_c > threshold`, memoryless: a plain per-reading flag for clients that want no
+    /// alert state, kept beside the stateful alerts.
     pub alert: bool,
     /// The reading's timestamp (time of receipt when it had none).
     pub timestamp: SystemTime,
@@ -155,6 +156,9 @@ pub enum RejectCode {
     FutureTimestamp,
     /// `sensor_id` is longer than the limit.
     SensorIdTooLong,
+    /// A new sensor the stream cannot take: it already has `--sensor-max-sensors` sensors, or
+    /// the new sensor's window would exceed `--sensor-max-samples`.
+    OverLimit,
 }
 
 /// A refused reading; the stream goes on.

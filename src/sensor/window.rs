@@ -71,6 +71,27 @@ impl Window {
         })
     }
 
+    /// Readings held.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Drops the oldest readings until at most `count` remain, and gives the memory back, so
+    /// a window configured smaller stops holding what it held before (the stream's sample
+    /// budget counts what windows may hold).
+    pub fn shrink_to(&mut self, count: usize) {
+        while self.entries.len() > count {
+            self.pop_oldest();
+        }
+        self.resum_if_turned_over();
+        // Growth doubles the capacity; give back what is well above the new size.
+        if self.entries.capacity() > 2 * count.max(4) {
+            self.entries.shrink_to(count);
+            self.mins.shrink_to(count);
+            self.maxs.shrink_to(count);
+        }
+    }
+
     fn evict(&mut self, latest: SystemTime, bounds: Bounds) {
         let count = bounds.count.max(1);
         while let Some(front) = self.entries.front().copied() {
@@ -83,16 +104,26 @@ impl Window {
             if !(too_many || too_old) || self.entries.len() == 1 {
                 break;
             }
-            self.entries.pop_front();
-            self.sum -= front.temp;
-            if self.mins.front().is_some_and(|&(s, _)| s == front.seq) {
-                self.mins.pop_front();
-            }
-            if self.maxs.front().is_some_and(|&(s, _)| s == front.seq) {
-                self.maxs.pop_front();
-            }
-            self.evicted_since_resum += 1;
+            self.pop_oldest();
         }
+        self.resum_if_turned_over();
+    }
+
+    fn pop_oldest(&mut self) {
+        let Some(front) = self.entries.pop_front() else {
+            return;
+        };
+        self.sum -= front.temp;
+        if self.mins.front().is_some_and(|&(s, _)| s == front.seq) {
+            self.mins.pop_front();
+        }
+        if self.maxs.front().is_some_and(|&(s, _)| s == front.seq) {
+            self.maxs.pop_front();
+        }
+        self.evicted_since_resum += 1;
+    }
+
+    fn resum_if_turned_over(&mut self) {
         if self.evicted_since_resum >= self.entries.len() {
             self.sum = self.entries.iter().map(|e| e.temp).sum();
             self.evicted_since_resum = 0;
@@ -128,6 +159,19 @@ mod tests {
         assert_eq!(s.min_c, 18.0);
         assert_eq!(s.max_c, 30.0);
         assert!((s.mean_c - (18.0 + 30.0 + 22.0) / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn shrinking_keeps_the_newest_and_their_stats() {
+        let mut w = Window::default();
+        for (i, t) in [30.0, 10.0, 20.0, 25.0].iter().enumerate() {
+            w.push(at(i as u64), *t, count(100));
+        }
+        w.shrink_to(2);
+        let s = w.stats().unwrap();
+        assert_eq!((s.count, s.min_c, s.max_c, s.mean_c), (2, 20.0, 25.0, 22.5));
+        w.shrink_to(0);
+        assert_eq!((w.len(), w.stats()), (0, None));
     }
 
     #[test]

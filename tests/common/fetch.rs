@@ -1,5 +1,5 @@
-//! Helpers for the FetchService tests: a tonic client, a server with an injected resolver and
-//! allow list, and counting loopback upstreams.
+//! Helpers for the FetchService tests: a tonic client, a test resolver, and counting loopback
+//! upstreams.
 
 use std::collections::HashMap;
 use std::io;
@@ -8,16 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use streamgate::Config;
-use streamgate::fetch::track_pages;
-use streamgate::fetch::{FetchHandler, FetchOptions, Lookup, LookupFuture};
-use streamgate::proto::fetch_service_server::FetchServiceServer;
-use streamgate::shutdown::Shutdown;
+use streamgate::fetch::{Lookup, LookupFuture};
 use streamgate_client::proto::FetchRequest;
 use streamgate_client::proto::fetch_service_client::FetchServiceClient;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Channel, Endpoint};
 
 /// A connected FetchService client for `addr`.
@@ -79,55 +72,6 @@ impl Lookup for FixedLookup {
                 )
             })
         })
-    }
-}
-
-/// A FetchService-only server built with [`FetchOptions`], for guard tests that need an
-/// injected resolver or an allow list.
-pub struct OptionsServer {
-    /// Where it listens.
-    pub addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    handle: JoinHandle<()>,
-}
-
-impl OptionsServer {
-    /// Serves FetchService with `config` and `options` on a free loopback port.
-    pub async fn start(config: Config, options: FetchOptions) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a free port");
-        let addr = listener.local_addr().expect("bound address");
-        let handler =
-            FetchHandler::with_options(&config, Shutdown::new(), options).expect("handler builds");
-        let (tx, rx) = oneshot::channel::<()>();
-        let handle = tokio::spawn(async move {
-            let _ = tonic::transport::Server::builder()
-                .add_service(track_pages(FetchServiceServer::new(handler)))
-                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
-                    let _ = rx.await;
-                })
-                .await;
-        });
-        Self {
-            addr,
-            stop: Some(tx),
-            handle,
-        }
-    }
-
-    /// A client of this server.
-    pub async fn client(&self) -> FetchServiceClient<Channel> {
-        client_for(self.addr).await
-    }
-}
-
-impl Drop for OptionsServer {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        self.handle.abort();
     }
 }
 

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod fetch;
+pub mod h2raw;
 pub mod lock;
 pub mod redis_topology;
 pub mod sensor;
@@ -13,16 +14,22 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use streamgate::Config;
+use streamgate::sensor::FeedMetrics;
+use streamgate::{App, Config, Deps, Shutdown};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::{Channel, Endpoint};
 
-/// A streamgate server running inside the test process.
+/// A streamgate server running inside the test process, built by [`App::build`] as the
+/// binary builds it.
 pub struct TestServer {
     /// The address it listens on.
     pub addr: SocketAddr,
+    /// The live counters of its SensorFeed streams.
+    pub sensor_metrics: FeedMetrics,
+    /// Its stop signal as the services see it (trigger it to test shutdown).
+    pub shutdown: Shutdown,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -35,22 +42,37 @@ impl TestServer {
 
     /// Starts a server with the given config on a free loopback port (whatever `listen` says).
     pub async fn start_with(config: Config) -> Self {
-        Self::start_on(config, &tokio::runtime::Handle::current()).await
+        Self::start_on(config, Deps::default(), &tokio::runtime::Handle::current()).await
     }
 
-    /// As [`Self::start_with`], with the server's tasks on `runtime` (benches give the server
-    /// a runtime of its own, as it has in its own process, apart from their clients').
-    pub async fn start_on(config: Config, runtime: &tokio::runtime::Handle) -> Self {
+    /// As [`Self::start_with`], with injected dependencies (a test resolver, guard exceptions).
+    pub async fn start_with_deps(config: Config, deps: Deps) -> Self {
+        Self::start_on(config, deps, &tokio::runtime::Handle::current()).await
+    }
+
+    /// As [`Self::start_with_deps`], with the server's tasks on `runtime` (benches give the
+    /// server a runtime of its own, as it has in its own process, apart from their clients').
+    pub async fn start_on(config: Config, deps: Deps, runtime: &tokio::runtime::Handle) -> Self {
+        let settings = config.settings().expect("test settings are valid");
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a free port");
         let addr = listener.local_addr().expect("bound address");
+        let app = runtime
+            .spawn(App::build(settings, deps))
+            .await
+            .expect("build task did not panic")
+            .expect("the server builds");
+        let sensor_metrics = app.sensor_metrics();
+        let shutdown = app.shutdown();
         let (tx, rx) = oneshot::channel::<()>();
-        let handle = runtime.spawn(streamgate::serve(config, listener, async move {
+        let handle = runtime.spawn(app.serve(listener, async move {
             let _ = rx.await;
         }));
         let server = Self {
             addr,
+            sensor_metrics,
+            shutdown,
             stop: Some(tx),
             handle: Some(handle),
         };

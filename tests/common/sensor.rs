@@ -1,83 +1,29 @@
-//! SensorFeed helpers: an in-process SensorService whose live-stream counter the test can read,
-//! request builders, a feed opener, and the process's resident memory.
+//! SensorFeed helpers: waiting for a server's streams to end, request builders, a feed opener, and the process's resident memory.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use streamgate::Config;
-use streamgate::Shutdown;
-use streamgate::proto::sensor_service_server::SensorServiceServer;
-use streamgate::sensor::{FeedMetrics, SensorHandler};
+use super::TestServer;
+
 use streamgate_client::SensorServiceClient;
 use streamgate_client::proto::sensor_feed_request::Msg as ReqMsg;
 use streamgate_client::proto::sensor_feed_response::Msg as RespMsg;
 use streamgate_client::proto::{FeedConfig, SensorFeedRequest, SensorFeedResponse, SensorReading};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
-use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::Streaming;
 use tonic::transport::{Channel, Endpoint};
 
-/// SensorService alone, served in-process on a free loopback port, with its metrics at hand.
-pub struct SensorServer {
-    /// Where it listens.
-    pub addr: SocketAddr,
-    /// The handler's live counters.
-    pub metrics: FeedMetrics,
-    /// The stop signal the handler watches (trigger it to test shutdown).
-    pub shutdown: Shutdown,
-    handle: JoinHandle<()>,
-}
-
-impl SensorServer {
-    /// Serves a handler built from `config` the way `streamgate::serve` builds it.
-    pub async fn start(config: Config) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a free port");
-        let addr = listener.local_addr().expect("bound address");
-        let shutdown = Shutdown::new();
-        let handler = SensorHandler::new(&config, shutdown.clone());
-        let metrics = handler.metrics();
-        let service = SensorServiceServer::new(handler)
-            .max_decoding_message_size(config.sensor_max_message_bytes);
-        let handle = tokio::spawn(async move {
-            let _ = tonic::transport::Server::builder()
-                .add_service(service)
-                .serve_with_incoming(TcpListenerStream::new(listener))
-                .await;
-        });
-        Self {
-            addr,
-            metrics,
-            shutdown,
-            handle,
-        }
-    }
-
-    /// A fresh connected channel.
-    pub async fn channel(&self) -> Channel {
-        Endpoint::from_shared(format!("http://{}", self.addr))
-            .expect("valid endpoint")
-            .connect()
-            .await
-            .expect("connect to the sensor server")
-    }
-
-    /// Waits until no stream task is live (at most `limit`); returns how many still are.
+impl TestServer {
+    /// Waits until no SensorFeed stream task is live (at most `limit`); returns how many
+    /// still are.
     pub async fn wait_idle(&self, limit: Duration) -> usize {
         let deadline = tokio::time::Instant::now() + limit;
-        while self.metrics.active_streams() > 0 && tokio::time::Instant::now() < deadline {
+        while self.sensor_metrics.active_streams() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        self.metrics.active_streams()
-    }
-}
-
-impl Drop for SensorServer {
-    fn drop(&mut self) {
-        self.handle.abort();
+        self.sensor_metrics.active_streams()
     }
 }
 

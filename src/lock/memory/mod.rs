@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use super::backend::LockBackend;
 use super::error::LockError;
 use super::types::{AcquireRequest, Grant, LockName, LockToken, Ttl};
-use table::{Outcome, Table};
+use table::{Admission, Table};
 
 struct Shared {
     table: Mutex<Table>,
@@ -112,9 +112,9 @@ impl LockBackend for MemoryBackend {
                 .shared
                 .with_table(|t| t.acquire(&req.name, req.ttl, Instant::now(), queue))?;
             let (id, rx) = match outcome {
-                Outcome::Granted(grant) => return Ok(Some(grant)),
-                Outcome::Busy => return Ok(None),
-                Outcome::Queued(id, rx) => (id, rx),
+                Admission::Granted(grant) => return Ok(Some(grant)),
+                Admission::Busy => return Ok(None),
+                Admission::Queued(id, rx) => (id, rx),
             };
             let mut waiter = QueuedWaiter {
                 shared: self.shared.clone(),

@@ -3,9 +3,8 @@
 //! whenever a lock becomes free (release, expiry) it is handed straight to the head waiter
 //! that is still listening, so a free lock is never up for grabs while someone queues.
 
-use std::cmp::Reverse;
 use std::collections::hash_map::Entry as MapEntry;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::oneshot;
@@ -14,7 +13,7 @@ use crate::lock::error::LockError;
 use crate::lock::types::{Grant, LockName, LockToken, Ttl};
 
 /// What `acquire` did.
-pub(super) enum Outcome {
+pub(super) enum Admission {
     /// The caller holds the lock.
     Granted(Grant),
     /// Taken (or others queue first) and the caller asked not to wait.
@@ -52,8 +51,10 @@ impl Entry {
 struct Issuer {
     last_fence: u64,
     next_waiter: u64,
-    /// Lease ends to act on; stale items (released or extended grants) are skipped when popped.
-    expiries: BinaryHeap<Reverse<(Instant, LockName)>>,
+    /// Lease ends, earliest first: exactly one item per held lock, keyed by the holder's
+    /// expiry and name, so an Extend moves its item instead of adding one and the set never
+    /// holds more than the live leases (looping Extend cannot grow memory).
+    expiries: BTreeSet<(Instant, LockName)>,
     /// Set when a lease ends earlier than any the reaper is sleeping towards.
     wake_reaper: bool,
 }
@@ -71,29 +72,47 @@ impl Issuer {
         self.last_fence
     }
 
-    fn track_expiry(&mut self, name: &LockName, expires: Instant) {
-        let earliest = self.expiries.peek().map(|Reverse((t, _))| *t);
-        if earliest.is_none_or(|t| expires < t) {
+    /// Starts tracking a lease that ends at `expires`.
+    fn start_lease(&mut self, name: &LockName, expires: Instant) {
+        if self.expiries.first().is_none_or(|(t, _)| expires < *t) {
             self.wake_reaper = true;
         }
-        self.expiries.push(Reverse((expires, name.clone())));
+        self.expiries.insert((expires, name.clone()));
     }
 
-    fn issue(
-        &mut self,
-        name: &LockName,
-        token: LockToken,
-        ttl: Ttl,
-        now: Instant,
-    ) -> (Holder, Grant) {
-        let expires = now + ttl.get();
-        self.track_expiry(name, expires);
+    /// Stops tracking the lease of `name` that ends at `expires`.
+    fn end_lease(&mut self, name: &LockName, expires: Instant) {
+        self.expiries.remove(&(expires, name.clone()));
+    }
+
+    /// A new grant of `ttl` from `now`; its lease is tracked once the holder is installed.
+    fn issue(&mut self, ttl: Ttl, now: Instant) -> (Holder, Grant) {
+        let token = LockToken::generate();
         let grant = Grant {
             token: token.clone(),
             fence: self.next_fence(),
             expires_at: SystemTime::now() + ttl.get(),
         };
-        (Holder { token, expires }, grant)
+        (
+            Holder {
+                token,
+                expires: now + ttl.get(),
+            },
+            grant,
+        )
+    }
+
+    /// Makes `holder` the holder of `entry` and tracks its lease.
+    fn install(&mut self, entry: &mut Entry, name: &LockName, holder: Holder) {
+        self.start_lease(name, holder.expires);
+        entry.holder = Some(holder);
+    }
+
+    /// Takes the holder out of `entry` and stops tracking its lease.
+    fn evict(&mut self, entry: &mut Entry, name: &LockName) {
+        if let Some(old) = entry.holder.take() {
+            self.end_lease(name, old.expires);
+        }
     }
 }
 
@@ -121,16 +140,16 @@ impl Table {
         ttl: Ttl,
         now: Instant,
         queue: bool,
-    ) -> Result<Outcome, LockError> {
+    ) -> Result<Admission, LockError> {
         let entry = self.locks.entry(name.clone()).or_default();
-        settle(entry, &mut self.issuer, name, now);
+        hand_on(entry, &mut self.issuer, name, now);
         if entry.holder.is_none() {
-            let (holder, grant) = self.issuer.issue(name, LockToken::generate(), ttl, now);
-            entry.holder = Some(holder);
-            return Ok(Outcome::Granted(grant));
+            let (holder, grant) = self.issuer.issue(ttl, now);
+            self.issuer.install(entry, name, holder);
+            return Ok(Admission::Granted(grant));
         }
         if !queue {
-            return Ok(Outcome::Busy);
+            return Ok(Admission::Busy);
         }
         if entry.waiters.len() >= self.max_waiters {
             // Drop waiters whose callers have gone before refusing a live one.
@@ -146,7 +165,7 @@ impl Table {
         self.issuer.next_waiter += 1;
         let (tx, rx) = oneshot::channel();
         entry.waiters.push_back(Waiter { id, ttl, tx });
-        Ok(Outcome::Queued(id, rx))
+        Ok(Admission::Queued(id, rx))
     }
 
     /// Releases the grant `token` holds, handing the lock on.
@@ -154,11 +173,11 @@ impl Table {
         let Some(entry) = self.locks.get_mut(name) else {
             return false;
         };
-        settle(entry, &mut self.issuer, name, now);
+        hand_on(entry, &mut self.issuer, name, now);
         let held = entry.holder.as_ref().is_some_and(|h| &h.token == token);
         if held {
-            entry.holder = None;
-            settle(entry, &mut self.issuer, name, now);
+            self.issuer.evict(entry, name);
+            hand_on(entry, &mut self.issuer, name, now);
         }
         self.forget_if_idle(name);
         held
@@ -173,11 +192,12 @@ impl Table {
         now: Instant,
     ) -> Option<SystemTime> {
         let entry = self.locks.get_mut(name)?;
-        settle(entry, &mut self.issuer, name, now);
+        hand_on(entry, &mut self.issuer, name, now);
         let holder = entry.holder.as_mut().filter(|h| &h.token == token)?;
-        holder.expires = now + ttl.get();
-        let expires = holder.expires;
-        self.issuer.track_expiry(name, expires);
+        let before = std::mem::replace(&mut holder.expires, now + ttl.get());
+        let after = holder.expires;
+        self.issuer.end_lease(name, before);
+        self.issuer.start_lease(name, after);
         Some(SystemTime::now() + ttl.get())
     }
 
@@ -201,21 +221,24 @@ impl Table {
 
     /// Ends every lease due by `now` (handing each lock on) and returns when the next ends.
     pub(super) fn expire_due(&mut self, now: Instant) -> Option<Instant> {
-        while let Some(Reverse((at, _))) = self.issuer.expiries.peek() {
-            if *at > now {
-                break;
-            }
-            let Some(Reverse((_, name))) = self.issuer.expiries.pop() else {
+        while self
+            .issuer
+            .expiries
+            .first()
+            .is_some_and(|(at, _)| *at <= now)
+        {
+            // Taken out first, so the loop moves on even if the entry were gone.
+            let Some((_, name)) = self.issuer.expiries.pop_first() else {
                 break;
             };
             if let MapEntry::Occupied(mut slot) = self.locks.entry(name.clone()) {
-                settle(slot.get_mut(), &mut self.issuer, &name, now);
+                hand_on(slot.get_mut(), &mut self.issuer, &name, now);
                 if slot.get().is_idle() {
                     slot.remove();
                 }
             }
         }
-        self.issuer.expiries.peek().map(|Reverse((t, _))| *t)
+        self.issuer.expiries.first().map(|(t, _)| *t)
     }
 
     /// Whether the reaper must wake to look at an earlier lease end (clears the flag).
@@ -229,6 +252,12 @@ impl Table {
         self.locks.len()
     }
 
+    /// Lease ends tracked (for tests: one per held lock, whatever was extended).
+    #[cfg(test)]
+    fn tracked_leases(&self) -> usize {
+        self.issuer.expiries.len()
+    }
+
     fn forget_if_idle(&mut self, name: &LockName) {
         if self.locks.get(name).is_some_and(Entry::is_idle) {
             self.locks.remove(name);
@@ -238,9 +267,9 @@ impl Table {
 
 /// Ends an expired lease and, while the lock is free, hands it to the first waiter still
 /// listening. A waiter whose receiver is gone is skipped, never granted.
-fn settle(entry: &mut Entry, issuer: &mut Issuer, name: &LockName, now: Instant) {
+fn hand_on(entry: &mut Entry, issuer: &mut Issuer, name: &LockName, now: Instant) {
     if entry.holder.as_ref().is_some_and(|h| h.expires <= now) {
-        entry.holder = None;
+        issuer.evict(entry, name);
     }
     while entry.holder.is_none() {
         let Some(waiter) = entry.waiters.pop_front() else {
@@ -249,9 +278,9 @@ fn settle(entry: &mut Entry, issuer: &mut Issuer, name: &LockName, now: Instant)
         if waiter.tx.is_closed() {
             continue;
         }
-        let (holder, grant) = issuer.issue(name, LockToken::generate(), waiter.ttl, now);
+        let (holder, grant) = issuer.issue(waiter.ttl, now);
         if waiter.tx.send(grant).is_ok() {
-            entry.holder = Some(holder);
+            issuer.install(entry, name, holder);
         }
     }
 }
@@ -278,16 +307,16 @@ mod tests {
         LockName::new("n").unwrap()
     }
 
-    fn granted(o: Outcome) -> Grant {
+    fn granted(o: Admission) -> Grant {
         match o {
-            Outcome::Granted(g) => g,
+            Admission::Granted(g) => g,
             _ => panic!("expected a grant"),
         }
     }
 
-    fn queued(o: Outcome) -> (u64, oneshot::Receiver<Grant>) {
+    fn queued(o: Admission) -> (u64, oneshot::Receiver<Grant>) {
         match o {
-            Outcome::Queued(id, rx) => (id, rx),
+            Admission::Queued(id, rx) => (id, rx),
             _ => panic!("expected to be queued"),
         }
     }
@@ -339,6 +368,37 @@ mod tests {
         t.expire_due(next + Duration::from_millis(10));
         assert_eq!(t.len(), 0, "expired, no waiters: the name is dropped");
         assert!(t.extend(&name(), &g.token, ttl(10), now).is_none());
+    }
+
+    #[test]
+    fn looping_extend_keeps_one_tracked_lease_per_held_lock() {
+        let mut t = Table::new(4);
+        let now = Instant::now();
+        let a = granted(t.acquire(&name(), ttl(100), now, true).unwrap());
+        let other = LockName::new("other").unwrap();
+        let b = granted(t.acquire(&other, ttl(100), now, true).unwrap());
+        for i in 0..10_000u64 {
+            let at = now + Duration::from_micros(i);
+            assert!(t.extend(&name(), &a.token, ttl(60_000), at).is_some());
+            assert!(t.extend(&other, &b.token, ttl(60_000), at).is_some());
+            assert!(
+                t.tracked_leases() <= 2,
+                "after {i} extends: {}",
+                t.tracked_leases()
+            );
+        }
+        assert!(t.release(&name(), &a.token, now));
+        assert_eq!(
+            t.tracked_leases(),
+            1,
+            "a released lease is no longer tracked"
+        );
+        assert_eq!(
+            t.expire_due(now + Duration::from_secs(3600)),
+            None,
+            "the extended lease ended once, at its last expiry"
+        );
+        assert_eq!((t.tracked_leases(), t.len()), (0, 0));
     }
 
     #[test]

@@ -32,7 +32,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use super::backend::LockBackend;
 use super::error::LockError;
 use super::types::{AcquireRequest, Grant, LockName, LockToken, Ttl};
-use crate::config::Config;
+use crate::config::RedisSettings;
 use crate::shutdown::Shutdown;
 use cluster::Cluster;
 pub use options::{RedisOptions, validate_url};
@@ -44,6 +44,10 @@ use wakeups::{Handed, Slot, Wake, Wakeups};
 /// Departed waiters whose queue entries await removal; beyond this, entries are left to lapse
 /// on their own (within a waiter lease).
 const LEAVE_QUEUE: usize = 1024;
+
+/// The wake-up listener pings Redis at least this often (more often with a short
+/// `--lock-recheck`), so a dead subscription is noticed within it even when no lock is busy.
+pub(super) const MAX_PING_INTERVAL: Duration = Duration::from_secs(5);
 /// Leave scripts run at once by the janitor.
 const LEAVE_CONCURRENCY: usize = 16;
 
@@ -75,9 +79,18 @@ impl Drop for RedisBackend {
 }
 
 impl RedisBackend {
-    /// Sets up the backend for `url` with the server's flags; see [`Self::start`].
-    pub async fn connect(url: &str, config: &Config, shutdown: Shutdown) -> anyhow::Result<Self> {
-        Self::start(RedisOptions::from_config(url, config), shutdown).await
+    /// Sets up the backend from the server's Redis settings; see [`Self::start`].
+    pub async fn connect(
+        redis: &RedisSettings,
+        recheck: Duration,
+        max_waiters: usize,
+        shutdown: Shutdown,
+    ) -> anyhow::Result<Self> {
+        Self::start(
+            RedisOptions::from_settings(redis, recheck, max_waiters),
+            shutdown,
+        )
+        .await
     }
 
     /// Sets up the connections and the wake-up listener for the topology `opts.url` names.

@@ -1,10 +1,10 @@
 //! The Redis backend's settings as plain values, so that any assembly of the server (the
-//! binary, tests, benches) can build a [`super::RedisBackend`] without a whole `Config`.
+//! binary, tests, benches) can build a [`super::RedisBackend`] without the whole settings.
 
 use std::time::Duration;
 
 use super::topology::Topology;
-use crate::config::Config;
+use crate::config::RedisSettings;
 
 /// Checks `--redis-url` names a topology streamgate can use; the error says why not.
 pub fn validate_url(url: &str) -> Result<(), String> {
@@ -12,7 +12,7 @@ pub fn validate_url(url: &str) -> Result<(), String> {
 }
 
 /// What the Redis backend is built from: plain values, so any assembly of the server can
-/// build one (see [`RedisOptions::from_config`] for the flags they come from).
+/// build one (see [`RedisOptions::from_settings`] for the flags they come from).
 #[derive(Clone, Debug)]
 pub struct RedisOptions {
     /// `--redis-url`: `redis://`, `rediss://`, `redis+cluster://` or `redis+sentinel://`.
@@ -30,15 +30,15 @@ pub struct RedisOptions {
 }
 
 impl RedisOptions {
-    /// The options the server's flags name, for the Redis at `url`.
-    pub fn from_config(url: &str, config: &Config) -> Self {
+    /// The options the server's settings name.
+    pub fn from_settings(redis: &RedisSettings, recheck: Duration, max_waiters: usize) -> Self {
         Self {
-            url: url.to_owned(),
-            key_prefix: config.lock_key_prefix.clone(),
-            pool_size: config.redis_pool_size,
-            timeout: config.redis_timeout,
-            recheck: config.lock_recheck,
-            max_waiters: config.lock_max_waiters,
+            url: redis.url.clone(),
+            key_prefix: redis.key_prefix.clone(),
+            pool_size: redis.pool_size.get(),
+            timeout: redis.timeout,
+            recheck,
+            max_waiters,
         }
     }
 }

@@ -42,7 +42,7 @@ pub(super) fn open(
 ) -> anyhow::Result<Opened> {
     let timeout = opts.timeout;
     // How often a silent connection is probed, and Sentinel's view re-read.
-    let probe_every = opts.recheck.min(Duration::from_secs(5));
+    let probe_every = opts.recheck.min(super::MAX_PING_INTERVAL);
     let mut tasks = Vec::new();
     let dialer = match topology {
         Topology::Cluster { seeds, auth } => {

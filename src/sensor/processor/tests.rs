@@ -3,12 +3,13 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use super::*;
-use crate::sensor::types::{RejectCode, Span, Stamp, WindowStats};
+use crate::sensor::types::{AlertState, Processed, RejectCode, Severity, Span, Stamp, WindowStats};
 
-fn limits(max_sensors: usize) -> Limits {
-    Limits {
+fn limits(max_sensors: usize) -> StreamLimits {
+    StreamLimits {
         max_sensors,
         max_window: 1_000,
+        max_samples: 100_000,
         rules: ReadingRules {
             max_future_skew: Duration::from_secs(5),
             max_sensor_id_bytes: 64,
@@ -52,15 +53,13 @@ fn reading(id: &str, t: f64) -> Reading {
 
 fn feed(p: &mut Processor, clock: &Clock, id: &str, t: f64) -> Vec<Output> {
     let mut out = Vec::new();
-    p.reading(reading(id, t), clock.now(), &mut out)
-        .expect("within limits");
+    p.reading(reading(id, t), clock.now(), &mut out);
     out
 }
 
 fn configure(p: &mut Processor, clock: &Clock, update: ConfigUpdate) -> Vec<Output> {
     let mut out = Vec::new();
-    p.config(update, clock.now(), &mut out)
-        .expect("within limits");
+    p.config(update, clock.now(), &mut out);
     out
 }
 
@@ -112,7 +111,7 @@ fn fahrenheit_is_exact_not_rounded() {
     let out = feed(&mut p, &clock, "s1", 20.005);
     let f = processed(&out).temp_f;
     assert_eq!(f, 20.005 * 9.0 / 5.0 + 32.0);
-    assert_ne!(f, 68.01, "the seed's rounding is left to clients");
+    assert_ne!(f, 68.01, "rounding for display is left to clients");
 }
 
 #[test]
@@ -449,7 +448,7 @@ fn every_rejection_is_in_band_and_processing_goes_on() {
     ];
     for (r, code) in bad {
         let mut out = Vec::new();
-        p.reading(r, clock.now(), &mut out).unwrap();
+        p.reading(r, clock.now(), &mut out);
         assert!(
             matches!(out.as_slice(), [Output::Rejected(x)] if x.code == code),
             "{out:?}"
@@ -464,7 +463,7 @@ fn every_rejection_is_in_band_and_processing_goes_on() {
 }
 
 #[test]
-fn the_sensor_limit_counts_readings_and_configs_alike() {
+fn the_sensor_limit_counts_readings_and_configs_alike_and_is_answered_in_band() {
     let clock = Clock::new();
     let mut p = Processor::new(limits(2));
     feed(&mut p, &clock, "a", 20.0);
@@ -478,14 +477,154 @@ fn the_sensor_limit_counts_readings_and_configs_alike() {
     );
     feed(&mut p, &clock, "a", 20.0);
     feed(&mut p, &clock, "b", 20.0);
-    let mut out = Vec::new();
-    let err = p
-        .reading(reading("c", 20.0), clock.now(), &mut out)
-        .unwrap_err();
-    assert_eq!(err, SensorError::TooManySensors { limit: 2 });
+    let out = feed(&mut p, &clock, "c", 20.0);
+    assert!(
+        matches!(out.as_slice(), [Output::Rejected(r)]
+            if r.code == RejectCode::OverLimit && r.reason.contains("--sensor-max-sensors")),
+        "{out:?}"
+    );
     let c = ConfigUpdate {
         sensor_id: "c".into(),
         ..Default::default()
     };
-    assert!(p.config(c, clock.now(), &mut out).is_err());
+    let out = configure(&mut p, &clock, c);
+    assert!(
+        matches!(out.as_slice(), [Output::ConfigRejected(r)] if r.reason.contains("--sensor-max-sensors")),
+        "{out:?}"
+    );
+    assert_eq!(p.sensor_count(), 2);
+    assert_eq!(
+        processed(&feed(&mut p, &clock, "a", 20.0)).temp_f,
+        68.0,
+        "the stream goes on"
+    );
+}
+
+fn with_samples(max_sensors: usize, max_samples: usize) -> Processor {
+    Processor::new(StreamLimits {
+        max_samples,
+        ..limits(max_sensors)
+    })
+}
+
+fn window(id: &str, n: u32) -> ConfigUpdate {
+    ConfigUpdate {
+        sensor_id: id.into(),
+        window_count: Some(n),
+        ..Default::default()
+    }
+}
+
+fn rejected_config(out: &[Output]) -> &str {
+    match out {
+        [Output::ConfigRejected(r)] => &r.reason,
+        other => panic!("expected a ConfigRejected, got {other:?}"),
+    }
+}
+
+#[test]
+fn per_sensor_windows_beyond_the_sample_budget_are_refused_in_band() {
+    let clock = Clock::new();
+    let mut p = with_samples(100, 1_000);
+    assert!(configure(&mut p, &clock, window("a", 600)).is_empty());
+    let out = configure(&mut p, &clock, window("b", 600));
+    assert!(
+        rejected_config(&out).contains("--sensor-max-samples"),
+        "{out:?}"
+    );
+    assert_eq!(p.sensor_count(), 1, "the refused config created no sensor");
+    assert!(configure(&mut p, &clock, window("b", 400)).is_empty());
+    // Shrinking one window frees its share at once.
+    assert!(configure(&mut p, &clock, window("a", 100)).is_empty());
+    assert!(configure(&mut p, &clock, window("c", 500)).is_empty());
+    assert_eq!(p.reserved_samples(), 1_000);
+}
+
+#[test]
+fn a_new_sensor_whose_default_window_does_not_fit_is_rejected_in_band() {
+    let clock = Clock::new();
+    let mut p = with_samples(100, 250);
+    assert!(configure(&mut p, &clock, window("", 100)).is_empty());
+    feed(&mut p, &clock, "a", 20.0);
+    feed(&mut p, &clock, "b", 20.0);
+    let out = feed(&mut p, &clock, "c", 20.0);
+    assert!(
+        matches!(out.as_slice(), [Output::Rejected(r)]
+            if r.code == RejectCode::OverLimit && r.reason.contains("--sensor-max-samples")),
+        "{out:?}"
+    );
+    // An all-sensor config growing every window past the budget is refused whole.
+    let out = configure(&mut p, &clock, window("", 200));
+    assert!(
+        rejected_config(&out).contains("--sensor-max-samples"),
+        "{out:?}"
+    );
+    assert_eq!(
+        processed(&feed(&mut p, &clock, "a", 20.0))
+            .window
+            .unwrap()
+            .count,
+        2
+    );
+}
+
+#[test]
+fn retained_samples_never_exceed_the_budget_while_windows_are_reconfigured() {
+    let mut clock = Clock::new();
+    let budget = 2_000;
+    let mut p = with_samples(1_000, budget);
+    // Fill many followers' windows, shrink the default, grow per-sensor windows, repeat:
+    // what the windows held before must not stay behind on top of the new reservations.
+    for round in 0..4u32 {
+        assert!(configure(&mut p, &clock, window("", 100)).is_empty() || round > 0);
+        for i in 0..20 {
+            for _ in 0..100 {
+                feed(&mut p, &clock, &format!("f{round}-{i}"), 20.0);
+                clock.advance(Duration::from_millis(1));
+            }
+        }
+        configure(&mut p, &clock, window("", 1));
+        for i in 0..5 {
+            configure(&mut p, &clock, window(&format!("own{round}-{i}"), 300));
+        }
+        assert!(
+            p.retained_samples() <= p.reserved_samples() && p.reserved_samples() <= budget,
+            "round {round}: retained {} reserved {}",
+            p.retained_samples(),
+            p.reserved_samples()
+        );
+    }
+}
+
+#[test]
+fn an_all_sensor_config_visits_only_sensors_with_settings_of_their_own() {
+    let mut clock = Clock::new();
+    let mut p = Processor::new(limits(10_000));
+    for i in 0..5_000 {
+        feed(&mut p, &clock, &format!("s{i}"), 20.0);
+    }
+    configure(
+        &mut p,
+        &clock,
+        ConfigUpdate {
+            sensor_id: "s7".into(),
+            missing_timeout: Some(secs(60)),
+            ..Default::default()
+        },
+    );
+    assert_eq!(p.own.len(), 1, "one sensor has settings of its own");
+    // The defaults' timeout reaches all 4,999 followers without visiting them, in order.
+    configure(
+        &mut p,
+        &clock,
+        ConfigUpdate {
+            sensor_id: String::new(),
+            missing_timeout: Some(secs(10)),
+            ..Default::default()
+        },
+    );
+    clock.advance(Duration::from_secs(11));
+    let mut out = Vec::new();
+    p.expire(clock.now(), &mut out);
+    assert_eq!(out.len(), 5_000, "every sensor went silent once");
 }

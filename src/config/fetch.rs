@@ -1,0 +1,254 @@
+//! Fetch and ListPages: the shared HTTP client's limits and the pagination driver's.
+
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::time::Duration;
+
+use clap::Args;
+
+use super::{ConfigError, at_least_one, longer_than_zero};
+
+/// The largest request body a Fetch may be configured to send. The whole Fetch message is
+/// held in memory while it is decoded, so the flag is bounded well inside what one process
+/// should hold for one call.
+pub const MAX_REQUEST_BYTES_LIMIT: usize = 1 << 30;
+
+/// What a FetchRequest carries besides its body (URL, headers, options): the gRPC decode
+/// limit is the body cap plus this much, so a body right at the cap still fits.
+const REQUEST_ENVELOPE_BYTES: usize = 256 << 10;
+
+/// The Fetch flags.
+#[derive(Clone, Debug, Args)]
+pub struct FetchArgs {
+    /// Let Fetch and ListPages reach loopback, private, link-local and unique-local addresses.
+    #[arg(
+        long,
+        env = "STREAMGATE_ALLOW_PRIVATE_NETWORKS",
+        default_value_t = false
+    )]
+    pub allow_private_networks: bool,
+
+    /// Upstream HTTP requests in flight at once across all calls (queued calls wait, bounded
+    /// by their deadline).
+    #[arg(
+        long = "fetch-max-concurrency",
+        env = "STREAMGATE_FETCH_MAX_CONCURRENCY",
+        default_value_t = 64
+    )]
+    pub max_concurrency: usize,
+
+    /// Upstream HTTP requests in flight at once to one host.
+    #[arg(
+        long = "fetch-max-per-host",
+        env = "STREAMGATE_FETCH_MAX_PER_HOST",
+        default_value_t = 32
+    )]
+    pub max_per_host: usize,
+
+    /// Calls waiting for an upstream slot at once (across all hosts); a call that would wait
+    /// beyond it gets RESOURCE_EXHAUSTED at once, so a flood of calls cannot pile up memory
+    /// in the queue.
+    #[arg(
+        long = "fetch-max-queue",
+        env = "STREAMGATE_FETCH_MAX_QUEUE",
+        default_value_t = 1_000
+    )]
+    pub max_queue: usize,
+
+    /// Longest a call may wait in the concurrency queue before RESOURCE_EXHAUSTED.
+    #[arg(long = "fetch-queue-timeout", env = "STREAMGATE_FETCH_QUEUE_TIMEOUT", value_parser = humantime::parse_duration, default_value = "30s")]
+    pub queue_timeout: Duration,
+
+    /// TCP/TLS connect timeout for upstream hosts.
+    #[arg(long = "fetch-connect-timeout", env = "STREAMGATE_FETCH_CONNECT_TIMEOUT", value_parser = humantime::parse_duration, default_value = "5s")]
+    pub connect_timeout: Duration,
+
+    /// Whole-request timeout when the request names none.
+    #[arg(long = "fetch-timeout", env = "STREAMGATE_FETCH_TIMEOUT", value_parser = humantime::parse_duration, default_value = "30s")]
+    pub timeout: Duration,
+
+    /// Longest whole-request timeout a request may ask for.
+    #[arg(long = "fetch-max-timeout", env = "STREAMGATE_FETCH_MAX_TIMEOUT", value_parser = humantime::parse_duration, default_value = "5m")]
+    pub max_timeout: Duration,
+
+    /// Response body cap when the request names none (bytes).
+    #[arg(
+        long = "fetch-default-body-bytes",
+        env = "STREAMGATE_FETCH_DEFAULT_BODY_BYTES",
+        default_value_t = 1 << 20
+    )]
+    pub default_body_bytes: u64,
+
+    /// Largest response body cap a request may ask for (bytes).
+    #[arg(
+        long = "fetch-max-body-bytes",
+        env = "STREAMGATE_FETCH_MAX_BODY_BYTES",
+        default_value_t = 16 << 20
+    )]
+    pub max_body_bytes: u64,
+
+    /// Largest request body a Fetch may send (bytes; at most 1 GiB). The gRPC message limit
+    /// of FetchService follows it.
+    #[arg(
+        long = "fetch-max-request-bytes",
+        env = "STREAMGATE_FETCH_MAX_REQUEST_BYTES",
+        default_value_t = 4 << 20
+    )]
+    pub max_request_bytes: usize,
+
+    /// Redirects followed per request (each target passes the guard first).
+    #[arg(
+        long = "fetch-max-redirects",
+        env = "STREAMGATE_FETCH_MAX_REDIRECTS",
+        default_value_t = 5
+    )]
+    pub max_redirects: usize,
+}
+
+/// The ListPages flags.
+#[derive(Clone, Debug, Args)]
+pub struct PagesArgs {
+    /// Largest `prefetch` a ListPages call may ask for.
+    #[arg(
+        long = "pages-max-prefetch",
+        env = "STREAMGATE_PAGES_MAX_PREFETCH",
+        default_value_t = 8
+    )]
+    pub max_prefetch: u32,
+
+    /// Attempts per page on 429/502/503/504 and connection errors (first try included).
+    #[arg(
+        long = "pages-max-attempts",
+        env = "STREAMGATE_PAGES_MAX_ATTEMPTS",
+        default_value_t = 4
+    )]
+    pub max_attempts: u32,
+
+    /// First retry backoff; doubles per attempt, with jitter.
+    #[arg(long = "pages-retry-base", env = "STREAMGATE_PAGES_RETRY_BASE", value_parser = humantime::parse_duration, default_value = "100ms")]
+    pub retry_base: Duration,
+
+    /// Longest single retry wait, `Retry-After` included.
+    #[arg(long = "pages-retry-max", env = "STREAMGATE_PAGES_RETRY_MAX", value_parser = humantime::parse_duration, default_value = "10s")]
+    pub retry_max: Duration,
+
+    /// Secret that signs ListPages resume tokens, so replicas sharing it accept each other's
+    /// tokens; unset = a random key per process.
+    #[arg(long, env = "STREAMGATE_PAGE_TOKEN_KEY", hide_env_values = true)]
+    pub page_token_key: Option<String>,
+}
+
+/// The checked settings of FetchService (both RPCs).
+#[derive(Clone, Debug)]
+pub struct FetchSettings {
+    /// Whether loopback, private, link-local and unique-local targets are allowed.
+    pub allow_private_networks: bool,
+    /// Upstream requests in flight at once.
+    pub max_concurrency: NonZeroUsize,
+    /// Upstream requests in flight at once to one host.
+    pub max_per_host: NonZeroUsize,
+    /// Calls waiting for a slot at once.
+    pub max_queue: NonZeroUsize,
+    /// Longest wait for a slot.
+    pub queue_timeout: Duration,
+    /// Upstream connect timeout (non-zero).
+    pub connect_timeout: Duration,
+    /// Whole-request timeout when the request names none (non-zero, ≤ `max_timeout`).
+    pub timeout: Duration,
+    /// Longest whole-request timeout a request may ask for.
+    pub max_timeout: Duration,
+    /// Response body cap when the request names none (1 ≤ it ≤ `max_body_bytes`).
+    pub default_body_bytes: u64,
+    /// Largest response body cap a request may ask for.
+    pub max_body_bytes: u64,
+    /// Largest request body (1 ≤ it ≤ [`MAX_REQUEST_BYTES_LIMIT`]).
+    pub max_request_bytes: usize,
+    /// Redirects followed per request.
+    pub max_redirects: usize,
+    /// ListPages.
+    pub pages: PagesSettings,
+}
+
+impl FetchSettings {
+    /// FetchService's gRPC decode limit: the request body cap plus room for the rest of the
+    /// message, so `--fetch-max-request-bytes` (not tonic's 4 MiB default) decides.
+    pub fn max_message_bytes(&self) -> usize {
+        self.max_request_bytes + REQUEST_ENVELOPE_BYTES
+    }
+}
+
+/// The checked settings of ListPages.
+#[derive(Clone, Debug)]
+pub struct PagesSettings {
+    /// Largest `prefetch` a call may ask for.
+    pub max_prefetch: NonZeroU32,
+    /// Attempts per page, the first included.
+    pub max_attempts: NonZeroU32,
+    /// First retry backoff.
+    pub retry_base: Duration,
+    /// Longest single retry wait.
+    pub retry_max: Duration,
+    /// The resume-token signing secret, when one is configured.
+    pub page_token_key: Option<String>,
+}
+
+impl FetchArgs {
+    pub(super) fn settings(&self, pages: &PagesArgs) -> Result<FetchSettings, ConfigError> {
+        let count = |flag: &str, v: usize| {
+            at_least_one(flag, v).map(|v| NonZeroUsize::new(v).expect("checked non-zero"))
+        };
+        if self.default_body_bytes == 0 {
+            return Err(ConfigError(
+                "--fetch-default-body-bytes must be at least 1".into(),
+            ));
+        }
+        if self.default_body_bytes > self.max_body_bytes {
+            return Err(ConfigError(format!(
+                "--fetch-default-body-bytes ({}) must not exceed --fetch-max-body-bytes ({})",
+                self.default_body_bytes, self.max_body_bytes
+            )));
+        }
+        let max_request_bytes = at_least_one("fetch-max-request-bytes", self.max_request_bytes)?;
+        if max_request_bytes > MAX_REQUEST_BYTES_LIMIT {
+            return Err(ConfigError(format!(
+                "--fetch-max-request-bytes ({max_request_bytes}) must not exceed {MAX_REQUEST_BYTES_LIMIT}"
+            )));
+        }
+        let timeout = longer_than_zero("fetch-timeout", self.timeout)?;
+        let max_timeout = longer_than_zero("fetch-max-timeout", self.max_timeout)?;
+        if timeout > max_timeout {
+            return Err(ConfigError(
+                "--fetch-timeout must not exceed --fetch-max-timeout".into(),
+            ));
+        }
+        Ok(FetchSettings {
+            allow_private_networks: self.allow_private_networks,
+            max_concurrency: count("fetch-max-concurrency", self.max_concurrency)?,
+            max_per_host: count("fetch-max-per-host", self.max_per_host)?,
+            max_queue: count("fetch-max-queue", self.max_queue)?,
+            queue_timeout: self.queue_timeout,
+            connect_timeout: longer_than_zero("fetch-connect-timeout", self.connect_timeout)?,
+            timeout,
+            max_timeout,
+            default_body_bytes: self.default_body_bytes,
+            max_body_bytes: self.max_body_bytes,
+            max_request_bytes,
+            max_redirects: self.max_redirects,
+            pages: pages.settings()?,
+        })
+    }
+}
+
+impl PagesArgs {
+    fn settings(&self) -> Result<PagesSettings, ConfigError> {
+        let count = |flag: &str, v: u32| {
+            at_least_one(flag, v).map(|v| NonZeroU32::new(v).expect("checked non-zero"))
+        };
+        Ok(PagesSettings {
+            max_prefetch: count("pages-max-prefetch", self.max_prefetch)?,
+            max_attempts: count("pages-max-attempts", self.max_attempts)?,
+            retry_base: self.retry_base,
+            retry_max: self.retry_max,
+            page_token_key: self.page_token_key.clone(),
+        })
+    }
+}

@@ -1,0 +1,200 @@
+//! The server's settings: one clap struct per service, flattened into [`Config`] (every flag
+//! with an environment twin), converted once at start-up by [`Config::settings`] into typed
+//! [`Settings`] whose values are known to be in range. Each service is handed only its own
+//! part; nothing past the conversion re-checks a value.
+
+mod fetch;
+mod lock;
+mod sensor;
+mod server;
+
+use std::time::Duration;
+
+use clap::Parser;
+
+pub use fetch::{FetchArgs, FetchSettings, PagesArgs, PagesSettings};
+pub use lock::{LockArgs, LockSettings, RedisSettings};
+pub use sensor::{SensorArgs, SensorSettings};
+pub use server::{LogFormat, ServerArgs, ServerSettings};
+
+/// Every setting of the `streamgate` server. Durations take humantime spellings (`500ms`, `10s`).
+#[derive(Clone, Debug, Parser)]
+#[command(
+    name = "streamgate",
+    version,
+    about = "gRPC gateway for pooled HTTP fetches, lazy pagination, distributed locks and sensor feeds"
+)]
+pub struct Config {
+    /// Listening, logging, shutdown.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Fetch (and the HTTP client ListPages shares).
+    #[command(flatten)]
+    pub fetch: FetchArgs,
+    /// ListPages.
+    #[command(flatten)]
+    pub pages: PagesArgs,
+    /// Locks and their Redis.
+    #[command(flatten)]
+    pub lock: LockArgs,
+    /// SensorFeed.
+    #[command(flatten)]
+    pub sensor: SensorArgs,
+}
+
+/// The checked settings, one part per service.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Listening, logging, shutdown.
+    pub server: ServerSettings,
+    /// FetchService (Fetch and ListPages).
+    pub fetch: FetchSettings,
+    /// LockService.
+    pub lock: LockSettings,
+    /// SensorService.
+    pub sensor: SensorSettings,
+}
+
+/// A setting out of range; the message names the flag.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Parses a command line (the first item is the program name), for tests and benches.
+    pub fn from_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        Self::try_parse_from(args)
+    }
+
+    /// The embedded defaults with `--listen 127.0.0.1:0 --allow-private-networks`, the usual
+    /// starting point of an in-process test server.
+    pub fn for_tests() -> Self {
+        Self::try_parse_from([
+            "streamgate",
+            "--listen",
+            "127.0.0.1:0",
+            "--allow-private-networks",
+        ])
+        .expect("the built-in test arguments parse")
+    }
+
+    /// Checks the values clap cannot check alone and converts them into typed settings.
+    pub fn settings(&self) -> Result<Settings, ConfigError> {
+        Ok(Settings {
+            server: self.server.settings()?,
+            fetch: self.fetch.settings(&self.pages)?,
+            lock: self.lock.settings()?,
+            sensor: self.sensor.settings()?,
+        })
+    }
+}
+
+/// A count that must be at least 1.
+fn at_least_one<T>(flag: &str, v: T) -> Result<T, ConfigError>
+where
+    T: Copy + PartialEq + Default,
+{
+    if v == T::default() {
+        Err(ConfigError(format!("--{flag} must be at least 1")))
+    } else {
+        Ok(v)
+    }
+}
+
+/// A duration that must be longer than zero.
+fn longer_than_zero(flag: &str, d: Duration) -> Result<Duration, ConfigError> {
+    if d.is_zero() {
+        Err(ConfigError(format!("--{flag} must be longer than 0")))
+    } else {
+        Ok(d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_of(args: &[&str]) -> String {
+        let mut all = vec!["streamgate"];
+        all.extend_from_slice(args);
+        Config::from_args(all)
+            .expect("the flags parse")
+            .settings()
+            .expect_err("the settings are refused")
+            .0
+    }
+
+    #[test]
+    fn embedded_defaults_are_valid() {
+        let c = Config::from_args(["streamgate"]).unwrap();
+        let s = c.settings().unwrap();
+        assert_eq!(s.server.listen.to_string(), "127.0.0.1:50051");
+        assert!(s.lock.redis.is_none());
+        assert!(!s.fetch.allow_private_networks);
+        assert_eq!(s.fetch.max_concurrency.get(), 64);
+    }
+
+    #[test]
+    fn zero_concurrency_is_refused_naming_the_flag() {
+        assert!(error_of(&["--fetch-max-concurrency", "0"]).contains("--fetch-max-concurrency"));
+    }
+
+    #[test]
+    fn default_body_cap_above_max_is_refused() {
+        let e = error_of(&[
+            "--fetch-default-body-bytes",
+            "100",
+            "--fetch-max-body-bytes",
+            "10",
+        ]);
+        assert!(e.contains("--fetch-default-body-bytes"), "{e}");
+    }
+
+    #[test]
+    fn non_redis_url_is_refused() {
+        assert!(error_of(&["--redis-url", "http://x"]).contains("--redis-url"));
+    }
+
+    #[test]
+    fn every_zero_count_and_duration_is_refused_naming_its_flag() {
+        for flag in [
+            "fetch-max-per-host",
+            "fetch-max-queue",
+            "fetch-max-request-bytes",
+            "pages-max-prefetch",
+            "pages-max-attempts",
+            "redis-pool-size",
+            "lock-max-waiters",
+            "sensor-max-sensors",
+            "sensor-max-message-bytes",
+            "sensor-buffer",
+            "sensor-max-window",
+            "sensor-max-samples",
+            "max-connections",
+            "max-streams-per-connection",
+        ] {
+            let e = error_of(&[&format!("--{flag}"), "0"]);
+            assert!(e.contains(&format!("--{flag}")), "{flag}: {e}");
+        }
+        for flag in [
+            "fetch-connect-timeout",
+            "fetch-timeout",
+            "redis-timeout",
+            "lock-min-ttl",
+            "lock-recheck",
+        ] {
+            let e = error_of(&[&format!("--{flag}"), "0s"]);
+            assert!(e.contains(&format!("--{flag}")), "{flag}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_message_cap_above_what_the_server_can_hold_is_refused() {
+        let e = error_of(&["--fetch-max-request-bytes", "5000000000"]);
+        assert!(e.contains("--fetch-max-request-bytes"), "{e}");
+    }
+}

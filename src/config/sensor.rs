@@ -1,0 +1,90 @@
+//! SensorFeed: per-stream limits and buffering.
+
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::time::Duration;
+
+use clap::Args;
+
+use super::{ConfigError, at_least_one};
+
+/// The SensorFeed flags.
+#[derive(Clone, Debug, Args)]
+pub struct SensorArgs {
+    /// Distinct sensors one SensorFeed stream may report; a reading or config naming one more
+    /// is rejected in-band and the stream goes on.
+    #[arg(
+        long = "sensor-max-sensors",
+        env = "STREAMGATE_SENSOR_MAX_SENSORS",
+        default_value_t = 10_000
+    )]
+    pub max_sensors: usize,
+
+    /// Largest gRPC message accepted on SensorFeed (bytes).
+    #[arg(long = "sensor-max-message-bytes", env = "STREAMGATE_SENSOR_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]
+    pub max_message_bytes: usize,
+
+    /// How far in the future a reading's timestamp may be.
+    #[arg(long = "sensor-max-future-skew", env = "STREAMGATE_SENSOR_MAX_FUTURE_SKEW", value_parser = humantime::parse_duration, default_value = "5s")]
+    pub max_future_skew: Duration,
+
+    /// Requests a SensorFeed stream reads per poll, and so the responses it holds before it
+    /// stops reading (the client's sends then stall under HTTP/2 flow control).
+    #[arg(
+        long = "sensor-buffer",
+        env = "STREAMGATE_SENSOR_BUFFER",
+        default_value_t = 64
+    )]
+    pub buffer: usize,
+
+    /// Longest window (count) a FeedConfig may ask for.
+    #[arg(
+        long = "sensor-max-window",
+        env = "STREAMGATE_SENSOR_MAX_WINDOW",
+        default_value_t = 10_000
+    )]
+    pub max_window: u32,
+
+    /// Window readings all sensors of one SensorFeed stream may be configured to retain
+    /// together (a count window holds its count; a duration-only window up to
+    /// `--sensor-max-window`). A config or new sensor beyond it is rejected in-band.
+    #[arg(
+        long = "sensor-max-samples",
+        env = "STREAMGATE_SENSOR_MAX_SAMPLES",
+        default_value_t = 100_000
+    )]
+    pub max_samples: usize,
+}
+
+/// The checked settings of SensorService.
+#[derive(Clone, Copy, Debug)]
+pub struct SensorSettings {
+    /// Distinct sensors per stream.
+    pub max_sensors: NonZeroUsize,
+    /// Largest gRPC message on SensorFeed.
+    pub max_message_bytes: NonZeroUsize,
+    /// How far ahead a reading's timestamp may be.
+    pub max_future_skew: Duration,
+    /// Requests read per poll and responses held per stream.
+    pub buffer: NonZeroUsize,
+    /// Longest count window.
+    pub max_window: NonZeroU32,
+    /// Window readings retained per stream.
+    pub max_samples: NonZeroUsize,
+}
+
+impl SensorArgs {
+    pub(super) fn settings(&self) -> Result<SensorSettings, ConfigError> {
+        let count = |flag: &str, v: usize| {
+            at_least_one(flag, v).map(|v| NonZeroUsize::new(v).expect("checked non-zero"))
+        };
+        Ok(SensorSettings {
+            max_sensors: count("sensor-max-sensors", self.max_sensors)?,
+            max_message_bytes: count("sensor-max-message-bytes", self.max_message_bytes)?,
+            max_future_skew: self.max_future_skew,
+            buffer: count("sensor-buffer", self.buffer)?,
+            max_samples: count("sensor-max-samples", self.max_samples)?,
+            max_window: NonZeroU32::new(at_least_one("sensor-max-window", self.max_window)?)
+                .expect("checked non-zero"),
+        })
+    }
+}

@@ -1,0 +1,357 @@
+//! The one shared HTTP client: a keep-alive pool behind the guard (resolver and redirect
+//! checks), the upstream connection slots, the deadline, and a body cap enforced while reading.
+//!
+//! Redirects are followed here, not by reqwest: its redirect policy can refuse a hop but not
+//! change the headers that go along, and the contract's cross-origin rule needs exactly
+//! that. Each hop is checked by the guard, and when its origin (scheme, host, port) differs
+//! from the caller's, only [`CROSS_ORIGIN_HEADERS`] of the caller's headers go along (the
+//! Fetch standard's and curl's rule: credentials stay with the origin they were meant for).
+//! No hop ever carries a `Referer`.
+
+use std::error::Error as StdError;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::header::{
+    ACCEPT, ACCEPT_ENCODING, ACCEPT_LANGUAGE, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE,
+    HeaderName, LOCATION, TRANSFER_ENCODING, USER_AGENT,
+};
+use http::{HeaderMap, Method, StatusCode};
+use tokio::time::Instant;
+use url::{Origin, Url};
+
+use super::guard::{Policy, Refused};
+use super::resolve::{GuardedResolver, Lookup};
+use super::slots::Slots;
+use crate::config::FetchSettings;
+use crate::fetch::error::FetchError;
+
+/// The caller's headers that go along to another origin.
+pub(crate) const CROSS_ORIGIN_HEADERS: [HeaderName; 5] = [
+    ACCEPT,
+    ACCEPT_ENCODING,
+    ACCEPT_LANGUAGE,
+    CONTENT_TYPE,
+    USER_AGENT,
+];
+
+/// One upstream request, already validated.
+#[derive(Debug, Clone)]
+pub(crate) struct HttpRequest {
+    /// Absolute http(s) URL (checked again by the guard before sending).
+    pub(crate) url: Url,
+    /// HTTP method.
+    pub(crate) method: Method,
+    /// Headers sent as given to `origin`; off it, only [`CROSS_ORIGIN_HEADERS`].
+    pub(crate) headers: HeaderMap,
+    /// The origin the caller addressed (a Fetch's URL, a ListPages request's URL): the one
+    /// its headers are meant for.
+    pub(crate) origin: Origin,
+    /// Request body.
+    pub(crate) body: Bytes,
+    /// Largest response body accepted, in bytes.
+    pub(crate) body_cap: u64,
+}
+
+/// What came back.
+#[derive(Debug)]
+pub(crate) struct HttpResponse {
+    /// HTTP status code.
+    pub(crate) status: u16,
+    /// Response headers.
+    pub(crate) headers: HeaderMap,
+    /// The whole (decoded) body, at most the request's cap.
+    pub(crate) body: Bytes,
+    /// The final URL after redirects.
+    pub(crate) url: Url,
+}
+
+/// The process-wide HTTP client with its guard and connection slots.
+pub(crate) struct Fetcher {
+    client: reqwest::Client,
+    policy: Arc<Policy>,
+    slots: Arc<Slots>,
+    queue_timeout: Duration,
+    connect_timeout: Duration,
+    max_redirects: usize,
+}
+
+impl Fetcher {
+    /// Builds the client from the config, resolving names through `lookup`.
+    pub(crate) fn new(
+        settings: &FetchSettings,
+        lookup: Arc<dyn Lookup>,
+        policy: Policy,
+    ) -> anyhow::Result<Self> {
+        let policy = Arc::new(policy);
+        let client = reqwest::Client::builder()
+            .dns_resolver(Arc::new(GuardedResolver::new(lookup, policy.clone())))
+            // Followed in `send`, hop by hop (see the module doc).
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
+            .connect_timeout(settings.connect_timeout)
+            // A proxy from the environment would resolve names itself, around the guard.
+            .no_proxy()
+            .pool_max_idle_per_host(settings.max_per_host.get())
+            .user_agent(concat!("streamgate/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            client,
+            policy,
+            slots: Slots::new(
+                settings.max_concurrency.get(),
+                settings.max_per_host.get(),
+                settings.max_queue.get(),
+            ),
+            queue_timeout: settings.queue_timeout,
+            connect_timeout: settings.connect_timeout,
+            max_redirects: settings.max_redirects,
+        })
+    }
+
+    /// Sends `req` and reads the whole response by `deadline`, queueing for a slot first.
+    pub(crate) async fn execute(
+        &self,
+        req: HttpRequest,
+        deadline: Instant,
+    ) -> Result<HttpResponse, FetchError> {
+        self.policy.check_url(&req.url)?;
+        let host_key = format!(
+            "{}:{}",
+            req.url.host_str().unwrap_or_default(),
+            req.url.port_or_known_default().unwrap_or(0)
+        );
+        let queue_deadline = Instant::now() + self.queue_timeout;
+        let _permit = self
+            .slots
+            .acquire(&host_key, deadline, queue_deadline)
+            .await?;
+        let url = req.url.clone();
+        match tokio::time::timeout_at(deadline, self.send(req)).await {
+            Ok(res) => res,
+            Err(_) => Err(FetchError::DeadlineExceeded(format!(
+                "no complete response from {url} within the timeout"
+            ))),
+        }
+    }
+
+    /// Sends `req`, following up to `--fetch-max-redirects` redirects; past the limit the
+    /// redirect response itself is the answer.
+    async fn send(&self, req: HttpRequest) -> Result<HttpResponse, FetchError> {
+        let HttpRequest {
+            mut url,
+            mut method,
+            mut headers,
+            origin,
+            mut body,
+            body_cap,
+        } = req;
+        let mut redirects = 0;
+        let resp = loop {
+            let hop_headers = if url.origin() == origin {
+                headers.clone()
+            } else {
+                cross_origin(&headers)
+            };
+            let resp = self
+                .client
+                .request(method.clone(), url.clone())
+                .headers(hop_headers)
+                .body(body.clone())
+                .send()
+                .await
+                .map_err(|e| classify(e, &url, self.connect_timeout))?;
+            let Some(next) = redirect_target(&resp, &url) else {
+                break resp;
+            };
+            if redirects >= self.max_redirects {
+                break resp;
+            }
+            self.check_hop(&next)?;
+            redirects += 1;
+            if rewrites_to_get(resp.status(), &method) {
+                // As browsers and reqwest do: 301/302 after a POST and every 303 fetch the
+                // new location with GET, without the request body and the headers that
+                // describe it.
+                method = Method::GET;
+                body = Bytes::new();
+                for h in [
+                    CONTENT_TYPE,
+                    CONTENT_LENGTH,
+                    CONTENT_ENCODING,
+                    TRANSFER_ENCODING,
+                ] {
+                    headers.remove(h);
+                }
+            }
+            url = next;
+        };
+        read_capped(resp, &url, body_cap, self.connect_timeout).await
+    }
+
+    /// The guard's verdict on a redirect target (named hosts are checked again by the
+    /// resolver when they are looked up).
+    fn check_hop(&self, next: &Url) -> Result<(), FetchError> {
+        let context = format!("redirect to {next}");
+        if next.scheme() != "http" && next.scheme() != "https" {
+            return Err(Refused::scheme(next).with_context(&context).into());
+        }
+        self.policy
+            .check_url(next)
+            .map_err(|r| r.with_context(&context).into())
+    }
+}
+
+/// The caller's headers that may go to another origin.
+fn cross_origin(headers: &HeaderMap) -> HeaderMap {
+    let mut kept = HeaderMap::new();
+    for name in &CROSS_ORIGIN_HEADERS {
+        for value in headers.get_all(name) {
+            kept.append(name.clone(), value.clone());
+        }
+    }
+    kept
+}
+
+/// Where a redirect response points, resolved against the URL it came from; `None` for any
+/// other response (or a redirect without a usable Location, which is then the answer).
+fn redirect_target(resp: &reqwest::Response, url: &Url) -> Option<Url> {
+    if !matches!(resp.status().as_u16(), 301 | 302 | 303 | 307 | 308) {
+        return None;
+    }
+    let location = resp.headers().get(LOCATION)?.to_str().ok()?;
+    url.join(location).ok()
+}
+
+/// Whether a redirect with `status` turns `method` into a GET without a body (RFC 9110
+/// §15.4: 303 always, 301/302 for POST by long-standing practice; 307/308 never).
+fn rewrites_to_get(status: StatusCode, method: &Method) -> bool {
+    match status {
+        StatusCode::SEE_OTHER => method != Method::GET && method != Method::HEAD,
+        StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND => method == Method::POST,
+        _ => false,
+    }
+}
+
+/// Reads `resp`'s whole body, refusing more than `cap` bytes.
+async fn read_capped(
+    mut resp: reqwest::Response,
+    url: &Url,
+    cap: u64,
+    connect_timeout: Duration,
+) -> Result<HttpResponse, FetchError> {
+    let too_large = |n: &dyn std::fmt::Display| {
+        FetchError::ResourceExhausted(format!(
+            "response body from {url} is {n} bytes, over the cap of {cap} bytes (max_body_bytes)"
+        ))
+    };
+    if let Some(len) = resp.content_length().filter(|&l| l > cap) {
+        return Err(too_large(&len));
+    }
+    let reserve = resp.content_length().unwrap_or(0).min(cap).min(1 << 20) as usize;
+    let mut body = BytesMut::with_capacity(reserve);
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| classify(e, url, connect_timeout))?
+    {
+        if body.len() as u64 + chunk.len() as u64 > cap {
+            return Err(too_large(&format!("more than {cap}")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(HttpResponse {
+        status: resp.status().as_u16(),
+        url: resp.url().clone(),
+        headers: std::mem::take(resp.headers_mut()),
+        body: body.freeze(),
+    })
+}
+
+/// Maps a reqwest failure to the contract's statuses, finding a guard refusal anywhere in
+/// the error's chain (it comes back wrapped by the resolver or the redirect policy).
+fn classify(e: reqwest::Error, url: &Url, connect_timeout: Duration) -> FetchError {
+    let mut source: Option<&(dyn StdError + 'static)> = Some(&e);
+    while let Some(s) = source {
+        if let Some(r) = s.downcast_ref::<Refused>() {
+            return FetchError::Refused(r.clone());
+        }
+        source = s.source();
+    }
+    let chain = error_chain(&e);
+    if e.is_timeout() && e.is_connect() {
+        FetchError::DeadlineExceeded(format!(
+            "could not connect to {url} within the connect timeout of {} \
+             (--fetch-connect-timeout): {chain}",
+            humantime::format_duration(connect_timeout)
+        ))
+    } else if e.is_timeout() {
+        FetchError::DeadlineExceeded(format!("timed out talking to {url}: {chain}"))
+    } else if e.is_connect() {
+        FetchError::Unavailable(format!("cannot connect to {url}: {chain}"))
+    } else if e.is_body() || e.is_decode() {
+        FetchError::Unavailable(format!("reading the response from {url} failed: {chain}"))
+    } else {
+        FetchError::Unavailable(format!("request to {url} failed: {chain}"))
+    }
+}
+
+/// Every message in an error's source chain, joined, so the cause (e.g. "Connection
+/// refused") reaches the caller.
+fn error_chain(e: &dyn StdError) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let msg = s.to_string();
+        if !out.contains(&msg) {
+            out.push_str(": ");
+            out.push_str(&msg);
+        }
+        source = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_303_and_a_post_redirected_by_301_or_302_become_a_get() {
+        let see_other = StatusCode::SEE_OTHER;
+        assert!(rewrites_to_get(see_other, &Method::POST));
+        assert!(rewrites_to_get(see_other, &Method::PUT));
+        assert!(!rewrites_to_get(see_other, &Method::HEAD));
+        assert!(rewrites_to_get(StatusCode::FOUND, &Method::POST));
+        assert!(!rewrites_to_get(StatusCode::FOUND, &Method::PUT));
+        assert!(!rewrites_to_get(
+            StatusCode::TEMPORARY_REDIRECT,
+            &Method::POST
+        ));
+        assert!(!rewrites_to_get(
+            StatusCode::PERMANENT_REDIRECT,
+            &Method::POST
+        ));
+    }
+
+    #[test]
+    fn only_the_harmless_headers_cross_origins_repeats_kept() {
+        let mut h = HeaderMap::new();
+        for (n, v) in [
+            ("authorization", "Bearer t"),
+            ("x-api-key", "k"),
+            ("cookie", "c"),
+            ("accept", "a/1"),
+            ("accept", "a/2"),
+            ("content-type", "text/plain"),
+        ] {
+            h.append(HeaderName::from_static(n), v.parse().unwrap());
+        }
+        let kept = cross_origin(&h);
+        assert_eq!(kept.len(), 3, "{kept:?}");
+        let accept: Vec<_> = kept.get_all(ACCEPT).iter().collect();
+        assert_eq!(accept, ["a/1", "a/2"]);
+        assert_eq!(kept[CONTENT_TYPE], "text/plain");
+    }
+}
