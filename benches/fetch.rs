@@ -2,7 +2,7 @@
 //! its figures with `support::result`; declare it below (`#[path]` + `mod <topic>;`, one pair
 //! per topic) and add one line `bench.run(<topic>::run);` to `main`. Nothing else changes.
 //!
-//! Fetch throughput and cost: 20,000 GETs of a 1 KiB body at concurrency 64 through
+//! Fetch throughput and cost (and what metrics add to it): 20,000 GETs of a 1 KiB body at concurrency 64 through
 //! streamgate's Fetch RPC and, as the baseline in the same run, straight to the same loopback
 //! upstream with reqwest, and the same load of health checks (what the gRPC hop alone allows on
 //! this machine). Every topic compares against these shared runs ([`Baselines`]).
@@ -14,6 +14,10 @@ mod support;
 
 #[path = "fetch/cost.rs"]
 mod cost;
+#[path = "fetch/edge.rs"]
+mod edge;
+#[path = "fetch/metrics.rs"]
+mod metrics;
 #[path = "fetch/throughput.rs"]
 mod throughput;
 
@@ -45,6 +49,8 @@ fn main() {
     let bench = Bench::start();
     bench.run(throughput::run);
     bench.run(cost::run);
+    bench.run(metrics::run);
+    bench.run(edge::run);
     bench.stop();
 }
 

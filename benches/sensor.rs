@@ -5,7 +5,8 @@
 //!    `SENSOR_BENCH_READINGS` readings of 100 sensors, default 1,000,000) against a bare tonic
 //!    bidi echo implementing the same generated `SensorService` trait, which maps each reading
 //!    to a `ProcessedReading` in the response stream itself (no task, no channel, no state).
-//!    Both servers run in this process; the better of two alternating rounds counts.
+//!    Both servers run in this process; the better of two alternating rounds counts. Then the
+//!    same against a server with `--metrics-listen` (`sensor_metrics_on_vs_off`).
 //! 2. Latency under many streams: `SENSOR_BENCH_STREAMS` streams (default 1,000, over 10
 //!    connections) each sending 10 readings/s for `SENSOR_BENCH_SECS` s (default 10): p50/p99
 //!    reading→response latency against the streamgate binary (a separate process, so its RSS is
@@ -97,6 +98,10 @@ async fn start_echo() -> SocketAddr {
 
 async fn start_in_process() -> TestServer {
     TestServer::start_with(streamgate::Config::for_tests()).await
+}
+
+async fn start_in_process_with_metrics() -> TestServer {
+    TestServer::start_with_args(&["--metrics-listen", "127.0.0.1:0"]).await
 }
 
 /// The streamgate binary in its own process, killed on drop.
@@ -266,6 +271,21 @@ async fn main() {
         best_sg = best_sg.max(s);
     }
     result("sensor_readings_per_s", best_sg, best_echo);
+
+    // What metrics cost: the same stream through a server with `--metrics-listen` (every
+    // message and reading counted), alternating with the one without.
+    let metered = start_in_process_with_metrics().await;
+    throughput(metered.addr, 10_000).await;
+    let (mut best_off, mut best_on) = (0f64, 0f64);
+    for round in 1..=2 {
+        let off = throughput(sg, n).await;
+        let on = throughput(metered.addr, n).await;
+        println!("metrics round {round}: off {off:.0} readings/s, on {on:.0} readings/s");
+        best_off = best_off.max(off);
+        best_on = best_on.max(on);
+    }
+    result("sensor_metrics_on_vs_off", best_on, best_off);
+    let _ = metered.stop().await;
 
     let server = ServerProcess::start().await;
     let idle = server.rss_kib();

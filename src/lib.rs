@@ -9,14 +9,17 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod edge;
 pub mod fetch;
 pub mod lock;
+pub mod metrics;
 pub mod proto;
 pub mod rpc;
 pub mod sensor;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;
+pub mod trace_context;
 
 pub use config::Config;
 pub use server::{App, Deps, serve};

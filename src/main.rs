@@ -1,11 +1,12 @@
 //! The `streamgate` binary: check the config, start logging, build the server, serve until
-//! SIGINT or SIGTERM.
+//! SIGINT or SIGTERM; SIGHUP re-reads the TLS material and the policy.
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use streamgate::edge::Reloader;
 use streamgate::server::{App, Deps};
-use streamgate::{Config, telemetry};
+use streamgate::{Config, Shutdown, telemetry};
 use tokio::net::TcpListener;
 
 #[tokio::main]
@@ -27,7 +28,10 @@ async fn main() -> ExitCode {
         }
     };
     let served = match App::build(settings, Deps::default()).await {
-        Ok(app) => app.serve(listener, stop_signal()).await,
+        Ok(app) => {
+            reload_on_sighup(app.reloader(), app.shutdown());
+            app.serve(listener, stop_signal()).await
+        }
         Err(e) => Err(e),
     };
     match served {
@@ -37,6 +41,36 @@ async fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Re-reads the TLS material and the policy on every SIGHUP until the server stops.
+///
+/// The handler is installed before this returns (before `listening on` is logged): SIGHUP's
+/// default action would kill the server.
+fn reload_on_sighup(reloader: Reloader, shutdown: Shutdown) {
+    #[cfg(unix)]
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(mut hup) => {
+            // Owned by the shutdown signal: the task ends with the server.
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        got = hup.recv() => match got {
+                            Some(()) => {
+                                tracing::info!("SIGHUP received, reloading");
+                                reloader.reload();
+                            }
+                            None => return,
+                        },
+                        _ = shutdown.recv() => return,
+                    }
+                }
+            });
+        }
+        Err(e) => tracing::warn!("cannot watch SIGHUP ({e}); reloading is off"),
+    }
+    #[cfg(not(unix))]
+    let _ = (reloader, shutdown);
 }
 
 /// Completes on the first SIGINT or SIGTERM.

@@ -3,8 +3,10 @@
 //! [`Settings`] whose values are known to be in range. Each service is handed only its own
 //! part; nothing past the conversion re-checks a value.
 
+mod edge;
 mod fetch;
 mod lock;
+mod metrics;
 mod sensor;
 mod server;
 
@@ -12,8 +14,10 @@ use std::time::Duration;
 
 use clap::Parser;
 
+pub use edge::{EdgeArgs, EdgeSettings, PolicySettings, TlsSettings};
 pub use fetch::{FetchArgs, FetchSettings, PagesArgs, PagesSettings};
 pub use lock::{LockArgs, LockSettings, RedisSettings};
+pub use metrics::{MetricsArgs, MetricsSettings};
 pub use sensor::{SensorArgs, SensorSettings};
 pub use server::{LogFormat, ServerArgs, ServerSettings};
 
@@ -40,6 +44,12 @@ pub struct Config {
     /// SensorFeed.
     #[command(flatten)]
     pub sensor: SensorArgs,
+    /// The metrics endpoint.
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
+    /// TLS, callers and policy.
+    #[command(flatten)]
+    pub edge: EdgeArgs,
 }
 
 /// The checked settings, one part per service.
@@ -53,6 +63,10 @@ pub struct Settings {
     pub lock: LockSettings,
     /// SensorService.
     pub sensor: SensorSettings,
+    /// The metrics endpoint.
+    pub metrics: MetricsSettings,
+    /// TLS, callers and policy.
+    pub edge: EdgeSettings,
 }
 
 /// A setting out of range; the message names the flag.
@@ -84,11 +98,14 @@ impl Config {
 
     /// Checks the values clap cannot check alone and converts them into typed settings.
     pub fn settings(&self) -> Result<Settings, ConfigError> {
+        let server = self.server.settings()?;
         Ok(Settings {
-            server: self.server.settings()?,
+            edge: self.edge.settings(server.listen)?,
+            server,
             fetch: self.fetch.settings(&self.pages)?,
             lock: self.lock.settings()?,
             sensor: self.sensor.settings()?,
+            metrics: self.metrics.settings()?,
         })
     }
 }
@@ -190,6 +207,58 @@ mod tests {
             let e = error_of(&[&format!("--{flag}"), "0s"]);
             assert!(e.contains(&format!("--{flag}")), "{flag}: {e}");
         }
+    }
+
+    #[test]
+    fn protected_mode_refuses_a_public_address_without_a_policy() {
+        for listen in ["0.0.0.0:50051", "[::]:0", "192.0.2.10:50051"] {
+            let e = error_of(&["--listen", listen]);
+            assert!(
+                e.contains("--policy") && e.contains("--allow-anonymous"),
+                "{e}"
+            );
+        }
+        for listen in [
+            "127.0.0.1:0",
+            "127.8.9.10:1",
+            "[::1]:0",
+            "[::ffff:127.0.0.1]:0",
+        ] {
+            Config::from_args(["streamgate", "--listen", listen])
+                .unwrap()
+                .settings()
+                .unwrap_or_else(|e| panic!("{listen}: {e}"));
+        }
+        Config::from_args(["streamgate", "--listen", "0.0.0.0:0", "--allow-anonymous"])
+            .unwrap()
+            .settings()
+            .expect("--allow-anonymous lifts protected mode");
+    }
+
+    #[test]
+    fn tls_cert_and_key_go_together() {
+        let e = error_of(&["--tls-cert", "/nonexistent.pem"]);
+        assert!(e.contains("--tls-cert") && e.contains("--tls-key"), "{e}");
+        let e = error_of(&["--tls-key", "/nonexistent.pem"]);
+        assert!(e.contains("--tls-cert") && e.contains("--tls-key"), "{e}");
+        let e = error_of(&["--tls-client-ca", "/nonexistent.pem"]);
+        assert!(e.contains("--tls-client-ca"), "{e}");
+        let e = error_of(&[
+            "--tls-cert",
+            "/nonexistent.pem",
+            "--tls-key",
+            "/nonexistent.pem",
+        ]);
+        assert!(e.contains("--tls-cert /nonexistent.pem"), "{e}");
+    }
+
+    #[test]
+    fn an_unreadable_policy_is_refused_naming_the_flag() {
+        let e = error_of(&["--policy", "/nonexistent.toml"]);
+        assert!(
+            e.starts_with("--policy ") && e.contains("/nonexistent.toml"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use tonic::Status;
 
 use super::http::guard::Refused;
+use crate::edge::Denied;
 use crate::rpc::FieldError;
 
 /// Everything that can stop a Fetch or a ListPages page from producing a response.
@@ -15,6 +16,10 @@ pub(crate) enum FetchError {
     /// The target guard refused an address (the URL's, a redirect's, or a resolved one).
     #[error(transparent)]
     Refused(#[from] Refused),
+    /// The caller's `fetch_hosts` rule refused a host (the URL's, a redirect hop's, a next
+    /// page's), before the guard looked at it.
+    #[error(transparent)]
+    Denied(#[from] Denied),
     /// The upstream could not be reached or broke the connection (DNS failure, refused,
     /// reset, a broken body), or kept answering 429/5xx to a page through every retry.
     #[error("{0}")]
@@ -45,6 +50,7 @@ impl FetchError {
                 Self::InvalidArgument(FieldError::new(field, format!("{context}: {reason}")))
             }
             Self::Refused(r) => Self::Refused(r.with_context(context)),
+            Self::Denied(d) => Self::Denied(d.in_context(context)),
             Self::Unavailable(m) => Self::Unavailable(format!("{context}: {m}")),
             Self::DeadlineExceeded(m) => Self::DeadlineExceeded(format!("{context}: {m}")),
             Self::ResourceExhausted(m) => Self::ResourceExhausted(format!("{context}: {m}")),
@@ -65,6 +71,7 @@ impl From<FetchError> for Status {
         match e {
             FetchError::InvalidArgument(_) => Status::invalid_argument(msg),
             FetchError::Refused(_) => Status::permission_denied(msg),
+            FetchError::Denied(d) => Status::from(d),
             FetchError::Unavailable(_) => Status::unavailable(msg),
             FetchError::DeadlineExceeded(_) => Status::deadline_exceeded(msg),
             FetchError::ResourceExhausted(_) => Status::resource_exhausted(msg),

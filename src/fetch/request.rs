@@ -84,6 +84,10 @@ pub(crate) fn fetch(
             headers,
             body: Bytes::from(req.body),
             body_cap,
+            // Set by the service from the call's metadata.
+            trace: None,
+            // Set by the service from the call's extensions; validation does not see it.
+            caller: None,
         },
         timeout,
     ))
@@ -146,6 +150,9 @@ pub(crate) fn plan(
         },
         token_key: token_key.clone(),
         identity,
+        // Set by the service from the call's metadata.
+        trace: None,
+        caller: None,
     })
 }
 

@@ -15,9 +15,12 @@ use super::pages::{PageOut, PageProgress, TokenKey, page_stream};
 use super::request;
 use super::value::json_to_proto;
 use crate::config::FetchSettings;
+use crate::edge::Caller;
+use crate::metrics::FetchMetrics;
 use crate::proto::{FetchRequest, FetchResponse, Header, ListPagesRequest, Page};
 use crate::rpc::{call_deadline, effective_deadline};
 use crate::shutdown::Shutdown;
+use crate::trace_context::TraceContext;
 
 /// Serves `streamgate.v1.FetchService`.
 pub struct FetchHandler {
@@ -29,18 +32,20 @@ pub struct FetchHandler {
 
 impl FetchHandler {
     /// Builds the shared HTTP client and limits, resolving names through `lookup` and
-    /// letting `allowed_addresses` through the guard even inside refused ranges.
+    /// letting `allowed_addresses` through the guard even inside refused ranges; requests,
+    /// refusals and pages are counted in `metrics`.
     pub fn new(
         settings: &FetchSettings,
         lookup: Arc<dyn Lookup>,
         allowed_addresses: Vec<IpAddr>,
+        metrics: FetchMetrics,
         shutdown: Shutdown,
     ) -> anyhow::Result<Self> {
         let policy = Policy {
             allow_private: settings.allow_private_networks,
             allowed: allowed_addresses,
         };
-        let fetcher = Fetcher::new(settings, lookup, policy)?;
+        let fetcher = Fetcher::new(settings, lookup, policy, metrics)?;
         Ok(Self {
             fetcher: Arc::new(fetcher),
             settings: Arc::new(settings.clone()),
@@ -78,17 +83,22 @@ fn to_proto_page(p: PageOut) -> Page {
 
 /// Converts domain pages to protobuf and ends the stream with [`Shutdown::status`] when the
 /// server stops, dropping the page stream (and its requests in flight) at once.
+/// Each page is counted in `streamgate_pages_total` as it goes to the client.
 fn until_shutdown(
     pages: Pin<Box<dyn Stream<Item = Result<PageOut, FetchError>> + Send>>,
     shutdown: Shutdown,
+    metrics: FetchMetrics,
 ) -> impl Stream<Item = Result<Page, Status>> + Send {
-    futures::stream::unfold(Some((pages, shutdown)), |state| async move {
-        let (mut pages, shutdown) = state?;
+    futures::stream::unfold(Some((pages, shutdown, metrics)), |state| async move {
+        let (mut pages, shutdown, metrics) = state?;
         tokio::select! {
             biased;
             _ = shutdown.recv() => Some((Err(Shutdown::status()), None)),
             item = pages.next() => match item {
-                Some(Ok(p)) => Some((Ok(to_proto_page(p)), Some((pages, shutdown)))),
+                Some(Ok(p)) => {
+                    metrics.page_sent();
+                    Some((Ok(to_proto_page(p)), Some((pages, shutdown, metrics))))
+                }
                 Some(Err(e)) => Some((Err(Status::from(e)), None)),
                 None => None,
             },
@@ -103,7 +113,11 @@ impl crate::proto::fetch_service_server::FetchService for FetchHandler {
     async fn fetch(&self, req: Request<FetchRequest>) -> Result<Response<FetchResponse>, Status> {
         let start = Instant::now();
         let call = call_deadline(req.metadata(), start);
-        let (http_req, timeout) = request::fetch(req.into_inner(), &self.settings)?;
+        let trace = req.extensions().get::<TraceContext>().cloned();
+        let caller = req.extensions().get::<Arc<Caller>>().cloned();
+        let (mut http_req, timeout) = request::fetch(req.into_inner(), &self.settings)?;
+        http_req.trace = trace;
+        http_req.caller = caller;
         let deadline = effective_deadline(start, timeout, call);
         let HttpResponse {
             status,
@@ -131,11 +145,16 @@ impl crate::proto::fetch_service_server::FetchService for FetchHandler {
         }
         let call = call_deadline(req.metadata(), Instant::now());
         let progress = req.extensions().get::<PageProgress>().map(|p| p.0.clone());
-        let plan = request::plan(req.into_inner(), &self.settings, &self.token_key, call)?;
+        let trace = req.extensions().get::<TraceContext>().cloned();
+        let caller = req.extensions().get::<Arc<Caller>>().cloned();
+        let mut plan = request::plan(req.into_inner(), &self.settings, &self.token_key, call)?;
+        plan.trace = trace;
+        plan.caller = caller;
         let pages = Box::pin(page_stream(self.fetcher.clone(), plan, progress));
         Ok(Response::new(Box::pin(until_shutdown(
             pages,
             self.shutdown.clone(),
+            self.fetcher.metrics().clone(),
         ))))
     }
 }

@@ -16,6 +16,7 @@ use super::memory::MemoryBackend;
 use super::redis::RedisBackend;
 use super::types::{AcquireRequest, Grant, LockLimits, LockName, LockOwner, LockToken};
 use crate::config::LockSettings;
+use crate::metrics::LockMetrics;
 use crate::proto::{
     AcquireLockRequest, AcquireLockResponse, ExtendRequest, ExtendResponse, HoldEvent, HoldRequest,
     LockLost, ReleaseRequest, ReleaseResponse, hold_event,
@@ -33,8 +34,13 @@ pub struct LockHandler {
 impl LockHandler {
     /// Picks the backend from the settings (Redis when `--redis-url` is set). A Redis that is
     /// down at start-up does not stop the server: lock calls answer UNAVAILABLE until it is
-    /// reachable, and the backend reconnects by itself.
-    pub async fn new(settings: &LockSettings, shutdown: Shutdown) -> anyhow::Result<Self> {
+    /// reachable, and the backend reconnects by itself. `metrics` count grants and waiters of
+    /// either backend.
+    pub async fn new(
+        settings: &LockSettings,
+        metrics: LockMetrics,
+        shutdown: Shutdown,
+    ) -> anyhow::Result<Self> {
         let limits = LockLimits::from_settings(settings);
         let backend: Arc<dyn LockBackend> = match &settings.redis {
             Some(redis) => Arc::new(
@@ -49,7 +55,7 @@ impl LockHandler {
             None => Arc::new(MemoryBackend::new(limits.max_waiters)),
         };
         Ok(Self {
-            backend,
+            backend: metrics.metered(backend),
             limits,
             shutdown,
         })

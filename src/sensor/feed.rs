@@ -18,6 +18,7 @@ use tokio_stream::Stream;
 use tokio_util::sync::WaitForCancellationFutureOwned;
 use tonic::{Code, Status, Streaming};
 
+use crate::metrics::SensorMetrics;
 use crate::proto::sensor_feed_request::Msg;
 use crate::proto::{SensorFeedRequest, SensorFeedResponse};
 use crate::shutdown::Shutdown;
@@ -59,17 +60,20 @@ pub struct Feed<G> {
     done: bool,
     server: Shutdown,
     guard: Option<G>,
+    metrics: SensorMetrics,
 }
 
 impl<G> Feed<G> {
     /// Processes `inbound` with `processor`, at most `batch` requests per poll; ends on
-    /// `server` shutdown. `guard` lives until the stream ends or is dropped.
+    /// `server` shutdown. `guard` lives until the stream ends or is dropped. Every output is
+    /// counted in `metrics` as it is produced.
     pub fn new(
         processor: Processor,
         inbound: Streaming<SensorFeedRequest>,
         batch: NonZeroUsize,
         server: Shutdown,
         guard: G,
+        metrics: SensorMetrics,
     ) -> Self {
         Self {
             processor,
@@ -84,11 +88,13 @@ impl<G> Feed<G> {
             done: false,
             server,
             guard: Some(guard),
+            metrics,
         }
     }
 
     /// Moves the processor's outputs to the responses to yield.
     fn collect(&mut self) {
+        self.metrics.record(&self.out);
         self.ready.extend(self.out.drain(..).map(convert::response));
     }
 

@@ -11,6 +11,7 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::config::SensorSettings;
+use crate::metrics::SensorMetrics;
 use crate::proto::{SensorFeedRequest, SensorFeedResponse};
 use crate::shutdown::Shutdown;
 
@@ -67,11 +68,13 @@ pub struct SensorHandler {
     buffer: NonZeroUsize,
     shutdown: Shutdown,
     metrics: FeedMetrics,
+    /// The Prometheus families (off unless `--metrics-listen`).
+    recorded: SensorMetrics,
 }
 
 impl SensorHandler {
-    /// Takes the per-stream limits from the settings.
-    pub fn new(settings: &SensorSettings, shutdown: Shutdown) -> Self {
+    /// Takes the per-stream limits from the settings; records into `metrics`.
+    pub fn new(settings: &SensorSettings, metrics: SensorMetrics, shutdown: Shutdown) -> Self {
         Self::with_limits(
             StreamLimits {
                 max_sensors: settings.max_sensors.get(),
@@ -85,6 +88,7 @@ impl SensorHandler {
             settings.buffer,
             shutdown,
         )
+        .recording_into(metrics)
     }
 
     /// A handler with explicit limits and response buffer (requests taken per poll, and
@@ -95,7 +99,14 @@ impl SensorHandler {
             buffer,
             shutdown,
             metrics: FeedMetrics::default(),
+            recorded: SensorMetrics::default(),
         }
+    }
+
+    /// The same handler, recording its streams' outputs into `metrics`.
+    pub fn recording_into(mut self, metrics: SensorMetrics) -> Self {
+        self.recorded = metrics;
+        self
     }
 
     /// The live counters of this handler's streams.
@@ -122,7 +133,8 @@ impl crate::proto::sensor_service_server::SensorService for SensorHandler {
             req.into_inner(),
             self.buffer,
             self.shutdown.clone(),
-            self.metrics.track(),
+            (self.metrics.track(), self.recorded.stream_opened()),
+            self.recorded.clone(),
         );
         Ok(Response::new(Box::pin(feed)))
     }

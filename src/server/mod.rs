@@ -3,26 +3,38 @@
 //! listener until a stop signal, then shuts down gracefully. The binary, every test harness
 //! and every bench go through it, so a layer added here is in every test.
 //!
-//! A call meets, in order: the listener ([`incoming`]: `--max-connections`, TCP_NODELAY), the
-//! HTTP/2 server (`--max-streams-per-connection` advertised and enforced), the
-//! tower layers of [`layers`] (shared by every service), then the service's own wrapper (the
-//! ListPages progress tracker) and handler.
+//! A call meets, in order: the listener ([`incoming`]: `--max-connections`, TCP_NODELAY, the
+//! TLS handshake), the HTTP/2 server (`--max-streams-per-connection` advertised and
+//! enforced), the tower layers of [`layers`] (shared by every service: trace context, gRPC
+//! metrics, [`auth`]), then the service's own wrappers (the ListPages progress tracker, the
+//! policy rules of [`policed`]) and handler.
+//!
+//! With `--metrics-listen`, the builder also makes the server's [`Metrics`], hands each
+//! service its part, and serves `/metrics` on that address for as long as the server runs.
 
+mod auth;
+mod grpc_metrics;
 mod health;
 mod incoming;
 mod layers;
+mod policed;
+mod trace;
 
 use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tonic::transport::Server;
 
 use crate::config::{Config, Settings};
+use crate::edge::{Decisions, Gate, Reloader, TlsStore};
 use crate::fetch::{FetchHandler, Lookup, SystemLookup};
 use crate::lock::LockHandler;
+use crate::metrics::Metrics;
 use crate::proto::fetch_service_server::FetchServiceServer;
 use crate::proto::lock_service_server::LockServiceServer;
 use crate::proto::sensor_service_server::SensorServiceServer;
@@ -56,6 +68,11 @@ pub struct App {
     fetch: FetchHandler,
     lock: LockHandler,
     sensor: SensorHandler,
+    metrics: Metrics,
+    /// Bound at build time, so a taken port fails the start rather than the first scrape.
+    metrics_listener: Option<TcpListener>,
+    tls: Option<(Arc<TlsStore>, Duration)>,
+    gate: Option<Arc<Gate>>,
 }
 
 impl App {
@@ -63,24 +80,75 @@ impl App {
     /// fail this: lock calls answer UNAVAILABLE until it is back.
     pub async fn build(settings: Settings, deps: Deps) -> anyhow::Result<Self> {
         let shutdown = Shutdown::new();
+        let (metrics, metrics_listener) = match settings.metrics.listen {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (--metrics-listen)"))?;
+                (Metrics::new(settings.lock.redis.is_some()), Some(listener))
+            }
+            None => (Metrics::off(), None),
+        };
         let fetch = FetchHandler::new(
             &settings.fetch,
             deps.lookup,
             deps.allowed_addresses,
+            metrics.fetch(),
             shutdown.clone(),
         )
         .context("starting FetchService")?;
-        let lock = LockHandler::new(&settings.lock, shutdown.clone())
+        let lock = LockHandler::new(&settings.lock, metrics.lock(), shutdown.clone())
             .await
             .context("starting LockService")?;
-        let sensor = SensorHandler::new(&settings.sensor, shutdown.clone());
+        let sensor = SensorHandler::new(&settings.sensor, metrics.sensor(), shutdown.clone());
+        let tls = settings.edge.tls.as_ref().map(|t| {
+            let store = TlsStore::new(t.files.clone(), t.config.clone());
+            (Arc::new(store), t.handshake_timeout)
+        });
+        let gate = settings.edge.policy.as_ref().map(|p| {
+            Arc::new(Gate::with_metrics(
+                p.path.clone(),
+                p.policy.clone(),
+                metrics.edge(),
+            ))
+        });
         Ok(Self {
             settings,
             shutdown,
             fetch,
             lock,
             sensor,
+            metrics,
+            metrics_listener,
+            tls,
+            gate,
         })
+    }
+
+    /// What re-reads the TLS material and the policy (the binary calls it on SIGHUP).
+    pub fn reloader(&self) -> Reloader {
+        Reloader::new(
+            self.tls.as_ref().map(|(store, _)| store.clone()),
+            self.gate.clone(),
+        )
+    }
+
+    /// The counters of the policy's refusals and reports (`None` without `--policy`).
+    pub fn decisions(&self) -> Option<Arc<Decisions>> {
+        self.gate.as_ref().map(|g| g.decisions().clone())
+    }
+
+    /// The server's metrics (off without `--metrics-listen`); the edge records through
+    /// [`Metrics::edge`].
+    pub fn metrics(&self) -> Metrics {
+        self.metrics.clone()
+    }
+
+    /// Where `/metrics` is served, once bound (`None` without `--metrics-listen`).
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     /// The live counters of SensorFeed streams (tests watch them for leaks).
@@ -110,9 +178,14 @@ impl App {
             fetch,
             lock,
             sensor,
+            metrics,
+            metrics_listener,
+            tls,
+            gate,
         } = self;
         let local = listener.local_addr().context("reading the bound address")?;
         let health = health::Health::start(lock.availability(), shutdown.clone()).await;
+        let metrics_tasks = start_metrics(&metrics, metrics_listener, lock.availability());
         let reflection_v1 = reflection_builder()
             .build_v1()
             .context("building reflection v1")?;
@@ -130,26 +203,46 @@ impl App {
 
         let router = Server::builder()
             .max_concurrent_streams(settings.server.max_streams_per_connection.get())
-            .layer(layers::stack())
+            .layer(layers::stack(&metrics, gate.clone()))
             .add_service(health.service())
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(crate::fetch::track_pages(
-                FetchServiceServer::new(fetch)
+                FetchServiceServer::new(policed::Policed::new(fetch))
                     .max_decoding_message_size(settings.fetch.max_message_bytes()),
             ))
-            .add_service(LockServiceServer::new(lock))
+            .add_service(LockServiceServer::new(policed::Policed::new(lock)))
             .add_service(
                 SensorServiceServer::new(sensor)
                     .max_decoding_message_size(settings.sensor.max_message_bytes.get()),
             );
 
-        tracing::info!("listening on {local}");
-        let server = router.serve_with_incoming_shutdown(
-            incoming::accept(listener, settings.server.max_connections.get()),
-            signal,
+        let max_connections = settings.server.max_connections.get();
+        tracing::info!(
+            "listening on {local}{}{}",
+            match (&tls, &settings.edge.tls) {
+                (Some(_), Some(t)) if t.files.client_ca.is_some() =>
+                    " (TLS, client certificates required)",
+                (Some(_), _) => " (TLS)",
+                _ => "",
+            },
+            match gate.as_ref().map(|g| g.policy().mode()) {
+                Some(crate::edge::Mode::Enforce) => " with a policy",
+                Some(crate::edge::Mode::Report) => " with a policy in report mode",
+                None => "",
+            }
         );
-        tokio::pin!(server);
+        let mut server: Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> =
+            match tls {
+                Some((store, handshake_timeout)) => Box::pin(router.serve_with_incoming_shutdown(
+                    incoming::accept_tls(listener, store, handshake_timeout, max_connections),
+                    signal,
+                )),
+                None => Box::pin(router.serve_with_incoming_shutdown(
+                    incoming::accept(listener, max_connections),
+                    signal,
+                )),
+            };
         let grace = settings.server.shutdown_grace;
         tokio::select! {
             res = &mut server => res.context("serving gRPC")?,
@@ -162,6 +255,7 @@ impl App {
             }
         }
         health.stop();
+        metrics_tasks.stop().await;
         tracing::info!("stopped");
         Ok(())
     }
@@ -179,6 +273,61 @@ pub async fn serve(
         .await?
         .serve(listener, stop)
         .await
+}
+
+/// The tasks serving `/metrics` and following Redis for `streamgate_redis_up`.
+struct MetricsTasks {
+    stop: tokio_util::sync::CancellationToken,
+    tasks: tokio::task::JoinSet<()>,
+}
+
+impl MetricsTasks {
+    /// Stops both and waits for the endpoint to close its listener (scrapes in flight get
+    /// a second to finish).
+    async fn stop(self) {
+        self.stop.cancel();
+        if tokio::time::timeout(std::time::Duration::from_secs(1), self.tasks.join_all())
+            .await
+            .is_err()
+        {
+            tracing::debug!("the metrics endpoint did not stop within 1 s; dropping it");
+        }
+    }
+}
+
+/// Starts serving `/metrics` on `listener` and keeping `streamgate_redis_up` in step with
+/// `redis_up`, until [`MetricsTasks::stop`].
+fn start_metrics(
+    metrics: &Metrics,
+    listener: Option<TcpListener>,
+    redis_up: Option<tokio::sync::watch::Receiver<bool>>,
+) -> MetricsTasks {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    if let Some(listener) = listener {
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!("metrics on http://{addr}/metrics");
+        }
+        tasks.spawn(crate::metrics::serve_endpoint(
+            listener,
+            metrics.clone(),
+            stop.clone(),
+        ));
+    }
+    if let (true, Some(mut up)) = (metrics.is_on(), redis_up) {
+        let metrics = metrics.clone();
+        let stop = stop.clone();
+        tasks.spawn(async move {
+            loop {
+                metrics.set_redis_up(*up.borrow_and_update());
+                tokio::select! {
+                    changed = up.changed() => if changed.is_err() { return },
+                    _ = stop.cancelled() => return,
+                }
+            }
+        });
+    }
+    MetricsTasks { stop, tasks }
 }
 
 /// Reflection v1 (current grpcurl, grpcui) and v1alpha (grpcurl 1.8.6), over the

@@ -3,9 +3,11 @@
 
 #![allow(dead_code)]
 
+pub mod edge;
 pub mod fetch;
 pub mod h2raw;
 pub mod lock;
+pub mod metrics;
 pub mod redis_topology;
 pub mod sensor;
 

@@ -4,11 +4,14 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"strings"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	pb "github.com/streamgate/streamgate/clients/go/gen/streamgate/v1"
 )
@@ -24,17 +27,17 @@ type Client struct {
 }
 
 type dialConfig struct {
-	creds  credentials.TransportCredentials
-	extra  []grpc.DialOption
-	noWait bool
+	creds credentials.TransportCredentials
+	extra []grpc.DialOption
+	wait  bool
 }
 
 // DialOption changes how Dial connects.
 type DialOption func(*dialConfig)
 
-// WithTLS connects over TLS with the given configuration. Without it the connection is
-// plaintext HTTP/2, which is what `streamgate` itself serves; put TLS in front of it (a proxy
-// or a mesh) for traffic that leaves the host.
+// WithTLS connects over TLS with the given configuration (an https:// address already
+// implies TLS with the system's roots; this replaces that configuration). Without either the
+// connection is plaintext HTTP/2, which is what `streamgate` itself serves.
 func WithTLS(cfg *tls.Config) DialOption {
 	return func(d *dialConfig) { d.creds = credentials.NewTLS(cfg) }
 }
@@ -44,29 +47,43 @@ func WithGRPCOptions(opts ...grpc.DialOption) DialOption {
 	return func(d *dialConfig) { d.extra = append(d.extra, opts...) }
 }
 
-// WithoutWaitForReady makes Dial return at once without waiting for the connection to be up;
-// the first call then connects. By default Dial waits, so a wrong address fails at Dial
-// (bounded by ctx) rather than at the first call.
-func WithoutWaitForReady() DialOption {
-	return func(d *dialConfig) { d.noWait = true }
+// WithWaitForReady makes Dial connect at once and wait, bounded by its ctx, until the
+// connection is ready, so a dead address fails at Dial rather than at the first call.
+func WithWaitForReady() DialOption {
+	return func(d *dialConfig) { d.wait = true }
 }
 
-// Dial connects to the streamgate server at addr ("host:port") and, unless
-// WithoutWaitForReady is given, waits until the connection is ready or ctx is done.
+// Dial makes a client for the streamgate server at addr: "HOST:PORT", "http://HOST:PORT" or
+// "https://HOST:PORT" (TLS with the system's roots). A malformed addr is an InvalidArgument
+// error quoting it. Dial does not connect (grpc.NewClient): the first call does, and on a
+// dead address it fails with Unavailable, the message naming addr. ctx only bounds the wait
+// that WithWaitForReady asks for.
 func Dial(ctx context.Context, addr string, opts ...DialOption) (*Client, error) {
+	a, err := parseAddress(addr)
+	if err != nil {
+		return nil, err
+	}
 	cfg := dialConfig{creds: insecure.NewCredentials()}
+	if a.tls {
+		// An empty config verifies the server against the system's root certificates.
+		cfg.creds = credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12})
+	}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	grpcOpts := append([]grpc.DialOption{grpc.WithTransportCredentials(cfg.creds)}, cfg.extra...)
-	conn, err := grpc.NewClient(addr, grpcOpts...)
+	grpcOpts := append([]grpc.DialOption{
+		grpc.WithTransportCredentials(cfg.creds),
+		grpc.WithChainUnaryInterceptor(unaryNamingServer(a.authority)),
+		grpc.WithChainStreamInterceptor(streamNamingServer(a.authority)),
+	}, cfg.extra...)
+	conn, err := grpc.NewClient("dns:///"+a.authority, grpcOpts...)
 	if err != nil {
-		return nil, fmt.Errorf("streamgate: dial %s: %w", addr, err)
+		return nil, status.Errorf(codes.InvalidArgument, "server address %q: %v", addr, err)
 	}
-	if !cfg.noWait {
+	if cfg.wait {
 		if err := waitReady(ctx, conn); err != nil {
 			_ = conn.Close()
-			return nil, fmt.Errorf("streamgate: dial %s: %w", addr, err)
+			return nil, status.Errorf(codes.Unavailable, "streamgate at %s: %v", a.authority, err)
 		}
 	}
 	return NewClient(conn), nil
@@ -80,6 +97,43 @@ func NewClient(conn *grpc.ClientConn) *Client {
 		lock:   pb.NewLockServiceClient(conn),
 		sensor: pb.NewSensorServiceClient(conn),
 	}
+}
+
+// namingServer gives an Unavailable error that does not name the server a message that does
+// (docs/clients.md, "Errors"); other errors pass unchanged.
+func namingServer(authority string, err error) error {
+	s, ok := status.FromError(err)
+	if !ok || s.Code() != codes.Unavailable || strings.Contains(s.Message(), authority) {
+		return err
+	}
+	return status.Errorf(codes.Unavailable, "%s (server %s)", s.Message(), authority)
+}
+
+func unaryNamingServer(authority string) grpc.UnaryClientInterceptor {
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		return namingServer(authority, invoker(ctx, method, req, reply, cc, opts...))
+	}
+}
+
+func streamNamingServer(authority string) grpc.StreamClientInterceptor {
+	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+		s, err := streamer(ctx, desc, cc, method, opts...)
+		if err != nil {
+			return nil, namingServer(authority, err)
+		}
+		return &namedStream{ClientStream: s, authority: authority}, nil
+	}
+}
+
+// namedStream renames the errors a stream's RecvMsg returns (io.EOF is not a status and
+// passes through).
+type namedStream struct {
+	grpc.ClientStream
+	authority string
+}
+
+func (s *namedStream) RecvMsg(m any) error {
+	return namingServer(s.authority, s.ClientStream.RecvMsg(m))
 }
 
 // waitReady drives the lazy grpc-go connection until it is READY. A refused connection only

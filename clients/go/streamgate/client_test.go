@@ -5,20 +5,23 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/streamgate/streamgate/clients/go/internal/testenv"
 	"github.com/streamgate/streamgate/clients/go/streamgate"
 )
 
-func TestDialFailsWithinItsContextWhenNothingListens(t *testing.T) {
+func TestDialWaitingForReadyFailsWithinItsContextWhenNothingListens(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
 	defer cancel()
-	c, err := streamgate.Dial(ctx, testenv.ClosedPort(t))
+	addr := testenv.ClosedPort(t)
+	c, err := streamgate.Dial(ctx, addr, streamgate.WithWaitForReady())
 	if err == nil {
 		_ = c.Close()
 		t.Fatal("Dial succeeded with nothing listening")
 	}
+	requireCode(t, err, codes.Unavailable, addr)
 }
 
 func TestTheServerReportsEveryServiceServingOverTheClientsConnection(t *testing.T) {

@@ -7,7 +7,7 @@
 // from the server is returned with its gRPC status intact, so status.Code(err) tells
 // INVALID_ARGUMENT from PERMISSION_DENIED from UNAVAILABLE.
 //
-//	c, err := streamgate.Dial(ctx, "127.0.0.1:50051")
+//	c, err := streamgate.Dial(ctx, "127.0.0.1:50051") // or http://…, https://…; does not block
 //	if err != nil { return err }
 //	defer c.Close()
 //	resp, err := c.Fetch(ctx, "https://example.com/", streamgate.WithTimeout(5*time.Second))

@@ -59,6 +59,11 @@ func WithBody(body []byte) FetchOption {
 	return func(r *pb.FetchRequest) { r.Body = body }
 }
 
+// fetchDeadlineMargin is how much longer than WithTimeout's timeout the call's deadline is,
+// so that the server's timeout, with its message, is what the caller sees (docs/clients.md,
+// "Deadlines").
+const fetchDeadlineMargin = 2 * time.Second
+
 // WithTimeout bounds the whole upstream request. The server never waits longer than the
 // call's own deadline either, so a ctx deadline alone is enough to bound a Fetch.
 func WithTimeout(d time.Duration) FetchOption {
@@ -79,6 +84,12 @@ func (c *Client) Fetch(ctx context.Context, url string, opts ...FetchOption) (*R
 	req := &pb.FetchRequest{Url: url}
 	for _, o := range opts {
 		o(req)
+	}
+	if req.GetTimeout() != nil {
+		// A ctx deadline earlier than this one still wins (WithTimeout keeps the earlier).
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, req.GetTimeout().AsDuration()+fetchDeadlineMargin)
+		defer cancel()
 	}
 	resp, err := c.fetch.Fetch(ctx, req)
 	if err != nil {

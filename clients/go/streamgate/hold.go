@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	pb "github.com/streamgate/streamgate/clients/go/gen/streamgate/v1"
@@ -35,17 +37,19 @@ type HeldLock struct {
 
 // Hold takes the named lock and keeps it until ctx is cancelled (or Release is called):
 // no TTL to choose against the work's length, no renewal loop to write. It waits for the
-// grant like Lock does and returns ErrNotAcquired when the wait passes.
+// grant like Lock does and returns a *NotAcquiredError (errors.Is ErrNotAcquired) when the
+// wait passes.
 func (c *Client) Hold(ctx context.Context, name string, opts ...LockOption) (*HeldLock, error) {
 	o := newLockOptions(opts)
+	plan, started := o.plan(), time.Now()
 	for {
-		wait, last := o.nextWait(ctx)
+		wait, last := plan.next(ctx)
 		held, err := c.openHold(ctx, name, o, wait)
 		if err != nil || held != nil {
 			return held, err
 		}
 		if last {
-			return nil, ErrNotAcquired
+			return nil, plan.notAcquired(name, started)
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -57,6 +61,10 @@ func (c *Client) Hold(ctx context.Context, name string, opts ...LockOption) (*He
 // means the wait passed without a grant (and the stream is closed).
 func (c *Client) openHold(ctx context.Context, name string, o lockOptions, wait time.Duration) (*HeldLock, error) {
 	streamCtx, cancel := context.WithCancel(ctx)
+	// The stream lives as long as the hold; only the wait for its first event is bounded,
+	// like one AcquireLock call.
+	firstEvent := time.AfterFunc(wait+lockDeadlineMargin, cancel)
+	defer firstEvent.Stop()
 	stream, err := c.lock.Hold(streamCtx, &pb.HoldRequest{
 		Name:        name,
 		Ttl:         o.ttl,
@@ -68,6 +76,10 @@ func (c *Client) openHold(ctx context.Context, name string, o lockOptions, wait 
 		return nil, err
 	}
 	first, err := stream.Recv()
+	if !firstEvent.Stop() && ctx.Err() == nil {
+		cancel()
+		return nil, status.Errorf(codes.DeadlineExceeded, "no answer to Hold(%q) within %s", name, wait+lockDeadlineMargin)
+	}
 	if err != nil {
 		cancel()
 		return nil, err

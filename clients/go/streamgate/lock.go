@@ -3,31 +3,64 @@ package streamgate
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	pb "github.com/streamgate/streamgate/clients/go/gen/streamgate/v1"
 )
 
-// ErrNotAcquired is returned by Lock and Hold when the lock was not granted within the wait
-// (WithWaitTimeout, or ctx's deadline). It is an answer, not a failure of the server, so it
-// carries no gRPC status.
+// ErrNotAcquired matches (errors.Is) the error Lock and Hold return when the lock was not
+// granted within the wait (WithWaitTimeout, or ctx's deadline): a *NotAcquiredError, whose
+// gRPC code is Aborted, as in every streamgate client (docs/clients.md, "Locks").
 var ErrNotAcquired = errors.New("streamgate: lock not acquired within the wait")
+
+// NotAcquiredError says which lock was not granted within which wait. status.Code(err) is
+// codes.Aborted and errors.Is(err, ErrNotAcquired) is true.
+type NotAcquiredError struct {
+	// Name is the lock's name.
+	Name string
+	// Wait is how long the call waited.
+	Wait time.Duration
+}
+
+func (e *NotAcquiredError) message() string {
+	return fmt.Sprintf("lock %q not acquired within %s", e.Name, e.Wait)
+}
+
+func (e *NotAcquiredError) Error() string {
+	return "rpc error: code = Aborted desc = " + e.message()
+}
+
+// GRPCStatus lets status.Code and status.FromError see the Aborted code.
+func (e *NotAcquiredError) GRPCStatus() *status.Status {
+	return status.New(codes.Aborted, e.message())
+}
+
+// Is makes errors.Is(err, ErrNotAcquired) true.
+func (e *NotAcquiredError) Is(target error) bool { return target == ErrNotAcquired }
 
 // ErrNotHeld is returned by Release and Extend when the lock's token no longer holds it: the
 // lease expired, it was released already, or it was never held.
 var ErrNotHeld = errors.New("streamgate: lock not held by this token")
 
-// waitChunk bounds one AcquireLock call when the caller's ctx has no deadline: Lock then asks
-// again and again, so it waits as long as ctx allows without ever asking the server for more
-// than its --lock-max-wait.
-const waitChunk = time.Minute
+// waitForeverChunk bounds the wait of one AcquireLock or Hold call: longer and unbounded
+// waits are rounds of it, so a request never asks the server for more than its
+// --lock-max-wait (docs/clients.md, "Locks").
+const waitForeverChunk = time.Minute
 
-// deadlineMargin is left between the server's wait_timeout and ctx's deadline, so the server
-// answers acquired = false before the call itself runs out of time.
-const deadlineMargin = 50 * time.Millisecond
+// lockDeadlineMargin is added to the wait of one call for its deadline: the server's
+// acquired = false at the end of the wait arrives, and a server that hangs cannot hang the
+// caller.
+const lockDeadlineMargin = 5 * time.Second
+
+// lockDeadlineHeadroom is left between the server's wait_timeout and ctx's deadline, so the
+// server answers acquired = false before the call itself runs out of time.
+const lockDeadlineHeadroom = 100 * time.Millisecond
 
 // releaseTimeout bounds a Release whose ctx was already cancelled (see Lock.Release).
 const releaseTimeout = 5 * time.Second
@@ -67,19 +100,44 @@ func newLockOptions(opts []LockOption) lockOptions {
 	return o
 }
 
-// nextWait is the wait_timeout of the next request, and whether it is the last one Lock may
-// make (true when the caller bounded the wait, or ctx's deadline does).
-func (o lockOptions) nextWait(ctx context.Context) (time.Duration, bool) {
-	if o.waitSet {
-		return o.wait, true
+// waitPlan is the rounds of one lock wait.
+type waitPlan struct {
+	end   time.Time // zero: until granted
+	total time.Duration
+}
+
+func (o lockOptions) plan() waitPlan {
+	if !o.waitSet {
+		return waitPlan{}
 	}
-	if deadline, ok := ctx.Deadline(); ok {
-		remaining := time.Until(deadline) - deadlineMargin
-		if remaining <= waitChunk {
-			return max(remaining, 0), true
+	return waitPlan{end: time.Now().Add(o.wait), total: o.wait}
+}
+
+// next is the wait_timeout of the next request, and whether it is the last one (the
+// caller's wait, or ctx's deadline, ends with it).
+func (p waitPlan) next(ctx context.Context) (time.Duration, bool) {
+	wait, last := waitForeverChunk, false
+	if !p.end.IsZero() {
+		if remaining := max(time.Until(p.end), 0); remaining <= waitForeverChunk {
+			wait, last = remaining, true
 		}
 	}
-	return waitChunk, false
+	if deadline, ok := ctx.Deadline(); ok {
+		if clipped := max(time.Until(deadline)-lockDeadlineHeadroom, 0); clipped < wait {
+			wait, last = clipped, true
+		}
+	}
+	return wait, last
+}
+
+// notAcquired is the error of a wait that passed without a grant.
+func (p waitPlan) notAcquired(name string, started time.Time) error {
+	// The caller's own wait when it ran out, else the time until ctx's deadline ended it.
+	wait := time.Since(started).Round(time.Millisecond)
+	if !p.end.IsZero() && wait >= p.total {
+		wait = p.total
+	}
+	return &NotAcquiredError{Name: name, Wait: wait}
 }
 
 // Lock is a granted lease on a named lock. Release it when done (defer lock.Release(ctx));
@@ -95,19 +153,24 @@ type Lock struct {
 }
 
 // Lock takes the named lock, waiting in the server's FIFO queue (woken on release, never
-// polling) until it is granted, WithWaitTimeout passes (ErrNotAcquired) or ctx is done.
+// polling) until it is granted, WithWaitTimeout or ctx's deadline passes (a
+// *NotAcquiredError: errors.Is(err, ErrNotAcquired), code Aborted) or ctx is cancelled.
+// Without WithWaitTimeout it waits, in 60 s rounds, as long as ctx allows.
 // Server errors keep their gRPC code: InvalidArgument for a bad name or TTL, Unavailable when
 // the server's Redis is down.
 func (c *Client) Lock(ctx context.Context, name string, opts ...LockOption) (*Lock, error) {
 	o := newLockOptions(opts)
+	plan, started := o.plan(), time.Now()
 	for {
-		wait, last := o.nextWait(ctx)
-		resp, err := c.lock.AcquireLock(ctx, &pb.AcquireLockRequest{
+		wait, last := plan.next(ctx)
+		callCtx, cancel := context.WithTimeout(ctx, wait+lockDeadlineMargin)
+		resp, err := c.lock.AcquireLock(callCtx, &pb.AcquireLockRequest{
 			Name:        name,
 			Ttl:         o.ttl,
 			WaitTimeout: durationpb.New(wait),
 			Owner:       o.owner,
 		})
+		cancel()
 		if err != nil {
 			return nil, err
 		}
@@ -121,7 +184,7 @@ func (c *Client) Lock(ctx context.Context, name string, opts ...LockOption) (*Lo
 			}, nil
 		}
 		if last {
-			return nil, ErrNotAcquired
+			return nil, plan.notAcquired(name, started)
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, err

@@ -28,6 +28,45 @@ type (
 	Alert = pb.Alert
 )
 
+// SensorEvent is one answer of a feed: a ReadingEvent, AlertEvent, RejectedEvent or
+// ConfigRejectedEvent. The interface is sealed (its method is unexported), so a type switch
+// over the four cases is complete.
+type SensorEvent interface {
+	isSensorEvent()
+}
+
+// ReadingEvent is one accepted reading, processed (in the order the readings were sent).
+type ReadingEvent struct{ *pb.ProcessedReading }
+
+// AlertEvent is a state change of one sensor (firing, resolved, silent).
+type AlertEvent struct{ *pb.Alert }
+
+// RejectedEvent is a reading the server refused; the stream goes on.
+type RejectedEvent struct{ *pb.ReadingRejected }
+
+// ConfigRejectedEvent is a config the server refused; the previous config stays in force.
+type ConfigRejectedEvent struct{ *pb.ConfigRejected }
+
+func (ReadingEvent) isSensorEvent()        {}
+func (AlertEvent) isSensorEvent()          {}
+func (RejectedEvent) isSensorEvent()       {}
+func (ConfigRejectedEvent) isSensorEvent() {}
+
+// EventOf is the event inside a response; nil for a kind this client does not know yet.
+func EventOf(resp *SensorFeedResponse) SensorEvent {
+	switch {
+	case resp.GetReading() != nil:
+		return ReadingEvent{resp.GetReading()}
+	case resp.GetAlert() != nil:
+		return AlertEvent{resp.GetAlert()}
+	case resp.GetRejected() != nil:
+		return RejectedEvent{resp.GetRejected()}
+	case resp.GetConfigRejected() != nil:
+		return ConfigRejectedEvent{resp.GetConfigRejected()}
+	}
+	return nil
+}
+
 // Alert states.
 const (
 	AlertFiring   = pb.AlertState_ALERT_STATE_FIRING
@@ -114,6 +153,22 @@ func (f *Feed) Responses() iter.Seq2[*SensorFeedResponse, error] {
 			}
 			if !yield(resp, nil) {
 				f.cancel()
+				return
+			}
+		}
+	}
+}
+
+// Events is Responses with each answer as a SensorEvent, for a type switch (kinds this
+// client does not know are skipped).
+func (f *Feed) Events() iter.Seq2[SensorEvent, error] {
+	return func(yield func(SensorEvent, error) bool) {
+		for resp, err := range f.Responses() {
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			if event := EventOf(resp); event != nil && !yield(event, nil) {
 				return
 			}
 		}

@@ -14,7 +14,7 @@ import asyncio
 import random
 from collections.abc import AsyncIterator
 
-from streamgate_client import Alert, AlertState, Client, ProcessedReading, ReadingRejected, SensorInput
+from streamgate_client import AlertEvent, Client, ConfigRejectedEvent, ReadingEvent, RejectedEvent, SensorInput
 
 
 class SensorSimulator:
@@ -45,16 +45,16 @@ class SensorSimulator:
 async def alert_handler(c: Client, sensor: SensorSimulator) -> tuple[int, int]:
     readings = alerts = 0
     async for event in c.sensor_feed(sensor.read_stream()):
-        if isinstance(event, ProcessedReading):
-            readings += 1
-            mark = "ALERT " if event.alert else "normal"
-            print(f"{mark} sensor {event.sensor_id}: {event.temp_c} C / {event.temp_f:.2f} F, {event.humidity}% RH")
-        elif isinstance(event, Alert):
-            alerts += 1
-            state = AlertState.Name(event.state).removeprefix("ALERT_STATE_").lower()
-            print(f"alert {state}: sensor {event.sensor_id} at {event.temp_c} C (threshold {event.threshold})")
-        elif isinstance(event, ReadingRejected):
-            print(f"rejected: {event.reason}")
+        match event:
+            case ReadingEvent():
+                readings += 1
+                mark = "ALERT " if event.alert else "normal"
+                print(f"{mark} sensor {event.sensor_id}: {event.temp_c} C / {event.temp_f:.2f} F, {event.humidity}% RH")
+            case AlertEvent():
+                alerts += 1
+                print(f"alert {event.state}: sensor {event.sensor_id} at {event.temp_c} C (threshold {event.threshold})")
+            case RejectedEvent() | ConfigRejectedEvent():
+                print(f"rejected: {event.reason}")
     return readings, alerts
 
 

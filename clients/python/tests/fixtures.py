@@ -69,6 +69,7 @@ def upstream() -> Iterator[Upstream]:
             "/broken": lambda m, q, b, h: (503, {"Content-Type": "text/plain"}, b"down"),
             "/echo": lambda m, q, b, h: json_reply({"method": m, "body": b.decode(), "x-test": h.get("x-test")}),
             "/users": numbered_pages(45),
+            "/items": numbered_pages(10),
             "/many": numbered_pages(10_000),
             "/linked": linked_pages,
             "/wrapped": lambda m, q, b, h: json_reply(

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from harness import StreamgateServer
-from streamgate_client import Client, LockTimeout
+from streamgate_client import Client, LockNotAcquired
 
 
 def unique(prefix: str) -> str:
@@ -22,7 +22,7 @@ async def test_held_lock_outlives_its_ttl_while_the_block_runs(redis_server: Str
             assert held.fencing_token > 0
             await asyncio.sleep(2.5)  # two and a half leases: only renewal keeps it
             assert not held.lost.is_set(), held.lost_reason
-            with pytest.raises(LockTimeout):
+            with pytest.raises(LockNotAcquired):
                 async with b.lock(name, wait_timeout=0):
                     pass
         async with b.lock(name, wait_timeout=0) as after:
@@ -62,6 +62,6 @@ async def test_hold_not_granted_in_time_raises_lock_timeout(redis_server: Stream
     name = unique("busy-hold")
     async with Client(redis_server.addr) as c:
         async with c.hold(name):
-            with pytest.raises(LockTimeout):
+            with pytest.raises(LockNotAcquired):
                 async with c.hold(name, wait_timeout=0.2):
                     pytest.fail("entered a lock that is held")

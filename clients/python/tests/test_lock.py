@@ -9,7 +9,7 @@ import grpc
 import pytest
 
 from harness import RedisServer, StreamgateServer
-from streamgate_client import Client, LockTimeout, StreamgateError
+from streamgate_client import Client, LockNotAcquired, StreamgateError
 
 
 def unique(prefix: str) -> str:
@@ -114,15 +114,16 @@ async def test_waiter_gets_the_lock_when_the_holder_releases(redis_server: Strea
         assert await asyncio.wait_for(waiter, 5)
 
 
-async def test_not_getting_the_lock_in_time_raises_lock_timeout(redis_server: StreamgateServer) -> None:
+async def test_not_getting_the_lock_in_time_raises_lock_not_acquired(redis_server: StreamgateServer) -> None:
     name = unique("busy")
     async with Client(redis_server.addr) as c:
         async with c.lock(name, ttl=30):
-            with pytest.raises(LockTimeout) as err:
+            with pytest.raises(LockNotAcquired) as err:
                 async with c.lock(name, wait_timeout=0.2):
                     pytest.fail("entered a lock that is held")
     assert isinstance(err.value, StreamgateError)
-    assert err.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert err.value.code == grpc.StatusCode.ABORTED
+    assert err.value.details == f'lock "{name}" not acquired within 0.2 s'
 
 
 async def test_extend_pushes_the_lease_further(redis_server: StreamgateServer) -> None:

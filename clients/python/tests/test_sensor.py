@@ -10,12 +10,12 @@ import pytest
 
 from harness import StreamgateServer
 from streamgate_client import (
-    Alert,
-    AlertState,
+    AlertEvent,
     Client,
+    ConfigRejectedEvent,
     FeedConfig,
-    ProcessedReading,
-    ReadingRejected,
+    ReadingEvent,
+    RejectedEvent,
     SensorEvent,
     SensorInput,
     SensorReading,
@@ -32,12 +32,25 @@ async def run(server: StreamgateServer, items: Iterable[SensorInput]) -> list[Se
         return [event async for event in c.sensor_feed(feed(items))]
 
 
-def readings(events: list[SensorEvent]) -> list[ProcessedReading]:
-    return [e for e in events if isinstance(e, ProcessedReading)]
+def readings(events: list[SensorEvent]) -> list[ReadingEvent]:
+    return [e for e in events if isinstance(e, ReadingEvent)]
 
 
-def alerts(events: list[SensorEvent]) -> list[Alert]:
-    return [e for e in events if isinstance(e, Alert)]
+def alerts(events: list[SensorEvent]) -> list[AlertEvent]:
+    return [e for e in events if isinstance(e, AlertEvent)]
+
+
+def kind(event: SensorEvent) -> str:
+    """The case of the union, checked exhaustively by `match` (and mypy)."""
+    match event:
+        case ReadingEvent():
+            return "reading"
+        case AlertEvent():
+            return "alert"
+        case RejectedEvent():
+            return "rejected"
+        case ConfigRejectedEvent():
+            return "config_rejected"
 
 
 async def test_each_reading_comes_back_processed_in_order_with_fahrenheit(server: StreamgateServer) -> None:
@@ -47,7 +60,7 @@ async def test_each_reading_comes_back_processed_in_order_with_fahrenheit(server
     assert [p.temp_c for p in processed] == temps
     assert [p.temp_f for p in processed] == [t * 9 / 5 + 32 for t in temps]
     assert all(p.sensor_id == "s1" and p.humidity == 50.0 for p in processed)
-    assert processed[0].HasField("timestamp")
+    assert processed[0].timestamp is not None
 
 
 async def test_crossing_the_threshold_fires_one_alert_and_resolves_once(server: StreamgateServer) -> None:
@@ -55,7 +68,8 @@ async def test_crossing_the_threshold_fires_one_alert_and_resolves_once(server: 
     events = await run(server, (SensorReading(sensor_id="s1", temperature=t, humidity=40.0) for t in temps))
     assert [p.alert for p in readings(events)] == [False, True, True, True, False, False]
     states = [a.state for a in alerts(events)]
-    assert states == [AlertState.ALERT_STATE_FIRING, AlertState.ALERT_STATE_RESOLVED]
+    assert states == ["firing", "resolved"]
+    assert {kind(e) for e in events} == {"reading", "alert"}
     assert alerts(events)[0].sensor_id == "s1"
     assert alerts(events)[0].temp_c == 29.0
 
@@ -70,9 +84,10 @@ async def test_bad_readings_are_rejected_in_band_and_the_stream_goes_on(server: 
     ]
     events = await run(server, items)
     assert [p.temp_c for p in readings(events)] == [20.0, 21.0]
-    rejected = [e for e in events if isinstance(e, ReadingRejected)]
+    rejected = [e for e in events if isinstance(e, RejectedEvent)]
     assert len(rejected) == 3
     assert all(r.reason for r in rejected)
+    assert [r.code for r in rejected] == ["NOT_FINITE", "EMPTY_SENSOR_ID", "OUT_OF_RANGE"]
 
 
 async def test_a_feed_config_changes_the_threshold_for_the_readings_after_it(server: StreamgateServer) -> None:
@@ -99,7 +114,7 @@ async def test_leaving_the_feed_early_stops_consuming_the_readings(server: Strea
     async with Client(server.addr) as c:
         received = 0
         async for event in c.sensor_feed(endless()):
-            received += isinstance(event, ProcessedReading)
+            received += isinstance(event, ReadingEvent)
             if received == 5:
                 break
         at_break = sent

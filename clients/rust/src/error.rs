@@ -31,16 +31,26 @@ impl Error {
         }
     }
 
-    /// The lock was not granted within the wait the caller asked for.
+    /// The lock was not granted within the wait the caller asked for (docs/clients.md).
     ///
     /// The wire says `acquired = false` (not an error), but a call that promises a guard has
     /// nothing to return; `ABORTED` is gRPC's code for "lost a concurrency race, retry later".
-    pub(crate) fn not_acquired(name: &str) -> Self {
+    pub(crate) fn not_acquired(name: &str, wait: std::time::Duration) -> Self {
         Self {
             code: Code::Aborted,
-            message: format!("lock {name:?} is held by another owner and was not acquired"),
+            message: format!("lock {name:?} not acquired within {wait:?}"),
             not_acquired: true,
         }
+    }
+
+    /// Names the server in an `UNAVAILABLE` message that does not name it yet, so that a
+    /// refused connection says which address was tried (docs/clients.md, "Errors").
+    pub(crate) fn at(mut self, address: &str) -> Self {
+        if self.code == Code::Unavailable && !address.is_empty() && !self.message.contains(address)
+        {
+            self.message = format!("{} (server {address})", self.message);
+        }
+        self
     }
 
     /// The gRPC status code.
@@ -69,7 +79,19 @@ impl std::error::Error for Error {}
 
 impl From<tonic::Status> for Error {
     fn from(status: tonic::Status) -> Self {
-        Self::new(status.code(), status.message())
+        // A status made by the transport (connection refused...) says "tcp connect error" and
+        // keeps the cause in its source chain; the cause is what the reader needs.
+        let mut message = status.message().to_string();
+        let mut source = std::error::Error::source(&status);
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            if !message.contains(&text) {
+                message.push_str(": ");
+                message.push_str(&text);
+            }
+            source = cause.source();
+        }
+        Self::new(status.code(), message)
     }
 }
 
@@ -129,9 +151,18 @@ mod tests {
 
     #[test]
     fn not_acquired_is_aborted_and_says_so() {
-        let err = Error::not_acquired("jobs");
+        let err = Error::not_acquired("jobs", std::time::Duration::from_millis(100));
         assert_eq!(err.code(), Code::Aborted);
         assert!(err.is_not_acquired());
-        assert!(err.message().contains("\"jobs\""));
+        assert_eq!(err.message(), "lock \"jobs\" not acquired within 100ms");
+    }
+
+    #[test]
+    fn unavailable_names_the_server_once() {
+        let err = Error::new(Code::Unavailable, "tcp connect error").at("127.0.0.1:9");
+        assert_eq!(err.message(), "tcp connect error (server 127.0.0.1:9)");
+        assert_eq!(err.clone().at("127.0.0.1:9").message(), err.message());
+        let other = Error::new(Code::InvalidArgument, "name: empty").at("127.0.0.1:9");
+        assert_eq!(other.message(), "name: empty");
     }
 }

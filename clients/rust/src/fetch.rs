@@ -11,7 +11,7 @@ use crate::time::{from_proto_duration, to_proto_duration};
 
 /// Extra time the gRPC deadline gets on top of the HTTP timeout, so the server's own timeout
 /// fires first and its DEADLINE_EXCEEDED message says which request timed out.
-const DEADLINE_MARGIN: Duration = Duration::from_secs(1);
+const FETCH_DEADLINE_MARGIN: Duration = Duration::from_secs(2);
 
 /// How to make one request: method, headers, body and limits. `Default` is a plain GET with the
 /// server's default timeout and body cap.
@@ -75,7 +75,7 @@ impl FetchOptions {
             max_body_bytes: self.max_body_bytes,
         });
         if let Some(t) = timeout {
-            request.set_timeout(t.saturating_add(DEADLINE_MARGIN));
+            request.set_timeout(t.saturating_add(FETCH_DEADLINE_MARGIN));
         }
         request
     }
@@ -142,7 +142,12 @@ impl TryFrom<proto::FetchResponse> for FetchResponse {
 impl Client {
     /// Fetches `url` through the server: `client.fetch(url, FetchOptions::new().header(..))`.
     pub async fn fetch(&self, url: &str, options: FetchOptions) -> Result<FetchResponse> {
-        let response = self.fetch.clone().fetch(options.into_request(url)).await?;
+        let response = self
+            .fetch
+            .clone()
+            .fetch(options.into_request(url))
+            .await
+            .map_err(|s| self.error(s))?;
         response.into_inner().try_into()
     }
 

@@ -7,7 +7,7 @@ use tonic::transport::Channel;
 
 use crate::client::Client;
 use crate::error::{Error, Result};
-use crate::lock::LockOptions;
+use crate::lock::{LOCK_DEADLINE_MARGIN, LockOptions, Wait};
 use crate::proto::{self, hold_event::Event, lock_service_client::LockServiceClient};
 use crate::time::to_proto_duration;
 
@@ -22,6 +22,7 @@ pub struct HoldHandle {
     grant: proto::AcquireLockResponse,
     events: Streaming<proto::HoldEvent>,
     client: LockServiceClient<Channel>,
+    address: std::sync::Arc<str>,
     lost: Option<String>,
 }
 
@@ -72,50 +73,71 @@ impl HoldHandle {
                 name: self.name.clone(),
                 token: self.grant.token.clone(),
             })
-            .await?;
+            .await
+            .map_err(|s| Error::from(s).at(&self.address))?;
         Ok(response.into_inner().released)
     }
 }
 
 impl Client {
     /// Takes lock `name` and keeps it while the returned handle lives, however long that is:
-    /// the server renews the lease every ttl/3. Not getting it within the wait is an error for
-    /// which [`Error::is_not_acquired`] is true.
+    /// the server renews the lease every ttl/3. The wait is as for [`lock`](Self::lock)
+    /// (unset: until granted); not getting it in time is an error for which
+    /// [`Error::is_not_acquired`] is true.
     pub async fn hold(&self, name: &str, options: HoldOptions) -> Result<HoldHandle> {
+        let wait = Wait::new(options.wait);
+        loop {
+            let (round, last) = wait.next_round();
+            if let Some(handle) = self.hold_once(name, &options, round).await? {
+                return Ok(handle);
+            }
+            if last {
+                return Err(wait.not_acquired(name));
+            }
+        }
+    }
+
+    /// One Hold stream waiting up to `wait` for its grant; `None` when the wait passed.
+    async fn hold_once(
+        &self,
+        name: &str,
+        options: &HoldOptions,
+        wait: std::time::Duration,
+    ) -> Result<Option<HoldHandle>> {
         let mut client = self.lock.clone();
         let request = proto::HoldRequest {
             name: name.to_string(),
             ttl: options.ttl.map(to_proto_duration),
-            wait_timeout: options.wait.map(to_proto_duration),
+            wait_timeout: Some(to_proto_duration(wait)),
             owner: options.owner.clone(),
         };
         // The stream itself has no deadline (it lives as long as the hold); only getting the
-        // first event is bounded.
+        // first event is bounded, like one AcquireLock call.
+        let deadline = wait.saturating_add(LOCK_DEADLINE_MARGIN);
         let first = async {
             let mut events = client.hold(request).await?.into_inner();
             let event = events.message().await?;
-            Ok::<_, Error>((events, event))
+            Ok::<_, tonic::Status>((events, event))
         };
-        let (events, event) = tokio::time::timeout(options.deadline(), first)
+        let (events, event) = tokio::time::timeout(deadline, first)
             .await
             .map_err(|_| {
                 Error::new(
                     Code::DeadlineExceeded,
-                    format!(
-                        "no answer to Hold({name:?}) within {:?}",
-                        options.deadline()
-                    ),
+                    format!("no answer to Hold({name:?}) within {deadline:?}"),
                 )
-            })??;
+            })?
+            .map_err(|s| self.error(s))?;
         match event.and_then(|e| e.event) {
-            Some(Event::Acquired(grant)) if grant.acquired => Ok(HoldHandle {
+            Some(Event::Acquired(grant)) if grant.acquired => Ok(Some(HoldHandle {
                 name: name.to_string(),
                 grant,
                 events,
                 client,
+                address: self.address.clone(),
                 lost: None,
-            }),
-            Some(Event::Acquired(_)) => Err(Error::not_acquired(name)),
+            })),
+            Some(Event::Acquired(_)) => Ok(None),
             Some(Event::Lost(lost)) => Err(Error::new(
                 Code::Aborted,
                 format!(
@@ -126,7 +148,8 @@ impl Client {
             None => Err(Error::new(
                 Code::Unavailable,
                 format!("the server ended Hold({name:?}) without a grant"),
-            )),
+            )
+            .at(&self.address)),
         }
     }
 }

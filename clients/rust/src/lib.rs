@@ -7,7 +7,7 @@
 //! ```no_run
 //! # async fn run() -> streamgate_client::Result<()> {
 //! use streamgate_client::{Client, LockOptions};
-//! let client = Client::connect("http://127.0.0.1:50051").await?;
+//! let client = Client::connect("127.0.0.1:50051").await?;
 //! let page = client.fetch("https://example.com/", Default::default()).await?;
 //! let guard = client.lock("reports", LockOptions::default().wait_secs(30)).await?;
 //! println!("{} bytes, fencing token {}", page.body.len(), guard.fencing_token());
@@ -15,7 +15,13 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Every call fails with one [`Error`] type that carries the gRPC status code.
+//! Every call fails with one [`Error`] type that carries the gRPC status code. The rules the
+//! four streamgate clients share (addresses, deadlines, lock waits, errors, cancellation) are
+//! in `docs/clients.md`.
+//!
+//! Features: `cli` (default) builds the `streamgate-cli` binary and its dependencies; `tls`
+//! (default) lets `https://` addresses connect with the system's root certificates. A library
+//! user who wants neither: `default-features = false`.
 
 #![warn(missing_docs)]
 
@@ -25,6 +31,7 @@ pub mod proto {
     tonic::include_proto!("streamgate.v1");
 }
 
+mod address;
 mod client;
 mod error;
 mod fetch;
@@ -47,5 +54,5 @@ pub use proto::PaginationStyle;
 pub use proto::fetch_service_client::FetchServiceClient;
 pub use proto::lock_service_client::LockServiceClient;
 pub use proto::sensor_service_client::SensorServiceClient;
-pub use sensor::{config_request, reading_request};
+pub use sensor::{SensorEvent, config_request, reading_request};
 pub use simulator::{SensorSimulator, SimulatedReading};

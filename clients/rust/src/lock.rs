@@ -1,7 +1,8 @@
 //! Locks as guards: [`Client::lock`] returns a [`LockGuard`] that releases the lock on
 //! [`LockGuard::release`], or in the background when it is dropped.
 
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 use tonic::transport::Channel;
 
@@ -10,14 +11,21 @@ use crate::error::{Error, Result};
 use crate::proto::{self, lock_service_client::LockServiceClient};
 use crate::time::{from_proto_timestamp, to_proto_duration};
 
-/// Extra time the gRPC deadline of AcquireLock gets on top of the wait, so that a server that
-/// hangs cannot hang the caller, while a slow grant at the end of the wait still arrives.
-const ACQUIRE_DEADLINE_MARGIN: Duration = Duration::from_secs(10);
+/// Longest wait one AcquireLock or Hold call asks of the server; longer and unbounded waits
+/// are rounds of it, so a request never exceeds the server's `--lock-max-wait`
+/// (docs/clients.md, "Locks").
+pub(crate) const WAIT_FOREVER_CHUNK: Duration = Duration::from_secs(60);
+
+/// Extra time the gRPC deadline of one wait call gets on top of its wait, so that the server's
+/// `acquired = false` at the end of the wait arrives, while a server that hangs cannot hang the
+/// caller.
+pub(crate) const LOCK_DEADLINE_MARGIN: Duration = Duration::from_secs(5);
 
 /// Deadline of the Release sent by a dropped guard: nobody awaits it, so it must end alone.
-const BACKGROUND_RELEASE_DEADLINE: Duration = Duration::from_secs(5);
+const RELEASE_DEADLINE: Duration = Duration::from_secs(5);
 
-/// Lease, wait and owner of a lock request. `Default`: the server's lease (10 s), try once.
+/// Lease, wait and owner of a lock request. `Default`: the server's lease (10 s); `lock` and
+/// `hold` wait until granted, `try_lock` tries once.
 #[derive(Clone, Debug, Default)]
 pub struct LockOptions {
     pub(crate) ttl: Option<Duration>,
@@ -37,7 +45,8 @@ impl LockOptions {
         self
     }
 
-    /// How long to queue for the lock (waiters are served first come, first served).
+    /// How long to queue for the lock (waiters are served first come, first served); zero
+    /// tries once. Unset, `lock` and `hold` wait until granted.
     pub fn wait(mut self, wait: Duration) -> Self {
         self.wait = Some(wait);
         self
@@ -53,12 +62,47 @@ impl LockOptions {
         self.owner = owner.into();
         self
     }
+}
 
-    /// The gRPC deadline that covers the whole wait.
-    pub(crate) fn deadline(&self) -> Duration {
-        self.wait
-            .unwrap_or(Duration::ZERO)
-            .saturating_add(ACQUIRE_DEADLINE_MARGIN)
+/// How a lock call waits: rounds of at most [`WAIT_FOREVER_CHUNK`], until granted or, for a
+/// bounded wait, until it is spent.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Wait {
+    Forever,
+    Until { end: Instant, total: Duration },
+}
+
+impl Wait {
+    pub(crate) fn new(wait: Option<Duration>) -> Self {
+        match wait {
+            None => Self::Forever,
+            Some(total) => Self::Until {
+                end: Instant::now() + total,
+                total,
+            },
+        }
+    }
+
+    /// The wait of the next round, and whether it is the last one.
+    pub(crate) fn next_round(&self) -> (Duration, bool) {
+        match self {
+            Self::Forever => (WAIT_FOREVER_CHUNK, false),
+            Self::Until { end, .. } => {
+                let remaining = end.saturating_duration_since(Instant::now());
+                (
+                    remaining.min(WAIT_FOREVER_CHUNK),
+                    remaining <= WAIT_FOREVER_CHUNK,
+                )
+            }
+        }
+    }
+
+    /// The error of a wait that passed without a grant.
+    pub(crate) fn not_acquired(&self, name: &str) -> Error {
+        match self {
+            Self::Forever => Error::not_acquired(name, Duration::MAX),
+            Self::Until { total, .. } => Error::not_acquired(name, *total),
+        }
     }
 }
 
@@ -72,6 +116,7 @@ pub struct LockGuard {
     fencing_token: u64,
     expires_at: Option<SystemTime>,
     client: LockServiceClient<Channel>,
+    address: Arc<str>,
     released: bool,
 }
 
@@ -106,7 +151,8 @@ impl LockGuard {
                 token: self.token.clone(),
                 ttl: Some(to_proto_duration(ttl)),
             })
-            .await?
+            .await
+            .map_err(|s| Error::from(s).at(&self.address))?
             .into_inner();
         if response.extended {
             self.expires_at = response.expires_at.as_ref().map(from_proto_timestamp);
@@ -123,7 +169,8 @@ impl LockGuard {
                 name: self.name.clone(),
                 token: self.token.clone(),
             })
-            .await?;
+            .await
+            .map_err(|s| Error::from(s).at(&self.address))?;
         Ok(response.into_inner().released)
     }
 }
@@ -134,14 +181,14 @@ impl Drop for LockGuard {
             return;
         }
         // Not owned by anyone on purpose: the guard is gone, and the task ends on its own
-        // within BACKGROUND_RELEASE_DEADLINE. Without a runtime the lease expires by itself.
+        // within RELEASE_DEADLINE. Without a runtime the lease expires by itself.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let mut client = self.client.clone();
             let mut request = tonic::Request::new(proto::ReleaseRequest {
                 name: std::mem::take(&mut self.name),
                 token: std::mem::take(&mut self.token),
             });
-            request.set_timeout(BACKGROUND_RELEASE_DEADLINE);
+            request.set_timeout(RELEASE_DEADLINE);
             runtime.spawn(async move {
                 let _ = client.release(request).await;
             });
@@ -150,25 +197,60 @@ impl Drop for LockGuard {
 }
 
 impl Client {
-    /// Takes lock `name`, queueing up to the options' wait. Not getting it in time is an
-    /// [`Error`] with code `ABORTED` for which [`Error::is_not_acquired`] is true.
+    /// Takes lock `name`, queueing up to the options' wait (unset: until granted, in rounds of
+    /// 60 s). Not getting it in time is an [`Error`] with code `ABORTED` for which
+    /// [`Error::is_not_acquired`] is true.
     pub async fn lock(&self, name: &str, options: LockOptions) -> Result<LockGuard> {
-        self.try_lock(name, options)
+        let wait = Wait::new(options.wait);
+        self.acquire(name, &options, wait)
             .await?
-            .ok_or_else(|| Error::not_acquired(name))
+            .ok_or_else(|| wait.not_acquired(name))
     }
 
-    /// Like [`lock`](Self::lock), but not getting the lock in time is `Ok(None)`.
+    /// Like [`lock`](Self::lock), but not getting the lock in time is `Ok(None)`, and an
+    /// unset wait tries once.
     pub async fn try_lock(&self, name: &str, options: LockOptions) -> Result<Option<LockGuard>> {
+        let wait = Wait::new(Some(options.wait.unwrap_or(Duration::ZERO)));
+        self.acquire(name, &options, wait).await
+    }
+
+    async fn acquire(
+        &self,
+        name: &str,
+        options: &LockOptions,
+        wait: Wait,
+    ) -> Result<Option<LockGuard>> {
+        loop {
+            let (round, last) = wait.next_round();
+            if let Some(guard) = self.acquire_once(name, options, round).await? {
+                return Ok(Some(guard));
+            }
+            if last {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// One AcquireLock call waiting up to `wait`, with a deadline `LOCK_DEADLINE_MARGIN` later.
+    async fn acquire_once(
+        &self,
+        name: &str,
+        options: &LockOptions,
+        wait: Duration,
+    ) -> Result<Option<LockGuard>> {
         let mut request = tonic::Request::new(proto::AcquireLockRequest {
             name: name.to_string(),
             ttl: options.ttl.map(to_proto_duration),
-            wait_timeout: options.wait.map(to_proto_duration),
+            wait_timeout: Some(to_proto_duration(wait)),
             owner: options.owner.clone(),
         });
-        request.set_timeout(options.deadline());
+        request.set_timeout(wait.saturating_add(LOCK_DEADLINE_MARGIN));
         let mut client = self.lock.clone();
-        let grant = client.acquire_lock(request).await?.into_inner();
+        let grant = client
+            .acquire_lock(request)
+            .await
+            .map_err(|s| self.error(s))?
+            .into_inner();
         if !grant.acquired {
             return Ok(None);
         }
@@ -178,6 +260,7 @@ impl Client {
             fencing_token: grant.fencing_token,
             expires_at: grant.expires_at.as_ref().map(from_proto_timestamp),
             client,
+            address: self.address.clone(),
             released: false,
         }))
     }

@@ -132,6 +132,25 @@ pub struct Page {
     pub url: String,
 }
 
+impl Page {
+    /// The items decoded into `T` (any `serde::Deserialize` type), or `INVALID_ARGUMENT`
+    /// naming the first item that does not fit.
+    pub fn items_as<T: serde::de::DeserializeOwned>(&self) -> Result<Vec<T>> {
+        self.items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                T::deserialize(item).map_err(|e| {
+                    Error::new(
+                        tonic::Code::InvalidArgument,
+                        format!("page {} item {i}: {e}", self.number),
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
 impl From<proto::Page> for Page {
     fn from(p: proto::Page) -> Self {
         Self {
@@ -154,14 +173,16 @@ impl Client {
     ) -> impl Stream<Item = Result<Page>> + Send + 'static {
         let mut fetch = self.fetch.clone();
         let request = options.into_request(url);
+        let (open_address, page_address) = (self.address.clone(), self.address.clone());
         stream::once(async move { fetch.list_pages(request).await })
-            .map_ok(|response| {
+            .map_ok(move |response| {
+                let page_address = page_address.clone();
                 response
                     .into_inner()
                     .map_ok(Page::from)
-                    .map_err(Error::from)
+                    .map_err(move |s| Error::from(s).at(&page_address))
             })
-            .map_err(Error::from)
+            .map_err(move |s| Error::from(s).at(&open_address))
             .try_flatten()
     }
 }
@@ -169,6 +190,27 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn items_decode_into_a_caller_type_or_name_the_bad_item() {
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        struct User {
+            id: u32,
+        }
+        let page = Page {
+            number: 2,
+            items: vec![serde_json::json!({"id": 1}), serde_json::json!({"id": "x"})],
+            next_page_token: String::new(),
+            url: String::new(),
+        };
+        let err = page.items_as::<User>().unwrap_err();
+        assert!(err.message().starts_with("page 2 item 1:"), "{err}");
+        let ok = Page {
+            items: page.items[..1].to_vec(),
+            ..page
+        };
+        assert_eq!(ok.items_as::<User>().unwrap(), [User { id: 1 }]);
+    }
 
     #[test]
     fn options_fill_the_request_they_name() {

@@ -233,3 +233,55 @@ async fn sensor_simulate_stops_cleanly_on_ctrl_c() {
     assert_eq!(output.status.code(), Some(0), "stderr: {stderr}");
     assert!(stderr.contains("sensor stopped: sent"), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_reader_that_closes_the_pipe_ends_the_cli_quietly() {
+    let server = ServerProcess::start(&[]);
+    let upstream = Upstream::start(collection_router(10_000)).await;
+    let mut child = cli(&server.url, &["pages", &upstream.url("/items")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn streamgate-cli");
+    // `| head -1`: read one line, then close the pipe while the CLI still has items to write.
+    let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+    let mut first = String::new();
+    stdout.read_line(&mut first).await.expect("first item");
+    assert!(first.contains("\"id\":1"), "{first}");
+    drop(stdout);
+    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("the CLI ended after its reader went away")
+        .expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("Broken pipe"), "{stderr}");
+    assert!(!stderr.contains("error"), "{stderr}");
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_connection_error_names_the_address_tried() {
+    let address = format!("127.0.0.1:{}", common::free_port());
+    let run = run_cli(&address, &["fetch", "http://127.0.0.1:1/"]).await;
+    assert_eq!(run.code, Some(114), "stderr: {}", run.stderr);
+    assert!(run.stderr.contains("UNAVAILABLE"), "{}", run.stderr);
+    assert!(run.stderr.contains(&address), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn a_malformed_server_address_is_invalid_argument_quoting_it() {
+    let run = run_cli("localhost", &["fetch", "http://127.0.0.1:1/"]).await;
+    assert_eq!(run.code, Some(103), "stderr: {}", run.stderr);
+    assert!(run.stderr.contains("\"localhost\""), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn every_address_form_reaches_the_server() {
+    let server = ServerProcess::start(&[]);
+    let upstream = Upstream::start(fetch_router(Concurrency::default())).await;
+    let authority = server.url.trim_start_matches("http://");
+    for address in [authority.to_string(), server.url.clone()] {
+        let run = run_cli(&address, &["fetch", &upstream.url("/hello")]).await;
+        assert_eq!(run.code, Some(0), "{address}: {}", run.stderr);
+    }
+}

@@ -152,12 +152,12 @@ async fn releasing_a_hold_frees_the_lock_before_it_returns() {
 }
 
 #[tokio::test]
-async fn a_second_hold_without_wait_is_not_acquired() {
+async fn a_second_hold_that_tries_once_is_not_acquired() {
     let server = ServerProcess::start(&[]);
     let client = server.client().await;
     let first = client.hold("h3", HoldOptions::new()).await.expect("hold");
     let err = client
-        .hold("h3", HoldOptions::new())
+        .hold("h3", HoldOptions::new().wait(Duration::ZERO))
         .await
         .expect_err("the lock is held");
     assert!(err.is_not_acquired(), "{err}");

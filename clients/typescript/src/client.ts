@@ -2,9 +2,11 @@
  * StreamgateClient: one HTTP/2 connection to a streamgate server (gRPC protocol, via
  * @connectrpc/connect-node) and the idiomatic entry points of every service.
  */
-import { createClient, type Client } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import type { JsonValue } from "@bufbuild/protobuf";
 import "./dispose.js";
+import { parseAddress } from "./address.js";
 import type { CallOptions } from "./call.js";
 import { fetchOnce, listPages, type FetchOptions, type FetchResult, type ListPagesOptions, type Page } from "./fetch.js";
 import { FetchService } from "./gen/streamgate/v1/fetch_pb.js";
@@ -26,22 +28,56 @@ export interface RawClients {
   sensor: Client<typeof SensorService>;
 }
 
+/**
+ * Names the server in an UNAVAILABLE error that does not name it yet, so that a refused
+ * connection says which address was tried (docs/clients.md, "Errors"). Covers unary calls
+ * and the messages of streams.
+ */
+function namingServer(authority: string): Interceptor {
+  const rename = (err: unknown): unknown => {
+    const ce = ConnectError.from(err);
+    if (ce.code !== Code.Unavailable || ce.rawMessage.includes(authority)) return err;
+    // Details are dropped: a transport-made UNAVAILABLE carries none.
+    return new ConnectError(`${ce.rawMessage} (server ${authority})`, ce.code, ce.metadata, undefined, err);
+  };
+  async function* renamed<T>(messages: AsyncIterable<T>): AsyncIterable<T> {
+    try {
+      yield* messages;
+    } catch (err) {
+      throw rename(err);
+    }
+  }
+  return (next) => async (req) => {
+    try {
+      const res = await next(req);
+      return res.stream ? { ...res, message: renamed(res.message) } : res;
+    } catch (err) {
+      throw rename(err);
+    }
+  };
+}
+
 /** A connection to a streamgate server. Close it with `close()` or `await using`. */
 export class StreamgateClient implements AsyncDisposable {
   /** The generated clients sharing this connection. */
   readonly raw: RawClients;
+  /** `host:port` of the server. */
+  readonly address: string;
   readonly #session: Http2SessionManager;
 
   /**
-   * @param address `host:port` (plaintext, e.g. "127.0.0.1:50051") or a full
-   *   `http://` / `https://` base URL.
+   * @param address `HOST:PORT`, `http://HOST:PORT` or `https://HOST:PORT` (TLS with Node's
+   *   root certificates). Anything else throws INVALID_ARGUMENT here. Connecting is lazy:
+   *   a dead address makes the first call fail with UNAVAILABLE naming it.
    */
   constructor(address: string, options: ClientOptions = {}) {
-    const baseUrl = /^https?:\/\//.test(address) ? address : `http://${address}`;
+    const parsed = parseAddress(address);
+    this.address = parsed.authority;
     // Our own session manager so close() can end the HTTP/2 connection deterministically.
-    this.#session = new Http2SessionManager(baseUrl);
+    this.#session = new Http2SessionManager(parsed.baseUrl);
     const transport = createGrpcTransport({
-      baseUrl,
+      baseUrl: parsed.baseUrl,
+      interceptors: [namingServer(parsed.authority)],
       sessionManager: this.#session,
       ...(options.defaultCallTimeoutMs === undefined ? {} : { defaultTimeoutMs: options.defaultCallTimeoutMs }),
     });
@@ -57,9 +93,13 @@ export class StreamgateClient implements AsyncDisposable {
     return fetchOnce(this.raw.fetch, url, options);
   }
 
-  /** The pages of a collection, read lazily: `for await (const page of client.listPages(url))`. */
-  listPages(url: string, options?: ListPagesOptions): AsyncGenerator<Page, void, undefined> {
-    return listPages(this.raw.fetch, url, options);
+  /**
+   * The pages of a collection, read lazily: `for await (const page of client.listPages(url))`.
+   * Items are JSON values; `listPages<User>(url)` types them as the caller knows them to be
+   * (not checked at run time).
+   */
+  listPages<T = JsonValue>(url: string, options?: ListPagesOptions): AsyncGenerator<Page<T>, void, undefined> {
+    return listPages(this.raw.fetch, url, options) as AsyncGenerator<Page<T>, void, undefined>;
   }
 
   /**

@@ -41,16 +41,33 @@ export class StreamgateError extends Error {
   /** The status message as the server (or the transport) wrote it. */
   readonly rawMessage: string;
 
-  constructor(code: number, rawMessage: string, options?: { cause?: unknown }) {
-    super(`${codeName(code)}: ${rawMessage}`, options);
+  /**
+   * True for a lock not granted within its wait (code ABORTED, docs/clients.md): an answer,
+   * not a failure of the server.
+   */
+  readonly notAcquired: boolean;
+
+  constructor(code: number, rawMessage: string, options?: { cause?: unknown; notAcquired?: boolean }) {
+    super(`${codeName(code)}: ${rawMessage}`, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.rawMessage = rawMessage;
+    this.notAcquired = options?.notAcquired ?? false;
   }
 
   /** The code's name, e.g. "INVALID_ARGUMENT". */
   get codeName(): GrpcCodeName | `CODE_${number}` {
     return codeName(this.code);
   }
+}
+
+/** Whether `err` says a lock was not granted within its wait. */
+export function isNotAcquired(err: unknown): boolean {
+  return err instanceof StreamgateError && err.notAcquired;
+}
+
+/** The error of a lock not granted within `waitMs` (docs/clients.md, "Locks"). */
+export function notAcquiredError(name: string, waitMs: number): StreamgateError {
+  return new StreamgateError(GrpcCode.ABORTED, `lock "${name}" not acquired within ${waitMs} ms`, { notAcquired: true });
 }
 
 function codeName(code: number): GrpcCodeName | `CODE_${number}` {

@@ -96,6 +96,13 @@ export interface Page<T = JsonValue> {
   url: string;
 }
 
+/**
+ * How much longer than a fetch's own `timeoutMs` its gRPC deadline is (when the caller set no
+ * `callTimeoutMs`), so that the server's timeout, with its message, is what the caller sees
+ * (docs/clients.md, "Deadlines").
+ */
+export const FETCH_DEADLINE_MARGIN_MS = 2_000;
+
 /** Calls Fetch. */
 export async function fetchOnce(client: Client<typeof FetchService>, url: string, opts: FetchOptions = {}): Promise<FetchResult> {
   const maxBodyBytes = checkCount(opts.maxBodyBytes, "maxBodyBytes");
@@ -108,7 +115,9 @@ export async function fetchOnce(client: Client<typeof FetchService>, url: string
     timeout: msToDuration(opts.timeoutMs, "timeoutMs"),
     maxBodyBytes: BigInt(maxBodyBytes),
   });
-  const res = await wrapCall(() => client.fetch(req, transportOptions(opts)));
+  const transport = transportOptions(opts);
+  if (transport.timeoutMs === undefined && opts.timeoutMs !== undefined) transport.timeoutMs = opts.timeoutMs + FETCH_DEADLINE_MARGIN_MS;
+  const res = await wrapCall(() => client.fetch(req, transport));
   const headers = res.headers.map((h) => ({ name: h.name, value: h.value }));
   return {
     status: res.status,

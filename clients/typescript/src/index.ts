@@ -6,7 +6,9 @@ import "./dispose.js";
 
 export { StreamgateClient, type ClientOptions, type RawClients } from "./client.js";
 export type { CallOptions } from "./call.js";
-export { GrpcCode, StreamgateError, type GrpcCodeName } from "./errors.js";
+export { GrpcCode, StreamgateError, isNotAcquired, type GrpcCodeName } from "./errors.js";
+export { parseAddress, type Address } from "./address.js";
+export type { JsonValue } from "@bufbuild/protobuf";
 export type { FetchOptions, FetchResult, HttpHeader, ListPagesOptions, Page, PaginationStyleName } from "./fetch.js";
 export type { HeadersInput } from "./convert.js";
 export { HeldLock, Lock, type LockOptions } from "./lock.js";

@@ -12,7 +12,7 @@ import type { Client } from "@connectrpc/connect";
 import "./dispose.js";
 import { transportOptions, type CallOptions } from "./call.js";
 import { linkedController, msToDuration, toDate } from "./convert.js";
-import { GrpcCode, StreamgateError, toStreamgateError, wrapCall } from "./errors.js";
+import { GrpcCode, StreamgateError, notAcquiredError, toStreamgateError, wrapCall } from "./errors.js";
 import {
   AcquireLockRequestSchema,
   ExtendRequestSchema,
@@ -24,11 +24,69 @@ import {
 } from "./gen/streamgate/v1/lock_pb.js";
 
 /**
- * How long one AcquireLock (or Hold) call waits in the server's queue when the caller set
- * no limit; `lock()` then simply asks again. Far below the server's --lock-max-wait (1 h by
- * default) so the request is always valid.
+ * Longest wait one AcquireLock (or Hold) call asks of the server; longer and unbounded waits
+ * are rounds of it, so a request never exceeds the server's --lock-max-wait (docs/clients.md).
  */
-const WAIT_ROUND_MS = 60_000;
+export const WAIT_FOREVER_CHUNK_MS = 60_000;
+/**
+ * Extra time the deadline of one wait call gets on top of its wait, so that the server's
+ * `acquired = false` at the end of the wait arrives, while a server that hangs cannot hang
+ * the caller.
+ */
+export const LOCK_DEADLINE_MARGIN_MS = 5_000;
+/**
+ * When the caller's `callTimeoutMs` ends before the wait, the wait sent to the server ends
+ * this long before it, so running out of time is "not acquired", as for a wait that passed.
+ */
+export const LOCK_DEADLINE_HEADROOM_MS = 100;
+/** Deadline of a Release that sets none, as at the end of an `await using` scope: it must end alone. */
+export const RELEASE_DEADLINE_MS = 5_000;
+
+/** One call of a lock wait: what to ask the server, the call's deadline, and whether it is the last. */
+interface Round {
+  waitMs: number;
+  timeoutMs: number;
+  last: boolean;
+}
+
+/** The rounds of one lock wait (docs/clients.md, "Locks"). */
+class WaitPlan {
+  readonly #end: number | undefined;
+  readonly #deadline: number | undefined;
+
+  /** `waitMs` undefined = until granted; `callTimeoutMs` = the caller's deadline, if any. */
+  constructor(waitMs: number | undefined, callTimeoutMs: number | undefined) {
+    const now = Date.now();
+    this.#end = waitMs === undefined ? undefined : now + waitMs;
+    this.#deadline = callTimeoutMs === undefined ? undefined : now + callTimeoutMs;
+  }
+
+  next(): Round {
+    const now = Date.now();
+    let waitMs = WAIT_FOREVER_CHUNK_MS;
+    let last = false;
+    if (this.#end !== undefined) {
+      const remaining = Math.max(0, this.#end - now);
+      if (remaining <= WAIT_FOREVER_CHUNK_MS) {
+        waitMs = remaining;
+        last = true;
+      }
+    }
+    let timeoutMs = waitMs + LOCK_DEADLINE_MARGIN_MS;
+    if (this.#deadline !== undefined) {
+      const left = Math.max(0, this.#deadline - now);
+      if (left < timeoutMs) {
+        timeoutMs = left;
+        const clipped = Math.max(0, left - LOCK_DEADLINE_HEADROOM_MS);
+        if (clipped < waitMs) {
+          waitMs = clipped;
+          last = true;
+        }
+      }
+    }
+    return { waitMs, timeoutMs, last };
+  }
+}
 
 /** Options of `lock()`, `tryLock()` and `hold()`. */
 export interface LockOptions extends CallOptions {
@@ -36,8 +94,8 @@ export interface LockOptions extends CallOptions {
   ttlMs?: number;
   /**
    * How long to wait for the lock. `lock()` and `hold()` wait until granted (or aborted) when
-   * unset, and reject with DEADLINE_EXCEEDED when a set wait passes; `tryLock()` defaults to
-   * 0 (try once) and resolves to null instead.
+   * unset, and reject with a StreamgateError ABORTED whose `notAcquired` is true when a set
+   * wait passes; `tryLock()` defaults to 0 (try once) and resolves to null instead.
    */
   waitTimeoutMs?: number;
   /** Free text shown in the server's diagnostics. */
@@ -81,7 +139,10 @@ export class Lock implements AsyncDisposable {
     if (this.#released) return false;
     this.#released = true;
     const res = await wrapCall(() =>
-      this.#client.release(create(ReleaseRequestSchema, { name: this.name, token: this.token }), transportOptions(opts)),
+      this.#client.release(create(ReleaseRequestSchema, { name: this.name, token: this.token }), {
+        ...transportOptions(opts),
+        timeoutMs: opts.callTimeoutMs ?? RELEASE_DEADLINE_MS,
+      }),
     );
     return res.released;
   }
@@ -104,33 +165,33 @@ export class Lock implements AsyncDisposable {
   }
 }
 
-/** One AcquireLock call; null when not granted within its wait. */
-export async function tryAcquire(client: LockClient, name: string, opts: LockOptions): Promise<Lock | null> {
-  const req = create(AcquireLockRequestSchema, {
-    name,
-    ttl: msToDuration(opts.ttlMs, "ttlMs"),
-    waitTimeout: msToDuration(opts.waitTimeoutMs ?? 0, "waitTimeoutMs"),
-    owner: opts.owner ?? "",
-  });
-  const res = await wrapCall(() => client.acquireLock(req, transportOptions(opts)));
-  return res.acquired ? new Lock(client, name, res) : null;
-}
-
-/** AcquireLock until granted: in rounds when no wait was set, else once. */
-export async function acquire(client: LockClient, name: string, opts: LockOptions): Promise<Lock> {
-  if (opts.waitTimeoutMs !== undefined) {
-    const lock = await tryAcquire(client, name, opts);
-    if (lock === null) throw notAcquired(name, opts.waitTimeoutMs);
-    return lock;
-  }
+/** AcquireLock in rounds until granted or the wait (undefined = none) passes; null then. */
+async function acquireWithin(client: LockClient, name: string, opts: LockOptions, waitMs: number | undefined): Promise<Lock | null> {
+  const plan = new WaitPlan(waitMs, opts.callTimeoutMs);
   for (;;) {
-    const lock = await tryAcquire(client, name, { ...opts, waitTimeoutMs: WAIT_ROUND_MS });
-    if (lock !== null) return lock;
+    const round = plan.next();
+    const req = create(AcquireLockRequestSchema, {
+      name,
+      ttl: msToDuration(opts.ttlMs, "ttlMs"),
+      waitTimeout: msToDuration(round.waitMs, "waitTimeoutMs"),
+      owner: opts.owner ?? "",
+    });
+    const res = await wrapCall(() => client.acquireLock(req, { ...transportOptions(opts), timeoutMs: round.timeoutMs }));
+    if (res.acquired) return new Lock(client, name, res);
+    if (round.last) return null;
   }
 }
 
-function notAcquired(name: string, waitMs: number): StreamgateError {
-  return new StreamgateError(GrpcCode.DEADLINE_EXCEEDED, `lock "${name}" not acquired within ${waitMs} ms`);
+/** Waits up to `waitTimeoutMs` (default 0: try once); null when not granted. */
+export function tryAcquire(client: LockClient, name: string, opts: LockOptions): Promise<Lock | null> {
+  return acquireWithin(client, name, opts, opts.waitTimeoutMs ?? 0);
+}
+
+/** Waits until granted, or up to `waitTimeoutMs`; rejects with a not-acquired error then. */
+export async function acquire(client: LockClient, name: string, opts: LockOptions): Promise<Lock> {
+  const lock = await acquireWithin(client, name, opts, opts.waitTimeoutMs);
+  if (lock === null) throw notAcquiredError(name, opts.waitTimeoutMs ?? opts.callTimeoutMs ?? 0);
+  return lock;
 }
 
 /**
@@ -213,36 +274,52 @@ export class HeldLock implements AsyncDisposable {
 
 /** Opens a Hold stream and resolves once the lock is granted. */
 export async function hold(client: LockClient, name: string, opts: LockOptions): Promise<HeldLock> {
-  const unlimited = opts.waitTimeoutMs === undefined;
+  const plan = new WaitPlan(opts.waitTimeoutMs, opts.callTimeoutMs);
   for (;;) {
-    const waitMs = opts.waitTimeoutMs ?? WAIT_ROUND_MS;
-    const { controller, unlink } = linkedController(opts.signal);
-    const req = create(HoldRequestSchema, {
-      name,
-      ttl: msToDuration(opts.ttlMs, "ttlMs"),
-      waitTimeout: msToDuration(waitMs, "waitTimeoutMs"),
-      owner: opts.owner ?? "",
-    });
-    let handedOver = false;
-    try {
-      const events = client.hold(req, transportOptions(opts, controller.signal))[Symbol.asyncIterator]();
-      const first = await events.next();
-      if (first.done) throw new StreamgateError(GrpcCode.UNAVAILABLE, `hold on "${name}" ended before any event`);
-      const event = first.value.event;
-      if (event.case === "lost") throw new StreamgateError(GrpcCode.ABORTED, `lock "${name}" lost: ${event.value.reason}`);
-      if (event.case === "acquired" && event.value.acquired) {
-        handedOver = true;
-        return new HeldLock(name, event.value, controller, events, unlink);
-      }
-      if (event.case !== "acquired") throw new StreamgateError(GrpcCode.UNKNOWN, `hold on "${name}": unexpected first event`);
-      if (!unlimited) throw notAcquired(name, waitMs);
-    } catch (err) {
-      throw toStreamgateError(err);
-    } finally {
-      if (!handedOver) {
-        controller.abort();
-        unlink();
-      }
+    const round = plan.next();
+    const held = await holdOnce(client, name, opts, round);
+    if (held !== null) return held;
+    if (round.last) throw notAcquiredError(name, opts.waitTimeoutMs ?? opts.callTimeoutMs ?? 0);
+  }
+}
+
+/** One Hold stream waiting `round.waitMs` for its grant; null when the wait passed. */
+async function holdOnce(client: LockClient, name: string, opts: LockOptions, round: Round): Promise<HeldLock | null> {
+  const { controller, unlink } = linkedController(opts.signal);
+  const req = create(HoldRequestSchema, {
+    name,
+    ttl: msToDuration(opts.ttlMs, "ttlMs"),
+    waitTimeout: msToDuration(round.waitMs, "waitTimeoutMs"),
+    owner: opts.owner ?? "",
+  });
+  // The stream lives as long as the hold; only the wait for its first event is bounded, like
+  // one AcquireLock call.
+  const firstEventTimer = setTimeout(
+    () => controller.abort(new StreamgateError(GrpcCode.DEADLINE_EXCEEDED, `no answer to Hold("${name}") within ${round.timeoutMs} ms`)),
+    round.timeoutMs,
+  );
+  let handedOver = false;
+  try {
+    const events = client.hold(req, transportOptions(opts, controller.signal))[Symbol.asyncIterator]();
+    const first = await events.next();
+    clearTimeout(firstEventTimer);
+    if (first.done) throw new StreamgateError(GrpcCode.UNAVAILABLE, `hold on "${name}" ended before any event`);
+    const event = first.value.event;
+    if (event.case === "lost") throw new StreamgateError(GrpcCode.ABORTED, `lock "${name}" lost: ${event.value.reason}`);
+    if (event.case !== "acquired") throw new StreamgateError(GrpcCode.UNKNOWN, `hold on "${name}": unexpected first event`);
+    if (!event.value.acquired) return null;
+    handedOver = true;
+    return new HeldLock(name, event.value, controller, events, unlink);
+  } catch (err) {
+    // A timer abort carries its own DEADLINE_EXCEEDED error as the reason.
+    const reason: unknown = controller.signal.reason;
+    if (controller.signal.aborted && reason instanceof StreamgateError && opts.signal?.aborted !== true) throw reason;
+    throw toStreamgateError(err);
+  } finally {
+    clearTimeout(firstEventTimer);
+    if (!handedOver) {
+      controller.abort();
+      unlink();
     }
   }
 }

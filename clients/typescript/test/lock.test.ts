@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { GrpcCode, StreamgateError, type StreamgateClient } from "../src/index.js";
+import { GrpcCode, StreamgateError, isNotAcquired, type StreamgateClient } from "../src/index.js";
 import { sleep, startServer, type TestServer } from "./harness.js";
 
 let server: TestServer;
@@ -90,10 +90,10 @@ test("a waiter is granted the lock once the holder releases it", async () => {
   await second.release();
 });
 
-test("lock with waitTimeoutMs rejects with DEADLINE_EXCEEDED while another holds it", async () => {
+test("lock with waitTimeoutMs rejects with ABORTED, not acquired, while another holds it", async () => {
   const name = fresh("timeout");
   await using _held = await alice.lock(name);
-  await assert.rejects(bob.lock(name, { waitTimeoutMs: 200 }), isCode(GrpcCode.DEADLINE_EXCEEDED));
+  await assert.rejects(bob.lock(name, { waitTimeoutMs: 200 }), (err: unknown) => isCode(GrpcCode.ABORTED)(err) && isNotAcquired(err));
   assert.equal(await bob.tryLock(name, { waitTimeoutMs: 100 }), null);
 });
 
@@ -185,8 +185,8 @@ test("aborting the signal given to hold releases the lock", async () => {
   await next.release();
 });
 
-test("hold with waitTimeoutMs rejects with DEADLINE_EXCEEDED while another holds the lock", async () => {
+test("hold with waitTimeoutMs rejects with ABORTED, not acquired, while another holds the lock", async () => {
   const name = fresh("hold-timeout");
   await using _held = await alice.lock(name);
-  await assert.rejects(bob.hold(name, { waitTimeoutMs: 200 }), isCode(GrpcCode.DEADLINE_EXCEEDED));
+  await assert.rejects(bob.hold(name, { waitTimeoutMs: 200 }), (err: unknown) => isCode(GrpcCode.ABORTED)(err) && isNotAcquired(err));
 });

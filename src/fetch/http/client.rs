@@ -25,7 +25,10 @@ use super::guard::{Policy, Refused};
 use super::resolve::{GuardedResolver, Lookup};
 use super::slots::Slots;
 use crate::config::FetchSettings;
+use crate::edge::{Caller, Denied};
 use crate::fetch::error::FetchError;
+use crate::metrics::FetchMetrics;
+use crate::trace_context::TraceContext;
 
 /// The caller's headers that go along to another origin.
 pub(crate) const CROSS_ORIGIN_HEADERS: [HeaderName; 5] = [
@@ -52,6 +55,11 @@ pub(crate) struct HttpRequest {
     pub(crate) body: Bytes,
     /// Largest response body accepted, in bytes.
     pub(crate) body_cap: u64,
+    /// The call's trace, continued on this request (`traceparent` with a new parent id).
+    pub(crate) trace: Option<TraceContext>,
+    /// The caller whose `fetch_hosts` rule this URL and every redirect hop must pass,
+    /// before the guard (`None`: no policy).
+    pub(crate) caller: Option<Arc<Caller>>,
 }
 
 /// What came back.
@@ -75,6 +83,7 @@ pub(crate) struct Fetcher {
     queue_timeout: Duration,
     connect_timeout: Duration,
     max_redirects: usize,
+    metrics: FetchMetrics,
 }
 
 impl Fetcher {
@@ -83,6 +92,7 @@ impl Fetcher {
         settings: &FetchSettings,
         lookup: Arc<dyn Lookup>,
         policy: Policy,
+        metrics: FetchMetrics,
     ) -> anyhow::Result<Self> {
         let policy = Arc::new(policy);
         let client = reqwest::Client::builder()
@@ -107,11 +117,33 @@ impl Fetcher {
             queue_timeout: settings.queue_timeout,
             connect_timeout: settings.connect_timeout,
             max_redirects: settings.max_redirects,
+            metrics,
         })
     }
 
+    /// The families requests and pages are counted in.
+    pub(crate) fn metrics(&self) -> &FetchMetrics {
+        &self.metrics
+    }
+
     /// Sends `req` and reads the whole response by `deadline`, queueing for a slot first.
+    /// Every guard refusal on the way (URL, resolved address, redirect) is counted by kind.
     pub(crate) async fn execute(
+        &self,
+        req: HttpRequest,
+        deadline: Instant,
+    ) -> Result<HttpResponse, FetchError> {
+        if let Some(caller) = &req.caller {
+            caller.host_allowed(req.url.host_str().unwrap_or_default())?;
+        }
+        let res = self.queue_and_send(req, deadline).await;
+        if let Err(FetchError::Refused(r)) = &res {
+            self.metrics.refused(r.kind);
+        }
+        res
+    }
+
+    async fn queue_and_send(
         &self,
         req: HttpRequest,
         deadline: Instant,
@@ -122,18 +154,28 @@ impl Fetcher {
             req.url.host_str().unwrap_or_default(),
             req.url.port_or_known_default().unwrap_or(0)
         );
-        let queue_deadline = Instant::now() + self.queue_timeout;
+        let queued = Instant::now();
+        let queue_deadline = queued + self.queue_timeout;
         let _permit = self
             .slots
             .acquire(&host_key, deadline, queue_deadline)
             .await?;
+        let _in_flight = self.metrics.slot_granted(queued.elapsed());
         let url = req.url.clone();
-        match tokio::time::timeout_at(deadline, self.send(req)).await {
+        let sent = Instant::now();
+        let res = match tokio::time::timeout_at(deadline, self.send(req)).await {
             Ok(res) => res,
             Err(_) => Err(FetchError::DeadlineExceeded(format!(
                 "no complete response from {url} within the timeout"
             ))),
+        };
+        match &res {
+            Ok(r) => self.metrics.upstream(Some(r.status), sent.elapsed()),
+            // Refused by the resolver or a redirect: nothing (more) went upstream.
+            Err(FetchError::Refused(_)) => {}
+            Err(_) => self.metrics.upstream(None, sent.elapsed()),
         }
+        res
     }
 
     /// Sends `req`, following up to `--fetch-max-redirects` redirects; past the limit the
@@ -146,14 +188,22 @@ impl Fetcher {
             origin,
             mut body,
             body_cap,
+            trace,
+            caller,
         } = req;
         let mut redirects = 0;
         let resp = loop {
-            let hop_headers = if url.origin() == origin {
+            let mut hop_headers = if url.origin() == origin {
                 headers.clone()
             } else {
                 cross_origin(&headers)
             };
+            // The server's own trace headers go to every hop, whatever its origin.
+            if let Some(trace) = &trace {
+                for (name, value) in trace.upstream_headers() {
+                    hop_headers.insert(name, value);
+                }
+            }
             let resp = self
                 .client
                 .request(method.clone(), url.clone())
@@ -167,6 +217,12 @@ impl Fetcher {
             };
             if redirects >= self.max_redirects {
                 break resp;
+            }
+            // The caller's `fetch_hosts` rule first, then the address guard.
+            if let Some(caller) = &caller {
+                caller
+                    .host_allowed(next.host_str().unwrap_or_default())
+                    .map_err(|d| d.in_context(&format!("redirect to {next}")))?;
             }
             self.check_hop(&next)?;
             redirects += 1;
@@ -276,6 +332,9 @@ fn classify(e: reqwest::Error, url: &Url, connect_timeout: Duration) -> FetchErr
     while let Some(s) = source {
         if let Some(r) = s.downcast_ref::<Refused>() {
             return FetchError::Refused(r.clone());
+        }
+        if let Some(d) = s.downcast_ref::<Denied>() {
+            return FetchError::Denied(d.clone());
         }
         source = s.source();
     }

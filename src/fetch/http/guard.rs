@@ -11,6 +11,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use url::{Host, Url};
 
+use crate::metrics::RefusalKind;
+
 /// A refused target: the address (or host) and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Refused {
@@ -23,6 +25,8 @@ pub(crate) struct Refused {
     /// the host and the class of address only, so a caller cannot map internal names to
     /// addresses (the address is logged server-side).
     resolved: bool,
+    /// The kind of refusal, for `streamgate_fetch_refused_total{reason}`.
+    pub(crate) kind: RefusalKind,
     context: Option<String>,
 }
 
@@ -32,6 +36,7 @@ impl Refused {
             target: ip.to_string(),
             reason: reason.to_string(),
             resolved: false,
+            kind: kind_of(reason),
             context: None,
         }
     }
@@ -42,6 +47,7 @@ impl Refused {
             target: url.to_string(),
             reason: format!("a {} URL, not http or https", url.scheme()),
             resolved: false,
+            kind: RefusalKind::BadScheme,
             context: None,
         }
     }
@@ -166,6 +172,27 @@ pub(crate) fn ipv6_refusal(ip: Ipv6Addr) -> Option<&'static str> {
     Some(reason)
 }
 
+/// The metrics kind of a reason from the tables above (a small fixed set: the reasons
+/// themselves name ranges and stay in messages).
+fn kind_of(reason: &str) -> RefusalKind {
+    let has = |word: &str| reason.contains(word);
+    if has("loopback") {
+        RefusalKind::Loopback
+    } else if has("private") || has("unique-local") || has("site-local") {
+        RefusalKind::Private
+    } else if has("link-local") {
+        RefusalKind::LinkLocal
+    } else if has("CGNAT") {
+        RefusalKind::Shared
+    } else if has("unspecified") {
+        RefusalKind::Unspecified
+    } else if has("multicast") {
+        RefusalKind::Multicast
+    } else {
+        RefusalKind::Reserved
+    }
+}
+
 /// Why `ip` is not a public unicast target, or `None` when it is.
 pub(crate) fn ip_refusal(ip: IpAddr) -> Option<&'static str> {
     match ip {
@@ -208,6 +235,7 @@ impl Policy {
                 target: url.to_string(),
                 reason: "a URL without a host".into(),
                 resolved: false,
+                kind: RefusalKind::BadScheme,
                 context: None,
             }),
         }
@@ -474,5 +502,29 @@ mod tests {
         assert!(TargetUrl::parse("").is_err());
         assert!(TargetUrl::parse("http://user:pw@example.com/").is_err());
         assert!(TargetUrl::parse("https://example.com/x?y=1").is_ok());
+    }
+
+    #[test]
+    fn every_refusal_has_the_kind_its_range_names() {
+        let kind = |ip: &str| {
+            Policy::default()
+                .check_ip(ip.parse().unwrap())
+                .unwrap_err()
+                .kind
+        };
+        assert_eq!(kind("127.0.0.1"), RefusalKind::Loopback);
+        assert_eq!(kind("::1"), RefusalKind::Loopback);
+        assert_eq!(kind("::ffff:127.0.0.1"), RefusalKind::Loopback);
+        assert_eq!(kind("10.1.2.3"), RefusalKind::Private);
+        assert_eq!(kind("fd00::1"), RefusalKind::Private);
+        assert_eq!(kind("169.254.169.254"), RefusalKind::LinkLocal);
+        assert_eq!(kind("fe80::1"), RefusalKind::LinkLocal);
+        assert_eq!(kind("100.64.0.1"), RefusalKind::Shared);
+        assert_eq!(kind("0.0.0.0"), RefusalKind::Unspecified);
+        assert_eq!(kind("224.0.0.1"), RefusalKind::Multicast);
+        assert_eq!(kind("192.0.2.1"), RefusalKind::Reserved);
+        assert_eq!(kind("2001:db8::1"), RefusalKind::Reserved);
+        let ftp = Url::parse("ftp://example.com/").unwrap();
+        assert_eq!(Refused::scheme(&ftp).kind, RefusalKind::BadScheme);
     }
 }

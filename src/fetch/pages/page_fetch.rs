@@ -41,6 +41,8 @@ pub(crate) async fn fetch_page(
             origin: origin.clone(),
             body: Bytes::new(),
             body_cap: plan.body_cap,
+            trace: plan.trace.clone(),
+            caller: plan.caller.clone(),
         };
         let result = fetcher.execute(req, deadline).await;
         let (retryable, hint, failure) = match &result {
@@ -77,6 +79,7 @@ pub(crate) async fn fetch_page(
             return Err(give_up("; the next retry would pass the deadline"));
         }
         tokio::time::sleep(wait).await;
+        fetcher.metrics().page_retried();
         attempt += 1;
     }
 }

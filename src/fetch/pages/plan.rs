@@ -35,4 +35,9 @@ pub(crate) struct Plan {
     pub(crate) token_key: Arc<TokenKey>,
     /// The request identity tokens are bound to.
     pub(crate) identity: String,
+    /// The call's trace, continued on every page request.
+    pub(crate) trace: Option<crate::trace_context::TraceContext>,
+    /// The caller whose `fetch_hosts` rule every page URL and redirect hop must pass
+    /// (`None`: no policy).
+    pub(crate) caller: Option<Arc<crate::edge::Caller>>,
 }

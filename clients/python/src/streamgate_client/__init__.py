@@ -1,5 +1,8 @@
 """Python client for streamgate: an asyncio wrapper over the generated gRPC stubs.
 
+The rules it shares with the other three clients (addresses, deadlines, lock waits, errors,
+cancellation) are in docs/clients.md.
+
     async with Client("127.0.0.1:50051") as c:
         page_count = 0
         async for page in c.list_pages("https://api.example.com/users", page_size=20):
@@ -9,7 +12,7 @@
 """
 
 from .client import Client
-from .errors import LockTimeout, StreamgateError
+from .errors import LockNotAcquired, LockTimeout, StreamgateError
 from .fetch import FetchResult, Page, PaginationStyle
 from .hold import HeldLock
 from .lock import Lock
@@ -23,10 +26,24 @@ from .proto.sensor_pb2 import (
     SensorReading,
     Severity,
 )
-from .sensor import SensorEvent, SensorInput
+from .sensor import (
+    AlertEvent,
+    ConfigRejectedEvent,
+    ReadingEvent,
+    RejectedEvent,
+    SensorEvent,
+    SensorInput,
+    WindowStats,
+)
 
 __all__ = [
     "Alert",
+    "AlertEvent",
+    "ConfigRejectedEvent",
+    "LockNotAcquired",
+    "ReadingEvent",
+    "RejectedEvent",
+    "WindowStats",
     "AlertState",
     "Client",
     "ConfigRejected",

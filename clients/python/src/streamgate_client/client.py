@@ -10,7 +10,7 @@ from typing import Any
 
 import grpc
 
-from . import _convert, sensor
+from . import _address, _convert, sensor
 from .errors import StreamgateError, call, stream
 from .fetch import FetchResult, Page, PaginationStyle
 from .hold import HeldLock
@@ -40,6 +40,11 @@ class Client:
     Use as ``async with Client("127.0.0.1:50051") as c``; the channel (and every call still
     open on it) is closed on leaving the block. Every failure is raised as
     :class:`~streamgate_client.StreamgateError` carrying the gRPC status code.
+
+    ``target`` is ``HOST:PORT``, ``http://HOST:PORT`` or ``https://HOST:PORT`` (TLS with the
+    system's roots unless ``credentials`` say otherwise); anything else raises
+    ``INVALID_ARGUMENT`` here. Connecting is lazy: a dead address makes the first call fail
+    with ``UNAVAILABLE`` naming it (docs/clients.md).
     """
 
     def __init__(
@@ -49,7 +54,11 @@ class Client:
         credentials: grpc.ChannelCredentials | None = None,
         options: Sequence[tuple[str, Any]] = (),
     ) -> None:
-        self.target = target
+        address = _address.parse(target)
+        #: ``host:port`` of the server.
+        self.target = address.authority
+        if credentials is None and address.tls:
+            credentials = grpc.ssl_channel_credentials()
         self._credentials = credentials
         self._options = [
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -129,7 +138,7 @@ class Client:
         if timeout is not None:
             request.timeout.CopyFrom(_convert.duration(timeout))
             deadline = timeout + FETCH_DEADLINE_MARGIN_S
-        response = await call(stubs.fetch.Fetch(request, timeout=deadline))
+        response = await call(stubs.fetch.Fetch(request, timeout=deadline), self.target)
         return FetchResult.from_proto(response)
 
     async def list_pages(
@@ -181,7 +190,7 @@ class Client:
             request.page_timeout.CopyFrom(_convert.duration(page_timeout))
         responses = stubs.fetch.ListPages(request)
         try:
-            async for page in stream(responses):
+            async for page in stream(responses, self.target):
                 yield Page.from_proto(page)
         finally:
             responses.cancel()
@@ -198,9 +207,10 @@ class Client:
 
         ``ttl`` is the lease in seconds (None = server default); ``wait_timeout`` how long to
         queue for it (None = as long as it takes, 0 = try once). Not getting it in time raises
-        :class:`~streamgate_client.LockTimeout`; ``lock.fencing_token`` identifies the grant.
+        :class:`~streamgate_client.LockNotAcquired` (``ABORTED``); ``lock.fencing_token``
+        identifies the grant.
         """
-        return Lock(self._connected().lock, name, ttl=ttl, wait_timeout=wait_timeout, owner=owner)
+        return Lock(self._connected().lock, name, ttl=ttl, wait_timeout=wait_timeout, owner=owner, address=self.target)
 
     def hold(
         self,
@@ -216,10 +226,14 @@ class Client:
         long, and frees the lock if this process dies; ``lock.lost`` is set should the server
         lose it meanwhile. ``wait_timeout`` as in :meth:`lock`.
         """
-        return HeldLock(self._connected().lock, name, ttl=ttl, wait_timeout=wait_timeout, owner=owner)
+        return HeldLock(
+            self._connected().lock, name, ttl=ttl, wait_timeout=wait_timeout, owner=owner, address=self.target
+        )
 
     async def sensor_feed(self, readings: AsyncIterable[sensor.SensorInput]) -> AsyncIterator[sensor.SensorEvent]:
-        """Streams ``readings`` to the server and yields what comes back, as it comes.
+        """Streams ``readings`` to the server and yields what comes back, as it comes: a
+        :data:`~streamgate_client.SensorEvent` (``ReadingEvent | AlertEvent | RejectedEvent |
+        ConfigRejectedEvent``, dataclasses to ``match`` on).
 
         The feed ends when ``readings`` is exhausted and the server has answered every
         reading; leaving the loop early cancels the stream.
@@ -239,7 +253,7 @@ class Client:
 
         responses = stubs.sensor.SensorFeed(requests())
         try:
-            async for response in stream(responses):
+            async for response in stream(responses, self.target):
                 event = sensor.event_of(response)
                 if event is not None:
                     yield event

@@ -24,8 +24,8 @@ class StreamgateError(Exception):
         self.details = details
 
 
-class LockTimeout(StreamgateError):
-    """The lock was not granted within ``wait_timeout`` (code ``DEADLINE_EXCEEDED``).
+class LockNotAcquired(StreamgateError):
+    """The lock was not granted within its wait (code ``ABORTED``, docs/clients.md).
 
     Not a failed RPC (the service answers ``acquired = false``), but ``async with`` cannot
     enter its body without the lock, so it raises; a subclass so it can still be caught as
@@ -34,29 +34,37 @@ class LockTimeout(StreamgateError):
 
     def __init__(self, name: str, wait_timeout: float) -> None:
         super().__init__(
-            grpc.StatusCode.DEADLINE_EXCEEDED,
-            f"lock {name!r} not acquired within {wait_timeout:g} s",
+            grpc.StatusCode.ABORTED,
+            f'lock "{name}" not acquired within {wait_timeout:g} s',
         )
         self.name = name
 
 
-def from_rpc_error(err: grpc.aio.AioRpcError) -> StreamgateError:
-    """Converts grpc.aio's exception into the client's own."""
-    return StreamgateError(err.code(), err.details() or "")
+#: The former name of :class:`LockNotAcquired`.
+LockTimeout = LockNotAcquired
 
 
-async def call(awaitable: Awaitable[T]) -> T:
+def from_rpc_error(err: grpc.aio.AioRpcError, address: str = "") -> StreamgateError:
+    """Converts grpc.aio's exception into the client's own; an ``UNAVAILABLE`` message names
+    the server ``address`` when it does not yet (docs/clients.md, "Errors")."""
+    details = err.details() or ""
+    if err.code() == grpc.StatusCode.UNAVAILABLE and address and address not in details:
+        details = f"{details} (server {address})"
+    return StreamgateError(err.code(), details)
+
+
+async def call(awaitable: Awaitable[T], address: str = "") -> T:
     """Awaits one RPC, translating its failure."""
     try:
         return await awaitable
     except grpc.aio.AioRpcError as err:
-        raise from_rpc_error(err) from err
+        raise from_rpc_error(err, address) from err
 
 
-async def stream(responses: AsyncIterable[T]) -> AsyncIterator[T]:
+async def stream(responses: AsyncIterable[T], address: str = "") -> AsyncIterator[T]:
     """Iterates a response stream, translating its failure."""
     try:
         async for item in responses:
             yield item
     except grpc.aio.AioRpcError as err:
-        raise from_rpc_error(err) from err
+        raise from_rpc_error(err, address) from err

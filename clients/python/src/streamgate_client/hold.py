@@ -17,8 +17,8 @@ from types import TracebackType
 import grpc
 
 from . import _convert
-from .errors import LockTimeout, StreamgateError, from_rpc_error
-from .lock import DEADLINE_MARGIN_S, WAIT_FOREVER_CHUNK_S, shielded
+from .errors import LockNotAcquired, StreamgateError, from_rpc_error
+from .lock import LOCK_DEADLINE_MARGIN_S, RELEASE_DEADLINE_S, shielded, wait_rounds
 from .proto import lock_pb2, lock_pb2_grpc
 
 
@@ -35,8 +35,10 @@ class HeldLock:
         ttl: float | None,
         wait_timeout: float | None,
         owner: str,
+        address: str = "",
     ) -> None:
         self._stub = stub
+        self._address = address
         self.name = name
         self.ttl = ttl
         self.wait_timeout = wait_timeout
@@ -60,11 +62,11 @@ class HeldLock:
         events: AsyncIterator[lock_pb2.HoldEvent] = call.__aiter__()
         try:
             # Only the wait for the grant is bounded; the held stream itself has no deadline.
-            first = await asyncio.wait_for(events.__anext__(), wait + DEADLINE_MARGIN_S)
+            first = await asyncio.wait_for(events.__anext__(), wait + LOCK_DEADLINE_MARGIN_S)
         except StopAsyncIteration:
             return False
         except grpc.aio.AioRpcError as err:
-            raise from_rpc_error(err) from err
+            raise from_rpc_error(err, self._address) from err
         except asyncio.TimeoutError:
             call.cancel()
             raise StreamgateError(
@@ -100,13 +102,10 @@ class HeldLock:
     async def __aenter__(self) -> HeldLock:
         if self._call is not None:
             raise RuntimeError(f"lock {self.name!r} is already held by this object")
-        if self.wait_timeout is not None:
-            if not await self._hold_once(self.wait_timeout):
-                raise LockTimeout(self.name, self.wait_timeout)
-        else:
-            while not await self._hold_once(WAIT_FOREVER_CHUNK_S):
-                pass
-        return self
+        for wait in wait_rounds(self.wait_timeout):
+            if await self._hold_once(wait):
+                return self
+        raise LockNotAcquired(self.name, self.wait_timeout or 0.0)
 
     async def __aexit__(
         self,
@@ -129,9 +128,9 @@ class HeldLock:
             if token:
                 request = lock_pb2.ReleaseRequest(name=self.name, token=token)
                 try:
-                    await self._stub.Release(request)
+                    await self._stub.Release(request, timeout=RELEASE_DEADLINE_S)
                 except grpc.aio.AioRpcError as err:
-                    raise from_rpc_error(err) from err
+                    raise from_rpc_error(err, self._address) from err
         finally:
             if call is not None:
                 call.cancel()

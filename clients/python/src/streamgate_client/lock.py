@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+import time
+from collections.abc import Coroutine, Iterator
 from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
@@ -11,17 +12,34 @@ from typing import Any, TypeVar
 import grpc
 
 from . import _convert
-from .errors import LockTimeout, StreamgateError, call
+from .errors import LockNotAcquired, StreamgateError, call
 from .proto import lock_pb2, lock_pb2_grpc
 
 T = TypeVar("T")
 
-#: Longest wait asked of the server in one AcquireLock call when the caller waits forever;
-#: well under the server's `--lock-max-wait` (1 h by default), then asked again.
-WAIT_FOREVER_CHUNK_S = 300.0
+#: Longest wait asked of the server in one AcquireLock or Hold call; longer and unbounded
+#: waits are rounds of it, well under the server's `--lock-max-wait` (docs/clients.md).
+WAIT_FOREVER_CHUNK_S = 60.0
 #: Extra time the gRPC deadline gives the server beyond the wait it was asked for, so that
-#: "not acquired in time" arrives as `acquired = false` rather than as DEADLINE_EXCEEDED.
-DEADLINE_MARGIN_S = 10.0
+#: "not acquired in time" arrives as `acquired = false` rather than as DEADLINE_EXCEEDED,
+#: while a server that hangs cannot hang the caller.
+LOCK_DEADLINE_MARGIN_S = 5.0
+#: Deadline of a Release, which also runs after its scope was cancelled: it must end alone.
+RELEASE_DEADLINE_S = 5.0
+
+
+def wait_rounds(wait_timeout: float | None) -> Iterator[float]:
+    """The waits of successive calls: rounds of at most WAIT_FOREVER_CHUNK_S, for ever when
+    ``wait_timeout`` is None, else until it is spent (at least one call, 0 = try once)."""
+    if wait_timeout is None:
+        while True:
+            yield WAIT_FOREVER_CHUNK_S
+    end = time.monotonic() + wait_timeout
+    while True:
+        remaining = max(end - time.monotonic(), 0.0)
+        yield min(remaining, WAIT_FOREVER_CHUNK_S)
+        if remaining <= WAIT_FOREVER_CHUNK_S:
+            return
 
 # Releases still running after their `async with` was cancelled a second time; kept here so
 # they are not garbage-collected before they finish (the event loop holds tasks weakly).
@@ -53,8 +71,10 @@ class Lock:
         ttl: float | None,
         wait_timeout: float | None,
         owner: str,
+        address: str = "",
     ) -> None:
         self._stub = stub
+        self._address = address
         self.name = name
         self.ttl = ttl
         self.wait_timeout = wait_timeout
@@ -82,11 +102,10 @@ class Lock:
         """
         if self.held:
             raise RuntimeError(f"lock {self.name!r} is already held by this object")
-        if self.wait_timeout is not None:
-            return await self._acquire_once(self.wait_timeout)
-        while not await self._acquire_once(WAIT_FOREVER_CHUNK_S):
-            pass
-        return True
+        for wait in wait_rounds(self.wait_timeout):
+            if await self._acquire_once(wait):
+                return True
+        return False
 
     async def _acquire_once(self, wait: float) -> bool:
         request = lock_pb2.AcquireLockRequest(name=self.name, owner=self.owner)
@@ -94,7 +113,7 @@ class Lock:
             request.ttl.CopyFrom(_convert.duration(self.ttl))
         if wait > 0:
             request.wait_timeout.CopyFrom(_convert.duration(wait))
-        response = await call(self._stub.AcquireLock(request, timeout=wait + DEADLINE_MARGIN_S))
+        response = await call(self._stub.AcquireLock(request, timeout=wait + LOCK_DEADLINE_MARGIN_S), self._address)
         if not response.acquired:
             return False
         self.token = response.token
@@ -107,7 +126,10 @@ class Lock:
         if not self.held:
             return False
         token, self.token, self.expires_at = self.token, "", None
-        response = await call(self._stub.Release(lock_pb2.ReleaseRequest(name=self.name, token=token)))
+        response = await call(
+            self._stub.Release(lock_pb2.ReleaseRequest(name=self.name, token=token), timeout=RELEASE_DEADLINE_S),
+            self._address,
+        )
         return response.released
 
     async def extend(self, ttl: float | None = None) -> bool:
@@ -118,14 +140,14 @@ class Lock:
         lease = ttl if ttl is not None else self.ttl
         if lease is not None:
             request.ttl.CopyFrom(_convert.duration(lease))
-        response = await call(self._stub.Extend(request))
+        response = await call(self._stub.Extend(request), self._address)
         if response.extended:
             self.expires_at = _convert.utc_datetime(response.expires_at)
         return response.extended
 
     async def __aenter__(self) -> Lock:
         if not await self.acquire():
-            raise LockTimeout(self.name, self.wait_timeout or 0.0)
+            raise LockNotAcquired(self.name, self.wait_timeout or 0.0)
         return self
 
     async def __aexit__(

@@ -41,9 +41,9 @@ pub async fn run(server: &str, args: LockArgs, out: &Output) -> anyhow::Result<u
     if let Some(ttl) = args.ttl {
         options = options.ttl(ttl);
     }
-    if let Some(wait) = args.wait {
-        options = options.wait(wait);
-    }
+    // Unlike the library's `hold` (which waits until granted), the CLI tries once unless told
+    // to wait: a script that forgot `--wait` should fail fast rather than hang.
+    options = options.wait(args.wait.unwrap_or(Duration::ZERO));
 
     let client = Client::connect(server).await?;
     let mut hold = client.hold(&args.name, options).await?;

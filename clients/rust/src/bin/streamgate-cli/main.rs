@@ -17,12 +17,12 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "streamgate-cli", version)]
 struct Cli {
-    /// The streamgate server.
+    /// The streamgate server: HOST:PORT, http://HOST:PORT or https://HOST:PORT.
     #[arg(
         long,
         global = true,
         env = "STREAMGATE_SERVER",
-        default_value = "http://127.0.0.1:50051"
+        default_value = "127.0.0.1:50051"
     )]
     server: String,
 
@@ -67,6 +67,8 @@ async fn main() -> ExitCode {
     };
     match result {
         Ok(code) => ExitCode::from(code),
+        // The reader went away (`| head`): what it wanted it has, so stop quietly.
+        Err(err) if output::is_closed_pipe(&err) => ExitCode::from(exit::OK),
         Err(err) => ExitCode::from(out.error(&err)),
     }
 }

@@ -8,6 +8,15 @@ use streamgate_client::{Error, code_name};
 
 use crate::exit;
 
+/// Whether `err` is a write to a pipe whose reader has closed it (`streamgate-cli ... | head`).
+pub fn is_closed_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 /// The output mode chosen by `--json`.
 #[derive(Clone, Copy, Debug)]
 pub struct Output {

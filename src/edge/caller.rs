@@ -1,0 +1,120 @@
+//! The authenticated caller of one call, as the services see it in the request extensions:
+//! its principal (with the rules of the policy snapshot the call started with) and the mode.
+//! Every check a service makes goes through [`Caller::decide`], the one place a broken rule
+//! becomes a refusal (enforce) or a report, and is logged and counted.
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::Method;
+
+use super::decisions::Decisions;
+use super::policy::{Mode, Principal};
+use super::rules::{Broken, LockRpc, Rule};
+
+/// The principal name used in logs for a call that proved no identity (report mode only:
+/// enforce mode refuses it before it gets a [`Caller`]).
+pub const UNAUTHENTICATED: &str = "<unauthenticated>";
+
+/// A call refused by a rule; the message names the principal and the rule, never a
+/// credential.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("caller {principal:?} is refused by policy rule {}: {detail}", rule.key())]
+pub struct Denied {
+    /// The principal's name.
+    pub principal: Arc<str>,
+    /// The rule.
+    pub rule: Rule,
+    /// What the call asked for.
+    pub detail: String,
+}
+
+impl Denied {
+    /// The same refusal with `context` (e.g. "redirect to URL", "page 3 (URL)") in front of
+    /// its detail.
+    pub fn in_context(self, context: &str) -> Self {
+        Self {
+            detail: format!("{context}: {}", self.detail),
+            ..self
+        }
+    }
+}
+
+/// Who is calling, and what it may do.
+pub struct Caller {
+    principal: Option<Arc<Principal>>,
+    mode: Mode,
+    decisions: Arc<Decisions>,
+}
+
+impl fmt::Debug for Caller {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Caller")
+            .field("principal", &self.name())
+            .field("mode", &self.mode)
+            .finish()
+    }
+}
+
+impl Caller {
+    pub(super) fn new(
+        principal: Option<Arc<Principal>>,
+        mode: Mode,
+        decisions: Arc<Decisions>,
+    ) -> Self {
+        Self {
+            principal,
+            mode,
+            decisions,
+        }
+    }
+
+    /// The principal's name ([`UNAUTHENTICATED`] for an unknown caller let through in
+    /// report mode).
+    pub fn name(&self) -> &str {
+        self.principal.as_ref().map_or(UNAUTHENTICATED, |p| &p.name)
+    }
+
+    pub(super) fn principal(&self) -> Option<&Arc<Principal>> {
+        self.principal.as_ref()
+    }
+
+    /// Whether Fetch/ListPages may reach `host` (the request URL's, each redirect hop's,
+    /// each next page's). The fetch path calls this before the address guard.
+    pub fn host_allowed(&self, host: &str) -> Result<(), Denied> {
+        self.check(|p| p.rules.host_allowed(host))
+    }
+
+    /// Whether Fetch may send `method`.
+    pub fn method_allowed(&self, method: &Method) -> Result<(), Denied> {
+        self.check(|p| p.rules.method_allowed(method))
+    }
+
+    /// Whether `rpc` may touch the lock `name`.
+    pub fn lock_allowed(&self, rpc: LockRpc, name: &str) -> Result<(), Denied> {
+        self.check(|p| p.rules.lock_allowed(rpc, name))
+    }
+
+    fn check(&self, rule: impl FnOnce(&Principal) -> Result<(), Broken>) -> Result<(), Denied> {
+        match &self.principal {
+            Some(p) => self.decide(rule(p)),
+            // Only in report mode: the call proved no identity, there are no rules to apply.
+            None => Ok(()),
+        }
+    }
+
+    /// The one place a broken rule is logged, counted, and (in enforce mode) refused.
+    pub(super) fn decide(&self, outcome: Result<(), Broken>) -> Result<(), Denied> {
+        let Err(broken) = outcome else {
+            return Ok(());
+        };
+        let denied = Denied {
+            principal: Arc::from(self.name()),
+            rule: broken.rule,
+            detail: broken.detail,
+        };
+        let enforced = self.mode == Mode::Enforce;
+        self.decisions.record_denied(&denied, enforced);
+        if enforced { Err(denied) } else { Ok(()) }
+    }
+}

@@ -1,0 +1,97 @@
+//! What the edge refused or, in report mode, would have refused: logged here and counted
+//! per rule, and recorded in `streamgate_policy_denied_total{principal,rule}` and
+//! `streamgate_auth_failures_total{reason}`. [`Decisions::record_denied`] and
+//! [`Decisions::record_auth_failure`] are the only call sites.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::caller::Denied;
+use super::rules::Rule;
+use crate::metrics::{AuthFailure, EdgeMetrics};
+
+/// Counters of refusals and reports, per rule.
+#[derive(Debug, Default)]
+pub struct Decisions {
+    refused: [AtomicU64; Rule::ALL.len()],
+    reported: [AtomicU64; Rule::ALL.len()],
+    auth_refused: AtomicU64,
+    auth_reported: AtomicU64,
+    metrics: EdgeMetrics,
+}
+
+impl Decisions {
+    /// Counters that also record in `metrics`.
+    pub(super) fn new(metrics: EdgeMetrics) -> Self {
+        Self {
+            metrics,
+            ..Self::default()
+        }
+    }
+
+    /// Logs and counts a broken rule; `enforced` says whether the call was refused.
+    pub(super) fn record_denied(&self, denied: &Denied, enforced: bool) {
+        let (counter, verdict) = if enforced {
+            (&self.refused[denied.rule.index()], "refused")
+        } else {
+            (
+                &self.reported[denied.rule.index()],
+                "would refuse (report mode)",
+            )
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        // The principal is a name from the policy file, never caller input.
+        self.metrics
+            .policy_denied(&denied.principal, denied.rule.key());
+        tracing::info!(
+            principal = %denied.principal,
+            rule = denied.rule.key(),
+            "policy {verdict}: {}",
+            denied.detail
+        );
+    }
+
+    /// Logs and counts a call that proved no identity the policy knows; `why` never holds
+    /// the credential itself.
+    pub(super) fn record_auth_failure(&self, why: &str, enforced: bool) {
+        let (counter, verdict) = if enforced {
+            (&self.auth_refused, "refused")
+        } else {
+            (&self.auth_reported, "would refuse (report mode)")
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        self.metrics.auth_failure(auth_failure_kind(why));
+        tracing::info!("authentication {verdict}: {why}");
+    }
+
+    /// Calls refused by `rule` (enforce mode).
+    pub fn refused(&self, rule: Rule) -> u64 {
+        self.refused[rule.index()].load(Ordering::Relaxed)
+    }
+
+    /// Calls `rule` would have refused (report mode), let through.
+    pub fn reported(&self, rule: Rule) -> u64 {
+        self.reported[rule.index()].load(Ordering::Relaxed)
+    }
+
+    /// Calls refused as UNAUTHENTICATED.
+    pub fn auth_refused(&self) -> u64 {
+        self.auth_refused.load(Ordering::Relaxed)
+    }
+
+    /// Calls report mode let through without a known identity.
+    pub fn auth_reported(&self) -> u64 {
+        self.auth_reported.load(Ordering::Relaxed)
+    }
+}
+
+/// The `reason` label of an authentication failure, from its message (which names what was
+/// missing or unknown, never the credential).
+fn auth_failure_kind(why: &str) -> AuthFailure {
+    if why.contains("certificate") && !why.starts_with("no credential") {
+        AuthFailure::UnknownCertificate
+    } else if why.starts_with("no credential") {
+        AuthFailure::NoCredential
+    } else {
+        AuthFailure::UnknownToken
+    }
+}

@@ -1,0 +1,249 @@
+//! FetchService's families: upstream requests (Envoy's per-upstream stats, by status class),
+//! the concurrency queue, guard refusals by kind, and ListPages pages and retries.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use super::latency_buckets;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusClass {
+    status_class: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Reason {
+    reason: &'static str,
+}
+
+#[derive(Debug)]
+pub(super) struct Families {
+    upstream_requests: Family<StatusClass, Counter>,
+    upstream_seconds: Histogram,
+    queue_seconds: Histogram,
+    in_flight: Gauge,
+    refused: Family<Reason, Counter>,
+    pages: Counter,
+    page_retries: Counter,
+}
+
+impl Families {
+    pub(super) fn register(r: &mut Registry) -> Self {
+        let f = Self {
+            upstream_requests: Family::default(),
+            upstream_seconds: Histogram::new(latency_buckets()),
+            queue_seconds: Histogram::new(latency_buckets()),
+            in_flight: Gauge::default(),
+            refused: Family::default(),
+            pages: Counter::default(),
+            page_retries: Counter::default(),
+        };
+        r.register(
+            "streamgate_fetch_upstream_requests",
+            "HTTP requests sent upstream (a Fetch, a ListPages page, each retry), by the final response's status class; `error` = no complete response",
+            f.upstream_requests.clone(),
+        );
+        r.register(
+            "streamgate_fetch_upstream_seconds",
+            "Time from sending an upstream request to its complete response (or failure), redirects included",
+            f.upstream_seconds.clone(),
+        );
+        r.register(
+            "streamgate_fetch_queue_seconds",
+            "Time a Fetch or ListPages page waited for a concurrency slot (--fetch-max-concurrency, --fetch-max-per-host)",
+            f.queue_seconds.clone(),
+        );
+        r.register(
+            "streamgate_fetch_in_flight",
+            "Upstream requests holding a concurrency slot now",
+            f.in_flight.clone(),
+        );
+        r.register(
+            "streamgate_fetch_refused",
+            "Targets the guard refused, by kind of address",
+            f.refused.clone(),
+        );
+        r.register(
+            "streamgate_pages",
+            "ListPages pages sent to clients",
+            f.pages.clone(),
+        );
+        r.register(
+            "streamgate_pages_retries",
+            "ListPages page requests retried (connection trouble, 429, 5xx)",
+            f.page_retries.clone(),
+        );
+        // The fixed label values exist from the start, at zero.
+        for class in ["1xx", "2xx", "3xx", "4xx", "5xx", "error"] {
+            f.upstream_requests.get_or_create_owned(&StatusClass {
+                status_class: class,
+            });
+        }
+        for kind in RefusalKind::ALL {
+            f.refused.get_or_create_owned(&Reason {
+                reason: kind.as_str(),
+            });
+        }
+        f
+    }
+}
+
+/// Why the guard refused a target: the `reason` label of `streamgate_fetch_refused_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// 127.0.0.0/8, ::1.
+    Loopback,
+    /// RFC 1918, fc00::/7, fec0::/10.
+    Private,
+    /// 169.254.0.0/16 (cloud metadata), fe80::/10.
+    LinkLocal,
+    /// 100.64.0.0/10 (carrier-grade NAT).
+    Shared,
+    /// 0.0.0.0/8, ::.
+    Unspecified,
+    /// 224.0.0.0/4, ff00::/8.
+    Multicast,
+    /// Documentation, benchmarking, IETF protocol, reserved, broadcast, discard, Teredo.
+    Reserved,
+    /// Not an `http`/`https` URL, or no host.
+    BadScheme,
+}
+
+impl RefusalKind {
+    /// Every kind, in the order of the docs.
+    pub const ALL: [Self; 8] = [
+        Self::Loopback,
+        Self::Private,
+        Self::LinkLocal,
+        Self::Shared,
+        Self::Unspecified,
+        Self::Multicast,
+        Self::Reserved,
+        Self::BadScheme,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Loopback => "loopback",
+            Self::Private => "private",
+            Self::LinkLocal => "link_local",
+            Self::Shared => "shared",
+            Self::Unspecified => "unspecified",
+            Self::Multicast => "multicast",
+            Self::Reserved => "reserved",
+            Self::BadScheme => "bad_scheme",
+        }
+    }
+}
+
+/// The class of an upstream response status: the `status_class` label.
+fn status_class(status: Option<u16>) -> &'static str {
+    match status {
+        Some(100..=199) => "1xx",
+        Some(200..=299) => "2xx",
+        Some(300..=399) => "3xx",
+        Some(400..=499) => "4xx",
+        Some(500..=599) => "5xx",
+        // No response, or a status outside HTTP's classes.
+        _ => "error",
+    }
+}
+
+/// FetchService's families (off when metrics are).
+#[derive(Clone, Debug, Default)]
+pub struct FetchMetrics {
+    inner: Option<Arc<super::Families>>,
+}
+
+impl FetchMetrics {
+    pub(super) fn new(inner: Option<Arc<super::Families>>) -> Self {
+        Self { inner }
+    }
+
+    fn families(&self) -> Option<&Families> {
+        self.inner.as_deref().map(|f| &f.fetch)
+    }
+
+    /// One upstream request ended: with a response status, or `None` when no response came
+    /// (connection failure, timeout), after `elapsed`.
+    pub fn upstream(&self, status: Option<u16>, elapsed: Duration) {
+        if let Some(f) = self.families() {
+            f.upstream_requests
+                .get_or_create(&StatusClass {
+                    status_class: status_class(status),
+                })
+                .inc();
+            f.upstream_seconds.observe(elapsed.as_secs_f64());
+        }
+    }
+
+    /// A concurrency slot was granted after waiting `waited`; the returned guard counts the
+    /// request as in flight until dropped.
+    pub fn slot_granted(&self, waited: Duration) -> InFlight {
+        InFlight(self.families().map(|f| {
+            f.queue_seconds.observe(waited.as_secs_f64());
+            f.in_flight.inc();
+            f.in_flight.clone()
+        }))
+    }
+
+    /// The guard refused a target.
+    pub fn refused(&self, kind: RefusalKind) {
+        if let Some(f) = self.families() {
+            f.refused
+                .get_or_create(&Reason {
+                    reason: kind.as_str(),
+                })
+                .inc();
+        }
+    }
+
+    /// A ListPages page went to the client.
+    pub fn page_sent(&self) {
+        if let Some(f) = self.families() {
+            f.pages.inc();
+        }
+    }
+
+    /// A ListPages page request is tried again.
+    pub fn page_retried(&self) {
+        if let Some(f) = self.families() {
+            f.page_retries.inc();
+        }
+    }
+}
+
+/// Counts one upstream request in `streamgate_fetch_in_flight` while it lives.
+#[derive(Debug)]
+#[must_use = "the request counts as in flight only while the guard lives"]
+pub struct InFlight(Option<Gauge>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(g) = &self.0 {
+            g.dec();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_fall_in_their_class_and_no_response_is_an_error() {
+        assert_eq!(status_class(Some(200)), "2xx");
+        assert_eq!(status_class(Some(503)), "5xx");
+        assert_eq!(status_class(Some(404)), "4xx");
+        assert_eq!(status_class(Some(700)), "error");
+        assert_eq!(status_class(None), "error");
+    }
+}

@@ -1,0 +1,288 @@
+//! Helpers for the edge tests: certificates made on the spot (rcgen), a server built with
+//! the edge flags that keeps its reloader and decision counters, TLS channels, bearer
+//! metadata, and the outcome of a call that should fail at the transport.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    SanType,
+};
+use sha2::{Digest, Sha256};
+use streamgate::edge::{Decisions, Reloader};
+use streamgate::{App, Config, Deps};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic::{Code, Request, Status};
+
+/// A certificate authority made for one test.
+pub struct Ca {
+    /// The CA certificate, PEM.
+    pub pem: String,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+/// A certificate and its key, PEM.
+#[derive(Clone)]
+pub struct CertKey {
+    /// Certificate, PEM.
+    pub cert: String,
+    /// Private key, PEM.
+    pub key: String,
+}
+
+impl Ca {
+    /// A fresh self-signed CA named `name`.
+    pub fn new(name: &str) -> Self {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        let key = KeyPair::generate().expect("CA key");
+        let cert = params.self_signed(&key).expect("self-signed CA");
+        Self {
+            pem: cert.pem(),
+            issuer: Issuer::new(params, key),
+        }
+    }
+
+    /// A server certificate for `localhost` and 127.0.0.1.
+    pub fn server(&self) -> CertKey {
+        self.leaf(
+            vec![
+                SanType::DnsName("localhost".try_into().expect("ia5")),
+                SanType::IpAddress("127.0.0.1".parse().expect("ip")),
+            ],
+            None,
+            ExtendedKeyUsagePurpose::ServerAuth,
+        )
+    }
+
+    /// A client certificate with these SAN DNS names and URIs (a `://` makes a URI) and,
+    /// if given, this CN.
+    pub fn client(&self, sans: &[&str], cn: Option<&str>) -> CertKey {
+        let sans = sans
+            .iter()
+            .map(|s| {
+                let ia5 = (*s).try_into().expect("ia5 SAN");
+                if s.contains("://") {
+                    SanType::URI(ia5)
+                } else {
+                    SanType::DnsName(ia5)
+                }
+            })
+            .collect();
+        self.leaf(sans, cn, ExtendedKeyUsagePurpose::ClientAuth)
+    }
+
+    fn leaf(
+        &self,
+        sans: Vec<SanType>,
+        cn: Option<&str>,
+        usage: ExtendedKeyUsagePurpose,
+    ) -> CertKey {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("leaf params");
+        params.subject_alt_names = sans;
+        if let Some(cn) = cn {
+            params.distinguished_name.push(DnType::CommonName, cn);
+        }
+        params.extended_key_usages = vec![usage];
+        let key = KeyPair::generate().expect("leaf key");
+        let cert = params.signed_by(&key, &self.issuer).expect("signed leaf");
+        CertKey {
+            cert: cert.pem(),
+            key: key.serialize_pem(),
+        }
+    }
+}
+
+/// A temporary directory for PEM and policy files.
+pub struct Files {
+    dir: tempfile::TempDir,
+}
+
+impl Files {
+    /// An empty directory.
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    /// Writes `name` (replacing it) and returns its path as a string for a flag.
+    pub fn write(&self, name: &str, contents: &str) -> String {
+        let path = self.path(name);
+        // Write then rename, as a deployment tool would, so a reload never reads half a file.
+        let tmp = self.path(&format!(".{name}.tmp"));
+        std::fs::write(&tmp, contents).expect("write test file");
+        std::fs::rename(&tmp, &path).expect("rename test file");
+        path.to_str().expect("utf-8 path").to_owned()
+    }
+
+    /// The path of `name` in the directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+impl Default for Files {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The hex SHA-256 of a token, as `tokens_sha256` lists it.
+pub fn sha256_hex(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A streamgate built with `App::build` as the binary builds it, keeping its reloader and
+/// decision counters for the test.
+pub struct EdgeServer {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// Re-reads TLS material and policy (what SIGHUP does).
+    pub reloader: Reloader,
+    /// The policy's refusal and report counters (`None` without `--policy`).
+    pub decisions: Option<Arc<Decisions>>,
+    stop: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl EdgeServer {
+    /// Starts a server with `--listen 127.0.0.1:0 --allow-private-networks` plus `extra`.
+    pub async fn start(extra: &[&str]) -> Self {
+        Self::start_with_deps(extra, Deps::default()).await
+    }
+
+    /// As [`Self::start`], with injected dependencies (a test resolver).
+    pub async fn start_with_deps(extra: &[&str], deps: Deps) -> Self {
+        let mut args = vec![
+            "streamgate",
+            "--listen",
+            "127.0.0.1:0",
+            "--allow-private-networks",
+        ];
+        args.extend_from_slice(extra);
+        let settings = Config::from_args(args)
+            .expect("test flags parse")
+            .settings()
+            .expect("test settings are valid");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("bound address");
+        let app = App::build(settings, deps).await.expect("the server builds");
+        let reloader = app.reloader();
+        let decisions = app.decisions();
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(app.serve(listener, async move {
+            let _ = rx.await;
+        }));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(addr).await.is_err() {
+            assert!(Instant::now() < deadline, "the server never accepted");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Self {
+            addr,
+            reloader,
+            decisions,
+            stop: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    /// The decision counters (the server has a policy).
+    pub fn decisions(&self) -> &Decisions {
+        self.decisions.as_deref().expect("the server has a policy")
+    }
+
+    /// A plaintext channel (the server must not speak TLS).
+    pub async fn plain_channel(&self) -> Channel {
+        Endpoint::from_shared(format!("http://{}", self.addr))
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect in plaintext")
+    }
+
+    /// A TLS channel trusting `ca_pem`, presenting `client` if given.
+    pub async fn tls_channel(
+        &self,
+        ca_pem: &str,
+        client: Option<&CertKey>,
+    ) -> Result<Channel, tonic::transport::Error> {
+        tls_channel(self.addr, ca_pem, client).await
+    }
+
+    /// Signals a graceful stop and waits for `serve` to return.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        let handle = self.handle.take().expect("stop is called once");
+        tokio::time::timeout(Duration::from_secs(30), handle)
+            .await
+            .expect("server stopped within 30 s")
+            .expect("server task did not panic")
+    }
+}
+
+impl Drop for EdgeServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A TLS channel to `addr` (server name `localhost`) trusting `ca_pem`, presenting
+/// `client` if given.
+pub async fn tls_channel(
+    addr: SocketAddr,
+    ca_pem: &str,
+    client: Option<&CertKey>,
+) -> Result<Channel, tonic::transport::Error> {
+    let mut tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(ca_pem))
+        .domain_name("localhost");
+    if let Some(c) = client {
+        tls = tls.identity(Identity::from_pem(&c.cert, &c.key));
+    }
+    Endpoint::from_shared(format!("https://{addr}"))
+        .expect("endpoint")
+        .tls_config(tls)?
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(10))
+        .connect()
+        .await
+}
+
+/// `msg` with `authorization: Bearer <token>`.
+pub fn bearer<T>(msg: T, token: &str) -> Request<T> {
+    let mut req = Request::new(msg);
+    req.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("ascii token"),
+    );
+    req
+}
+
+/// Asserts that a call failed below gRPC (the handshake or the connection was refused):
+/// the client's transport error, never a status the server chose.
+pub fn assert_transport_failure<T: std::fmt::Debug>(what: &str, res: Result<T, Status>) {
+    let status = res.expect_err(&format!("{what}: the call must fail"));
+    assert!(
+        matches!(
+            status.code(),
+            Code::Unavailable | Code::Unknown | Code::Internal
+        ),
+        "{what}: expected a transport failure, got {status:?}"
+    );
+}
