@@ -16,6 +16,8 @@ mod support;
 mod cost;
 #[path = "fetch/edge.rs"]
 mod edge;
+#[path = "fetch/grpc_web.rs"]
+mod grpc_web;
 #[path = "fetch/metrics.rs"]
 mod metrics;
 #[path = "fetch/throughput.rs"]
@@ -49,6 +51,7 @@ fn main() {
     let bench = Bench::start();
     bench.run(throughput::run);
     bench.run(cost::run);
+    bench.run(grpc_web::run);
     bench.run(metrics::run);
     bench.run(edge::run);
     bench.stop();

@@ -9,6 +9,7 @@ mod lock;
 mod metrics;
 mod sensor;
 mod server;
+mod web;
 
 use std::time::Duration;
 
@@ -20,6 +21,7 @@ pub use lock::{LockArgs, LockSettings, RedisSettings};
 pub use metrics::{MetricsArgs, MetricsSettings};
 pub use sensor::{SensorArgs, SensorSettings};
 pub use server::{LogFormat, ServerArgs, ServerSettings};
+pub use web::{AllowedOrigins, WebArgs, WebSettings};
 
 /// Every setting of the `streamgate` server. Durations take humantime spellings (`500ms`, `10s`).
 #[derive(Clone, Debug, Parser)]
@@ -44,6 +46,9 @@ pub struct Config {
     /// SensorFeed.
     #[command(flatten)]
     pub sensor: SensorArgs,
+    /// Browsers: gRPC-Web's cross-origin permission.
+    #[command(flatten)]
+    pub web: WebArgs,
     /// The metrics endpoint.
     #[command(flatten)]
     pub metrics: MetricsArgs,
@@ -63,6 +68,8 @@ pub struct Settings {
     pub lock: LockSettings,
     /// SensorService.
     pub sensor: SensorSettings,
+    /// Browsers (gRPC-Web, CORS).
+    pub web: WebSettings,
     /// The metrics endpoint.
     pub metrics: MetricsSettings,
     /// TLS, callers and policy.
@@ -105,6 +112,7 @@ impl Config {
             fetch: self.fetch.settings(&self.pages)?,
             lock: self.lock.settings()?,
             sensor: self.sensor.settings()?,
+            web: self.web.settings()?,
             metrics: self.metrics.settings()?,
         })
     }

@@ -1,8 +1,12 @@
 //! The tower layers every service shares, in the order a call meets them (outermost first).
 //! Each layer lives in a file of its own beside this one; add it to [`stack`] in its place.
 //!
-//! TCP_NODELAY and TLS are set on the connection ([`super::incoming`]); message limits are
-//! per service ([`super::App::serve`]).
+//! Browser support comes first, so every layer after it (trace context, metrics, auth, ...)
+//! sees a gRPC-Web call as the ordinary gRPC call it is translated into: CORS answers
+//! preflights and marks answers for the page's origin ([`super::cors`]), then gRPC-Web is
+//! refused for client-streaming methods and translated ([`super::grpc_web`]). TCP_NODELAY and
+//! TLS are set on the connection ([`super::incoming`]); message limits are per service
+//! ([`super::App::serve`]).
 
 use std::sync::Arc;
 
@@ -10,20 +14,42 @@ use tower::ServiceBuilder;
 use tower::layer::util::{Identity, Stack};
 
 use super::auth::AuthLayer;
+use super::cors::CorsLayer;
 use super::grpc_metrics::GrpcMetricsLayer;
+use super::grpc_web;
 use super::trace::TraceLayer;
+use crate::config::WebSettings;
 use crate::edge::Gate;
 use crate::metrics::Metrics;
 
-/// The layer types of [`stack`], innermost first (tower nests them that way).
-pub(super) type Layers = Stack<AuthLayer, Stack<GrpcMetricsLayer, Stack<TraceLayer, Identity>>>;
+/// The layers of [`stack`], as tower nests them: each `.layer(x)` added to the builder wraps
+/// this type as `Stack<X, previous>` (innermost first).
+pub(super) type Layers = Stack<
+    AuthLayer,
+    Stack<
+        GrpcMetricsLayer,
+        Stack<
+            TraceLayer,
+            Stack<
+                Stack<tonic_web::GrpcWebLayer, grpc_web::RefuseClientStreamingLayer>,
+                Stack<CorsLayer, Identity>,
+            >,
+        >,
+    >,
+>;
 
-/// The shared layers, outermost first: trace context (so everything after it, and its log
-/// lines, runs in the call's span), gRPC metrics (so refusals by the edge are counted under
-/// their codes), then authentication and admission ([`AuthLayer`], a pass-through without a
-/// policy).
-pub(super) fn stack(metrics: &Metrics, gate: Option<Arc<Gate>>) -> ServiceBuilder<Layers> {
+/// The shared layers, outermost first.
+pub(super) fn stack(
+    web: &WebSettings,
+    metrics: &Metrics,
+    gate: Option<Arc<Gate>>,
+) -> ServiceBuilder<Layers> {
     ServiceBuilder::new()
+        // Browsers first (see the module doc): keep these two ahead of every other layer.
+        .layer(CorsLayer::new(web))
+        .layer(grpc_web::layer())
+        // Trace context next, so everything after it (and its log lines) runs in the call's
+        // span; gRPC metrics before auth, so the edge's refusals are counted under their codes.
         .layer(TraceLayer)
         .layer(GrpcMetricsLayer::new(metrics.grpc()))
         .layer(AuthLayer::new(gate))

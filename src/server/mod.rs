@@ -5,15 +5,18 @@
 //!
 //! A call meets, in order: the listener ([`incoming`]: `--max-connections`, TCP_NODELAY, the
 //! TLS handshake), the HTTP/2 server (`--max-streams-per-connection` advertised and
-//! enforced), the tower layers of [`layers`] (shared by every service: trace context, gRPC
-//! metrics, [`auth`]), then the service's own wrappers (the ListPages progress tracker, the
-//! policy rules of [`policed`]) and handler.
+//! enforced; or HTTP/1.1, which gRPC-Web from browsers may use), the tower layers of
+//! [`layers`] (shared by every service: CORS and the gRPC-Web translation first, then trace
+//! context, gRPC metrics, [`auth`]), then the service's own wrappers (the ListPages progress
+//! tracker, the policy rules of [`policed`]) and handler.
 //!
 //! With `--metrics-listen`, the builder also makes the server's [`Metrics`], hands each
 //! service its part, and serves `/metrics` on that address for as long as the server runs.
 
 mod auth;
+mod cors;
 mod grpc_metrics;
+mod grpc_web;
 mod health;
 mod incoming;
 mod layers;
@@ -203,7 +206,10 @@ impl App {
 
         let router = Server::builder()
             .max_concurrent_streams(settings.server.max_streams_per_connection.get())
-            .layer(layers::stack(&metrics, gate.clone()))
+            // gRPC-Web callers may speak HTTP/1.1; native gRPC still needs HTTP/2 (tonic-web
+            // answers a non-gRPC-Web HTTP/1.1 request with 400).
+            .accept_http1(true)
+            .layer(layers::stack(&settings.web, &metrics, gate.clone()))
             .add_service(health.service())
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)

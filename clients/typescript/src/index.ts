@@ -5,6 +5,7 @@
 import "./dispose.js";
 
 export { StreamgateClient, type ClientOptions, type RawClients } from "./client.js";
+export { Client } from "./core.js";
 export type { CallOptions } from "./call.js";
 export { GrpcCode, StreamgateError, isNotAcquired, type GrpcCodeName } from "./errors.js";
 export { parseAddress, type Address } from "./address.js";
