@@ -1,5 +1,5 @@
-//! One conformance suite for LockService, run against both backends: the in-process one and
-//! Redis (a real redis-server per test). Every case is a plain async fn over a `LockEnv`;
+//! One conformance suite for LockService, run against every backend: the in-process one,
+//! Redis (a real redis-server per test) and Redis Cluster (three real masters). Every case is a plain async fn over a `LockEnv`;
 //! the macro at the bottom instantiates each for both backends.
 
 mod common;
@@ -413,14 +413,33 @@ macro_rules! conformance {
     };
 }
 
-macro_rules! both_backends {
+/// On Redis Cluster every case runs in turn on one cluster (its names are unique), in one
+/// test: a three-node cluster per case would cost more than the cases themselves.
+macro_rules! on_one_cluster {
     ($($case:ident),* $(,)?) => {
-        conformance!(memory, Backend::Memory, [$($case),*]);
-        conformance!(redis, Backend::Redis, [$($case),*]);
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn every_case_holds_on_a_redis_cluster() {
+            let env = LockEnv::start(Backend::Cluster).await;
+            $(
+                eprintln!("cluster case: {}", stringify!($case));
+                cases::$case(&env).await;
+            )*
+        }
     };
 }
 
-both_backends!(
+macro_rules! every_backend {
+    ($($case:ident),* $(,)?) => {
+        conformance!(memory, Backend::Memory, [$($case),*]);
+        conformance!(redis, Backend::Redis, [$($case),*]);
+        mod cluster {
+            use super::*;
+            on_one_cluster!($($case),*);
+        }
+    };
+}
+
+every_backend!(
     a_free_lock_is_granted_and_a_held_one_denied,
     only_the_token_holder_can_release,
     a_second_release_returns_false,

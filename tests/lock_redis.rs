@@ -386,3 +386,158 @@ async fn the_next_head_learns_the_new_lease_from_the_hand_off_and_takes_over_whe
         "well before the 30 s re-check: {waited:?}"
     );
 }
+
+/// Keys in `redis` (DBSIZE).
+async fn keys_in(conn: &mut redis::aio::MultiplexedConnection) -> u64 {
+    redis::cmd("DBSIZE").query_async(conn).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_that_come_and_go_leave_no_keys_and_their_fences_keep_rising() {
+    let redis = RedisServer::start();
+    // Short waiter leases (2 x 200 ms + 500 ms), so queue state lapses within seconds.
+    let server = TestServer::start_with_args(&[
+        "--redis-url",
+        &redis.url(),
+        "--lock-recheck",
+        "200ms",
+        "--redis-timeout",
+        "500ms",
+    ])
+    .await;
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut c = client_for(&server).await;
+
+    // 200 random names, each granted, released or left to expire, some queued on.
+    let mut last_fence = std::collections::HashMap::new();
+    for i in 0..200 {
+        let name = format!("{}-{i}", unique("transient"));
+        let g = acquire(&mut c, &name, 100, 0).await;
+        assert!(g.acquired);
+        if i % 2 == 0 {
+            assert!(release(&mut c, &name, &g.token).await);
+        }
+        if i % 10 == 0 {
+            // A waiter that times out leaves a queue entry behind for its lease.
+            let mut w = client_for(&server).await;
+            let waited = acquire(&mut w, &name, 100, 20).await;
+            if waited.acquired {
+                assert!(release(&mut w, &name, &waited.token).await);
+            }
+        }
+        last_fence.insert(name, g.fencing_token);
+    }
+    assert!(keys_in(&mut conn).await > 0, "the live leases hold keys");
+
+    // Every lease (100 ms) and queue entry (twice the 900 ms waiter lease) ends in seconds.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let n = keys_in(&mut conn).await;
+        if n == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{n} keys remain after every lease ended"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The names come back: fences still rise, with no per-name state kept meanwhile.
+    for (name, fence) in &last_fence {
+        let g = acquire(&mut c, name, 5_000, 0).await;
+        assert!(g.acquired);
+        assert!(
+            g.fencing_token > *fence,
+            "{name}: {} after {fence}",
+            g.fencing_token
+        );
+        assert!(release(&mut c, name, &g.token).await);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fences_keep_rising_across_a_redis_restart_that_lost_every_key() {
+    let mut redis = RedisServer::start();
+    let port = redis.port;
+    let server = TestServer::start_with_args(&["--redis-url", &redis.url()]).await;
+    let mut c = client_for(&server).await;
+    let name = unique("restart-fence");
+    let mut last = 0;
+    for _ in 0..5 {
+        let g = acquire(&mut c, &name, 5_000, 0).await;
+        assert!(g.fencing_token > last);
+        last = g.fencing_token;
+        assert!(release(&mut c, &name, &g.token).await);
+    }
+    redis.kill();
+    let _redis = RedisServer::start_on(port);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let g = loop {
+        match c.acquire_lock(acquire_req(&name, 5_000, 0)).await {
+            Ok(r) => break r.into_inner(),
+            Err(e) => {
+                assert_eq!(e.code(), Code::Unavailable, "{e:?}");
+                assert!(Instant::now() < deadline, "never recovered");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    assert!(g.acquired);
+    assert!(
+        g.fencing_token > last,
+        "{} after {last} across a restart",
+        g.fencing_token
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_resent_after_its_answer_was_lost_still_reports_released() {
+    let redis = RedisServer::start();
+    let server = TestServer::start_with_args(&["--redis-url", &redis.url()]).await;
+    let mut c = client_for(&server).await;
+    let name = unique("resent");
+    let g = acquire(&mut c, &name, 30_000, 0).await;
+    assert!(g.acquired);
+
+    // The release script as the backend assembles it, run the way the cluster client re-sends
+    // a command whose answer it lost: twice, with the same attempt id.
+    let script = redis::Script::new(&format!(
+        "local PUBLISH_CMD = 'PUBLISH'\n{}\n{}",
+        include_str!("../src/lock/scripts/prelude.lua"),
+        include_str!("../src/lock/scripts/release.lua")
+    ));
+    let tag = format!("{{streamgate:lock:{name}}}");
+    let run = |attempt: &'static str| {
+        let mut inv = script.prepare_invoke();
+        for k in ["owner", "fence", "queue", "waiters", "released"] {
+            inv.key(format!("{tag}:{k}"));
+        }
+        inv.arg(format!("{tag}:wake"))
+            .arg(&g.token)
+            .arg(attempt)
+            .arg(5_000);
+        inv
+    };
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let first: Vec<i64> = run("attempt-1").invoke_async(&mut conn).await.unwrap();
+    assert_eq!(first, vec![1], "the first run releases");
+    let resent: Vec<i64> = run("attempt-1").invoke_async(&mut conn).await.unwrap();
+    assert_eq!(
+        resent,
+        vec![1],
+        "the re-sent copy answers as the first run did"
+    );
+    let other: Vec<i64> = run("attempt-2").invoke_async(&mut conn).await.unwrap();
+    assert_eq!(
+        other,
+        vec![0],
+        "another release of the same token is not held"
+    );
+    assert!(
+        !release(&mut c, &name, &g.token).await,
+        "a second Release call hears false"
+    );
+}

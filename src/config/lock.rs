@@ -10,7 +10,9 @@ use super::{ConfigError, at_least_one, longer_than_zero};
 /// The lock flags.
 #[derive(Clone, Debug, Args)]
 pub struct LockArgs {
-    /// Redis URL for locks shared by every server naming it; unset = locks live in this process.
+    /// Redis for locks shared by every server naming it: redis:// or rediss:// (one server),
+    /// redis+cluster://H:P,H:P (Redis Cluster seeds), redis+sentinel://H:P,H:P/MASTER (Sentinel);
+    /// unset = locks live in this process.
     #[arg(long, env = "STREAMGATE_REDIS_URL")]
     pub redis_url: Option<String>,
 
@@ -136,12 +138,6 @@ impl LockArgs {
 }
 
 fn checked_redis_url(url: &str) -> Result<String, ConfigError> {
-    const SCHEMES: [&str; 4] = ["redis://", "rediss://", "redis+unix://", "unix://"];
-    if SCHEMES.iter().any(|s| url.starts_with(s)) {
-        Ok(url.to_string())
-    } else {
-        Err(ConfigError(format!(
-            "--redis-url must be a redis:// or rediss:// URL, got {url:?}"
-        )))
-    }
+    crate::lock::redis::validate_url(url).map_err(ConfigError)?;
+    Ok(url.to_string())
 }

@@ -8,6 +8,7 @@ use streamgate_client::proto::{
 };
 use tonic::transport::Channel;
 
+use super::redis_topology::RedisCluster;
 use super::{RedisServer, TestServer};
 
 /// Which lock backend a server uses.
@@ -17,6 +18,8 @@ pub enum Backend {
     Memory,
     /// A real redis-server spawned for the test.
     Redis,
+    /// A three-master Redis Cluster spawned for the test.
+    Cluster,
 }
 
 /// A streamgate server on one backend (and the redis-server behind it, if any).
@@ -25,6 +28,8 @@ pub struct LockEnv {
     pub server: TestServer,
     /// The Redis behind it (Redis backend only).
     pub redis: Option<RedisServer>,
+    /// The Redis Cluster behind it (cluster backend only).
+    pub cluster: Option<RedisCluster>,
 }
 
 impl LockEnv {
@@ -35,6 +40,7 @@ impl LockEnv {
             Backend::Memory => Self {
                 server: TestServer::start().await,
                 redis: None,
+                cluster: None,
             },
             Backend::Redis => {
                 let redis = RedisServer::start();
@@ -45,6 +51,19 @@ impl LockEnv {
                 Self {
                     server,
                     redis: Some(redis),
+                    cluster: None,
+                }
+            }
+            Backend::Cluster => {
+                let cluster = RedisCluster::start();
+                let url = cluster.url();
+                let server =
+                    TestServer::start_with_args(&["--redis-url", &url, "--lock-recheck", "20s"])
+                        .await;
+                Self {
+                    server,
+                    redis: None,
+                    cluster: Some(cluster),
                 }
             }
         }
@@ -63,9 +82,23 @@ impl LockEnv {
     }
 
     async fn wait_for_queue(&self, name: &str, n: usize, done: impl Fn(usize) -> bool) {
-        match &self.redis {
-            Some(redis) => watch_queue(redis, name, n, done).await,
-            None => tokio::time::sleep(Duration::from_millis(50)).await,
+        match (&self.redis, &self.cluster) {
+            (Some(redis), _) => watch_queue(redis, name, n, done).await,
+            (None, Some(cluster)) => {
+                let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                loop {
+                    let queued = cluster.queued(name);
+                    if done(queued) {
+                        return;
+                    }
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "the queue of {name} never reached {n} ({queued} queued)"
+                    );
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            }
+            (None, None) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     }
 

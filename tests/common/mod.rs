@@ -8,6 +8,7 @@ pub mod fetch;
 pub mod h2raw;
 pub mod lock;
 pub mod metrics;
+pub mod redis_topology;
 pub mod sensor;
 
 use std::net::SocketAddr;

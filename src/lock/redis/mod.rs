@@ -7,17 +7,25 @@
 //! holder's lease ends (the script tells it when), every waiter re-checks at least every
 //! `--lock-recheck`, and each re-check also refreshes the waiter's queue entry so entries of
 //! a crashed server lapse.
+//!
+//! `--redis-url` picks the topology ([`Topology`]): one server and a Sentinel-managed primary
+//! run the scripts on a pool and hear hand-offs through one pattern subscription
+//! (`wakeups`); Redis Cluster runs them through the cluster client and hears hand-offs over
+//! sharded pub/sub (`cluster`). The lock semantics are the same on each.
 
+mod cluster;
+mod options;
 mod pool;
 mod scripts;
+mod sentinel;
+mod store;
+mod topology;
 mod wakeups;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::Context;
 use futures::future::BoxFuture;
-use redis::Client;
 use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -26,8 +34,11 @@ use super::error::LockError;
 use super::types::{AcquireRequest, Grant, LockName, LockToken, Ttl};
 use crate::config::RedisSettings;
 use crate::shutdown::Shutdown;
-use pool::Pool;
+use cluster::Cluster;
+pub use options::{RedisOptions, validate_url};
 use scripts::{AcquireReply, LockKeys, ReleaseReply, Scripts};
+use store::Store;
+use topology::Topology;
 use wakeups::{Handed, Slot, Wake, Wakeups};
 
 /// Departed waiters whose queue entries await removal; beyond this, entries are left to lapse
@@ -36,16 +47,17 @@ const LEAVE_QUEUE: usize = 1024;
 
 /// The wake-up listener pings Redis at least this often (more often with a short
 /// `--lock-recheck`), so a dead subscription is noticed within it even when no lock is busy.
-const MAX_PING_INTERVAL: Duration = Duration::from_secs(5);
+pub(super) const MAX_PING_INTERVAL: Duration = Duration::from_secs(5);
 /// Leave scripts run at once by the janitor.
 const LEAVE_CONCURRENCY: usize = 16;
 
 struct Inner {
-    pool: Pool,
+    store: Store,
+    /// Redis Cluster only: the sharded wake-up subscriptions.
+    cluster: Option<Arc<Cluster>>,
     scripts: Scripts,
     wakeups: Arc<Wakeups>,
     prefix: String,
-    timeout: Duration,
     recheck: Duration,
     waiter_lease: Duration,
     max_waiters: usize,
@@ -67,50 +79,48 @@ impl Drop for RedisBackend {
 }
 
 impl RedisBackend {
-    /// Sets up the pool and the wake-up listener. Fails only on a malformed URL: when Redis is
-    /// down, this logs a warning, lock calls answer UNAVAILABLE, and both the pool and the
-    /// listener reconnect by themselves.
+    /// Sets up the backend from the server's Redis settings; see [`Self::start`].
     pub async fn connect(
         redis: &RedisSettings,
         recheck: Duration,
         max_waiters: usize,
         shutdown: Shutdown,
     ) -> anyhow::Result<Self> {
-        let client =
-            Client::open(redis.url.as_str()).context("--redis-url is not a valid Redis URL")?;
-        let timeout = redis.timeout;
+        Self::start(
+            RedisOptions::from_settings(redis, recheck, max_waiters),
+            shutdown,
+        )
+        .await
+    }
+
+    /// Sets up the connections and the wake-up listener for the topology `opts.url` names.
+    /// Fails only on a malformed URL: when Redis is down, this logs a warning, lock calls
+    /// answer UNAVAILABLE, and everything reconnects by itself.
+    pub async fn start(opts: RedisOptions, shutdown: Shutdown) -> anyhow::Result<Self> {
+        let topology = Topology::parse(&opts.url).map_err(|e| anyhow::anyhow!(e))?;
+        let timeout = opts.timeout;
         let wakeups = Arc::new(Wakeups::default());
-        let pool = pool::build(
-            client.clone(),
-            redis.pool_size.get(),
-            timeout,
-            wakeups.outages(),
-        );
+        let (first_tx, first_rx) = tokio::sync::oneshot::channel();
+        let store::Opened {
+            store,
+            cluster,
+            announce,
+            mut tasks,
+        } = store::open(topology, &opts, &wakeups, &shutdown, first_tx)?;
         let (leave_tx, leave_rx) = mpsc::channel(LEAVE_QUEUE);
         let inner = Arc::new(Inner {
-            pool,
-            scripts: Scripts::new(),
+            store,
+            cluster,
+            scripts: Scripts::new(announce),
             wakeups: wakeups.clone(),
-            prefix: redis.key_prefix.clone(),
-            timeout,
-            recheck,
+            prefix: opts.key_prefix,
+            recheck: opts.recheck,
             // Refreshed at least every re-check; two missed refreshes and a timeout's grace
             // before another server may treat the entry as dead.
-            waiter_lease: recheck * 2 + timeout,
-            max_waiters,
+            waiter_lease: opts.recheck * 2 + timeout,
+            max_waiters: opts.max_waiters,
             leave_tx,
         });
-
-        let (first_tx, first_rx) = tokio::sync::oneshot::channel();
-        let listener = tokio::spawn(wakeups::listen(
-            client,
-            LockKeys::channel_pattern(&redis.key_prefix),
-            wakeups.clone(),
-            timeout,
-            recheck.min(MAX_PING_INTERVAL),
-            shutdown.clone(),
-            first_tx,
-        ));
         let janitor = tokio::spawn(janitor(inner.clone(), leave_rx));
         let _ = first_rx.await;
         if wakeups.is_up() {
@@ -120,10 +130,8 @@ impl RedisBackend {
                 "Redis at --redis-url is unreachable at start-up; lock calls answer UNAVAILABLE until it is back"
             );
         }
-        Ok(Self {
-            inner,
-            tasks: vec![listener, janitor],
-        })
+        tasks.push(janitor);
+        Ok(Self { inner, tasks })
     }
 }
 
@@ -134,9 +142,11 @@ impl Inner {
 
     fn check_reachable(&self) -> Result<(), LockError> {
         if self.wakeups.redis_known_down() {
-            return Err(LockError::Unavailable(
-                "Redis is unreachable (reconnecting)".into(),
-            ));
+            let why = match self.wakeups.last_failure() {
+                Some(why) => format!("Redis is unreachable (reconnecting): {why}"),
+                None => "Redis is unreachable (reconnecting)".into(),
+            };
+            return Err(LockError::Unavailable(why));
         }
         Ok(())
     }
@@ -145,7 +155,7 @@ impl Inner {
     async fn warn_if_eviction_can_drop_locks(&self) {
         let mut cmd = redis::cmd("CONFIG");
         cmd.arg("GET").arg("maxmemory-policy");
-        match pool::query::<Vec<String>>(&self.pool, &cmd, self.timeout).await {
+        match self.store.query::<Vec<String>>(&cmd).await {
             Ok(reply) => {
                 let policy = reply.get(1).map(String::as_str).unwrap_or("");
                 if policy != "noeviction" && !policy.is_empty() {
@@ -172,7 +182,7 @@ impl Inner {
         let inv = self
             .scripts
             .acquire(keys, token, ttl, join, self.waiter_lease, self.max_waiters);
-        let reply: Vec<i64> = pool::invoke(&self.pool, &inv, self.timeout).await?;
+        let reply: Vec<i64> = self.store.invoke(&inv).await?;
         AcquireReply::parse(&reply)
     }
 
@@ -187,6 +197,15 @@ impl Inner {
         }
         let deadline = Instant::now() + req.wait;
         let mut waiter = Waiter::register(self, &req.name, token);
+        // On Redis Cluster, hand-offs are heard only on channels subscribed to: subscribe
+        // before joining the queue, so the announcement of our grant cannot be missed.
+        let _interest = match &self.cluster {
+            Some(cluster) => {
+                self.check_reachable()?;
+                Some(cluster.join(&keys.channel).await?)
+            }
+            None => None,
+        };
         loop {
             let checked = Instant::now();
             let reply = self
@@ -309,7 +328,7 @@ async fn janitor(inner: Arc<Inner>, mut rx: mpsc::Receiver<(LockName, LockToken)
         running.spawn(async move {
             let keys = inner.keys(&name);
             let inv = inner.scripts.leave(&keys, &token);
-            match pool::invoke::<i64>(&inner.pool, &inv, inner.timeout).await {
+            match inner.store.invoke::<i64>(&inv).await {
                 Ok(1) => tracing::debug!(lock = %name, "released a grant its waiter left behind"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(lock = %name, error = %e, "could not remove a departed waiter; its entry will lapse"),
@@ -334,8 +353,10 @@ impl LockBackend for RedisBackend {
         Box::pin(async move {
             let inner = &self.inner;
             inner.check_reachable()?;
-            let inv = inner.scripts.release(&inner.keys(name), token);
-            let reply: Vec<redis::Value> = pool::invoke(&inner.pool, &inv, inner.timeout).await?;
+            let inv = inner
+                .scripts
+                .release(&inner.keys(name), token, inner.waiter_lease);
+            let reply: Vec<redis::Value> = inner.store.invoke(&inv).await?;
             match ReleaseReply::parse(&reply)? {
                 ReleaseReply::NotHeld => Ok(false),
                 ReleaseReply::Freed => Ok(true),
@@ -359,7 +380,7 @@ impl LockBackend for RedisBackend {
             let inner = &self.inner;
             inner.check_reachable()?;
             let inv = inner.scripts.extend(&inner.keys(name), token, ttl);
-            let pttl: i64 = pool::invoke(&inner.pool, &inv, inner.timeout).await?;
+            let pttl: i64 = inner.store.invoke(&inv).await?;
             Ok((pttl > 0).then(|| SystemTime::now() + Duration::from_millis(pttl.unsigned_abs())))
         })
     }

@@ -5,16 +5,54 @@
 //! broken when a command on it fails at the transport level, so bb8 drops it and the next
 //! call dials afresh: a restarted Redis is picked up without a probe per call. Connections
 //! dialled before an outage the wake-up listener saw are dropped at check-out, unused, so
-//! the first calls after Redis comes back do not fail on them.
+//! the first calls after Redis comes back do not fail on them. Behind Sentinel, each dial
+//! asks the sentinels for the primary, and a READONLY answer (a demoted primary) also marks
+//! the connection broken, so the pool follows a failover by itself.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client, FromRedisValue, RedisError, ScriptInvocation};
+use redis::{
+    AsyncConnectionConfig, Client, ErrorKind, FromRedisValue, RedisError, ScriptInvocation,
+};
 
+use super::sentinel::Sentinels;
 use crate::lock::error::LockError;
+
+/// Where new connections go: one fixed server, or the primary the sentinels name now.
+#[derive(Clone)]
+pub(super) enum Dialer {
+    /// `redis://` / `rediss://`: always the same server.
+    Direct(Client),
+    /// `redis+sentinel://`: asked afresh on every dial.
+    Sentinel(Arc<Sentinels>),
+}
+
+impl Dialer {
+    /// A client for the server to talk to now (the wake-up listener dials with it).
+    pub(super) async fn client(&self) -> redis::RedisResult<Client> {
+        match self {
+            Self::Direct(client) => Ok(client.clone()),
+            Self::Sentinel(sentinels) => sentinels.primary_client().await,
+        }
+    }
+
+    async fn dial(
+        &self,
+        config: &AsyncConnectionConfig,
+    ) -> redis::RedisResult<MultiplexedConnection> {
+        match self {
+            Self::Direct(client) => {
+                client
+                    .get_multiplexed_async_connection_with_config(config)
+                    .await
+            }
+            Self::Sentinel(sentinels) => sentinels.dial_primary(config).await,
+        }
+    }
+}
 
 /// A pooled connection and whether a transport error has been seen on it.
 pub(super) struct PooledConn {
@@ -26,18 +64,18 @@ pub(super) struct PooledConn {
 
 /// Dials connections with the server's Redis timeouts.
 pub(super) struct Manager {
-    client: Client,
+    dialer: Dialer,
     config: AsyncConnectionConfig,
     outages: Arc<AtomicU64>,
 }
 
 impl Manager {
-    pub(super) fn new(client: Client, timeout: Duration, outages: Arc<AtomicU64>) -> Self {
+    pub(super) fn new(dialer: Dialer, timeout: Duration, outages: Arc<AtomicU64>) -> Self {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout));
         Self {
-            client,
+            dialer,
             config,
             outages,
         }
@@ -50,10 +88,7 @@ impl bb8::ManageConnection for Manager {
 
     async fn connect(&self) -> Result<PooledConn, RedisError> {
         let born = self.outages.load(Ordering::Relaxed);
-        let conn = self
-            .client
-            .get_multiplexed_async_connection_with_config(&self.config)
-            .await?;
+        let conn = self.dialer.dial(&self.config).await?;
         Ok(PooledConn {
             conn,
             broken: false,
@@ -82,14 +117,14 @@ pub(super) struct Pool {
 
 /// Builds the pool without dialling: a Redis that is down at start-up must not stop the
 /// server.
-pub(super) fn build(client: Client, size: u32, timeout: Duration, outages: Arc<AtomicU64>) -> Pool {
+pub(super) fn build(dialer: Dialer, size: u32, timeout: Duration, outages: Arc<AtomicU64>) -> Pool {
     let pool = bb8::Pool::builder()
         .max_size(size)
         .min_idle(None)
         .connection_timeout(timeout)
         .test_on_check_out(false)
         .retry_connection(false)
-        .build_unchecked(Manager::new(client, timeout, outages.clone()));
+        .build_unchecked(Manager::new(dialer, timeout, outages.clone()));
     Pool { pool, outages }
 }
 
@@ -140,14 +175,14 @@ async fn checkout(pool: &Pool) -> Result<bb8::PooledConnection<'_, Manager>, Loc
 /// Maps a command's result, marking the connection broken on a transport failure.
 fn settle<T>(conn: &mut PooledConn, res: redis::RedisResult<T>) -> Result<T, LockError> {
     res.map_err(|e| {
-        if is_transport(&e) {
+        if is_transport(&e) || is_demoted(&e) {
             conn.broken = true;
         }
         LockError::Unavailable(format!("Redis: {e}"))
     })
 }
 
-async fn bounded<T>(
+pub(super) async fn bounded<T>(
     timeout: Duration,
     call: impl std::future::Future<Output = Result<T, LockError>>,
 ) -> Result<T, LockError> {
@@ -159,6 +194,15 @@ async fn bounded<T>(
                 humantime::format_duration(timeout)
             )))
         })
+}
+
+/// Whether the server is no longer (or not yet) the writable primary: a failover under
+/// Sentinel demoted it, or Redis Cluster has not settled.
+pub(super) fn is_demoted(e: &RedisError) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::Server(redis::ServerErrorKind::ReadOnly | redis::ServerErrorKind::MasterDown)
+    ) || e.to_string().contains("READONLY")
 }
 
 /// Whether the connection itself failed (as opposed to a command error on a good one).

@@ -14,8 +14,16 @@ use crate::lock::types::{LockName, LockToken, Ttl};
 
 const PRELUDE: &str = include_str!("../scripts/prelude.lua");
 
+/// How the scripts announce hand-offs: PUBLISH on one server (every server's pattern
+/// subscription hears it), SPUBLISH on Redis Cluster (only the slot's node carries it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Announce {
+    Publish,
+    ShardedPublish,
+}
+
 /// The four scripts, loaded once; redis-rs sends EVALSHA and falls back to loading the script
-/// when Redis answers NOSCRIPT (after a restart or SCRIPT FLUSH).
+/// when Redis answers NOSCRIPT (after a restart, SCRIPT FLUSH or a failover).
 pub(super) struct Scripts {
     acquire: Script,
     release: Script,
@@ -24,8 +32,16 @@ pub(super) struct Scripts {
 }
 
 impl Scripts {
-    pub(super) fn new() -> Self {
-        let with_prelude = |body: &str| Script::new(&format!("{PRELUDE}\n{body}"));
+    pub(super) fn new(announce: Announce) -> Self {
+        let publish = match announce {
+            Announce::Publish => "PUBLISH",
+            Announce::ShardedPublish => "SPUBLISH",
+        };
+        let with_prelude = |body: &str| {
+            Script::new(&format!(
+                "local PUBLISH_CMD = '{publish}'\n{PRELUDE}\n{body}"
+            ))
+        };
         Self {
             acquire: with_prelude(include_str!("../scripts/acquire.lua")),
             release: with_prelude(include_str!("../scripts/release.lua")),
@@ -55,15 +71,20 @@ impl Scripts {
         inv
     }
 
-    /// Release if `token` holds the lock, handing it to the next waiter.
+    /// Release if `token` holds the lock, handing it to the next waiter. `remember` is how
+    /// long a re-sent copy of this very call still answers "released" (see release.lua).
     pub(super) fn release<'a>(
         &'a self,
         keys: &LockKeys,
         token: &LockToken,
+        remember: Duration,
     ) -> ScriptInvocation<'a> {
         let mut inv = self.release.prepare_invoke();
         keys.apply(&mut inv);
-        inv.arg(&keys.channel).arg(token.as_str());
+        inv.arg(&keys.channel)
+            .arg(token.as_str())
+            .arg(uuid::Uuid::new_v4().simple().to_string())
+            .arg(millis(remember));
         inv
     }
 
@@ -99,6 +120,7 @@ pub(super) struct LockKeys {
     fence: String,
     queue: String,
     waiters: String,
+    released: String,
     /// Where hand-offs are announced; the payload is the new holder's token.
     pub(super) channel: String,
 }
@@ -111,6 +133,7 @@ impl LockKeys {
             fence: format!("{tag}:fence"),
             queue: format!("{tag}:queue"),
             waiters: format!("{tag}:waiters"),
+            released: format!("{tag}:released"),
             channel: format!("{tag}:wake"),
         }
     }
@@ -132,7 +155,8 @@ impl LockKeys {
         inv.key(&self.owner)
             .key(&self.fence)
             .key(&self.queue)
-            .key(&self.waiters);
+            .key(&self.waiters)
+            .key(&self.released);
     }
 }
 
@@ -219,7 +243,13 @@ mod tests {
     #[test]
     fn all_keys_of_a_lock_share_one_hash_tag() {
         let keys = LockKeys::new("sg:", &LockName::new("a}b").unwrap());
-        for k in [&keys.owner, &keys.fence, &keys.queue, &keys.waiters] {
+        for k in [
+            &keys.owner,
+            &keys.fence,
+            &keys.queue,
+            &keys.waiters,
+            &keys.released,
+        ] {
             assert!(k.starts_with("{sg:a}b}:"), "{k}");
         }
         assert_eq!(keys.channel, "{sg:a}b}:wake");

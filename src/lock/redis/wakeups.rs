@@ -16,18 +16,18 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use redis::Client;
 use tokio::sync::Notify;
 use tokio_stream::StreamExt;
 
+use super::pool::Dialer;
 use crate::shutdown::Shutdown;
 
 /// Longest pause between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_millis(500);
 
 // State 0: the listener has not finished its first attempt yet.
-const UP: u8 = 1;
-const DOWN: u8 = 2;
+pub(super) const UP: u8 = 1;
+pub(super) const DOWN: u8 = 2;
 
 /// A lock handed to a waiter by a script: its fence and lease as the script set them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +87,13 @@ pub(super) struct Wakeups {
     up: tokio::sync::watch::Sender<bool>,
     /// Outages seen so far; pooled connections dialled before the last one are stale.
     outages: Arc<AtomicU64>,
+    /// Signalled when the sentinels name a new primary: the listener drops its connection,
+    /// which counts as an outage, so the pool's connections to the old primary go too.
+    primary_switched: Notify,
+    /// Primary switches seen so far, so a permit left from an earlier switch is ignored.
+    switches: AtomicU64,
+    /// Why the last attempt to reach Redis failed, for the callers' UNAVAILABLE message.
+    last_failure: Mutex<Option<String>>,
 }
 
 impl Wakeups {
@@ -131,7 +138,8 @@ impl Wakeups {
         }
     }
 
-    fn wake_all(&self) {
+    /// Has every local waiter re-check (announcements may have been missed).
+    pub(super) fn wake_all(&self) {
         for slot in self.waiters().values() {
             slot.notify.notify_one();
         }
@@ -142,7 +150,8 @@ impl Wakeups {
         self.outages.clone()
     }
 
-    fn set_state(&self, state: u8) {
+    /// Records whether Redis is reachable ([`UP`] or [`DOWN`]).
+    pub(super) fn set_state(&self, state: u8) {
         if state == DOWN && self.state.load(Ordering::Relaxed) != DOWN {
             self.outages.fetch_add(1, Ordering::Relaxed);
         }
@@ -152,6 +161,24 @@ impl Wakeups {
             *up = state == UP;
             changed
         });
+    }
+
+    /// Why Redis could not be reached last time, if it could not.
+    pub(super) fn last_failure(&self) -> Option<String> {
+        self.last_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn set_failure(&self, why: Option<String>) {
+        *self.last_failure.lock().unwrap_or_else(|p| p.into_inner()) = why;
+    }
+
+    /// Tells the listener that the primary changed (Sentinel mode).
+    pub(super) fn switch_primary(&self) {
+        self.switches.fetch_add(1, Ordering::Relaxed);
+        self.primary_switched.notify_one();
     }
 
     /// Follows whether the subscription (and so Redis) is up.
@@ -164,7 +191,7 @@ impl Wakeups {
 /// backend uses it for its eviction-policy check). `first_attempt` fires after the first
 /// attempt, whatever its outcome, so start-up can wait for it.
 pub(super) async fn listen(
-    client: Client,
+    dialer: Dialer,
     pattern: String,
     wakeups: Arc<Wakeups>,
     timeout: Duration,
@@ -177,11 +204,12 @@ pub(super) async fn listen(
     loop {
         let connected = tokio::select! {
             _ = shutdown.recv() => return,
-            res = tokio::time::timeout(timeout, subscribe(&client, &pattern)) => res,
+            res = tokio::time::timeout(timeout, subscribe(&dialer, &pattern)) => res,
         };
         match connected {
             Ok(Ok(pubsub)) => {
                 backoff = Duration::from_millis(20);
+                wakeups.set_failure(None);
                 wakeups.set_state(UP);
                 if let Some(tx) = first_attempt.take() {
                     let _ = tx.send(());
@@ -201,6 +229,7 @@ pub(super) async fn listen(
             }
             Ok(Err(e)) => {
                 wakeups.set_state(DOWN);
+                wakeups.set_failure(Some(e.to_string()));
                 tracing::warn!("cannot subscribe to Redis for lock wake-ups: {e}; retrying");
             }
             Err(_) => {
@@ -221,8 +250,8 @@ pub(super) async fn listen(
     }
 }
 
-async fn subscribe(client: &Client, pattern: &str) -> redis::RedisResult<redis::aio::PubSub> {
-    let mut pubsub = client.get_async_pubsub().await?;
+async fn subscribe(dialer: &Dialer, pattern: &str) -> redis::RedisResult<redis::aio::PubSub> {
+    let mut pubsub = dialer.client().await?.get_async_pubsub().await?;
     pubsub.psubscribe(pattern).await?;
     Ok(pubsub)
 }
@@ -242,12 +271,19 @@ async fn pump(
     shutdown: &Shutdown,
 ) -> Ended {
     let (mut sink, mut stream) = pubsub.split();
+    // Dialled after the sentinels were last asked: switches before now are already followed.
+    let switches = wakeups.switches.load(Ordering::Relaxed);
     let mut ping = tokio::time::interval(ping_every);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.tick().await;
     loop {
         tokio::select! {
             _ = shutdown.recv() => return Ended::Shutdown,
+            _ = wakeups.primary_switched.notified() => {
+                if wakeups.switches.load(Ordering::Relaxed) != switches {
+                    return Ended::Lost("the sentinels named a new primary".into());
+                }
+            }
             msg = stream.next() => match msg {
                 Some(msg) => {
                     if let Ok(payload) = msg.get_payload::<String>() {

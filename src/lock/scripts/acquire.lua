@@ -11,9 +11,10 @@ if not holder then
   -- Free: whoever queues first has precedence over this caller.
   holder = hand_off(now, channel)
   if not holder then
-    local fence = redis.call('INCR', fence_key)
-    redis.call('HSET', owner, 'token', token, 'fence', fence)
+    local fence = next_fence()
+    redis.call('HSET', owner, 'token', token, 'fence', string.format('%.0f', fence))
     redis.call('PEXPIRE', owner, ttl)
+    keep_fence(ttl)
     return {1, fence, ttl}
   end
 end
@@ -30,10 +31,11 @@ if not redis.call('ZSCORE', queue, token) then
   if redis.call('ZCARD', queue) >= max_waiters then
     return {-1}
   end
-  redis.call('ZADD', queue, redis.call('INCR', fence_key), token)
+  redis.call('ZADD', queue, string.format('%.0f', next_fence()), token)
 end
 redis.call('HSET', waiters, token, (now + lease) .. ':' .. ttl)
 -- The queue outlives its waiters only by a lease: a crashed server's entries go away.
 redis.call('PEXPIRE', queue, lease * 2)
 redis.call('PEXPIRE', waiters, lease * 2)
+keep_fence(lease * 2)
 return {0, redis.call('PTTL', owner), redis.call('ZRANK', queue, token)}

@@ -3,4 +3,5 @@ if redis.call('HGET', owner, 'token') ~= ARGV[1] then
   return 0
 end
 redis.call('PEXPIRE', owner, ARGV[2])
+keep_fence(ARGV[2])
 return redis.call('PTTL', owner)

@@ -1,11 +1,37 @@
 -- Shared by every lock script. KEYS: 1 owner (hash: token, fence; PX lease),
--- 2 fence (counter: fencing tokens and queue order), 3 queue (zset waiter -> arrival),
--- 4 waiters (hash waiter -> "live_until_ms:ttl_ms"). All four share one hash tag.
-local owner, fence_key, queue, waiters = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+-- 2 fence (the last number handed out: fencing tokens and queue order; expires with the
+-- rest), 3 queue (zset waiter -> arrival), 4 waiters (hash waiter -> "live_until_ms:ttl_ms"),
+-- 5 released (the last release, "token:attempt", kept briefly). All five share one hash tag. Every key has a TTL, so a name nobody uses leaves nothing.
+-- `PUBLISH_CMD` (PUBLISH, or SPUBLISH on Redis Cluster) is defined by the line above this.
+local owner, fence_key, queue, waiters, released = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- The next fencing token (also used as a queue position): max(previous + 1, Redis TIME in
+-- microseconds). The clock term keeps tokens rising when the previous one is gone (the key
+-- expired, Redis restarted without persistence, a failover lost the last writes), so the
+-- key need not outlive the lock. Each script takes over a microsecond, so the counter never
+-- runs ahead of the clock by more than a few units. Integers below 2^53 are exact in Lua;
+-- '%.0f' keeps Redis from writing them in exponent form.
+local function next_fence()
+  local t = redis.call('TIME')
+  local clock = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local prev = tonumber(redis.call('GET', fence_key) or '0') or 0
+  local fence = math.max(prev + 1, clock)
+  redis.call('SET', fence_key, string.format('%.0f', fence), 'KEEPTTL')
+  return fence
+end
+
+-- Keeps the fence key at least `ms` longer, so it lives as long as the lease or queue that
+-- its last number went to, and no longer.
+local function keep_fence(ms)
+  local left = redis.call('PTTL', fence_key)
+  if left ~= -2 and left < tonumber(ms) then
+    redis.call('PEXPIRE', fence_key, ms)
+  end
 end
 
 -- Tells the waiter now at the head of the queue when the holder's lease ends
@@ -15,7 +41,7 @@ end
 local function nudge_head(channel, holder_pttl)
   local head = redis.call('ZRANGE', queue, 0, 0)[1]
   if head then
-    redis.call('PUBLISH', channel, head .. ':0:' .. holder_pttl)
+    redis.call(PUBLISH_CMD, channel, head .. ':0:' .. holder_pttl)
   end
 end
 
@@ -36,10 +62,12 @@ local function hand_off(now, channel)
     if entry then
       local live, ttl = string.match(entry, '^(%d+):(%d+)$')
       if live and tonumber(live) >= now then
-        local fence = redis.call('INCR', fence_key)
-        redis.call('HSET', owner, 'token', head, 'fence', fence)
+        local fence = next_fence()
+        local shown = string.format('%.0f', fence)
+        redis.call('HSET', owner, 'token', head, 'fence', shown)
         redis.call('PEXPIRE', owner, ttl)
-        redis.call('PUBLISH', channel, head .. ':' .. fence .. ':' .. ttl)
+        keep_fence(tonumber(ttl))
+        redis.call(PUBLISH_CMD, channel, head .. ':' .. shown .. ':' .. ttl)
         nudge_head(channel, ttl)
         return head, fence, tonumber(ttl)
       end
