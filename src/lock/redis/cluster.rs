@@ -32,7 +32,7 @@ use tokio::sync::{Notify, OnceCell};
 
 use super::pool::{bounded, is_demoted, is_transport};
 use super::topology::{Auth, NodeAddr};
-use super::wakeups::{DOWN, UP, Wake, Wakeups};
+use super::wakeups::{Reach, Wake, Wakeups};
 use crate::lock::error::LockError;
 use crate::shutdown::Shutdown;
 
@@ -257,7 +257,8 @@ impl Cluster {
             tracing::warn!("Redis Cluster unhealthy ({why}); lock calls answer UNAVAILABLE");
             self.wakeups.wake_all();
         }
-        self.wakeups.set_state(if up { UP } else { DOWN });
+        self.wakeups
+            .set_state(if up { Reach::Up } else { Reach::Down });
         up
     }
 

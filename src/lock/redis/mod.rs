@@ -51,7 +51,7 @@ pub(super) const MAX_PING_INTERVAL: Duration = Duration::from_secs(5);
 /// Leave scripts run at once by the janitor.
 const LEAVE_CONCURRENCY: usize = 16;
 
-struct Inner {
+struct BackendCore {
     store: Store,
     /// Redis Cluster only: the sharded wake-up subscriptions.
     cluster: Option<Arc<Cluster>>,
@@ -66,7 +66,7 @@ struct Inner {
 
 /// Locks in Redis, shared by every streamgate naming it.
 pub struct RedisBackend {
-    inner: Arc<Inner>,
+    inner: Arc<BackendCore>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -108,7 +108,7 @@ impl RedisBackend {
             mut tasks,
         } = store::open(topology, &opts, &wakeups, &shutdown, first_tx)?;
         let (leave_tx, leave_rx) = mpsc::channel(LEAVE_QUEUE);
-        let inner = Arc::new(Inner {
+        let inner = Arc::new(BackendCore {
             store,
             cluster,
             scripts: Scripts::new(announce),
@@ -135,7 +135,7 @@ impl RedisBackend {
     }
 }
 
-impl Inner {
+impl BackendCore {
     fn keys(&self, name: &LockName) -> LockKeys {
         LockKeys::new(&self.prefix, name)
     }
@@ -279,7 +279,7 @@ fn grant(token: LockToken, fence: u64, pttl_ms: u64) -> Grant {
 /// asks the janitor to take its entry out of the queue and to release a grant that was handed
 /// to it meanwhile, so no lock is ever left with a holder that is gone.
 struct Waiter<'a> {
-    inner: &'a Inner,
+    inner: &'a BackendCore,
     name: LockName,
     token: LockToken,
     slot: Arc<Slot>,
@@ -287,7 +287,7 @@ struct Waiter<'a> {
 }
 
 impl<'a> Waiter<'a> {
-    fn register(inner: &'a Inner, name: &LockName, token: LockToken) -> Self {
+    fn register(inner: &'a BackendCore, name: &LockName, token: LockToken) -> Self {
         let slot = inner.wakeups.register(token.as_str());
         Self {
             inner,
@@ -317,7 +317,7 @@ impl Drop for Waiter<'_> {
 }
 
 /// Runs the leave script for departed waiters, a few at a time.
-async fn janitor(inner: Arc<Inner>, mut rx: mpsc::Receiver<(LockName, LockToken)>) {
+async fn janitor(inner: Arc<BackendCore>, mut rx: mpsc::Receiver<(LockName, LockToken)>) {
     let mut running = JoinSet::new();
     while let Some((name, token)) = rx.recv().await {
         while running.len() >= LEAVE_CONCURRENCY {

@@ -22,12 +22,34 @@ use tokio_stream::StreamExt;
 use super::pool::Dialer;
 use crate::shutdown::Shutdown;
 
+/// First pause between reconnection attempts: short, so a Redis restart costs waiters
+/// little; doubled per failed attempt up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(20);
+
 /// Longest pause between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_millis(500);
 
-// State 0: the listener has not finished its first attempt yet.
-pub(super) const UP: u8 = 1;
-pub(super) const DOWN: u8 = 2;
+/// Whether Redis is reachable, as the wake-up listener last saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(super) enum Reach {
+    /// The listener has not finished its first attempt yet.
+    Unknown = 0,
+    /// Subscribed (or, on a cluster, every master answers).
+    Up = 1,
+    /// The last attempt or the subscription failed.
+    Down = 2,
+}
+
+impl Reach {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            1 => Self::Up,
+            2 => Self::Down,
+            _ => Self::Unknown,
+        }
+    }
+}
 
 /// A lock handed to a waiter by a script: its fence and lease as the script set them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,6 +104,7 @@ impl Slot {
 #[derive(Default)]
 pub(super) struct Wakeups {
     waiters: Mutex<HashMap<String, Arc<Slot>>>,
+    /// A [`Reach`], as its `u8`.
     state: AtomicU8,
     /// Whether the subscription is live, for health (starts false: not yet known).
     up: tokio::sync::watch::Sender<bool>,
@@ -115,12 +138,12 @@ impl Wakeups {
     /// False only once the listener has failed to reach Redis (not while it first tries),
     /// so calls can fail fast while Redis is known to be down.
     pub(super) fn redis_known_down(&self) -> bool {
-        self.state.load(Ordering::Relaxed) == DOWN
+        self.reach() == Reach::Down
     }
 
     /// Whether the listener currently has a live subscription.
     pub(super) fn is_up(&self) -> bool {
-        self.state.load(Ordering::Relaxed) == UP
+        self.reach() == Reach::Up
     }
 
     /// Wakes the local waiter `token` (if this server has it) with `wake`. The releasing
@@ -150,15 +173,19 @@ impl Wakeups {
         self.outages.clone()
     }
 
-    /// Records whether Redis is reachable ([`UP`] or [`DOWN`]).
-    pub(super) fn set_state(&self, state: u8) {
-        if state == DOWN && self.state.load(Ordering::Relaxed) != DOWN {
+    fn reach(&self) -> Reach {
+        Reach::from_u8(self.state.load(Ordering::Relaxed))
+    }
+
+    /// Records whether Redis is reachable.
+    pub(super) fn set_state(&self, state: Reach) {
+        if state == Reach::Down && self.reach() != Reach::Down {
             self.outages.fetch_add(1, Ordering::Relaxed);
         }
-        self.state.store(state, Ordering::Relaxed);
+        self.state.store(state as u8, Ordering::Relaxed);
         self.up.send_if_modified(|up| {
-            let changed = *up != (state == UP);
-            *up = state == UP;
+            let changed = *up != (state == Reach::Up);
+            *up = state == Reach::Up;
             changed
         });
     }
@@ -187,9 +214,8 @@ impl Wakeups {
     }
 }
 
-/// Runs the listener until shutdown. `on_connect` runs after each (re)subscription (the
-/// backend uses it for its eviction-policy check). `first_attempt` fires after the first
-/// attempt, whatever its outcome, so start-up can wait for it.
+/// Runs the listener until shutdown. `first_attempt` fires after the first attempt,
+/// whatever its outcome, so start-up can wait for it.
 pub(super) async fn listen(
     dialer: Dialer,
     pattern: String,
@@ -200,7 +226,7 @@ pub(super) async fn listen(
     first_attempt: tokio::sync::oneshot::Sender<()>,
 ) {
     let mut first_attempt = Some(first_attempt);
-    let mut backoff = Duration::from_millis(20);
+    let mut backoff = FIRST_BACKOFF;
     loop {
         let connected = tokio::select! {
             _ = shutdown.recv() => return,
@@ -208,9 +234,9 @@ pub(super) async fn listen(
         };
         match connected {
             Ok(Ok(pubsub)) => {
-                backoff = Duration::from_millis(20);
+                backoff = FIRST_BACKOFF;
                 wakeups.set_failure(None);
-                wakeups.set_state(UP);
+                wakeups.set_state(Reach::Up);
                 if let Some(tx) = first_attempt.take() {
                     let _ = tx.send(());
                 }
@@ -221,19 +247,19 @@ pub(super) async fn listen(
                     // Stopping is not an outage: Holds still release their locks on the way out.
                     Ended::Shutdown => return,
                     Ended::Lost(why) => {
-                        wakeups.set_state(DOWN);
+                        wakeups.set_state(Reach::Down);
                         wakeups.wake_all();
                         tracing::warn!("lost the lock wake-up subscription ({why}); reconnecting")
                     }
                 }
             }
             Ok(Err(e)) => {
-                wakeups.set_state(DOWN);
+                wakeups.set_state(Reach::Down);
                 wakeups.set_failure(Some(e.to_string()));
                 tracing::warn!("cannot subscribe to Redis for lock wake-ups: {e}; retrying");
             }
             Err(_) => {
-                wakeups.set_state(DOWN);
+                wakeups.set_state(Reach::Down);
                 tracing::warn!(
                     "Redis did not answer the lock wake-up subscription in time; retrying"
                 );
