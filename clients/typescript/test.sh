@@ -12,5 +12,7 @@ echo "== tsc --noEmit (strict)"
 npm run --silent typecheck
 echo "== generated code is up to date"
 npm run --silent check:generated
+# tls.test.ts makes its certificates with the openssl CLI.
+bash ../ensure-openssl.sh
 echo "== node --test against the real server"
 npm test

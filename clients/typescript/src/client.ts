@@ -13,10 +13,11 @@ import { FetchService } from "./gen/streamgate/v1/fetch_pb.js";
 import { LockService } from "./gen/streamgate/v1/lock_pb.js";
 import { SensorService } from "./gen/streamgate/v1/sensor_pb.js";
 import { acquire, hold, tryAcquire, type HeldLock, type Lock, type LockOptions } from "./lock.js";
+import { security, type TlsOptions } from "./tls.js";
 import { sensorFeed, type SensorEvent, type SensorInput } from "./sensor.js";
 
 /** Options of the client. */
-export interface ClientOptions {
+export interface ClientOptions extends TlsOptions {
   /** Deadline applied to every call that sets no `callTimeoutMs`, in ms. Default: none. */
   defaultCallTimeoutMs?: number;
 }
@@ -67,17 +68,21 @@ export class StreamgateClient implements AsyncDisposable {
 
   /**
    * @param address `HOST:PORT`, `http://HOST:PORT` or `https://HOST:PORT` (TLS with Node's
-   *   root certificates). Anything else throws INVALID_ARGUMENT here. Connecting is lazy:
+   *   root certificates). Anything else throws INVALID_ARGUMENT here. `options.caFile`,
+   *   `certFile` + `keyFile` turn TLS on too; `options.token` is sent as a bearer token. Connecting is lazy:
    *   a dead address makes the first call fail with UNAVAILABLE naming it.
    */
   constructor(address: string, options: ClientOptions = {}) {
     const parsed = parseAddress(address);
     this.address = parsed.authority;
-    // Our own session manager so close() can end the HTTP/2 connection deterministically.
-    this.#session = new Http2SessionManager(parsed.baseUrl);
+    const sec = security(parsed, options);
+    const baseUrl = `${sec.tls ? "https" : "http"}://${parsed.authority}`;
+    // Our own session manager so close() can end the HTTP/2 connection deterministically;
+    // it carries the TLS settings (ca, cert, key) to node:http2.connect.
+    this.#session = new Http2SessionManager(baseUrl, undefined, sec.sessionOptions);
     const transport = createGrpcTransport({
-      baseUrl: parsed.baseUrl,
-      interceptors: [namingServer(parsed.authority)],
+      baseUrl,
+      interceptors: [namingServer(parsed.authority), ...sec.interceptors],
       sessionManager: this.#session,
       ...(options.defaultCallTimeoutMs === undefined ? {} : { defaultTimeoutMs: options.defaultCallTimeoutMs }),
     });
