@@ -11,7 +11,7 @@ import grpc
 import pytest
 
 from fixtures import start
-from harness import StreamgateServer, Upstream, make_pki, mtls_server
+from harness import StreamgateServer, Upstream, make_pki, mtls_policy, mtls_server
 from streamgate_client import Client, StreamgateError
 
 TOKEN = "python-ci-token"
@@ -82,3 +82,19 @@ def test_tls_options_are_checked_when_the_client_is_built(pki: Path) -> None:
     with pytest.raises(StreamgateError) as missing:
         Client("localhost:1", ca=pki / "no-such.pem")
     assert missing.value.code == grpc.StatusCode.INVALID_ARGUMENT and "no-such.pem" in missing.value.details
+
+
+async def test_a_token_on_a_plaintext_loopback_address_is_sent(pki: Path, upstream: Upstream) -> None:
+    # gRPC's local credentials carry the token over plaintext, to loopback only.
+    policy = mtls_policy(pki, TOKEN)
+    srv = start(lambda: StreamgateServer("--policy", str(policy), "--allow-private-networks"))
+    try:
+        async with Client(srv.addr, token=TOKEN) as c:
+            result = await c.fetch(f"{upstream.base}/hello")
+        assert result.status == 200
+        async with Client(srv.addr) as anonymous:
+            with pytest.raises(StreamgateError) as err:
+                await anonymous.fetch(f"{upstream.base}/hello")
+        assert err.value.code == grpc.StatusCode.UNAUTHENTICATED
+    finally:
+        srv.stop()

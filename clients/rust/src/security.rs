@@ -68,6 +68,7 @@ fn invalid(message: String) -> Error {
     Error::new(Code::InvalidArgument, message)
 }
 
+#[cfg(feature = "tls")]
 fn read(path: &PathBuf, what: &str) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| invalid(format!("cannot read {what} {}: {e}", path.display())))
 }
