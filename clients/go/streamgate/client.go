@@ -91,6 +91,10 @@ func Dial(ctx context.Context, addr string, opts ...DialOption) (*Client, error)
 		if err != nil {
 			return nil, err
 		}
+		if b.requireTLS && cfg.creds.Info().SecurityProtocol != "tls" {
+			return nil, status.Errorf(codes.InvalidArgument,
+				"a bearer token is sent only over TLS or to loopback, and %s is neither", a.authority)
+		}
 		grpcOpts = append(grpcOpts, grpc.WithPerRPCCredentials(b))
 	}
 	grpcOpts = append(grpcOpts, cfg.extra...)

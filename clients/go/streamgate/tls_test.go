@@ -177,4 +177,6 @@ func TestTLSOptionsAreCheckedAtDial(t *testing.T) {
 	requireCode(t, err, codes.InvalidArgument, "none.pem")
 	_, err = streamgate.Dial(testContext(t), "localhost:1", streamgate.WithToken("two words"))
 	requireCode(t, err, codes.InvalidArgument, "whitespace")
+	_, err = streamgate.Dial(testContext(t), "10.0.0.1:1", streamgate.WithToken(tlsTestToken))
+	requireCode(t, err, codes.InvalidArgument, "only over TLS or to loopback")
 }

@@ -82,6 +82,10 @@ def test_tls_options_are_checked_when_the_client_is_built(pki: Path) -> None:
     with pytest.raises(StreamgateError) as missing:
         Client("localhost:1", ca=pki / "no-such.pem")
     assert missing.value.code == grpc.StatusCode.INVALID_ARGUMENT and "no-such.pem" in missing.value.details
+    with pytest.raises(StreamgateError) as plaintext:
+        Client("10.0.0.1:1", token=TOKEN)
+    assert plaintext.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "only over TLS or to loopback" in plaintext.value.details
 
 
 async def test_a_token_on_a_plaintext_loopback_address_is_sent(pki: Path, upstream: Upstream) -> None:

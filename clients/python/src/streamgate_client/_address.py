@@ -111,9 +111,26 @@ def credentials(
             certificate_chain=_read(cert, "client certificate") if cert is not None else None,
         )
     elif token is not None:
+        if not _is_loopback(address):
+            raise StreamgateError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"a bearer token is sent only over TLS or to loopback, and {address.authority} is neither",
+            )
         channel = grpc.local_channel_credentials(grpc.LocalConnectionType.LOCAL_TCP)
     else:
         channel = None
     if token is not None and channel is not None:
         return grpc.composite_channel_credentials(channel, grpc.access_token_call_credentials(token))
     return channel
+
+
+def _is_loopback(address: Address) -> bool:
+    """Whether the host is ``localhost`` or a loopback IP."""
+    authority = address.authority
+    host = authority[1:].partition("]")[0] if authority.startswith("[") else authority.rpartition(":")[0]
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
