@@ -4,6 +4,8 @@
 # redis-server. Creates clients/python/.venv from PyPI. Extra arguments go to pytest.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+# The TLS tests (tests/test_tls.py) make their certificates with the openssl CLI.
+bash "$here/../ensure-openssl.sh"
 py="$(bash "$here/venv.sh")"
 cd "$here"
 status=0

@@ -15,5 +15,7 @@ echo "== generated code is up to date"
 npm run --silent check:generated
 echo "== headless Chromium for the browser tests (Debian's package)"
 bash ../../scripts/ensure-chromium.sh
+# tls.test.ts makes its certificates with the openssl CLI.
+bash ../ensure-openssl.sh
 echo "== node --test against the real server (and, for test/browser.test.ts, in Chromium)"
 npm test

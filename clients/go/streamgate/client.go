@@ -27,9 +27,11 @@ type Client struct {
 }
 
 type dialConfig struct {
-	creds credentials.TransportCredentials
-	extra []grpc.DialOption
-	wait  bool
+	creds                     credentials.TransportCredentials
+	extra                     []grpc.DialOption
+	wait                      bool
+	caFile, certFile, keyFile string
+	token                     string
 }
 
 // DialOption changes how Dial connects.
@@ -54,7 +56,8 @@ func WithWaitForReady() DialOption {
 }
 
 // Dial makes a client for the streamgate server at addr: "HOST:PORT", "http://HOST:PORT" or
-// "https://HOST:PORT" (TLS with the system's roots). A malformed addr is an InvalidArgument
+// "https://HOST:PORT" (TLS with the system's roots; WithCAFile, WithClientCert and WithToken
+// add TLS settings and a bearer token, docs/clients.md "TLS and tokens"). A malformed addr is an InvalidArgument
 // error quoting it. Dial does not connect (grpc.NewClient): the first call does, and on a
 // dead address it fails with Unavailable, the message naming addr. ctx only bounds the wait
 // that WithWaitForReady asks for.
@@ -63,19 +66,38 @@ func Dial(ctx context.Context, addr string, opts ...DialOption) (*Client, error)
 	if err != nil {
 		return nil, err
 	}
-	cfg := dialConfig{creds: insecure.NewCredentials()}
-	if a.tls {
-		// An empty config verifies the server against the system's root certificates.
-		cfg.creds = credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12})
-	}
+	var cfg dialConfig
 	for _, o := range opts {
 		o(&cfg)
 	}
-	grpcOpts := append([]grpc.DialOption{
+	if cfg.creds == nil {
+		// WithTLS wins; otherwise https:// or a TLS option (no CA file: the system's roots).
+		creds, err := cfg.transport(a)
+		if err != nil {
+			return nil, err
+		}
+		cfg.creds = creds
+		if creds == nil {
+			cfg.creds = insecure.NewCredentials()
+		}
+	}
+	grpcOpts := []grpc.DialOption{
 		grpc.WithTransportCredentials(cfg.creds),
 		grpc.WithChainUnaryInterceptor(unaryNamingServer(a.authority)),
 		grpc.WithChainStreamInterceptor(streamNamingServer(a.authority)),
-	}, cfg.extra...)
+	}
+	if cfg.token != "" {
+		b, err := newBearer(cfg.token, a)
+		if err != nil {
+			return nil, err
+		}
+		if b.requireTLS && cfg.creds.Info().SecurityProtocol != "tls" {
+			return nil, status.Errorf(codes.InvalidArgument,
+				"a bearer token is sent only over TLS or to loopback, and %s is neither", a.authority)
+		}
+		grpcOpts = append(grpcOpts, grpc.WithPerRPCCredentials(b))
+	}
+	grpcOpts = append(grpcOpts, cfg.extra...)
 	conn, err := grpc.NewClient("dns:///"+a.authority, grpcOpts...)
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "server address %q: %v", addr, err)

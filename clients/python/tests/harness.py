@@ -229,3 +229,58 @@ def numbered_pages(total_items: int) -> Handler:
         return json_reply([{"id": i, "name": f"user{i}"} for i in ids])
 
     return handle
+
+
+def openssl(*args: str, cwd: Path) -> None:
+    """Runs the openssl CLI (test.sh installs it when missing)."""
+    if shutil.which("openssl") is None:
+        raise MissingBinary("openssl not found: install openssl (apt-get install -y openssl)")
+    result = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+    if result.returncode != 0:
+        raise RuntimeError(f"openssl {' '.join(args)} failed:\n{result.stderr}")
+
+
+def make_pki(directory: Path) -> Path:
+    """README.md's certificates in ``directory``: ca.pem/.key, server.pem/.key (localhost,
+    127.0.0.1) and client.pem/.key (client.internal, an identity no policy here names, so the
+    bearer token is what authenticates a call)."""
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    openssl(
+        "req", "-x509", *ec, "-days", "30", "-subj", "/CN=test-ca",
+        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        "-keyout", "ca.key", "-out", "ca.pem", cwd=directory,
+    )  # fmt: skip
+    for name, san, usage in (
+        ("server", "DNS:localhost,IP:127.0.0.1", "serverAuth"),
+        ("client", "DNS:client.internal", "clientAuth"),
+    ):
+        openssl("req", *ec, "-subj", f"/CN={name}", "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=directory)
+        (directory / f"{name}.ext").write_text(f"subjectAltName={san}\nextendedKeyUsage={usage}\n")
+        openssl(
+            "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-days", "30", "-extfile", f"{name}.ext", "-out", f"{name}.pem", cwd=directory,
+        )  # fmt: skip
+    return directory
+
+
+def mtls_policy(directory: Path, token: str) -> Path:
+    """A policy where ``token`` is principal "ci": locks under ``ci/``, fetches of 127.0.0.1."""
+    import hashlib
+
+    path = directory / "policy.toml"
+    path.write_text(
+        'mode = "enforce"\n[principals.ci]\n'
+        f'tokens_sha256 = ["{hashlib.sha256(token.encode()).hexdigest()}"]\n'
+        'services = ["fetch", "lock"]\nfetch_hosts = ["127.0.0.1"]\nlock_prefixes = ["ci/"]\n'
+    )
+    return path
+
+
+def mtls_server(directory: Path, token: str) -> StreamgateServer:
+    """The real server over mutual TLS with the certificates of :func:`make_pki` and
+    :func:`mtls_policy`; Fetch may reach loopback upstreams."""
+    policy = mtls_policy(directory, token)
+    return StreamgateServer(
+        "--tls-cert", str(directory / "server.pem"), "--tls-key", str(directory / "server.key"),
+        "--tls-client-ca", str(directory / "ca.pem"), "--policy", str(policy), "--allow-private-networks",
+    )  # fmt: skip

@@ -3,7 +3,6 @@
 
 use tonic::Code;
 use tonic::codec::Streaming;
-use tonic::transport::Channel;
 
 use crate::client::Client;
 use crate::error::{Error, Result};
@@ -21,7 +20,7 @@ pub struct HoldHandle {
     name: String,
     grant: proto::AcquireLockResponse,
     events: Streaming<proto::HoldEvent>,
-    client: LockServiceClient<Channel>,
+    client: LockServiceClient<crate::security::Transport>,
     address: std::sync::Arc<str>,
     lost: Option<String>,
 }

@@ -4,8 +4,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use tonic::transport::Channel;
-
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::proto::{self, lock_service_client::LockServiceClient};
@@ -115,7 +113,7 @@ pub struct LockGuard {
     token: String,
     fencing_token: u64,
     expires_at: Option<SystemTime>,
-    client: LockServiceClient<Channel>,
+    client: LockServiceClient<crate::security::Transport>,
     address: Arc<str>,
     released: bool,
 }

@@ -9,6 +9,7 @@ export { Client } from "./core.js";
 export type { CallOptions } from "./call.js";
 export { GrpcCode, StreamgateError, isNotAcquired, type GrpcCodeName } from "./errors.js";
 export { parseAddress, type Address } from "./address.js";
+export type { TlsOptions } from "./tls.js";
 export type { JsonValue } from "@bufbuild/protobuf";
 export type { FetchOptions, FetchResult, HttpHeader, ListPagesOptions, Page, PaginationStyleName } from "./fetch.js";
 export type { HeadersInput } from "./convert.js";

@@ -5,6 +5,7 @@ connection options (client certificates, tokens) have one place to extend."""
 from __future__ import annotations
 
 import ipaddress
+import os
 from dataclasses import dataclass
 
 import grpc
@@ -74,3 +75,62 @@ def _problem(address: str) -> Address | str:
     if not port.isdigit() or not 1 <= int(port) <= 65535:
         return "the port must be a number from 1 to 65535"
     return Address(authority=authority, tls=tls)
+
+
+def _read(path: str | os.PathLike[str], what: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as err:
+        raise StreamgateError(grpc.StatusCode.INVALID_ARGUMENT, f"cannot read {what} {str(path)!r}: {err.strerror}") from err
+
+
+def credentials(
+    address: Address,
+    *,
+    ca: str | os.PathLike[str] | None = None,
+    cert: str | os.PathLike[str] | None = None,
+    key: str | os.PathLike[str] | None = None,
+    token: str | None = None,
+) -> grpc.ChannelCredentials | None:
+    """The channel credentials for ``address`` and the TLS/token options (docs/clients.md,
+    "TLS and tokens"): ``https://`` or any TLS option turns TLS on (``ca`` unset: the system's
+    roots); ``token`` is sent as ``authorization: Bearer`` per call. gRPC sends call
+    credentials only over a secure channel, so a token on a plaintext address uses gRPC's local
+    credentials, which only connect to loopback. ``None`` means a plain insecure channel."""
+    if (cert is None) != (key is None):
+        raise StreamgateError(grpc.StatusCode.INVALID_ARGUMENT, "a client certificate needs both cert and key")
+    if token is not None and (not token or any(c.isspace() for c in token)):
+        raise StreamgateError(grpc.StatusCode.INVALID_ARGUMENT, "token must be non-empty, without whitespace")
+    tls = address.tls or ca is not None or cert is not None
+    channel: grpc.ChannelCredentials | None
+    if tls:
+        channel = grpc.ssl_channel_credentials(
+            root_certificates=_read(ca, "CA file") if ca is not None else None,
+            private_key=_read(key, "client key") if key is not None else None,
+            certificate_chain=_read(cert, "client certificate") if cert is not None else None,
+        )
+    elif token is not None:
+        if not _is_loopback(address):
+            raise StreamgateError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"a bearer token is sent only over TLS or to loopback, and {address.authority} is neither",
+            )
+        channel = grpc.local_channel_credentials(grpc.LocalConnectionType.LOCAL_TCP)
+    else:
+        channel = None
+    if token is not None and channel is not None:
+        return grpc.composite_channel_credentials(channel, grpc.access_token_call_credentials(token))
+    return channel
+
+
+def _is_loopback(address: Address) -> bool:
+    """Whether the host is ``localhost`` or a loopback IP."""
+    authority = address.authority
+    host = authority[1:].partition("]")[0] if authority.startswith("[") else authority.rpartition(":")[0]
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -43,7 +44,10 @@ class Client:
 
     ``target`` is ``HOST:PORT``, ``http://HOST:PORT`` or ``https://HOST:PORT`` (TLS with the
     system's roots unless ``credentials`` say otherwise); anything else raises
-    ``INVALID_ARGUMENT`` here. Connecting is lazy: a dead address makes the first call fail
+    ``INVALID_ARGUMENT`` here. ``ca`` (a PEM file of roots), or ``cert`` and ``key`` (a client
+    certificate for mutual TLS) turn TLS on too; ``token`` is sent with every call as
+    ``authorization: Bearer TOKEN`` (over TLS, or to loopback only). ``credentials`` replaces
+    all four. Connecting is lazy: a dead address makes the first call fail
     with ``UNAVAILABLE`` naming it (docs/clients.md).
     """
 
@@ -51,14 +55,18 @@ class Client:
         self,
         target: str,
         *,
+        ca: str | os.PathLike[str] | None = None,
+        cert: str | os.PathLike[str] | None = None,
+        key: str | os.PathLike[str] | None = None,
+        token: str | None = None,
         credentials: grpc.ChannelCredentials | None = None,
         options: Sequence[tuple[str, Any]] = (),
     ) -> None:
         address = _address.parse(target)
         #: ``host:port`` of the server.
         self.target = address.authority
-        if credentials is None and address.tls:
-            credentials = grpc.ssl_channel_credentials()
+        if credentials is None:
+            credentials = _address.credentials(address, ca=ca, cert=cert, key=key, token=token)
         self._credentials = credentials
         self._options = [
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),

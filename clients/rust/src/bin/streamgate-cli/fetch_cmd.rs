@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use serde_json::json;
-use streamgate_client::{Client, FetchOptions, FetchResponse};
+use streamgate_client::{FetchOptions, FetchResponse};
 
 use crate::exit;
 use crate::output::Output;
@@ -45,7 +45,7 @@ pub struct FetchArgs {
     fail: bool,
 }
 
-pub async fn run(server: &str, args: FetchArgs, out: &Output) -> anyhow::Result<u8> {
+pub async fn run(server: &crate::Server, args: FetchArgs, out: &Output) -> anyhow::Result<u8> {
     let mut options = FetchOptions::new().method(args.method.clone());
     for header in &args.headers {
         let (name, value) = header
@@ -63,7 +63,7 @@ pub async fn run(server: &str, args: FetchArgs, out: &Output) -> anyhow::Result<
         options = options.max_body_bytes(max);
     }
 
-    let client = Client::connect(server).await?;
+    let client = server.connect().await?;
     let response = client.fetch(&args.url, options).await?;
     print_response(&response, args.include, out)?;
     Ok(if args.fail && response.status >= 400 {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 use serde_json::json;
-use streamgate_client::{Client, HoldOptions};
+use streamgate_client::HoldOptions;
 
 use crate::exit;
 use crate::output::Output;
@@ -32,7 +32,7 @@ pub struct LockArgs {
     command: Vec<String>,
 }
 
-pub async fn run(server: &str, args: LockArgs, out: &Output) -> anyhow::Result<u8> {
+pub async fn run(server: &crate::Server, args: LockArgs, out: &Output) -> anyhow::Result<u8> {
     let mut options = HoldOptions::new().owner(
         args.owner
             .clone()
@@ -45,7 +45,7 @@ pub async fn run(server: &str, args: LockArgs, out: &Output) -> anyhow::Result<u
     // to wait: a script that forgot `--wait` should fail fast rather than hang.
     options = options.wait(args.wait.unwrap_or(Duration::ZERO));
 
-    let client = Client::connect(server).await?;
+    let client = server.connect().await?;
     let mut hold = client.hold(&args.name, options).await?;
     let token = hold.fencing_token();
     out.note(

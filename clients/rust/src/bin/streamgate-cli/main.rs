@@ -8,9 +8,11 @@ mod output;
 mod pages_cmd;
 mod sensor_cmd;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use streamgate_client::{Client, ConnectOptions};
 
 /// Talks to a streamgate server: fetch URLs, read paginated APIs, run commands under a
 /// distributed lock, stream simulated sensor readings.
@@ -26,12 +28,60 @@ struct Cli {
     )]
     server: String,
 
+    #[command(flatten)]
+    security: Security,
+
     /// Machine-readable output: one JSON object per line (errors too, on stderr).
     #[arg(long, global = true)]
     json: bool,
 
     #[command(subcommand)]
     command: Command,
+}
+
+/// TLS and a bearer token (docs/clients.md, "TLS and tokens"): `--ca`, or `--cert` with
+/// `--key`, turn TLS on as `https://` does.
+#[derive(Debug, Args)]
+struct Security {
+    /// PEM file of the roots the server's certificate is checked against (default: the
+    /// system's); turns TLS on.
+    #[arg(long, global = true, env = "STREAMGATE_CA", value_name = "FILE")]
+    ca: Option<PathBuf>,
+    /// PEM client certificate for mutual TLS (with --key); turns TLS on.
+    #[arg(
+        long,
+        global = true,
+        env = "STREAMGATE_CERT",
+        value_name = "FILE",
+        requires = "key"
+    )]
+    cert: Option<PathBuf>,
+    /// PEM private key of --cert.
+    #[arg(
+        long,
+        global = true,
+        env = "STREAMGATE_KEY",
+        value_name = "FILE",
+        requires = "cert"
+    )]
+    key: Option<PathBuf>,
+    /// Bearer token sent with every call as `authorization: Bearer TOKEN` (only over TLS or
+    /// to loopback). Prefer the environment variable: a flag shows in `ps`.
+    #[arg(long, global = true, env = "STREAMGATE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+/// Where and how the subcommands connect.
+pub struct Server {
+    address: String,
+    options: ConnectOptions,
+}
+
+impl Server {
+    /// Connects with the address and the TLS/token options.
+    pub async fn connect(&self) -> streamgate_client::Result<Client> {
+        Client::connect_with(&self.address, &self.options).await
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -57,12 +107,21 @@ enum SensorCommand {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let out = output::Output::new(cli.json);
+    let server = Server {
+        address: cli.server,
+        options: ConnectOptions {
+            ca: cli.security.ca,
+            cert: cli.security.cert,
+            key: cli.security.key,
+            token: cli.security.token,
+        },
+    };
     let result = match cli.command {
-        Command::Fetch(args) => fetch_cmd::run(&cli.server, args, &out).await,
-        Command::Pages(args) => pages_cmd::run(&cli.server, args, &out).await,
-        Command::Lock(args) => lock_cmd::run(&cli.server, args, &out).await,
+        Command::Fetch(args) => fetch_cmd::run(&server, args, &out).await,
+        Command::Pages(args) => pages_cmd::run(&server, args, &out).await,
+        Command::Lock(args) => lock_cmd::run(&server, args, &out).await,
         Command::Sensor(SensorCommand::Simulate(args)) => {
-            sensor_cmd::run(&cli.server, args, &out).await
+            sensor_cmd::run(&server, args, &out).await
         }
     };
     match result {

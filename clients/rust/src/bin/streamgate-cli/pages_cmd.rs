@@ -5,7 +5,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use futures::StreamExt;
 use serde_json::json;
-use streamgate_client::{Client, PagesOptions, PaginationStyle};
+use streamgate_client::{PagesOptions, PaginationStyle};
 
 use crate::exit;
 use crate::output::Output;
@@ -84,7 +84,7 @@ pub struct PagesArgs {
     headers: Vec<String>,
 }
 
-pub async fn run(server: &str, args: PagesArgs, out: &Output) -> anyhow::Result<u8> {
+pub async fn run(server: &crate::Server, args: PagesArgs, out: &Output) -> anyhow::Result<u8> {
     let mut options = PagesOptions::new()
         .page_size(args.page_size)
         .start_page(args.start_page)
@@ -115,7 +115,7 @@ pub async fn run(server: &str, args: PagesArgs, out: &Output) -> anyhow::Result<
         options = options.header(name.trim(), value.trim());
     }
 
-    let client = Client::connect(server).await?;
+    let client = server.connect().await?;
     let mut pages = std::pin::pin!(client.list_pages(&args.url, options));
     let (mut page_count, mut item_count) = (0u64, 0u64);
     while let Some(page) = pages.next().await {

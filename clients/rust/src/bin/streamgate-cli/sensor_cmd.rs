@@ -9,7 +9,7 @@ use clap::Args;
 use futures::{FutureExt, StreamExt};
 use serde_json::{Value, json};
 use streamgate_client::proto::{self, sensor_feed_response::Msg};
-use streamgate_client::{Client, Error, SensorSimulator, config_request};
+use streamgate_client::{Error, SensorSimulator, config_request};
 use tokio::time::Instant;
 
 use crate::exit;
@@ -45,8 +45,8 @@ struct Tally {
     rejected: u64,
 }
 
-pub async fn run(server: &str, args: SimulateArgs, out: &Output) -> anyhow::Result<u8> {
-    let client = Client::connect(server).await?;
+pub async fn run(server: &crate::Server, args: SimulateArgs, out: &Output) -> anyhow::Result<u8> {
+    let client = server.connect().await?;
     let sensors = args.sensors as usize;
     let simulator = match args.seed {
         Some(seed) => SensorSimulator::seeded(sensors, args.interval, seed),
