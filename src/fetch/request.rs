@@ -62,7 +62,7 @@ pub(crate) fn fetch(
             url: url.into_url(),
             method,
             headers,
-            body: Bytes::from(req.body),
+            body: req.body,
             body_cap,
         },
         timeout,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Method};
 use tokio::time::Instant;
-use url::Url;
+use url::{Position, Url};
 
 use super::guard::{Policy, Refused};
 use super::resolve::{GuardedResolver, Lookup};
@@ -106,62 +106,123 @@ impl Fetcher {
         deadline: Instant,
     ) -> Result<HttpResponse, FetchError> {
         self.policy.check_url(&req.url)?;
-        let host_key = format!(
-            "{}:{}",
-            req.url.host_str().unwrap_or_default(),
-            req.url.port_or_known_default().unwrap_or(0)
-        );
         let queue_deadline = Instant::now() + self.queue_timeout;
         let _permit = self
             .slots
-            .acquire(&host_key, deadline, queue_deadline)
+            .acquire(&host_key(&req.url), deadline, queue_deadline)
             .await?;
-        let url = req.url.clone();
-        match tokio::time::timeout_at(deadline, self.send(req)).await {
-            Ok(res) => res,
+        let HttpRequest {
+            url,
+            method,
+            headers,
+            body,
+            body_cap,
+        } = req;
+        // reqwest takes the URL; ours names it in errors and is the answer's URL unless a
+        // redirect was followed.
+        let request = self
+            .client
+            .request(method, url.clone())
+            .headers(headers)
+            .body(body);
+        match tokio::time::timeout_at(deadline, self.send(request, &url, body_cap)).await {
+            Ok(Ok((status, headers, body, redirected))) => Ok(HttpResponse {
+                status,
+                headers,
+                body,
+                url: redirected.unwrap_or(url),
+            }),
+            Ok(Err(e)) => Err(e),
             Err(_) => Err(FetchError::DeadlineExceeded(format!(
                 "no complete response from {url} within the timeout"
             ))),
         }
     }
 
-    async fn send(&self, req: HttpRequest) -> Result<HttpResponse, FetchError> {
-        let cap = req.body_cap;
-        let url = req.url.clone();
-        let mut resp = self
-            .client
-            .request(req.method, req.url)
-            .headers(req.headers)
-            .body(req.body)
+    /// Sends the request and reads the whole body: the status, headers, body and, when a
+    /// redirect was followed, the final URL.
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        url: &Url,
+        cap: u64,
+    ) -> Result<(u16, HeaderMap, Bytes, Option<Url>), FetchError> {
+        let mut resp = request
             .send()
             .await
-            .map_err(|e| classify(e, &url, self.connect_timeout))?;
+            .map_err(|e| classify(e, url, self.connect_timeout))?;
+        let body = self.read_body(&mut resp, url, cap).await?;
+        let redirected = (resp.url() != url).then(|| resp.url().clone());
+        Ok((
+            resp.status().as_u16(),
+            std::mem::take(resp.headers_mut()),
+            body,
+            redirected,
+        ))
+    }
+
+    /// The whole body, refused past `cap` bytes. A body that arrives in one chunk (the usual
+    /// case for small bodies) is passed on as it came, without a copy.
+    async fn read_body(
+        &self,
+        resp: &mut reqwest::Response,
+        url: &Url,
+        cap: u64,
+    ) -> Result<Bytes, FetchError> {
         let too_large = |n: &dyn std::fmt::Display| {
             FetchError::ResourceExhausted(format!(
                 "response body from {url} is {n} bytes, over the cap of {cap} bytes (max_body_bytes)"
             ))
         };
-        if let Some(len) = resp.content_length().filter(|&l| l > cap) {
+        let content_length = resp.content_length();
+        if let Some(len) = content_length.filter(|&l| l > cap) {
             return Err(too_large(&len));
         }
-        let reserve = resp.content_length().unwrap_or(0).min(cap).min(1 << 20) as usize;
-        let mut body = BytesMut::with_capacity(reserve);
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| classify(e, &url, self.connect_timeout))?
-        {
+        let mut next_chunk = async || {
+            resp.chunk()
+                .await
+                .map_err(|e| classify(e, url, self.connect_timeout))
+        };
+        let Some(first) = next_chunk().await? else {
+            return Ok(Bytes::new());
+        };
+        if first.len() as u64 > cap {
+            return Err(too_large(&format!("more than {cap}")));
+        }
+        let Some(second) = next_chunk().await? else {
+            return Ok(first);
+        };
+        let expected = content_length.unwrap_or(0).min(cap).min(1 << 20) as usize;
+        let mut body = BytesMut::with_capacity(expected.max(first.len() + second.len()));
+        body.extend_from_slice(&first);
+        let mut pending = Some(second);
+        loop {
+            let chunk = match pending.take() {
+                Some(c) => c,
+                None => match next_chunk().await? {
+                    Some(c) => c,
+                    None => break,
+                },
+            };
             if body.len() as u64 + chunk.len() as u64 > cap {
                 return Err(too_large(&format!("more than {cap}")));
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(HttpResponse {
-            status: resp.status().as_u16(),
-            url: resp.url().clone(),
-            headers: std::mem::take(resp.headers_mut()),
-            body: body.freeze(),
-        })
+        Ok(body.freeze())
+    }
+}
+
+/// The key of a URL's per-host slots, `host:port` (the scheme's port when none is given).
+/// Borrowed from the URL when the port is written in it, as for most internal upstreams.
+fn host_key(url: &Url) -> std::borrow::Cow<'_, str> {
+    match url.port() {
+        Some(_) => std::borrow::Cow::Borrowed(&url[Position::BeforeHost..Position::AfterPort]),
+        None => std::borrow::Cow::Owned(format!(
+            "{}:{}",
+            url.host_str().unwrap_or_default(),
+            url.port_or_known_default().unwrap_or(0)
+        )),
     }
 }
 
@@ -207,4 +268,22 @@ fn error_chain(e: &dyn StdError) -> String {
         source = s.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_keys_name_host_and_port_with_the_scheme_default_filled_in() {
+        let key = |u: &str| host_key(&Url::parse(u).unwrap()).into_owned();
+        assert_eq!(key("http://127.0.0.1:8080/a?b"), "127.0.0.1:8080");
+        assert_eq!(key("https://example.com/x"), "example.com:443");
+        assert_eq!(key("http://example.com:80/x"), "example.com:80");
+        assert_eq!(key("http://[::1]:9000/"), "[::1]:9000");
+        assert!(matches!(
+            host_key(&Url::parse("http://h:1/").unwrap()),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
 }

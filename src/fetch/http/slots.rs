@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use tokio::time::Instant;
 
 use crate::fetch::error::FetchError;
@@ -16,15 +16,36 @@ use crate::fetch::error::FetchError;
 pub(crate) struct Slots {
     global: Arc<Semaphore>,
     per_host: usize,
-    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    hosts: Mutex<HashMap<Arc<str>, Arc<Semaphore>>>,
 }
 
 /// Held while a request is in flight; releases both permits on drop.
 pub(crate) struct Permit {
     host: Option<(Arc<Semaphore>, OwnedSemaphorePermit)>,
-    key: String,
+    key: Arc<str>,
     slots: Arc<Slots>,
     _global: OwnedSemaphorePermit,
+}
+
+/// How a wait for a slot ended without one.
+enum NoSlot {
+    TimedOut,
+    Closed,
+}
+
+/// A permit of `sem` at once when one is free (no timer is set up), else by `until`.
+async fn permit_by(sem: &Arc<Semaphore>, until: Instant) -> Result<OwnedSemaphorePermit, NoSlot> {
+    match sem.clone().try_acquire_owned() {
+        Ok(p) => Ok(p),
+        Err(TryAcquireError::Closed) => Err(NoSlot::Closed),
+        Err(TryAcquireError::NoPermits) => {
+            match tokio::time::timeout_at(until, sem.clone().acquire_owned()).await {
+                Ok(Ok(p)) => Ok(p),
+                Ok(Err(_)) => Err(NoSlot::Closed),
+                Err(_) => Err(NoSlot::TimedOut),
+            }
+        }
+    }
 }
 
 impl Slots {
@@ -46,54 +67,51 @@ impl Slots {
         queue_deadline: Instant,
     ) -> Result<Permit, FetchError> {
         let until = deadline.min(queue_deadline);
-        let timed_out = || {
-            if deadline <= queue_deadline {
-                FetchError::DeadlineExceeded(
-                    "deadline passed while waiting for a free upstream connection slot".into(),
-                )
-            } else {
-                FetchError::ResourceExhausted(
-                    "all upstream connection slots stayed busy for the whole queue timeout (--fetch-queue-timeout)".into(),
-                )
-            }
+        let failed = |why: NoSlot| {
+            match why {
+            NoSlot::Closed => FetchError::Unavailable("the server is shutting down".into()),
+            NoSlot::TimedOut if deadline <= queue_deadline => FetchError::DeadlineExceeded(
+                "deadline passed while waiting for a free upstream connection slot".into(),
+            ),
+            NoSlot::TimedOut => FetchError::ResourceExhausted(
+                "all upstream connection slots stayed busy for the whole queue timeout (--fetch-queue-timeout)".into(),
+            ),
+        }
         };
-        let global = tokio::time::timeout_at(until, self.global.clone().acquire_owned())
-            .await
-            .map_err(|_| timed_out())?
-            .map_err(|_| FetchError::Unavailable("the server is shutting down".into()))?;
-        // The map holds at most one entry per host with a request in flight or queued, and
-        // queued ones hold a global permit, so it never outgrows the global limit.
-        let sem = {
-            let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
-            hosts
-                .entry(host.to_string())
-                .or_insert_with(|| Arc::new(Semaphore::new(self.per_host)))
-                .clone()
-        };
+        let global = permit_by(&self.global, until).await.map_err(failed)?;
+        let (key, sem) = self.host_semaphore(host);
         let mut permit = Permit {
             host: None,
-            key: host.to_string(),
+            key,
             slots: self.clone(),
             _global: global,
         };
-        let host_permit = tokio::time::timeout_at(until, sem.clone().acquire_owned()).await;
-        // Stored before checking so that Drop tidies the map on every path.
-        match host_permit {
-            Ok(Ok(p)) => {
-                permit.host = Some((sem, p));
-                Ok(permit)
-            }
-            Ok(Err(_)) => {
+        // The permit exists before the wait, so that its Drop tidies the map on every path;
+        // `sem` goes first, or the map would still see it in use.
+        let host_permit = match permit_by(&sem, until).await {
+            Ok(p) => p,
+            Err(why) => {
                 drop(sem);
-                Err(FetchError::Unavailable(
-                    "the server is shutting down".into(),
-                ))
+                return Err(failed(why));
             }
-            Err(_) => {
-                drop(sem);
-                Err(timed_out())
-            }
+        };
+        permit.host = Some((sem, host_permit));
+        Ok(permit)
+    }
+
+    /// The semaphore of `host` and its key in the map, added if no request to the host is in
+    /// flight or queued. The map holds at most one entry per such host, and each of those
+    /// requests holds a global permit, so it never outgrows the global limit. A host already
+    /// in the map costs no allocation.
+    fn host_semaphore(&self, host: &str) -> (Arc<str>, Arc<Semaphore>) {
+        let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((key, sem)) = hosts.get_key_value(host) {
+            return (key.clone(), sem.clone());
         }
+        let key: Arc<str> = Arc::from(host);
+        let sem = Arc::new(Semaphore::new(self.per_host));
+        hosts.insert(key.clone(), sem.clone());
+        (key, sem)
     }
 
     /// Hosts with a request in flight or queued (for tests of the map's bound).
