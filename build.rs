@@ -23,6 +23,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     tonic_prost_build::configure()
         .build_client(false)
+        // Fetch bodies stay `Bytes` from the decoder to reqwest and from reqwest to the
+        // encoder: no copy of a body on the server's own path.
+        .bytes(".streamgate.v1.FetchRequest.body")
+        .bytes(".streamgate.v1.FetchResponse.body")
         .compile_fds(fds)?;
     Ok(())
 }

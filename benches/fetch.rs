@@ -121,6 +121,12 @@ impl Bench {
         self.server.as_ref().expect("the server runs").addr
     }
 
+    /// A request of the upstream resource straight from the bench, true when it came back
+    /// whole.
+    pub fn direct_call(&self) -> impl Future<Output = bool> + use<> {
+        direct_call(&self.direct, &self.url)
+    }
+
     /// A Fetch call of the upstream resource on `client`, true when it came back whole.
     pub fn fetch_call(
         &self,
@@ -172,18 +178,7 @@ async fn measure_baselines(direct: &reqwest::Client, url: &str, addr: SocketAddr
     // The cheapest call the server answers, same load, one channel: the ceiling the gRPC
     // hop alone puts on any unary call here.
     let health = HealthClient::new(support::connect(addr).await);
-    let check = |_| {
-        let mut c = health.clone();
-        let req = HealthCheckRequest {
-            service: "streamgate.v1.FetchService".into(),
-        };
-        async move {
-            c.check(req)
-                .await
-                .map(|r| r.get_ref().status == 1)
-                .unwrap_or(false)
-        }
-    };
+    let check = |_| health_call(&health);
     warm_up(check).await;
     let health = load(REQUESTS, CONCURRENCY, check).await;
 
@@ -206,6 +201,20 @@ where
 {
     for i in 0..WARM_UP {
         call(i).await;
+    }
+}
+
+/// A health check of FetchService, true when it answers SERVING.
+pub fn health_call(client: &HealthClient<Channel>) -> impl Future<Output = bool> + use<> {
+    let mut c = client.clone();
+    let req = HealthCheckRequest {
+        service: "streamgate.v1.FetchService".into(),
+    };
+    async move {
+        c.check(req)
+            .await
+            .map(|r| r.get_ref().status == 1)
+            .unwrap_or(false)
     }
 }
 

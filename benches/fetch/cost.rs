@@ -1,18 +1,155 @@
 //! The fetch path's own cost: CPU per call (clients, server and upstream of this process
 //! together, so it hardly moves when other processes share the cores) of Fetch against the two
 //! hops it cannot avoid, a gRPC call (the health check) and an HTTP request (the direct path).
+//!
+//! The ceiling beside it: a bare forwarder, the generated FetchService trait implemented with
+//! nothing but `reqwest::get` (no validation, guard, slots or deadline), served by plain tonic
+//! on a runtime of its own. What it costs over the two hops is the price of chaining them with
+//! tonic and reqwest; what Fetch costs over it is streamgate's own work.
+//!
+//! Besides the shared baseline runs, it measures the loads again in alternating rounds, so
+//! that a change in the machine's load during the bench weighs on all of them alike.
 
-use super::Bench;
-use super::support::result;
+use std::net::SocketAddr;
+use std::pin::Pin;
 
-/// Prints `fetch_cpu_us_per_call`, `health_check_cpu_us_per_call` and `fetch_cpu_vs_hops`
-/// (Fetch's CPU per call over health check + direct request: the server's own work on top).
+use streamgate::proto::fetch_service_server::{FetchService, FetchServiceServer};
+use streamgate::proto::{FetchRequest, FetchResponse, Header, ListPagesRequest, Page};
+use streamgate_client::proto::fetch_service_client::FetchServiceClient;
+use tokio::net::TcpListener;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::{Request, Response, Status};
+use tonic_health::pb::health_client::HealthClient;
+
+use super::support::{self, load, result};
+use super::{Bench, CONCURRENCY, REQUESTS, health_call, warm_up};
+
+/// Rounds of (direct, health check, bare forwarder, Fetch) loads.
+const ROUNDS: usize = 3;
+
+/// Prints `fetch_cpu_us_per_call`, `health_check_cpu_us_per_call`, `fetch_cpu_vs_hops`
+/// (Fetch's CPU per call over health check + direct request), and the ceiling:
+/// `bare_forwarder_cpu_vs_hops` and `fetch_cpu_vs_bare_forwarder`.
 pub async fn run(bench: &Bench) {
     let base = &bench.base;
-    let fetch = base.fetch.cpu_us_per_call();
-    let health = base.health.cpu_us_per_call();
     let direct = base.direct.cpu_us_per_call();
-    result("fetch_cpu_us_per_call", fetch, direct);
-    result("health_check_cpu_us_per_call", health, direct);
-    result("fetch_cpu_vs_hops", fetch, health + direct);
+    result(
+        "fetch_cpu_us_per_call",
+        base.fetch.cpu_us_per_call(),
+        direct,
+    );
+    result(
+        "health_check_cpu_us_per_call",
+        base.health.cpu_us_per_call(),
+        direct,
+    );
+
+    let forwarder_rt = support::runtime("forwarder");
+    let forwarder_addr = forwarder_rt
+        .spawn(start_forwarder())
+        .await
+        .expect("the forwarder starts");
+    let fetch = FetchServiceClient::new(support::connect(bench.addr()).await);
+    let forwarder = FetchServiceClient::new(support::connect(forwarder_addr).await);
+    let health = HealthClient::new(support::connect(bench.addr()).await);
+    warm_up(|_| bench.fetch_call(&forwarder)).await;
+    let calls = REQUESTS / 2;
+    let mut sums = [0.0f64; 4];
+    for round in 1..=ROUNDS {
+        let d = load(calls, CONCURRENCY, |_| bench.direct_call()).await;
+        let h = load(calls, CONCURRENCY, |_| health_call(&health)).await;
+        let b = load(calls, CONCURRENCY, |_| bench.fetch_call(&forwarder)).await;
+        let f = load(calls, CONCURRENCY, |_| bench.fetch_call(&fetch)).await;
+        let cpu = [d, h, b, f].map(|l| l.cpu_us_per_call());
+        println!(
+            "fetch cost round {round}: µs/call direct {:.1}, health check {:.1}, bare forwarder {:.1}, fetch {:.1}: fetch / hops {:.3}, forwarder / hops {:.3}",
+            cpu[0],
+            cpu[1],
+            cpu[2],
+            cpu[3],
+            cpu[3] / (cpu[0] + cpu[1]),
+            cpu[2] / (cpu[0] + cpu[1]),
+        );
+        for (sum, c) in sums.iter_mut().zip(cpu) {
+            *sum += c / ROUNDS as f64;
+        }
+    }
+    let [d, h, b, f] = sums;
+    result("fetch_cpu_vs_hops", f, h + d);
+    result("bare_forwarder_cpu_vs_hops", b, h + d);
+    result("fetch_cpu_vs_bare_forwarder", f, b);
+    forwarder_rt.shutdown_background();
+}
+
+/// The bare forwarder on a free loopback port (TCP_NODELAY set, as streamgate sets it).
+async fn start_forwarder() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind forwarder");
+    let addr = listener.local_addr().expect("forwarder address");
+    let incoming = TcpListenerStream::new(listener).map(|conn| {
+        conn.inspect(|s| {
+            let _ = s.set_nodelay(true);
+        })
+    });
+    let forwarder = Forwarder {
+        client: reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("reqwest client"),
+    };
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(FetchServiceServer::new(forwarder))
+            .serve_with_incoming(incoming),
+    );
+    addr
+}
+
+/// FetchService with nothing but the HTTP request: the least any Fetch can do.
+struct Forwarder {
+    client: reqwest::Client,
+}
+
+type PageStream = Pin<Box<dyn futures::Stream<Item = Result<Page, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl FetchService for Forwarder {
+    async fn fetch(&self, req: Request<FetchRequest>) -> Result<Response<FetchResponse>, Status> {
+        let unavailable = |e: reqwest::Error| Status::unavailable(e.to_string());
+        let resp = self
+            .client
+            .get(&req.get_ref().url)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let status = u32::from(resp.status().as_u16());
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(n, v)| Header {
+                name: n.as_str().to_string(),
+                value: String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            })
+            .collect();
+        let url = resp.url().to_string();
+        let body = resp.bytes().await.map_err(unavailable)?;
+        Ok(Response::new(FetchResponse {
+            status,
+            headers,
+            body,
+            url,
+            elapsed: None,
+        }))
+    }
+
+    type ListPagesStream = PageStream;
+
+    async fn list_pages(
+        &self,
+        _: Request<ListPagesRequest>,
+    ) -> Result<Response<PageStream>, Status> {
+        Err(Status::unimplemented("the bare forwarder only fetches"))
+    }
 }

@@ -138,6 +138,6 @@ impl LockArgs {
 }
 
 fn checked_redis_url(url: &str) -> Result<String, ConfigError> {
-    crate::lock::redis::validate_url(url).map_err(ConfigError)?;
+    super::topology::Topology::parse(url).map_err(ConfigError)?;
     Ok(url.to_string())
 }

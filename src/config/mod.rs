@@ -9,6 +9,7 @@ mod lock;
 mod metrics;
 mod sensor;
 mod server;
+pub mod topology;
 mod web;
 
 use std::time::Duration;

@@ -3,11 +3,11 @@
 //! `streamgate_auth_failures_total{reason}`. [`Decisions::record_denied`] and
 //! [`Decisions::record_auth_failure`] are the only call sites.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::caller::Denied;
 use super::rules::Rule;
-use crate::metrics::{AuthFailure, EdgeMetrics};
 
 /// Counters of refusals and reports, per rule.
 #[derive(Debug, Default)]
@@ -16,14 +16,24 @@ pub struct Decisions {
     reported: [AtomicU64; Rule::ALL.len()],
     auth_refused: AtomicU64,
     auth_reported: AtomicU64,
-    metrics: EdgeMetrics,
+    sink: Option<Arc<dyn DecisionSink>>,
+}
+
+/// Where refusals are recorded besides these counters (the server's metrics). A trait here,
+/// implemented by the metrics module, so the edge does not depend on the metrics.
+pub trait DecisionSink: Send + Sync + std::fmt::Debug {
+    /// A call answered UNAUTHENTICATED; `reason` is `no_credential`, `unknown_token` or
+    /// `unknown_certificate`.
+    fn record_auth_failure(&self, reason: &'static str);
+    /// A principal refused by `rule`; `principal` is a name from the policy file.
+    fn record_policy_denied(&self, principal: &str, rule: &'static str);
 }
 
 impl Decisions {
-    /// Counters that also record in `metrics`.
-    pub(super) fn new(metrics: EdgeMetrics) -> Self {
+    /// Counters that also record in `sink`.
+    pub(super) fn new(sink: Option<Arc<dyn DecisionSink>>) -> Self {
         Self {
-            metrics,
+            sink,
             ..Self::default()
         }
     }
@@ -40,8 +50,9 @@ impl Decisions {
         };
         counter.fetch_add(1, Ordering::Relaxed);
         // The principal is a name from the policy file, never caller input.
-        self.metrics
-            .policy_denied(&denied.principal, denied.rule.key());
+        if let Some(sink) = &self.sink {
+            sink.record_policy_denied(&denied.principal, denied.rule.key());
+        }
         tracing::info!(
             principal = %denied.principal,
             rule = denied.rule.key(),
@@ -59,7 +70,9 @@ impl Decisions {
             (&self.auth_reported, "would refuse (report mode)")
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        self.metrics.auth_failure(auth_failure_kind(why));
+        if let Some(sink) = &self.sink {
+            sink.record_auth_failure(auth_failure_reason(why));
+        }
         tracing::info!("authentication {verdict}: {why}");
     }
 
@@ -84,14 +97,14 @@ impl Decisions {
     }
 }
 
-/// The `reason` label of an authentication failure, from its message (which names what was
-/// missing or unknown, never the credential).
-fn auth_failure_kind(why: &str) -> AuthFailure {
-    if why.contains("certificate") && !why.starts_with("no credential") {
-        AuthFailure::UnknownCertificate
-    } else if why.starts_with("no credential") {
-        AuthFailure::NoCredential
+/// The `reason` of an authentication failure, from its message (which names what was missing
+/// or unknown, never the credential).
+fn auth_failure_reason(why: &str) -> &'static str {
+    if why.starts_with("no credential") {
+        "no_credential"
+    } else if why.contains("certificate") {
+        "unknown_certificate"
     } else {
-        AuthFailure::UnknownToken
+        "unknown_token"
     }
 }

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 pub use caller::{Caller, Denied, UNAUTHENTICATED};
-pub use decisions::Decisions;
+pub use decisions::{DecisionSink, Decisions};
 pub use error::EdgeError;
 pub use identity::Credentials;
 pub use limits::InFlight;
@@ -28,7 +28,6 @@ pub use policy::{Mode, Policy, PolicyError};
 pub use rules::{LockRpc, Rule, Service};
 pub use tls::{TlsError, TlsFiles, TlsStore};
 
-use crate::metrics::EdgeMetrics;
 use policy::{Lookup, Principal};
 use rules::Broken;
 
@@ -82,15 +81,19 @@ pub struct Gate {
 impl Gate {
     /// A gate enforcing `initial`, already loaded from `path` by the config check.
     pub fn new(path: PathBuf, initial: Arc<Policy>) -> Self {
-        Self::with_metrics(path, initial, EdgeMetrics::default())
+        Self::with_sink(path, initial, None)
     }
 
-    /// As [`Gate::new`], recording refusals in the server's metrics too.
-    pub fn with_metrics(path: PathBuf, initial: Arc<Policy>, metrics: EdgeMetrics) -> Self {
+    /// As [`Gate::new`], recording refusals in `sink` (the server's metrics) too.
+    pub fn with_sink(
+        path: PathBuf,
+        initial: Arc<Policy>,
+        sink: Option<Arc<dyn DecisionSink>>,
+    ) -> Self {
         Self {
             path,
             current: RwLock::new(initial),
-            decisions: Arc::new(Decisions::new(metrics)),
+            decisions: Arc::new(Decisions::new(sink)),
         }
     }
 

@@ -82,7 +82,7 @@ pub(crate) fn fetch(
             url,
             method,
             headers,
-            body: Bytes::from(req.body),
+            body: req.body,
             body_cap,
             // Set by the service from the call's metadata.
             trace: None,

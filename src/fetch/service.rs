@@ -128,8 +128,8 @@ impl crate::proto::fetch_service_server::FetchService for FetchHandler {
         Ok(Response::new(FetchResponse {
             status: u32::from(status),
             headers: to_proto_headers(&headers),
-            body: body.into(),
-            url: url.to_string(),
+            body,
+            url: url.into(),
             elapsed: Some(to_proto_duration(start.elapsed())),
         }))
     }

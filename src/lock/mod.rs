@@ -5,6 +5,7 @@ pub mod backend;
 pub mod error;
 pub mod hold;
 pub mod memory;
+mod metered;
 pub mod redis;
 mod service;
 pub mod types;

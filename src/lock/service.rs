@@ -55,7 +55,7 @@ impl LockHandler {
             None => Arc::new(MemoryBackend::new(limits.max_waiters)),
         };
         Ok(Self {
-            backend: metrics.metered(backend),
+            backend: super::metered::metered(backend, metrics),
             limits,
             shutdown,
         })

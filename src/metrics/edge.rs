@@ -117,3 +117,18 @@ impl EdgeMetrics {
         }
     }
 }
+
+impl crate::edge::DecisionSink for EdgeMetrics {
+    fn record_auth_failure(&self, reason: &'static str) {
+        let why = match reason {
+            "no_credential" => AuthFailure::NoCredential,
+            "unknown_certificate" => AuthFailure::UnknownCertificate,
+            _ => AuthFailure::UnknownToken,
+        };
+        self.auth_failure(why);
+    }
+
+    fn record_policy_denied(&self, principal: &str, rule: &'static str) {
+        self.policy_denied(principal, rule);
+    }
+}

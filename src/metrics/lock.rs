@@ -3,18 +3,14 @@
 //! counted and neither backend knows about metrics.
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
-use futures::future::BoxFuture;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use super::latency_buckets;
-use crate::lock::LockBackend;
-use crate::lock::error::LockError;
-use crate::lock::types::{AcquireRequest, Grant, LockName, LockToken, Ttl};
 
 #[derive(Debug)]
 pub(super) struct Families {
@@ -60,87 +56,43 @@ impl LockMetrics {
         Self { inner }
     }
 
-    /// `backend` with every acquire recorded; `backend` itself when metrics are off.
-    pub fn metered(&self, backend: Arc<dyn LockBackend>) -> Arc<dyn LockBackend> {
-        match &self.inner {
-            Some(families) => Arc::new(Metered {
-                inner: backend,
+    /// Whether metrics are on (off: nothing to record, no wrapper needed).
+    pub fn is_on(&self) -> bool {
+        self.inner.is_some()
+    }
+
+    /// One caller in `streamgate_lock_waiters` for as long as the guard lives: dropped when
+    /// the acquire returns and also when its future is dropped (client cancel, deadline,
+    /// shutdown), so the gauge never keeps a caller that left, and the wait is timed
+    /// whichever way it ended.
+    pub fn waiting(&self) -> Option<WaitGuard> {
+        self.inner.as_ref().map(|families| {
+            families.lock.waiters.inc();
+            WaitGuard {
                 families: families.clone(),
-            }),
-            None => backend,
-        }
-    }
-}
-
-/// A backend whose acquires are counted.
-struct Metered {
-    inner: Arc<dyn LockBackend>,
-    families: Arc<super::Families>,
-}
-
-/// One caller in `streamgate_lock_waiters` for as long as it lives: dropped when the acquire
-/// returns and also when its future is dropped (client cancel, deadline, shutdown), so the
-/// gauge never keeps a caller that left, and the wait is timed whichever way it ended.
-struct Waiting<'a> {
-    families: &'a Families,
-    since: Instant,
-}
-
-impl<'a> Waiting<'a> {
-    fn enter(families: &'a Families) -> Self {
-        families.waiters.inc();
-        Self {
-            families,
-            since: Instant::now(),
-        }
-    }
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.families.waiters.dec();
-        self.families
-            .wait_seconds
-            .observe(self.since.elapsed().as_secs_f64());
-    }
-}
-
-impl LockBackend for Metered {
-    fn acquire<'a>(
-        &'a self,
-        req: &'a AcquireRequest,
-    ) -> BoxFuture<'a, Result<Option<Grant>, LockError>> {
-        Box::pin(async move {
-            let f = &self.families.lock;
-            // A try-once acquire never queues, so it is no waiter.
-            let waiting = (!req.wait.is_zero()).then(|| Waiting::enter(f));
-            let res = self.inner.acquire(req).await;
-            drop(waiting);
-            if let Ok(Some(_)) = &res {
-                f.grants.inc();
+                since: Instant::now(),
             }
-            res
         })
     }
 
-    fn release<'a>(
-        &'a self,
-        name: &'a LockName,
-        token: &'a LockToken,
-    ) -> BoxFuture<'a, Result<bool, LockError>> {
-        self.inner.release(name, token)
+    /// A lock was granted.
+    pub fn granted(&self) {
+        if let Some(families) = &self.inner {
+            families.lock.grants.inc();
+        }
     }
+}
 
-    fn extend<'a>(
-        &'a self,
-        name: &'a LockName,
-        token: &'a LockToken,
-        ttl: Ttl,
-    ) -> BoxFuture<'a, Result<Option<SystemTime>, LockError>> {
-        self.inner.extend(name, token, ttl)
-    }
+/// See [`LockMetrics::waiting`].
+pub struct WaitGuard {
+    families: Arc<super::Families>,
+    since: Instant,
+}
 
-    fn availability(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
-        self.inner.availability()
+impl Drop for WaitGuard {
+    fn drop(&mut self) {
+        let f = &self.families.lock;
+        f.waiters.dec();
+        f.wait_seconds.observe(self.since.elapsed().as_secs_f64());
     }
 }

@@ -28,8 +28,8 @@ pub use edge::{AuthFailure, EdgeMetrics};
 pub use endpoint::serve as serve_endpoint;
 pub use fetch::{FetchMetrics, RefusalKind};
 pub use grpc::GrpcMetrics;
-pub use lock::LockMetrics;
-pub use sensor::SensorMetrics;
+pub use lock::{LockMetrics, WaitGuard};
+pub use sensor::{ALERT_STATES, REJECT_REASONS, SensorMetrics};
 
 /// The metrics of one server; cheap to clone (one `Arc`), off when built with
 /// [`Metrics::off`].

@@ -8,7 +8,18 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::sensor::{AlertState, Output, RejectCode};
+/// The `state` values of `streamgate_sensor_alerts_total`.
+pub const ALERT_STATES: [&str; 3] = ["firing", "resolved", "silent"];
+
+/// The `reason` values of `streamgate_sensor_rejected_readings_total`.
+pub const REJECT_REASONS: [&str; 6] = [
+    "empty_sensor_id",
+    "not_finite",
+    "out_of_range",
+    "future_timestamp",
+    "sensor_id_too_long",
+    "over_limit",
+];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct State {
@@ -64,42 +75,13 @@ impl Families {
             f.configs_rejected.clone(),
         );
         // The fixed label values exist from the start, at zero.
-        for state in [AlertState::Firing, AlertState::Resolved, AlertState::Silent] {
-            f.alerts.get_or_create_owned(&State {
-                state: state_name(state),
-            });
+        for state in ALERT_STATES {
+            f.alerts.get_or_create_owned(&State { state });
         }
-        for code in [
-            RejectCode::EmptySensorId,
-            RejectCode::NotFinite,
-            RejectCode::OutOfRange,
-            RejectCode::FutureTimestamp,
-            RejectCode::SensorIdTooLong,
-        ] {
-            f.rejected.get_or_create_owned(&Reason {
-                reason: reason_name(code),
-            });
+        for reason in REJECT_REASONS {
+            f.rejected.get_or_create_owned(&Reason { reason });
         }
         f
-    }
-}
-
-fn state_name(state: AlertState) -> &'static str {
-    match state {
-        AlertState::Firing => "firing",
-        AlertState::Resolved => "resolved",
-        AlertState::Silent => "silent",
-    }
-}
-
-fn reason_name(code: RejectCode) -> &'static str {
-    match code {
-        RejectCode::EmptySensorId => "empty_sensor_id",
-        RejectCode::NotFinite => "not_finite",
-        RejectCode::OutOfRange => "out_of_range",
-        RejectCode::FutureTimestamp => "future_timestamp",
-        RejectCode::SensorIdTooLong => "sensor_id_too_long",
-        RejectCode::OverLimit => "over_limit",
     }
 }
 
@@ -126,35 +108,31 @@ impl SensorMetrics {
         }))
     }
 
-    /// Counts what one batch of processing produced (called before the outputs are sent).
-    pub fn record(&self, outputs: &[Output]) {
-        let Some(f) = self.families() else { return };
-        // Readings dominate: one add per batch rather than one per reading.
-        let mut readings = 0;
-        for out in outputs {
-            match out {
-                Output::Reading(_) => readings += 1,
-                Output::Alert(a) => {
-                    f.alerts
-                        .get_or_create(&State {
-                            state: state_name(a.state),
-                        })
-                        .inc();
-                }
-                Output::Rejected(r) => {
-                    f.rejected
-                        .get_or_create(&Reason {
-                            reason: reason_name(r.code),
-                        })
-                        .inc();
-                }
-                Output::ConfigRejected(_) => {
-                    f.configs_rejected.inc();
-                }
-            }
+    /// Counts `n` processed readings (one add per batch: readings dominate).
+    pub fn readings(&self, n: u64) {
+        if let (Some(f), true) = (self.families(), n > 0) {
+            f.readings.inc_by(n);
         }
-        if readings > 0 {
-            f.readings.inc_by(readings);
+    }
+
+    /// Counts an alert sent; `state` is one of [`ALERT_STATES`].
+    pub fn alert(&self, state: &'static str) {
+        if let Some(f) = self.families() {
+            f.alerts.get_or_create(&State { state }).inc();
+        }
+    }
+
+    /// Counts a reading refused in-band; `reason` is one of [`REJECT_REASONS`].
+    pub fn rejected(&self, reason: &'static str) {
+        if let Some(f) = self.families() {
+            f.rejected.get_or_create(&Reason { reason }).inc();
+        }
+    }
+
+    /// Counts a config refused in-band.
+    pub fn config_rejected(&self) {
+        if let Some(f) = self.families() {
+            f.configs_rejected.inc();
         }
     }
 }

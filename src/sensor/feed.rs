@@ -94,7 +94,7 @@ impl<G> Feed<G> {
 
     /// Moves the processor's outputs to the responses to yield.
     fn collect(&mut self) {
-        self.metrics.record(&self.out);
+        super::recording::record(&self.metrics, &self.out);
         self.ready.extend(self.out.drain(..).map(convert::response));
     }
 

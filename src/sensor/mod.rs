@@ -10,6 +10,7 @@ mod error;
 mod feed;
 mod levels;
 mod processor;
+mod recording;
 mod service;
 mod settings;
 mod state;

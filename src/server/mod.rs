@@ -109,10 +109,10 @@ impl App {
             (Arc::new(store), t.handshake_timeout)
         });
         let gate = settings.edge.policy.as_ref().map(|p| {
-            Arc::new(Gate::with_metrics(
+            Arc::new(Gate::with_sink(
                 p.path.clone(),
                 p.policy.clone(),
-                metrics.edge(),
+                Some(Arc::new(metrics.edge())),
             ))
         });
         Ok(Self {

@@ -19,7 +19,7 @@ mod pool;
 mod scripts;
 mod sentinel;
 mod store;
-mod topology;
+use crate::config::topology;
 mod wakeups;
 
 use std::sync::Arc;

@@ -16,7 +16,7 @@ pub struct NodeAddr {
 
 impl NodeAddr {
     /// `redis://[user:pass@]host:port/` for redis-rs, brackets around IPv6 literals.
-    pub(super) fn url(&self, auth: &Auth) -> String {
+    pub(crate) fn url(&self, auth: &Auth) -> String {
         let host = if self.host.contains(':') {
             format!("[{}]", self.host)
         } else {
