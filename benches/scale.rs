@@ -13,17 +13,17 @@
 //!
 //! Prints `RESULT <name> value=<v> baseline=<b> ratio=<v/b>` lines.
 
-#[path = "../tests/common/mod.rs"]
-#[allow(unused_imports)]
-mod common;
+#[path = "support/mod.rs"]
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::lock::{acquire, client_for, release};
-use common::redis_topology::RedisCluster;
-use common::{RedisServer, TestServer};
+use support::common::lock::{acquire, client_for, release};
+use support::common::redis_topology::RedisCluster;
+use support::common::{RedisServer, TestServer};
+use support::{ms, percentile, result};
 
 const HELD: Duration = Duration::from_millis(10);
 const WORKERS: usize = 30;
@@ -38,13 +38,6 @@ async fn hold(d: Duration) {
     tokio::task::spawn_blocking(move || std::thread::sleep(d))
         .await
         .expect("the hold thread");
-}
-
-fn result(name: &str, value: f64, baseline: f64) {
-    println!(
-        "RESULT {name} value={value:.4} baseline={baseline:.4} ratio={:.4}",
-        value / baseline
-    );
 }
 
 /// Acquire (wait up to 30 s), hold 10 ms, release: pairs per second over the replicas.
@@ -150,15 +143,6 @@ async fn handoff_latencies(a: &TestServer, b: &TestServer) -> Vec<Duration> {
     out
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
 async fn run(server_rt: tokio::runtime::Handle) {
     let args = |url: &str| {
         streamgate::Config::from_args(["streamgate", "--listen", "127.0.0.1:0", "--redis-url", url])
@@ -192,7 +176,8 @@ async fn run(server_rt: tokio::runtime::Handle) {
     let pairs_cluster = pairs_per_s(&on_cluster).await;
     let pairs_single = pairs_per_s(&single).await;
     result(
-        "scale_cluster_vs_single_pairs_per_s",
+        // The headline: lock pairs/s on the cluster over the same load on one Redis.
+        "scale_cluster_vs_single",
         pairs_cluster,
         pairs_single,
     );

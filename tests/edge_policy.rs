@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::get;
+use common::TestServer;
 use common::Upstream;
-use common::edge::{EdgeServer, Files, bearer, sha256_hex};
+use common::edge::{Files, bearer, sha256_hex};
 use common::fetch::{FixedLookup, get as fetch_get, list};
 use common::lock::{acquire_req, hold_req, unique};
 use streamgate::Deps;
@@ -61,9 +62,9 @@ fn lookup() -> Deps {
     }
 }
 
-async fn start(files: &Files, policy_text: &str) -> EdgeServer {
+async fn start(files: &Files, policy_text: &str) -> TestServer {
     let path = files.write("policy.toml", policy_text);
-    EdgeServer::start_with_deps(&["--policy", &path], lookup()).await
+    TestServer::start_with_args_and_deps(&["--policy", &path], lookup()).await
 }
 
 /// `/ok` answers 200, `/redirect` sends to evil.test, `/pages` is one page whose `Link`
@@ -127,11 +128,11 @@ fn host_url(up: &Upstream, host: &str, path: &str) -> String {
     format!("http://{host}:{}{path}", up.addr.port())
 }
 
-async fn fetch_client(s: &EdgeServer) -> FetchServiceClient<Channel> {
+async fn fetch_client(s: &TestServer) -> FetchServiceClient<Channel> {
     FetchServiceClient::new(s.plain_channel().await)
 }
 
-async fn lock_client(s: &EdgeServer) -> LockServiceClient<Channel> {
+async fn lock_client(s: &TestServer) -> LockServiceClient<Channel> {
     LockServiceClient::new(s.plain_channel().await)
 }
 

@@ -10,9 +10,8 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::edge::{
-    Ca, CertKey, EdgeServer, Files, assert_transport_failure, bearer, sha256_hex, tls_channel,
-};
+use common::TestServer;
+use common::edge::{Ca, CertKey, Files, assert_transport_failure, bearer, sha256_hex, tls_channel};
 use common::lock::{acquire_req, unique};
 use common::sensor::reading;
 use streamgate::edge::Rule;
@@ -98,7 +97,7 @@ async fn health_over(
 #[tokio::test]
 async fn a_tls_port_refuses_plaintext_and_serves_tls_clients() {
     let tls = Tls::new();
-    let s = EdgeServer::start(&strs(&tls.args())).await;
+    let s = TestServer::start_with_args(&strs(&tls.args())).await;
 
     let plain = tonic::transport::Endpoint::from_shared(format!("http://{}", s.addr))
         .unwrap()
@@ -131,7 +130,7 @@ async fn a_tls_port_refuses_plaintext_and_serves_tls_clients() {
 async fn tls_1_2_and_1_3_both_complete_with_alpn_h2() {
     use rustls::pki_types::ServerName;
     let tls = Tls::new();
-    let s = EdgeServer::start(&strs(&tls.args())).await;
+    let s = TestServer::start_with_args(&strs(&tls.args())).await;
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_pemfile_certs(&tls.ca.pem) {
         roots.add(cert).unwrap();
@@ -165,7 +164,7 @@ fn rustls_pemfile_certs(pem: &str) -> Vec<rustls::pki_types::CertificateDer<'sta
 #[tokio::test]
 async fn mutual_tls_refuses_clients_without_a_certificate_or_with_a_foreign_one() {
     let tls = Tls::new();
-    let s = EdgeServer::start(&strs(&tls.mtls_args())).await;
+    let s = TestServer::start_with_args(&strs(&tls.mtls_args())).await;
 
     assert_transport_failure(
         "no client certificate",
@@ -205,7 +204,7 @@ lock_prefixes = ["tokened/"]
     let policy_path = tls.files.write("policy.toml", &policy);
     let mut args = tls.mtls_args();
     args.extend(["--policy".into(), policy_path]);
-    let s = EdgeServer::start(&strs(&args)).await;
+    let s = TestServer::start_with_args(&strs(&args)).await;
 
     // (certificate SANs, CN, the principal it maps to)
     let cases: [(&[&str], Option<&str>, &str); 3] = [
@@ -301,7 +300,7 @@ impl Feed {
 #[tokio::test]
 async fn a_reload_serves_a_rotated_certificate_to_new_connections_and_open_streams_survive() {
     let tls = Tls::new();
-    let s = EdgeServer::start(&strs(&tls.args())).await;
+    let s = TestServer::start_with_args(&strs(&tls.args())).await;
     let mut feed = Feed::open(s.tls_channel(&tls.ca.pem, None).await.unwrap(), None).await;
     feed.round_trip("before").await;
 
@@ -526,7 +525,7 @@ fn tls_flags_without_their_pair_exit_2() {
 #[tokio::test]
 async fn a_reload_reads_a_new_client_ca_for_new_connections() {
     let tls = Tls::new();
-    let s = EdgeServer::start(&strs(&tls.mtls_args())).await;
+    let s = TestServer::start_with_args(&strs(&tls.mtls_args())).await;
     let old_client = tls.ca.client(&["app.internal"], None);
     let mut feed = Feed::open(
         s.tls_channel(&tls.ca.pem, Some(&old_client)).await.unwrap(),

@@ -4,21 +4,18 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     SanType,
 };
 use sha2::{Digest, Sha256};
-use streamgate::edge::{Decisions, Reloader};
-use streamgate::{App, Config, Deps};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use streamgate::edge::Decisions;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use tonic::{Code, Request, Status};
+
+use super::TestServer;
 
 /// A certificate authority made for one test.
 pub struct Ca {
@@ -143,61 +140,7 @@ pub fn sha256_hex(token: &str) -> String {
         .collect()
 }
 
-/// A streamgate built with `App::build` as the binary builds it, keeping its reloader and
-/// decision counters for the test.
-pub struct EdgeServer {
-    /// The address it listens on.
-    pub addr: SocketAddr,
-    /// Re-reads TLS material and policy (what SIGHUP does).
-    pub reloader: Reloader,
-    /// The policy's refusal and report counters (`None` without `--policy`).
-    pub decisions: Option<Arc<Decisions>>,
-    stop: Option<oneshot::Sender<()>>,
-    handle: Option<JoinHandle<anyhow::Result<()>>>,
-}
-
-impl EdgeServer {
-    /// Starts a server with `--listen 127.0.0.1:0 --allow-private-networks` plus `extra`.
-    pub async fn start(extra: &[&str]) -> Self {
-        Self::start_with_deps(extra, Deps::default()).await
-    }
-
-    /// As [`Self::start`], with injected dependencies (a test resolver).
-    pub async fn start_with_deps(extra: &[&str], deps: Deps) -> Self {
-        let mut args = vec![
-            "streamgate",
-            "--listen",
-            "127.0.0.1:0",
-            "--allow-private-networks",
-        ];
-        args.extend_from_slice(extra);
-        let settings = Config::from_args(args)
-            .expect("test flags parse")
-            .settings()
-            .expect("test settings are valid");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("bound address");
-        let app = App::build(settings, deps).await.expect("the server builds");
-        let reloader = app.reloader();
-        let decisions = app.decisions();
-        let (tx, rx) = oneshot::channel::<()>();
-        let handle = tokio::spawn(app.serve(listener, async move {
-            let _ = rx.await;
-        }));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while tokio::net::TcpStream::connect(addr).await.is_err() {
-            assert!(Instant::now() < deadline, "the server never accepted");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        Self {
-            addr,
-            reloader,
-            decisions,
-            stop: Some(tx),
-            handle: Some(handle),
-        }
-    }
-
+impl TestServer {
     /// The decision counters (the server has a policy).
     pub fn decisions(&self) -> &Decisions {
         self.decisions.as_deref().expect("the server has a policy")
@@ -219,26 +162,6 @@ impl EdgeServer {
         client: Option<&CertKey>,
     ) -> Result<Channel, tonic::transport::Error> {
         tls_channel(self.addr, ca_pem, client).await
-    }
-
-    /// Signals a graceful stop and waits for `serve` to return.
-    pub async fn stop(mut self) -> anyhow::Result<()> {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        let handle = self.handle.take().expect("stop is called once");
-        tokio::time::timeout(Duration::from_secs(30), handle)
-            .await
-            .expect("server stopped within 30 s")
-            .expect("server task did not panic")
-    }
-}
-
-impl Drop for EdgeServer {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
     }
 }
 

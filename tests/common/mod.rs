@@ -14,8 +14,10 @@ pub mod sensor;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use streamgate::edge::{Decisions, Reloader};
 use streamgate::sensor::FeedMetrics;
 use streamgate::{App, Config, Deps, Shutdown};
 use tokio::net::TcpListener;
@@ -32,6 +34,10 @@ pub struct TestServer {
     pub sensor_metrics: FeedMetrics,
     /// Its stop signal as the services see it (trigger it to test shutdown).
     pub shutdown: Shutdown,
+    /// Re-reads TLS material and policy (what SIGHUP does).
+    pub reloader: Reloader,
+    /// The policy's refusal and report counters (`None` without `--policy`).
+    pub decisions: Option<Arc<Decisions>>,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -67,6 +73,8 @@ impl TestServer {
             .expect("the server builds");
         let sensor_metrics = app.sensor_metrics();
         let shutdown = app.shutdown();
+        let reloader = app.reloader();
+        let decisions = app.decisions();
         let (tx, rx) = oneshot::channel::<()>();
         let handle = runtime.spawn(app.serve(listener, async move {
             let _ = rx.await;
@@ -75,6 +83,8 @@ impl TestServer {
             addr,
             sensor_metrics,
             shutdown,
+            reloader,
+            decisions,
             stop: Some(tx),
             handle: Some(handle),
         };
@@ -84,6 +94,11 @@ impl TestServer {
 
     /// Starts a server with extra command-line flags on top of the test defaults.
     pub async fn start_with_args(extra: &[&str]) -> Self {
+        Self::start_with_args_and_deps(extra, Deps::default()).await
+    }
+
+    /// As [`Self::start_with_args`], with injected dependencies (a test resolver).
+    pub async fn start_with_args_and_deps(extra: &[&str], deps: Deps) -> Self {
         let mut args = vec![
             "streamgate",
             "--listen",
@@ -91,7 +106,7 @@ impl TestServer {
             "--allow-private-networks",
         ];
         args.extend_from_slice(extra);
-        Self::start_with(Config::from_args(args).expect("test flags parse")).await
+        Self::start_with_deps(Config::from_args(args).expect("test flags parse"), deps).await
     }
 
     /// `http://ADDR`, the endpoint URL for clients.
