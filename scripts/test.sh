@@ -14,7 +14,11 @@ cargo build --workspace --bins
 export STREAMGATE_BIN="$PWD/target/debug/streamgate"
 
 echo "== cargo test (server, Rust client)"
-cargo test --workspace
+cargo test --workspace -- --skip serial_
+# Tests that read the process's resident memory run alone: in the one integration binary
+# every other test shares their process (tests/it/main.rs).
+echo "== cargo test (memory-measuring tests, one at a time)"
+cargo test --test it serial_ -- --test-threads=1
 
 echo "== Python client"
 bash clients/python/test.sh

@@ -7,7 +7,7 @@
 
 #![allow(dead_code)]
 
-#[path = "../../tests/common/mod.rs"]
+#[path = "../../tests/it/common/mod.rs"]
 #[allow(unused_imports)]
 pub mod common;
 

@@ -1,0 +1,6 @@
+//! LockService on every backend: the conformance suite, Redis single, Cluster and Sentinel.
+
+mod cluster;
+mod conformance;
+mod redis;
+mod sentinel;

@@ -1,0 +1,5 @@
+//! SensorFeed end to end: the processor over the wire, flow control, the deadman alert.
+
+mod deadman;
+mod feed;
+mod flow;

@@ -1,0 +1,5 @@
+//! The server as a whole: the real binary, connection and stream limits, a bounded load test.
+
+mod binary;
+mod limits;
+mod load;

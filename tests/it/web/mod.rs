@@ -1,0 +1,4 @@
+//! gRPC-Web and CORS on the gRPC port.
+
+mod cors;
+mod grpc;
