@@ -9,36 +9,13 @@ use std::sync::Arc;
 use http::Method;
 
 use super::decisions::Decisions;
+use super::error::Denied;
 use super::policy::{Mode, Principal};
-use super::rules::{Broken, LockRpc, Rule};
+use super::rules::{Broken, LockRpc};
 
 /// The principal name used in logs for a call that proved no identity (report mode only:
 /// enforce mode refuses it before it gets a [`Caller`]).
 pub const UNAUTHENTICATED: &str = "<unauthenticated>";
-
-/// A call refused by a rule; the message names the principal and the rule, never a
-/// credential.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("caller {principal:?} is refused by policy rule {}: {detail}", rule.key())]
-pub struct Denied {
-    /// The principal's name.
-    pub principal: Arc<str>,
-    /// The rule.
-    pub rule: Rule,
-    /// What the call asked for.
-    pub detail: String,
-}
-
-impl Denied {
-    /// The same refusal with `context` (e.g. "redirect to URL", "page 3 (URL)") in front of
-    /// its detail.
-    pub fn in_context(self, context: &str) -> Self {
-        Self {
-            detail: format!("{context}: {}", self.detail),
-            ..self
-        }
-    }
-}
 
 /// Who is calling, and what it may do.
 pub struct Caller {

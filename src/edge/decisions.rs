@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::caller::Denied;
+use super::error::Denied;
 use super::rules::Rule;
 
 /// Counters of refusals and reports, per rule.

@@ -2,9 +2,35 @@
 //! not know, PERMISSION_DENIED for a rule, RESOURCE_EXHAUSTED for `rate_per_second` and
 //! `max_concurrent`.
 
+use std::sync::Arc;
+
 use tonic::Status;
 
-use super::caller::Denied;
+use super::rules::Rule;
+
+/// A call refused by a rule; the message names the principal and the rule, never a
+/// credential.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("caller {principal:?} is refused by policy rule {}: {detail}", rule.key())]
+pub struct Denied {
+    /// The principal's name.
+    pub principal: Arc<str>,
+    /// The rule.
+    pub rule: Rule,
+    /// What the call asked for.
+    pub detail: String,
+}
+
+impl Denied {
+    /// The same refusal with `context` (e.g. "redirect to URL", "page 3 (URL)") in front of
+    /// its detail.
+    pub fn in_context(self, context: &str) -> Self {
+        Self {
+            detail: format!("{context}: {}", self.detail),
+            ..self
+        }
+    }
+}
 
 /// Why the edge refused a call.
 #[derive(Debug, Clone, thiserror::Error)]

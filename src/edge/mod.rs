@@ -19,9 +19,9 @@ pub mod tls;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-pub use caller::{Caller, Denied, UNAUTHENTICATED};
+pub use caller::{Caller, UNAUTHENTICATED};
 pub use decisions::{DecisionSink, Decisions};
-pub use error::EdgeError;
+pub use error::{Denied, EdgeError};
 pub use identity::Credentials;
 pub use limits::InFlight;
 pub use policy::{Mode, Policy, PolicyError};

@@ -376,6 +376,30 @@ fn top_level_modules_form_no_cycle() {
     }
 }
 
+/// The graph without the edges from a module to its own descendants: a parent that declares
+/// its children and re-exports their items is structure, not a dependency, while a child that
+/// reaches back into its parent, or a file into a sibling, is one.
+fn dependencies(graph: &BTreeMap<Module, BTreeSet<Module>>) -> BTreeMap<Module, BTreeSet<Module>> {
+    graph
+        .iter()
+        .map(|(m, targets)| {
+            let deps = targets
+                .iter()
+                .filter(|t| !(t.len() > m.len() && t.starts_with(m)))
+                .cloned()
+                .collect();
+            (m.clone(), deps)
+        })
+        .collect()
+}
+
+#[test]
+fn no_file_imports_itself_through_others() {
+    if let Some(cycle) = find_cycle(&dependencies(&import_graph())) {
+        panic!("import cycle between files: {}", cycle.join(" -> "));
+    }
+}
+
 #[test]
 fn the_services_do_not_import_one_another() {
     let top = top_level(&import_graph());

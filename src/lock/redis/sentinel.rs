@@ -24,7 +24,6 @@ use redis::{AsyncConnectionConfig, Client, ErrorKind, RedisError, RedisResult};
 use tokio_stream::StreamExt;
 
 use super::topology::{Auth, NodeAddr};
-use super::wakeups::Wakeups;
 use crate::shutdown::Shutdown;
 
 /// Asks the sentinels for the primary and dials it.
@@ -126,12 +125,14 @@ impl Sentinels {
 }
 
 impl Sentinels {
-    /// Follows the sentinels' view of the primary until shutdown, telling `wakeups` when it
+    /// Follows the sentinels' view of the primary until shutdown, calling `on_switch` when it
     /// changes: from a `+switch-master` subscription on one sentinel (the next one when it
-    /// fails) and, in case a message is missed, by asking every `every`.
+    /// fails) and, in case a message is missed, by asking every `every`. A callback rather
+    /// than the wake-up listener itself, so that dialling (which needs the sentinels) and
+    /// listening (which dials) do not import each other.
     pub(super) async fn watch(
         self: Arc<Self>,
-        wakeups: Arc<Wakeups>,
+        on_switch: impl Fn() + Send,
         every: Duration,
         shutdown: Shutdown,
     ) {
@@ -139,7 +140,7 @@ impl Sentinels {
         let mut note = |addr: NodeAddr| {
             if known.as_ref().is_some_and(|k| *k != addr) {
                 tracing::warn!(primary = %addr, "the sentinels switched the Redis primary; reconnecting");
-                wakeups.switch_primary();
+                on_switch();
             }
             known = Some(addr);
         };

@@ -65,8 +65,9 @@ pub(super) fn open(
             auth,
         } => {
             let sentinels = Arc::new(Sentinels::new(sentinels, master, auth, timeout));
+            let listener = wakeups.clone();
             tasks.push(tokio::spawn(sentinels.clone().watch(
-                wakeups.clone(),
+                move || listener.switch_primary(),
                 probe_every,
                 shutdown.clone(),
             )));

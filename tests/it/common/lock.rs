@@ -85,18 +85,13 @@ impl LockEnv {
         match (&self.redis, &self.cluster) {
             (Some(redis), _) => watch_queue(redis, name, n, done).await,
             (None, Some(cluster)) => {
-                let deadline = std::time::Instant::now() + Duration::from_secs(10);
-                loop {
+                let what = format!("the queue of {name} reaches {n}");
+                let done = &done;
+                super::eventually(Duration::from_secs(10), &what, move || async move {
                     let queued = cluster.queued(name);
-                    if done(queued) {
-                        return;
-                    }
-                    assert!(
-                        std::time::Instant::now() < deadline,
-                        "the queue of {name} never reached {n} ({queued} queued)"
-                    );
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                }
+                    if done(queued) { Ok(()) } else { Err(queued) }
+                })
+                .await
             }
             (None, None) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
@@ -116,27 +111,26 @@ pub async fn wait_for_queued(redis: &RedisServer, name: &str, n: usize) {
 /// Polls the length of `name`'s queue in `redis` until `done` holds (at most 10 s).
 async fn watch_queue(redis: &RedisServer, name: &str, n: usize, done: impl Fn(usize) -> bool) {
     let client = redis::Client::open(redis.url()).expect("redis url");
-    let mut conn = client
+    let conn = client
         .get_multiplexed_async_connection()
         .await
         .expect("connect to the test redis");
     let key = format!("{{streamgate:lock:{name}}}:queue");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let queued: usize = redis::cmd("ZCARD")
-            .arg(&key)
-            .query_async(&mut conn)
-            .await
-            .expect("ZCARD");
-        if done(queued) {
-            return;
+    let what = format!("the queue of {name} reaches {n}");
+    let done = &done;
+    super::eventually(Duration::from_secs(10), &what, move || {
+        let mut conn = conn.clone();
+        let key = key.clone();
+        async move {
+            let queued: usize = redis::cmd("ZCARD")
+                .arg(&key)
+                .query_async(&mut conn)
+                .await
+                .expect("ZCARD");
+            if done(queued) { Ok(()) } else { Err(queued) }
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the queue of {name} never reached {n} ({queued} queued)"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    })
+    .await
 }
 
 /// A lock client on a fresh connection to `server`.
@@ -205,4 +199,35 @@ pub async fn release(client: &mut LockServiceClient<Channel>, name: &str, token:
 pub fn expires_at(resp: &AcquireLockResponse) -> SystemTime {
     let ts = resp.expires_at.expect("a grant carries expires_at");
     SystemTime::try_from(ts).expect("expires_at is a valid time")
+}
+
+/// Runs `call` until it answers anything but UNAVAILABLE (what a Redis outage, a failover or
+/// a slot on the move answer), for at most `within`; returns that answer and how many
+/// UNAVAILABLE answers came first. Any other error fails the test.
+pub async fn through_unavailable<T, F, Fut>(within: Duration, what: &str, call: F) -> (T, u32)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
+    // Atomic only so the caller's future stays Send (tests spawn it).
+    let unavailable = &std::sync::atomic::AtomicU32::new(0);
+    let mut call = call;
+    let answer = super::eventually(within, what, move || {
+        let answer = call();
+        async move {
+            match answer.await {
+                Ok(r) => Ok(r.into_inner()),
+                Err(e) if e.code() == tonic::Code::Unavailable => {
+                    unavailable.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    Err(e)
+                }
+                Err(e) => panic!("{what}: {e:?}"),
+            }
+        }
+    })
+    .await;
+    (
+        answer,
+        unavailable.load(std::sync::atomic::Ordering::Relaxed),
+    )
 }

@@ -2,7 +2,7 @@
 //! read with a real Prometheus text parser.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use prometheus_parse::{Sample, Scrape, Value};
 use streamgate::{Config, Deps};
@@ -70,19 +70,15 @@ impl Metered {
     /// Scrapes until `sample(name, labels)` equals `want` (at most 20 s; metrics have no
     /// event to await).
     pub async fn wait_for(&self, name: &str, labels: &[(&str, &str)], want: f64) -> Metrics {
-        let until = Instant::now() + Duration::from_secs(20);
-        loop {
+        let what = format!("{name}{labels:?} == {want}");
+        super::eventually(Duration::from_secs(20), &what, move || async move {
             let m = self.scrape().await;
-            let now = m.value(name, labels);
-            if now == want {
-                return m;
+            match m.value(name, labels) {
+                now if now == want => Ok(m),
+                now => Err(now),
             }
-            assert!(
-                Instant::now() < until,
-                "{name}{labels:?} stayed at {now}, never {want}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        })
+        .await
     }
 }
 

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod edge;
+pub mod eventually;
 pub mod fetch;
 pub mod h2raw;
 pub mod lock;
@@ -11,11 +12,13 @@ pub mod metrics;
 pub mod redis_topology;
 pub mod sensor;
 
+pub use eventually::{eventually, eventually_blocking, until};
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use streamgate::edge::{Decisions, Reloader};
 use streamgate::sensor::FeedMetrics;
@@ -124,17 +127,12 @@ impl TestServer {
     }
 
     async fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if tokio::net::TcpStream::connect(self.addr).await.is_ok() {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "test server never accepted connections"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        eventually(
+            Duration::from_secs(10),
+            "the test server accepts connections",
+            || tokio::net::TcpStream::connect(self.addr),
+        )
+        .await;
     }
 
     /// Signals a graceful stop and waits for `serve` to return (at most 30 s).
@@ -213,27 +211,20 @@ impl RedisServer {
     }
 
     fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
-                use std::io::{Read, Write};
-                let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
-                if s.write_all(b"PING\r\n").is_ok() {
-                    let mut buf = [0u8; 16];
-                    if let Ok(n) = s.read(&mut buf) {
-                        if buf[..n].starts_with(b"+PONG") {
-                            return;
-                        }
-                    }
-                }
+        let what = format!("redis-server on port {} answers PING", self.port);
+        eventually_blocking(Duration::from_secs(10), &what, || {
+            use std::io::{Read, Write};
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port))?;
+            s.set_read_timeout(Some(Duration::from_millis(200)))?;
+            s.write_all(b"PING\r\n")?;
+            let mut buf = [0u8; 16];
+            let n = s.read(&mut buf)?;
+            if buf[..n].starts_with(b"+PONG") {
+                Ok(())
+            } else {
+                Err(std::io::Error::other(format!("answered {:?}", &buf[..n])))
             }
-            assert!(
-                Instant::now() < deadline,
-                "redis-server on port {} never answered PING",
-                self.port
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        });
     }
 
     /// Kills the server at once (SIGKILL), as a crash would.
@@ -294,4 +285,38 @@ impl Drop for Upstream {
 /// Path of the `streamgate` binary built for this test run.
 pub fn server_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_streamgate"))
+}
+
+/// Waits until `server` reports `want` for `service`, on the health `Watch` stream (the change
+/// itself is awaited, not polled); fails after `within` naming the last status seen.
+pub async fn wait_for_health(
+    server: &TestServer,
+    service: &str,
+    want: tonic_health::ServingStatus,
+    within: Duration,
+) {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+    let want = tonic_health::pb::health_check_response::ServingStatus::from(want);
+    let mut health = HealthClient::new(server.channel().await);
+    let req = HealthCheckRequest {
+        service: service.into(),
+    };
+    let mut updates = health.watch(req).await.expect("Watch").into_inner();
+    let mut last = None;
+    let seen = tokio::time::timeout(within, async {
+        while let Some(update) = updates.message().await.expect("the Watch stream") {
+            last = Some(update.status());
+            if update.status() == want {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(
+        seen,
+        Ok(true),
+        "{service} never reported {want:?} within {within:?}; last: {last:?}"
+    );
 }

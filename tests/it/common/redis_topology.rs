@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use redis::Commands;
 
+use super::eventually_blocking;
+
 /// Longest wait for a topology to settle (cluster state ok, sentinels aware of the replica).
 const SETTLE: Duration = Duration::from_secs(30);
 
@@ -84,25 +86,12 @@ impl RedisProc {
     }
 
     fn wait_for_ping(&self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let pong = redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
-                .ok()
-                .and_then(|c| {
-                    c.get_connection_with_timeout(Duration::from_millis(200))
-                        .ok()
-                })
-                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c).ok());
-            if pong.as_deref() == Some("PONG") {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "redis-server on port {} never answered PING",
-                self.port
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let what = format!("redis-server on port {} answers PING", self.port);
+        eventually_blocking(Duration::from_secs(10), &what, || {
+            redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))?
+                .get_connection_with_timeout(Duration::from_millis(200))
+                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+        });
     }
 
     /// Kills the process at once (SIGKILL).
@@ -187,19 +176,15 @@ impl RedisCluster {
 
     /// Waits (at most 30 s) until every node reports `cluster_state:ok`.
     pub fn wait_until_ok(&self) {
-        let deadline = Instant::now() + SETTLE;
         for node in &self.nodes {
-            loop {
+            let what = format!("node {} reports cluster_state:ok", node.port);
+            eventually_blocking(SETTLE, &what, || {
                 let info: String = redis::cmd("CLUSTER")
                     .arg("INFO")
                     .query(&mut node.conn())
                     .expect("CLUSTER INFO");
-                if info.contains("cluster_state:ok") {
-                    break;
-                }
-                assert!(Instant::now() < deadline, "the cluster never became ok");
-                std::thread::sleep(Duration::from_millis(50));
-            }
+                info.contains("cluster_state:ok").then_some(()).ok_or(info)
+            });
         }
     }
 
@@ -370,18 +355,15 @@ impl RedisSentinels {
             &replica_dir,
             &["--replicaof", "127.0.0.1", &primary.port.to_string()],
         );
-        let deadline = Instant::now() + SETTLE;
-        loop {
+        eventually_blocking(SETTLE, "the replica syncs", || {
             let info: String = redis::cmd("INFO")
                 .arg("replication")
                 .query(&mut replica.conn())
                 .expect("INFO replication");
-            if info.contains("master_link_status:up") {
-                break;
-            }
-            assert!(Instant::now() < deadline, "the replica never synced");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            info.contains("master_link_status:up")
+                .then_some(())
+                .ok_or(info)
+        });
         let mut sentinels = Vec::new();
         for i in 0..3 {
             let port = super::free_port();
@@ -418,24 +400,16 @@ impl RedisSentinels {
     }
 
     fn wait_until_sentinels_know_the_replica(&self) {
-        let deadline = Instant::now() + SETTLE;
         for s in &self.sentinels {
-            loop {
+            let what = format!("sentinel {} sees the replica", s.port);
+            eventually_blocking(SETTLE, &what, || {
                 let replicas: Vec<redis::Value> = redis::cmd("SENTINEL")
                     .arg("REPLICAS")
                     .arg(MASTER)
                     .query(&mut s.conn())
                     .expect("SENTINEL REPLICAS");
-                if !replicas.is_empty() {
-                    break;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "sentinel {} never saw the replica",
-                    s.port
-                );
-                std::thread::sleep(Duration::from_millis(100));
-            }
+                (!replicas.is_empty()).then_some(()).ok_or("no replica yet")
+            });
         }
     }
 
@@ -463,26 +437,17 @@ impl RedisSentinels {
     /// waits until the sentinels name the replica as primary.
     pub fn failover(&self) {
         let before = self.primary_port();
-        let deadline = Instant::now() + SETTLE;
-        loop {
-            let res: redis::RedisResult<()> = redis::cmd("SENTINEL")
+        eventually_blocking(SETTLE, "SENTINEL FAILOVER is accepted", || {
+            redis::cmd("SENTINEL")
                 .arg("FAILOVER")
                 .arg(MASTER)
-                .query(&mut self.sentinels[0].conn());
-            match res {
-                Ok(()) => break,
-                Err(e) => {
-                    assert!(Instant::now() < deadline, "SENTINEL FAILOVER refused: {e}");
-                    std::thread::sleep(Duration::from_millis(200));
-                }
+                .query::<()>(&mut self.sentinels[0].conn())
+        });
+        eventually_blocking(SETTLE, "the sentinels name a new primary", || {
+            match self.primary_port() {
+                port if port != before => Ok(()),
+                port => Err(port),
             }
-        }
-        loop {
-            if self.primary_port() != before {
-                return;
-            }
-            assert!(Instant::now() < deadline, "the failover never completed");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        });
     }
 }

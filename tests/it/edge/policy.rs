@@ -4,16 +4,16 @@
 
 use crate::common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::get;
-use common::TestServer;
 use common::Upstream;
 use common::edge::{Files, bearer, sha256_hex};
 use common::fetch::{FixedLookup, get as fetch_get, list};
 use common::lock::{acquire_req, hold_req, unique};
+use common::{TestServer, eventually};
 use streamgate::Deps;
 use streamgate::edge::{Policy, Rule};
 use streamgate_client::proto::fetch_service_client::FetchServiceClient;
@@ -561,22 +561,21 @@ async fn over_rate_per_second_is_resource_exhausted_then_allowed_after_refill() 
         .await
         .expect("ops has its own bucket");
 
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        match c
-            .acquire_lock(bearer(
-                acquire_req(&unique("rate"), 1_000, 0),
-                "limited-token",
-            ))
-            .await
-        {
-            Ok(_) => break,
-            Err(s) if s.code() == Code::ResourceExhausted && Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
+    let c = &c;
+    eventually(
+        Duration::from_secs(5),
+        "the bucket refills",
+        move || async move {
+            let req = bearer(acquire_req(&unique("rate"), 1_000, 0), "limited-token");
+            match c.clone().acquire_lock(req).await {
+                Err(s) if s.code() != Code::ResourceExhausted => {
+                    panic!("not a rate refusal: {s:?}")
+                }
+                other => other,
             }
-            Err(s) => panic!("the bucket never refilled: {s:?}"),
-        }
-    }
+        },
+    )
+    .await;
     assert!(s.decisions().refused(Rule::RatePerSecond) >= 1);
 }
 
@@ -623,19 +622,16 @@ async fn max_concurrent_counts_open_streams() {
 
     // Closing one stream frees its place (the server hears of it asynchronously).
     drop(open.pop());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match c
-            .acquire_lock(bearer(acquire_req(&unique("x"), 1_000, 0), "streams-token"))
-            .await
-        {
-            Ok(_) => break,
-            Err(s) if s.code() == Code::ResourceExhausted && Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            Err(s) => panic!("the closed stream's place was never freed: {s:?}"),
+    let shared = &c;
+    let what = "the closed stream's place is freed";
+    eventually(Duration::from_secs(10), what, move || async move {
+        let req = bearer(acquire_req(&unique("x"), 1_000, 0), "streams-token");
+        match shared.clone().acquire_lock(req).await {
+            Err(s) if s.code() != Code::ResourceExhausted => panic!("not a limit refusal: {s:?}"),
+            other => other,
         }
-    }
+    })
+    .await;
     // Finished unary calls hold no place: many in a row pass with one stream still open.
     for _ in 0..5 {
         c.acquire_lock(bearer(acquire_req(&unique("x"), 1_000, 0), "streams-token"))

@@ -4,12 +4,12 @@
 use crate::common;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{any, get};
 use common::fetch::{Hits, client_for, get as get_req};
-use common::{TestServer, Upstream};
+use common::{TestServer, Upstream, until};
 use streamgate_client::proto::{FetchRequest, Header};
 use tokio::sync::Semaphore;
 use tonic::Code;
@@ -115,14 +115,12 @@ async fn a_call_beyond_the_wait_queue_is_resource_exhausted_at_once() {
         tokio::spawn(async move { c.fetch(get_req(url)).await.map(|r| r.into_inner().status) })
     };
     let first = call(client.clone());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while hits.get() == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the first call never reached the upstream"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    until(
+        Duration::from_secs(10),
+        "the first call reaches the upstream",
+        || hits.get() > 0,
+    )
+    .await;
     // The slot is taken: of two more calls one waits in the queue, the other is turned
     // away at once.
     let mut second = call(client.clone());

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use common::TestServer;
 use common::lock::*;
 use common::redis_topology::{RedisCluster, cluster_port};
+use common::{until, wait_for_health};
 use tonic::Code;
+use tonic_health::ServingStatus;
 
 /// A server on the cluster seeded only by node `seed`, with the fallback re-check far off
 /// (20 s) so that anything faster is a notification.
@@ -52,19 +54,11 @@ async fn acquire_through_moves(
     >,
     name: &str,
 ) -> (streamgate_client::proto::AcquireLockResponse, u32) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut unavailable = 0;
-    loop {
-        match c.acquire_lock(acquire_req(name, 5_000, 20_000)).await {
-            Ok(r) => return (r.into_inner(), unavailable),
-            Err(e) => {
-                assert_eq!(e.code(), Code::Unavailable, "{e:?}");
-                unavailable += 1;
-                assert!(Instant::now() < deadline, "unavailable for 10 s: {e:?}");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    }
+    through_unavailable(Duration::from_secs(10), "AcquireLock through moves", || {
+        let (mut c, req) = (c.clone(), acquire_req(name, 5_000, 20_000));
+        async move { c.acquire_lock(req).await }
+    })
+    .await
 }
 
 /// Releases, retrying UNAVAILABLE as [`acquire_through_moves`]; returns `released`. After
@@ -77,23 +71,17 @@ async fn release_through_moves(
     name: &str,
     token: &str,
 ) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut retried = false;
-    loop {
-        let req = streamgate_client::proto::ReleaseRequest {
-            name: name.into(),
-            token: token.into(),
-        };
-        match c.release(req).await {
-            Ok(r) => return r.into_inner().released || retried,
-            Err(e) => {
-                assert_eq!(e.code(), Code::Unavailable, "{e:?}");
-                retried = true;
-                assert!(Instant::now() < deadline, "unavailable for 10 s: {e:?}");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    }
+    let (r, retried) =
+        through_unavailable(Duration::from_secs(10), "Release through moves", || {
+            let req = streamgate_client::proto::ReleaseRequest {
+                name: name.into(),
+                token: token.into(),
+            };
+            let mut c = c.clone();
+            async move { c.release(req).await }
+        })
+        .await;
+    r.released || retried > 0
 }
 
 /// Runs `workers` workers (even ones on `a`, odd ones on `b`), each taking every name of
@@ -209,11 +197,10 @@ async fn a_waiter_on_one_server_is_woken_by_a_release_on_the_other() {
             let g = acquire(&mut w, &n, 30_000, 10_000).await;
             (g, Instant::now())
         });
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while cluster.queued(&name) < 1 {
-            assert!(Instant::now() < deadline, "the waiter never queued");
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+        until(Duration::from_secs(10), "the waiter queues", || {
+            cluster.queued(&name) >= 1
+        })
+        .await;
         let released_at = Instant::now();
         assert!(release(&mut holder, &name, &held.token).await);
         let (g, granted_at) = waiter.await.unwrap();
@@ -248,11 +235,10 @@ async fn moving_a_hot_locks_slot_mid_run_loses_nothing() {
     let run = counter_run(&a, &b, &names, workers, rounds, &counters);
     let mover = async {
         // Move once the run is well under way: waiters queued, leases held.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while counters.get(&hot) < 20 {
-            assert!(Instant::now() < deadline, "the run never got going");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        until(Duration::from_secs(10), "the run gets going", || {
+            counters.get(&hot) >= 20
+        })
+        .await;
         let moved_at = counters.get(&hot);
         let cluster = &cluster;
         tokio::task::block_in_place(|| cluster.move_slot(slot, to));
@@ -270,11 +256,10 @@ async fn moving_a_hot_locks_slot_mid_run_loses_nothing() {
     let mut w = client_for(&b).await;
     let n = hot.clone();
     let waiter = tokio::spawn(async move { acquire(&mut w, &n, 30_000, 5_000).await });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while cluster.queued(&hot) < 1 {
-        assert!(Instant::now() < deadline, "the waiter never queued");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    until(Duration::from_secs(10), "the waiter queues", || {
+        cluster.queued(&hot) >= 1
+    })
+    .await;
     assert!(release(&mut holder, &hot, &held.token).await);
     let g = waiter.await.unwrap();
     assert!(
@@ -308,15 +293,8 @@ async fn names_that_come_and_go_leave_no_keys_on_any_master() {
         last.insert(name, g.fencing_token);
     }
     assert!(cluster.keys() > 0, "live leases hold keys");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while cluster.keys() > 0 {
-        assert!(
-            Instant::now() < deadline,
-            "{} keys remain after every lease ended",
-            cluster.keys()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let what = "every key expires after every lease ended";
+    until(Duration::from_secs(20), what, || cluster.keys() == 0).await;
     for (name, fence) in &last {
         let g = acquire(&mut c, name, 5_000, 0).await;
         assert!(g.fencing_token > *fence, "{name}");
@@ -338,26 +316,17 @@ fn name_on(cluster: &RedisCluster, node: usize, prefix: &str) -> String {
 /// most `within`; each call must answer within 5 s.
 async fn acquire_once_back(server: &TestServer, name: &str, within: Duration) {
     let mut c = client_for(server).await;
-    let deadline = Instant::now() + within;
-    loop {
-        let call = c.acquire_lock(acquire_req(name, 5_000, 0));
-        match tokio::time::timeout(Duration::from_secs(5), call)
-            .await
-            .expect("a call answers within 5 s")
-        {
-            Ok(r) => {
-                let g = r.into_inner();
-                assert!(g.acquired, "{name} is free");
-                assert!(release(&mut c, name, &g.token).await);
-                return;
-            }
-            Err(e) => {
-                assert_eq!(e.code(), Code::Unavailable, "{e:?}");
-                assert!(Instant::now() < deadline, "never served again: {e:?}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+    let (g, _) = through_unavailable(within, "served again", || {
+        let (mut c, req) = (c.clone(), acquire_req(name, 5_000, 0));
+        async move {
+            tokio::time::timeout(Duration::from_secs(5), c.acquire_lock(req))
+                .await
+                .expect("a call answers within 5 s")
         }
-    }
+    })
+    .await;
+    assert!(g.acquired, "{name} is free");
+    assert!(release(&mut c, name, &g.token).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -378,34 +347,12 @@ async fn a_server_started_before_its_cluster_serves_locks_once_it_is_up() {
     acquire_once_back(&server, "early", Duration::from_secs(20)).await;
 }
 
-type Health = tonic_health::pb::health_client::HealthClient<tonic::transport::Channel>;
-
-/// Polls LockService's health until it is `want` (at most 20 s).
-async fn wait_for_lock_health(health: &mut Health, want: i32) {
-    let until = Instant::now() + Duration::from_secs(20);
-    loop {
-        let req = tonic_health::pb::HealthCheckRequest {
-            service: "streamgate.v1.LockService".into(),
-        };
-        let now = health.check(req).await.unwrap().into_inner().status;
-        if now == want {
-            return;
-        }
-        assert!(
-            Instant::now() < until,
-            "LockService stayed at {now}, never {want}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+const LOCK: &str = "streamgate.v1.LockService";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_master_gives_unavailable_without_hanging_and_serves_again_on_its_return() {
-    const SERVING: i32 = 1;
-    const NOT_SERVING: i32 = 2;
     let mut cluster = RedisCluster::start();
     let server = TestServer::start_with_args(&["--redis-url", &cluster.url()]).await;
-    let mut health = Health::new(server.channel().await);
     let name = name_on(&cluster, 2, "killed-node");
     acquire_once_back(&server, &name, Duration::ZERO).await;
 
@@ -419,14 +366,26 @@ async fn a_killed_master_gives_unavailable_without_hanging_and_serves_again_on_i
             .unwrap_err();
         assert_eq!(err.code(), Code::Unavailable, "{err:?}");
     }
-    wait_for_lock_health(&mut health, NOT_SERVING).await;
+    wait_for_health(
+        &server,
+        LOCK,
+        ServingStatus::NotServing,
+        Duration::from_secs(20),
+    )
+    .await;
 
     let cluster = tokio::task::block_in_place(move || {
         cluster.nodes[2].restart();
         cluster.wait_until_ok();
         cluster
     });
-    wait_for_lock_health(&mut health, SERVING).await;
+    wait_for_health(
+        &server,
+        LOCK,
+        ServingStatus::Serving,
+        Duration::from_secs(20),
+    )
+    .await;
     acquire_once_back(&server, &name, Duration::from_secs(20)).await;
     drop(cluster);
 }

@@ -7,8 +7,10 @@ use std::time::{Duration, Instant};
 
 use common::lock::*;
 use common::{RedisServer, TestServer, free_port};
+use common::{eventually, wait_for_health};
 use streamgate_client::proto::hold_event::Event;
 use tonic::Code;
+use tonic_health::ServingStatus;
 
 const INCREMENTS_PER_WORKER: u64 = 15;
 
@@ -115,22 +117,13 @@ async fn a_killed_redis_gives_unavailable_and_a_restarted_one_serves_again() {
     }
 
     let _redis = RedisServer::start_on(port);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut unavailable_after_restart = 0;
-    loop {
-        match c.acquire_lock(acquire_req(&unique("back"), 5_000, 0)).await {
-            Ok(r) => {
-                assert!(r.into_inner().acquired);
-                break;
-            }
-            Err(e) => {
-                assert_eq!(e.code(), Code::Unavailable, "{e:?}");
-                unavailable_after_restart += 1;
-                assert!(Instant::now() < deadline, "the service never recovered");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
+    let (g, unavailable_after_restart) =
+        through_unavailable(Duration::from_secs(10), "the service recovers", || {
+            let (mut c, req) = (c.clone(), acquire_req(&unique("back"), 5_000, 0));
+            async move { c.acquire_lock(req).await }
+        })
+        .await;
+    assert!(g.acquired);
     eprintln!("UNAVAILABLE answers after the restart before recovery: {unavailable_after_restart}");
     server
         .stop()
@@ -183,20 +176,12 @@ async fn a_server_started_while_redis_is_down_serves_locks_once_it_is_up() {
         .unwrap_err();
     assert_eq!(err.code(), Code::Unavailable);
     let _redis = RedisServer::start_on(port);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match c.acquire_lock(acquire_req("early", 5_000, 0)).await {
-            Ok(r) => {
-                assert!(r.into_inner().acquired);
-                break;
-            }
-            Err(e) => {
-                assert_eq!(e.code(), Code::Unavailable);
-                assert!(Instant::now() < deadline, "never recovered");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
+    let (g, _) = through_unavailable(Duration::from_secs(10), "the service recovers", || {
+        let (mut c, req) = (c.clone(), acquire_req("early", 5_000, 0));
+        async move { c.acquire_lock(req).await }
+    })
+    .await;
+    assert!(g.acquired);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -284,6 +269,8 @@ async fn a_hand_off_costs_two_scripts_whether_the_waiter_is_on_the_releasing_ser
 
 type Health = tonic_health::pb::health_client::HealthClient<tonic::transport::Channel>;
 
+const LOCK: &str = "streamgate.v1.LockService";
+
 /// The health status `server` reports for `service`.
 async fn status(health: &mut Health, service: &str) -> i32 {
     let req = tonic_health::pb::HealthCheckRequest {
@@ -292,26 +279,9 @@ async fn status(health: &mut Health, service: &str) -> i32 {
     health.check(req).await.unwrap().into_inner().status
 }
 
-/// Polls LockService's health until it is `want` (at most 10 s).
-async fn wait_for_lock_health(health: &mut Health, want: i32) {
-    let until = Instant::now() + Duration::from_secs(10);
-    loop {
-        let now = status(health, "streamgate.v1.LockService").await;
-        if now == want {
-            return;
-        }
-        assert!(
-            Instant::now() < until,
-            "LockService stayed at {now}, never {want}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lock_service_health_is_not_serving_while_redis_is_down_and_serving_again_after() {
     const SERVING: i32 = 1;
-    const NOT_SERVING: i32 = 2;
     let port = free_port();
     let mut redis = RedisServer::start_on(port);
     let server = TestServer::start_with_args(&["--redis-url", &redis.url()]).await;
@@ -322,7 +292,13 @@ async fn lock_service_health_is_not_serving_while_redis_is_down_and_serving_agai
     );
 
     redis.kill();
-    wait_for_lock_health(&mut health, NOT_SERVING).await;
+    wait_for_health(
+        &server,
+        LOCK,
+        ServingStatus::NotServing,
+        Duration::from_secs(10),
+    )
+    .await;
     assert_eq!(
         status(&mut health, "streamgate.v1.FetchService").await,
         SERVING,
@@ -330,7 +306,13 @@ async fn lock_service_health_is_not_serving_while_redis_is_down_and_serving_agai
     );
 
     let _redis = RedisServer::start_on(port);
-    wait_for_lock_health(&mut health, SERVING).await;
+    wait_for_health(
+        &server,
+        LOCK,
+        ServingStatus::Serving,
+        Duration::from_secs(10),
+    )
+    .await;
     let mut c = client_for(&server).await;
     let g = acquire(&mut c, &unique("after-outage"), 5_000, 0).await;
     assert!(g.acquired, "a SERVING LockService grants locks");
@@ -431,18 +413,17 @@ async fn names_that_come_and_go_leave_no_keys_and_their_fences_keep_rising() {
     assert!(keys_in(&mut conn).await > 0, "the live leases hold keys");
 
     // Every lease (100 ms) and queue entry (twice the 900 ms waiter lease) ends in seconds.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let n = keys_in(&mut conn).await;
-        if n == 0 {
-            break;
+    let what = "every key expires after every lease ended";
+    eventually(Duration::from_secs(20), what, || {
+        let mut conn = conn.clone();
+        async move {
+            match keys_in(&mut conn).await {
+                0 => Ok(()),
+                n => Err(format!("{n} keys remain")),
+            }
         }
-        assert!(
-            Instant::now() < deadline,
-            "{n} keys remain after every lease ended"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await;
 
     // The names come back: fences still rise, with no per-name state kept meanwhile.
     for (name, fence) in &last_fence {
@@ -473,17 +454,11 @@ async fn fences_keep_rising_across_a_redis_restart_that_lost_every_key() {
     }
     redis.kill();
     let _redis = RedisServer::start_on(port);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let g = loop {
-        match c.acquire_lock(acquire_req(&name, 5_000, 0)).await {
-            Ok(r) => break r.into_inner(),
-            Err(e) => {
-                assert_eq!(e.code(), Code::Unavailable, "{e:?}");
-                assert!(Instant::now() < deadline, "never recovered");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    };
+    let (g, _) = through_unavailable(Duration::from_secs(10), "the service recovers", || {
+        let (mut c, req) = (c.clone(), acquire_req(&name, 5_000, 0));
+        async move { c.acquire_lock(req).await }
+    })
+    .await;
     assert!(g.acquired);
     assert!(
         g.fencing_token > last,

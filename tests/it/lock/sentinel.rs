@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::TestServer;
 use common::lock::*;
 use common::redis_topology::{MASTER, RedisSentinels};
+use common::{TestServer, until};
 use tonic::Code;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -34,16 +34,11 @@ async fn locks_are_granted_handed_over_and_fenced_on_the_primary_the_sentinels_n
     });
     let mut primary = set.primary.conn();
     let key = format!("{{streamgate:lock:{name}}}:queue");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while redis::cmd("ZCARD")
-        .arg(&key)
-        .query::<u64>(&mut primary)
-        .unwrap()
-        < 1
-    {
-        assert!(Instant::now() < deadline, "the waiter never queued");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    until(Duration::from_secs(10), "the waiter queues", || {
+        let queued: u64 = redis::cmd("ZCARD").arg(&key).query(&mut primary).unwrap();
+        queued >= 1
+    })
+    .await;
     let released_at = Instant::now();
     assert!(release(&mut ca, &name, &held.token).await);
     let (g, granted_at) = waiter.await.unwrap();
@@ -169,11 +164,12 @@ async fn a_failover_mid_run_gives_bounded_unavailability_and_fences_keep_rising(
     }
 
     // Let the run get going, then fail over.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while before_max.load(Ordering::Relaxed) == 0 {
-        assert!(Instant::now() < deadline, "no grant before the failover");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until(
+        Duration::from_secs(10),
+        "a grant before the failover",
+        || before_max.load(Ordering::Relaxed) > 0,
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     failing_over.store(true, Ordering::Relaxed);
     let started = Instant::now();

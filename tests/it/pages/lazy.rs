@@ -31,15 +31,18 @@ async fn narrow_client(server: &TestServer) -> FetchServiceClient<Channel> {
 
 /// Waits until the upstream has seen no new request for 300 ms (the last ones settled).
 async fn settled(hits: &Hits) -> usize {
-    let mut last = hits.get();
-    loop {
+    let last = &std::cell::Cell::new(hits.get());
+    let what = "no new upstream request for 300 ms";
+    common::eventually(Duration::from_secs(10), what, move || async move {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let now = hits.get();
-        if now == last {
-            return now;
+        if now == last.replace(now) {
+            Ok(now)
+        } else {
+            Err(now)
         }
-        last = now;
-    }
+    })
+    .await
 }
 
 #[tokio::test]

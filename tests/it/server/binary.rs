@@ -3,10 +3,10 @@
 use crate::common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-use common::{TestServer, server_binary};
+use common::{TestServer, eventually_blocking, server_binary};
 use tokio_stream::StreamExt;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -198,17 +198,7 @@ fn binary_logs_its_bound_address_and_exits_0_on_sigterm() {
         .status()
         .expect("send SIGTERM");
     assert!(status.success());
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let exit = loop {
-        if let Some(s) = child.try_wait().expect("wait for streamgate") {
-            break s;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "streamgate did not exit after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let exit = exited_within(&mut child, Duration::from_secs(20), "SIGTERM");
     assert_eq!(exit.code(), Some(0));
 }
 
@@ -219,16 +209,17 @@ fn binary_exits_0_on_sigint_with_json_logs() {
         .args(["-INT", &child.id().to_string()])
         .status()
         .expect("send SIGINT");
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let exit = loop {
-        if let Some(s) = child.try_wait().expect("wait for streamgate") {
-            break s;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "streamgate did not exit after SIGINT"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let exit = exited_within(&mut child, Duration::from_secs(20), "SIGINT");
     assert_eq!(exit.code(), Some(0));
+}
+
+/// The exit status of `child`, which must exit within `within` of being sent `signal`.
+fn exited_within(child: &mut std::process::Child, within: Duration, signal: &str) -> ExitStatus {
+    let what = format!("streamgate exits after {signal}");
+    eventually_blocking(within, &what, || {
+        child
+            .try_wait()
+            .expect("wait for streamgate")
+            .ok_or("still running")
+    })
 }

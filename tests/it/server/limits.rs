@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::TestServer;
 use common::h2raw::{MAX_CONCURRENT_STREAMS, RawH2};
@@ -53,15 +53,9 @@ async fn a_connection_beyond_the_limit_is_closed_at_once_and_a_freed_slot_is_reu
 
 /// A served connection, retrying turned-away ones for at most `limit`.
 async fn connect_within(server: &TestServer, limit: Duration) -> RawH2 {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(conn) = RawH2::connect(server.addr).await {
-            return conn;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no connection served in {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let addr = server.addr;
+    common::eventually(limit, "a connection is served", move || async move {
+        RawH2::connect(addr).await.ok_or("turned away")
+    })
+    .await
 }
