@@ -1,5 +1,10 @@
 //! FetchService's families: upstream requests (Envoy's per-upstream stats, by status class),
 //! the concurrency queue, guard refusals by kind, and ListPages pages and retries.
+//!
+//! Where each is recorded: upstream requests and the queue in src/fetch/http/ (client.rs,
+//! slots.rs), guard refusals where a refusal becomes an error (src/fetch/error.rs), a page
+//! sent in src/fetch/service.rs once it is handed to the connection (counted as written by
+//! src/fetch/pages/transport.rs), a retry in src/fetch/pages/page_fetch.rs.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -7,6 +7,11 @@
 //! from the caller's, only [`CROSS_ORIGIN_HEADERS`] of the caller's headers go along (the
 //! Fetch standard's and curl's rule: credentials stay with the origin they were meant for).
 //! No hop ever carries a `Referer`.
+//!
+//! The redirect policy lives here (hops, headers, `--fetch-max-redirects`); what it asks of
+//! others: `guard.rs` checks each hop's address, and the caller's `fetch_hosts` rule
+//! (src/edge/rules.rs, asked through the [`Caller`](crate::edge::Caller) the request carries)
+//! is checked again for each hop.
 
 use std::error::Error as StdError;
 use std::sync::Arc;

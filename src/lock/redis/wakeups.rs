@@ -10,6 +10,11 @@
 //! cost of every server seeing every hand-off message (O(servers), never O(waiters)).
 //! When the connection drops, the task reconnects with backoff, re-subscribes and wakes
 //! every local waiter to re-check, since announcements may have been lost meanwhile.
+//!
+//! The rest of the wake-up path: `scripts.rs` (the Lua that publishes a hand-off),
+//! `mod.rs` (a waiter registers here before it queues, and answers from the grant),
+//! `store.rs` (starts this listener for the topology), `sentinel.rs` (tells it the primary
+//! moved), `cluster.rs` (Redis Cluster: sharded pub/sub instead of this pattern).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};

@@ -1,6 +1,7 @@
 //! One conformance suite for LockService, run against every backend: the in-process one,
-//! Redis (a real redis-server per test) and Redis Cluster (three real masters). Every case is a plain async fn over a `LockEnv`;
-//! the macro at the bottom instantiates each for both backends.
+//! Redis (a real redis-server per test) and Redis Cluster (three real masters). Every case is
+//! a plain async fn over a `LockEnv`; the macro at the bottom instantiates each for the
+//! in-process and single-Redis backends, and one test runs them all on one cluster.
 
 use crate::common;
 
