@@ -5,11 +5,10 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::Args;
 
-use super::{ConfigError, longer_than_zero};
+use super::ConfigError;
 use crate::edge::{Policy, TlsFiles};
 
 /// The edge flags.
@@ -28,10 +27,6 @@ pub struct EdgeArgs {
     /// of them fails the handshake. Needs --tls-cert. SIGHUP re-reads it.
     #[arg(long, env = "STREAMGATE_TLS_CLIENT_CA", value_name = "PEM")]
     pub tls_client_ca: Option<PathBuf>,
-
-    /// How long a new connection gets to finish its TLS handshake before it is closed.
-    #[arg(long, env = "STREAMGATE_TLS_HANDSHAKE_TIMEOUT", value_parser = humantime::parse_duration, default_value = "10s")]
-    pub tls_handshake_timeout: Duration,
 
     /// Caller policy (TOML): principals by bearer-token hash or client-certificate identity
     /// and what each may do. SIGHUP reloads it. Unset: every caller may do everything.
@@ -60,8 +55,6 @@ pub struct TlsSettings {
     pub files: TlsFiles,
     /// The config loaded at start-up.
     pub config: Arc<rustls::ServerConfig>,
-    /// Time a handshake may take.
-    pub handshake_timeout: Duration,
 }
 
 /// The policy file and the policy read from it.
@@ -92,14 +85,7 @@ impl EdgeArgs {
                     client_ca: self.tls_client_ca.clone(),
                 };
                 let config = files.load().map_err(|e| ConfigError(e.0))?;
-                Some(TlsSettings {
-                    files,
-                    config,
-                    handshake_timeout: longer_than_zero(
-                        "tls-handshake-timeout",
-                        self.tls_handshake_timeout,
-                    )?,
-                })
+                Some(TlsSettings { files, config })
             }
             (Some(_), None) | (None, Some(_)) => {
                 return Err(ConfigError(
@@ -129,6 +115,6 @@ impl EdgeArgs {
 }
 
 /// 127.0.0.0/8, ::1, and ::ffff:127.x.y.z.
-fn is_loopback(addr: SocketAddr) -> bool {
+pub(super) fn is_loopback(addr: SocketAddr) -> bool {
     addr.ip().to_canonical().is_loopback()
 }

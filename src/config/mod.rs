@@ -20,7 +20,7 @@ pub use edge::{EdgeArgs, EdgeSettings, PolicySettings, TlsSettings};
 pub use fetch::{FetchArgs, FetchSettings, PagesArgs, PagesSettings};
 pub use lock::{LockArgs, LockSettings, RedisSettings};
 pub use metrics::{MetricsArgs, MetricsSettings};
-pub use sensor::{SensorArgs, SensorSettings};
+pub use sensor::{DEFAULT_SENSOR_MAX_STREAMS, SensorArgs, SensorSettings};
 pub use server::{LogFormat, ServerArgs, ServerSettings};
 pub use web::{AllowedOrigins, WebArgs, WebSettings};
 
@@ -196,12 +196,16 @@ mod tests {
             "redis-pool-size",
             "lock-max-waiters",
             "sensor-max-sensors",
+            "sensor-max-streams",
             "sensor-max-message-bytes",
             "sensor-buffer",
             "sensor-max-window",
             "sensor-max-samples",
             "max-connections",
             "max-streams-per-connection",
+            "control-max-message-bytes",
+            "max-partial-message-bytes-per-connection",
+            "max-partial-message-bytes",
         ] {
             let e = error_of(&[&format!("--{flag}"), "0"]);
             assert!(e.contains(&format!("--{flag}")), "{flag}: {e}");
@@ -212,6 +216,10 @@ mod tests {
             "redis-timeout",
             "lock-min-ttl",
             "lock-recheck",
+            "handshake-timeout",
+            "idle-timeout",
+            "keepalive-interval",
+            "keepalive-timeout",
         ] {
             let e = error_of(&[&format!("--{flag}"), "0s"]);
             assert!(e.contains(&format!("--{flag}")), "{flag}: {e}");

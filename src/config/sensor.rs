@@ -7,9 +7,23 @@ use clap::Args;
 
 use super::{ConfigError, at_least_one};
 
+/// `--sensor-max-streams`: the SensorFeed bench's 1,000 concurrent streams fit; each stream
+/// may retain ~20 MiB at the per-stream limits, so lower it (or those) for a small host.
+pub const DEFAULT_SENSOR_MAX_STREAMS: usize = 1_000;
+
 /// The SensorFeed flags.
 #[derive(Clone, Debug, Args)]
 pub struct SensorArgs {
+    /// SensorFeed streams open at once on the whole server; one more is refused with
+    /// RESOURCE_EXHAUSTED naming this flag (the per-stream limits bound each one, this bounds
+    /// their number).
+    #[arg(
+        long = "sensor-max-streams",
+        env = "STREAMGATE_SENSOR_MAX_STREAMS",
+        default_value_t = DEFAULT_SENSOR_MAX_STREAMS
+    )]
+    pub max_streams: usize,
+
     /// Distinct sensors one SensorFeed stream may report; a reading or config naming one more
     /// is rejected in-band and the stream goes on.
     #[arg(
@@ -58,6 +72,8 @@ pub struct SensorArgs {
 /// The checked settings of SensorService.
 #[derive(Clone, Copy, Debug)]
 pub struct SensorSettings {
+    /// SensorFeed streams open at once, server-wide.
+    pub max_streams: NonZeroUsize,
     /// Distinct sensors per stream.
     pub max_sensors: NonZeroUsize,
     /// Largest gRPC message on SensorFeed.
@@ -78,6 +94,7 @@ impl SensorArgs {
             at_least_one(flag, v).map(|v| NonZeroUsize::new(v).expect("checked non-zero"))
         };
         Ok(SensorSettings {
+            max_streams: count("sensor-max-streams", self.max_streams)?,
             max_sensors: count("sensor-max-sensors", self.max_sensors)?,
             max_message_bytes: count("sensor-max-message-bytes", self.max_message_bytes)?,
             max_future_skew: self.max_future_skew,

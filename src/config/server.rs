@@ -6,7 +6,41 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use super::{ConfigError, at_least_one};
+use super::{ConfigError, at_least_one, longer_than_zero};
+
+/// `--handshake-timeout`: Envoy's edge guidance allows 10 s for a new connection's first
+/// request headers, long enough for a TLS handshake over a slow mobile link, short enough that
+/// silent sockets cannot hold every slot of `--max-connections`.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: &str = "10s";
+
+/// `--idle-timeout`: nginx's `keepalive_timeout` order of magnitude (Envoy's edge guidance
+/// uses 1 h for HTTP/2 but 5 min keeps idle descriptors turning over); a client with calls
+/// every few minutes keeps its connection, a forgotten one frees its slot.
+pub const DEFAULT_IDLE_TIMEOUT: &str = "5m";
+
+/// `--keepalive-interval`: one HTTP/2 PING a minute on a quiet connection costs nothing and
+/// finds a peer that vanished (cable pulled, NAT entry dropped) within a minute and a half,
+/// instead of the kernel's 2-hour TCP keepalive.
+pub const DEFAULT_KEEPALIVE_INTERVAL: &str = "1m";
+
+/// `--keepalive-timeout`: grpc-go's default wait for the PING's answer.
+pub const DEFAULT_KEEPALIVE_TIMEOUT: &str = "20s";
+
+/// `--control-max-message-bytes`: the largest valid LockService, health or reflection request
+/// is a 256-byte lock name, an owner and a few numbers, or a symbol name: well under 1 KiB.
+/// 64 KiB leaves room for growth while a half-sent message can make the server hold 64 times
+/// less than tonic's 4 MiB default.
+pub const DEFAULT_CONTROL_MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// `--max-partial-message-bytes-per-connection`: four Fetch requests of the default 4 MiB
+/// limit arriving at once on one connection (Envoy's per-connection buffer limit plays the
+/// same part, at 1 MiB for its edge guidance, but our messages are buffered whole).
+pub const DEFAULT_MAX_PARTIAL_MESSAGE_BYTES_PER_CONNECTION: usize = 16 << 20;
+
+/// `--max-partial-message-bytes`: the server-wide ceiling on the same, what the server can
+/// afford to hold for callers still sending (sized for a 1 GiB container next to the
+/// per-stream buffers of the services).
+pub const DEFAULT_MAX_PARTIAL_MESSAGE_BYTES: usize = 256 << 20;
 
 /// Log output format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -49,6 +83,50 @@ pub struct ServerArgs {
         default_value_t = 256
     )]
     pub max_streams_per_connection: u32,
+
+    /// How long a new connection gets from accept until its TLS handshake (if any) is done and
+    /// its first request's headers have arrived, on HTTP/2 and HTTP/1.1; a connection still
+    /// silent or half-way then is closed. `--tls-handshake-timeout` is an older name of it.
+    #[arg(
+        long,
+        alias = "tls-handshake-timeout",
+        env = "STREAMGATE_HANDSHAKE_TIMEOUT",
+        value_parser = humantime::parse_duration,
+        default_value = DEFAULT_HANDSHAKE_TIMEOUT
+    )]
+    pub handshake_timeout: Duration,
+
+    /// How long a connection may stay without an open stream (call) before it is closed:
+    /// HTTP/2 connections get a GOAWAY first, so their clients reconnect without failing a
+    /// call. Also, once --max-connections is reached, the connection idle longest is closed to
+    /// make room for a new one.
+    #[arg(long, env = "STREAMGATE_IDLE_TIMEOUT", value_parser = humantime::parse_duration, default_value = DEFAULT_IDLE_TIMEOUT)]
+    pub idle_timeout: Duration,
+
+    /// Interval of the HTTP/2 PINGs sent on a connection that has been quiet that long, so a
+    /// peer that vanished frees its slot.
+    #[arg(long, env = "STREAMGATE_KEEPALIVE_INTERVAL", value_parser = humantime::parse_duration, default_value = DEFAULT_KEEPALIVE_INTERVAL)]
+    pub keepalive_interval: Duration,
+
+    /// How long a keepalive PING may go unanswered before the connection is closed.
+    #[arg(long, env = "STREAMGATE_KEEPALIVE_TIMEOUT", value_parser = humantime::parse_duration, default_value = DEFAULT_KEEPALIVE_TIMEOUT)]
+    pub keepalive_timeout: Duration,
+
+    /// Largest request message LockService, health and reflection accept, in bytes; a larger
+    /// one fails with OUT_OF_RANGE, naming the limit, before it is buffered. (Fetch follows
+    /// --fetch-max-request-bytes, SensorFeed --sensor-max-message-bytes.)
+    #[arg(long, env = "STREAMGATE_CONTROL_MAX_MESSAGE_BYTES", default_value_t = DEFAULT_CONTROL_MAX_MESSAGE_BYTES)]
+    pub control_max_message_bytes: usize,
+
+    /// Bytes of request messages received in part (announced but not complete) one
+    /// connection may have the server hold, over all its streams; a frame past it fails its
+    /// call with RESOURCE_EXHAUSTED.
+    #[arg(long, env = "STREAMGATE_MAX_PARTIAL_MESSAGE_BYTES_PER_CONNECTION", default_value_t = DEFAULT_MAX_PARTIAL_MESSAGE_BYTES_PER_CONNECTION)]
+    pub max_partial_message_bytes_per_connection: usize,
+
+    /// The same, over every connection of the server.
+    #[arg(long, env = "STREAMGATE_MAX_PARTIAL_MESSAGE_BYTES", default_value_t = DEFAULT_MAX_PARTIAL_MESSAGE_BYTES)]
+    pub max_partial_message_bytes: usize,
 }
 
 /// The checked server-wide settings.
@@ -65,6 +143,20 @@ pub struct ServerSettings {
     pub max_connections: NonZeroUsize,
     /// Concurrent streams per HTTP/2 connection.
     pub max_streams_per_connection: NonZeroU32,
+    /// Time from accept to the first request's headers (TLS handshake included).
+    pub handshake_timeout: Duration,
+    /// Time a connection may spend without an open stream.
+    pub idle_timeout: Duration,
+    /// Quiet time before an HTTP/2 keepalive PING.
+    pub keepalive_interval: Duration,
+    /// Time a keepalive PING may go unanswered.
+    pub keepalive_timeout: Duration,
+    /// Request message limit of LockService, health and reflection.
+    pub control_max_message_bytes: NonZeroUsize,
+    /// Bytes of messages received in part one connection may have held.
+    pub max_partial_message_bytes_per_connection: NonZeroUsize,
+    /// Bytes of messages received in part the whole server may hold.
+    pub max_partial_message_bytes: NonZeroUsize,
 }
 
 impl ServerArgs {
@@ -81,6 +173,25 @@ impl ServerArgs {
             max_streams_per_connection: NonZeroU32::new(at_least_one(
                 "max-streams-per-connection",
                 self.max_streams_per_connection,
+            )?)
+            .expect("checked non-zero"),
+            handshake_timeout: longer_than_zero("handshake-timeout", self.handshake_timeout)?,
+            idle_timeout: longer_than_zero("idle-timeout", self.idle_timeout)?,
+            keepalive_interval: longer_than_zero("keepalive-interval", self.keepalive_interval)?,
+            keepalive_timeout: longer_than_zero("keepalive-timeout", self.keepalive_timeout)?,
+            control_max_message_bytes: NonZeroUsize::new(at_least_one(
+                "control-max-message-bytes",
+                self.control_max_message_bytes,
+            )?)
+            .expect("checked non-zero"),
+            max_partial_message_bytes_per_connection: NonZeroUsize::new(at_least_one(
+                "max-partial-message-bytes-per-connection",
+                self.max_partial_message_bytes_per_connection,
+            )?)
+            .expect("checked non-zero"),
+            max_partial_message_bytes: NonZeroUsize::new(at_least_one(
+                "max-partial-message-bytes",
+                self.max_partial_message_bytes,
             )?)
             .expect("checked non-zero"),
         })

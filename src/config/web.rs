@@ -25,6 +25,19 @@ pub struct WebArgs {
     /// Fetch standard forbids anyway.
     #[arg(long, env = "STREAMGATE_CORS_ALLOW_CREDENTIALS")]
     pub cors_allow_credentials: bool,
+
+    /// A host name gRPC-Web calls may name in `Host`/`:authority` besides the ones always
+    /// accepted (IP addresses, `localhost` and names under `.localhost`); repeatable
+    /// (comma-separated in the environment variable). A gRPC-Web call naming any other host is
+    /// refused with 403 before any service runs: a page on a domain that resolves to this
+    /// server (DNS rebinding) must not get in as same-origin.
+    #[arg(
+        long = "allowed-host",
+        env = "STREAMGATE_ALLOWED_HOST",
+        value_delimiter = ',',
+        value_name = "HOST"
+    )]
+    pub allowed_hosts: Vec<String>,
 }
 
 /// Which origins get CORS permission.
@@ -46,6 +59,9 @@ pub struct WebSettings {
     pub allowed_origins: AllowedOrigins,
     /// Whether listed origins may send credentials.
     pub allow_credentials: bool,
+    /// Host names (lower case, no port) gRPC-Web calls may name besides IP addresses and
+    /// `localhost`.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl WebArgs {
@@ -79,9 +95,15 @@ impl WebArgs {
                 "--cors-allow-credentials needs at least one --cors-allow-origin".into(),
             ));
         }
+        let allowed_hosts = self
+            .allowed_hosts
+            .iter()
+            .map(|h| host_name(h))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(WebSettings {
             allowed_origins,
             allow_credentials: self.cors_allow_credentials,
+            allowed_hosts,
         })
     }
 }
@@ -108,6 +130,17 @@ fn serialized_origin(raw: &str) -> Result<String, ConfigError> {
     Ok(url.origin().ascii_serialization())
 }
 
+/// `raw` as the host part of a `Host` header would carry it (lower case), or why it is not one.
+fn host_name(raw: &str) -> Result<String, ConfigError> {
+    let host = raw.trim().to_ascii_lowercase();
+    match http::uri::Authority::try_from(host.as_str()) {
+        Ok(a) if a.port().is_none() && !host.contains('@') && !host.is_empty() => Ok(host),
+        _ => Err(ConfigError(format!(
+            "--allowed-host {raw:?} is not a host name; expected a name without scheme, port or path, e.g. streamgate.internal"
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,8 +149,29 @@ mod tests {
         WebArgs {
             cors_allow_origins: origins.iter().map(|o| o.to_string()).collect(),
             cors_allow_credentials: credentials,
+            allowed_hosts: Vec::new(),
         }
         .settings()
+    }
+
+    #[test]
+    fn allowed_hosts_are_names_without_port() {
+        let hosts = |h: &[&str]| {
+            WebArgs {
+                cors_allow_origins: Vec::new(),
+                cors_allow_credentials: false,
+                allowed_hosts: h.iter().map(|s| s.to_string()).collect(),
+            }
+            .settings()
+        };
+        assert_eq!(
+            hosts(&["Gate.Example.com"]).unwrap().allowed_hosts,
+            ["gate.example.com"]
+        );
+        for bad in ["a.test:8080", "http://a.test", "a.test/x", "u@a.test", ""] {
+            let e = hosts(&[bad]).unwrap_err().0;
+            assert!(e.contains("--allowed-host"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The server's TLS material (`--tls-cert`, `--tls-key`, `--tls-client-ca`) as a rustls
 //! [`ServerConfig`] that a reload can replace: each new connection takes the config current
 //! when it is accepted, connections already open keep the one they shook hands with
-//! (Envoy's SDS rotation, without the control plane). TLS 1.2 and 1.3 only, ALPN `h2`, the
+//! (Envoy's SDS rotation, without the control plane). TLS 1.2 and 1.3 only, ALPN `h2` and
+//! `http/1.1` (gRPC-Web from HTTP/1.1-only browsers and proxies), the
 //! ring provider (the one reqwest already links), client certificates required and verified
 //! against the CA when one is given.
 
@@ -73,7 +74,10 @@ impl TlsFiles {
                 self.key.display()
             ))
         })?;
-        config.alpn_protocols = vec![b"h2".to_vec()];
+        // h2 first: rustls picks the server's first protocol the client also offers, so
+        // native gRPC stays on HTTP/2; a client offering only http/1.1 (gRPC-Web through an
+        // HTTP/1.1 proxy, `curl --http1.1`) still completes the handshake.
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(Arc::new(config))
     }
 }

@@ -65,6 +65,9 @@ impl Drop for LiveStream {
 /// Serves `streamgate.v1.SensorService`.
 pub struct SensorHandler {
     limits: StreamLimits,
+    /// One permit per open stream (`--sensor-max-streams`).
+    streams: Arc<tokio::sync::Semaphore>,
+    max_streams: usize,
     buffer: NonZeroUsize,
     shutdown: Shutdown,
     metrics: FeedMetrics,
@@ -89,6 +92,7 @@ impl SensorHandler {
             shutdown,
         )
         .recording_into(metrics)
+        .with_max_streams(settings.max_streams.get())
     }
 
     /// A handler with explicit limits and response buffer (requests taken per poll, and
@@ -96,11 +100,22 @@ impl SensorHandler {
     pub fn with_limits(limits: StreamLimits, buffer: NonZeroUsize, shutdown: Shutdown) -> Self {
         Self {
             limits,
+            streams: Arc::new(tokio::sync::Semaphore::new(
+                crate::config::DEFAULT_SENSOR_MAX_STREAMS,
+            )),
+            max_streams: crate::config::DEFAULT_SENSOR_MAX_STREAMS,
             buffer,
             shutdown,
             metrics: FeedMetrics::default(),
             recorded: SensorMetrics::default(),
         }
+    }
+
+    /// The same handler, with at most `max` streams open at once.
+    pub fn with_max_streams(mut self, max: usize) -> Self {
+        self.streams = Arc::new(tokio::sync::Semaphore::new(max));
+        self.max_streams = max;
+        self
     }
 
     /// The same handler, recording its streams' outputs into `metrics`.
@@ -128,6 +143,13 @@ impl crate::proto::sensor_service_server::SensorService for SensorHandler {
         if self.shutdown.is_triggered() {
             return Err(Shutdown::status());
         }
+        let slot = self.streams.clone().try_acquire_owned().map_err(|_| {
+            Status::resource_exhausted(format!(
+                "{} SensorFeed streams are already open on this server (--sensor-max-streams); \
+                 retry later",
+                self.max_streams
+            ))
+        })?;
         let feed = Feed::new(
             Processor::new(self.limits),
             req.into_inner(),
@@ -136,6 +158,11 @@ impl crate::proto::sensor_service_server::SensorService for SensorHandler {
             (self.metrics.track(), self.recorded.stream_opened()),
             self.recorded.clone(),
         );
+        // The slot is held by the stream and freed when tonic drops it.
+        let feed = tokio_stream::StreamExt::map(feed, move |item| {
+            let _held = &slot;
+            item
+        });
         Ok(Response::new(Box::pin(feed)))
     }
 }

@@ -157,11 +157,13 @@ where
                     );
                     // Chromium's Private Network Access: a page on a public address asks
                     // before calling a server on a private or loopback one. A listed origin
-                    // was allowed on purpose, wherever the server runs.
-                    if req
-                        .headers()
-                        .get(REQUEST_PRIVATE_NETWORK)
-                        .is_some_and(|v| v == "true")
+                    // was allowed on purpose, wherever the server runs; `*` names no one, and
+                    // granting it would invite every public page onto the private network.
+                    if matches!(self.policy.origins, AllowedOrigins::List(_))
+                        && req
+                            .headers()
+                            .get(REQUEST_PRIVATE_NETWORK)
+                            .is_some_and(|v| v == "true")
                     {
                         h.insert(ALLOW_PRIVATE_NETWORK, HeaderValue::from_static("true"));
                     }
@@ -249,6 +251,7 @@ mod tests {
         CorsLayer::new(&WebSettings {
             allowed_origins: origins,
             allow_credentials,
+            allowed_hosts: Vec::new(),
         })
     }
 
@@ -373,5 +376,17 @@ mod tests {
         let res = call(&l, post(None)).await;
         assert_eq!(res.headers()["x-inner"], "1");
         assert!(cors_headers(&res).is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_wildcard_never_grants_private_network_access() {
+        let l = layer(AllowedOrigins::Any, false);
+        let mut req = preflight("https://public.example");
+        req.headers_mut()
+            .insert(REQUEST_PRIVATE_NETWORK, HeaderValue::from_static("true"));
+        let res = call(&l, req).await;
+        assert_eq!(res.status(), StatusCode::NO_CONTENT);
+        assert_eq!(res.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+        assert!(res.headers().get(ALLOW_PRIVATE_NETWORK).is_none());
     }
 }

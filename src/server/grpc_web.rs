@@ -7,6 +7,13 @@
 //! input, so a gRPC-Web call to one is refused here at once with UNIMPLEMENTED and a message
 //! pointing to a native gRPC client or a WebSocket bridge, instead of a call that hangs or
 //! half-works.
+//!
+//! A gRPC-Web call naming a host the server does not answer to (in `Host` or `:authority`) is
+//! refused with 403 before any service runs: a page on `rebind.attacker.example`, a name its
+//! owner points at 127.0.0.1, would otherwise call a loopback server as its own origin, past
+//! CORS (DNS rebinding). Accepted: IP addresses (a page's origin is then that address, so CORS
+//! applies), `localhost` and names under `.localhost` (RFC 6761: always loopback), and the
+//! names of `--allowed-host`.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -20,14 +27,52 @@ use tonic::body::Body;
 use tower::layer::util::Stack;
 use tower::{Layer, Service};
 
-/// The gRPC-Web layers, outermost first: the refusal of client-streaming methods, then
-/// `tonic-web`'s translation.
-pub(super) fn layer() -> Stack<tonic_web::GrpcWebLayer, RefuseClientStreamingLayer> {
+/// The gRPC-Web layers, outermost first: the refusal of foreign hosts and of client-streaming
+/// methods, then `tonic-web`'s translation.
+pub(super) fn layer(
+    allowed_hosts: &[String],
+) -> Stack<tonic_web::GrpcWebLayer, RefuseClientStreamingLayer> {
     // Stack::new(inner, outer).
     Stack::new(
         tonic_web::GrpcWebLayer::new(),
-        RefuseClientStreamingLayer::from_descriptors(&[crate::proto::FILE_DESCRIPTOR_SET]),
+        RefuseClientStreamingLayer::from_descriptors(&[crate::proto::FILE_DESCRIPTOR_SET])
+            .with_hosts(allowed_hosts),
     )
+}
+
+/// Whether a gRPC-Web call naming `host` (from `Host` or `:authority`, port removed) reaches
+/// the server (see the module doc).
+fn host_is_allowed(host: &str, listed: &HashSet<String>) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.parse::<std::net::IpAddr>().is_ok()
+        || host == "localhost"
+        || host.ends_with(".localhost")
+        || listed.contains(&host)
+}
+
+/// The host a request names: `:authority` (HTTP/2, and absolute-form HTTP/1.1), else `Host`.
+fn named_host<B>(req: &Request<B>) -> Option<String> {
+    if let Some(a) = req.uri().authority() {
+        return Some(a.host().to_string());
+    }
+    let raw = req.headers().get(header::HOST)?.to_str().ok()?;
+    let a: http::uri::Authority = raw.parse().ok()?;
+    Some(a.host().to_string())
+}
+
+/// 403 for a gRPC-Web call naming a host the server does not answer to.
+fn foreign_host(host: Option<&str>) -> Response<Body> {
+    let mut res = Response::new(Body::new(format!(
+        "gRPC-Web call refused: host {} is not one this server answers to (add it with --allowed-host)\n",
+        host.unwrap_or("(none)")
+    )));
+    *res.status_mut() = http::StatusCode::FORBIDDEN;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    res
 }
 
 /// Whether `content-type` is one of gRPC-Web's (binary or text, any sub-format).
@@ -43,6 +88,8 @@ fn is_grpc_web<B>(req: &Request<B>) -> bool {
 pub(super) struct RefuseClientStreamingLayer {
     /// `/package.Service/Method` of every client-streaming method.
     paths: Arc<HashSet<String>>,
+    /// `--allowed-host`.
+    hosts: Arc<HashSet<String>>,
 }
 
 impl RefuseClientStreamingLayer {
@@ -70,7 +117,14 @@ impl RefuseClientStreamingLayer {
         }
         Self {
             paths: Arc::new(paths),
+            hosts: Arc::default(),
         }
+    }
+
+    /// Also accepts gRPC-Web calls naming one of `hosts` (lower case, no port).
+    fn with_hosts(mut self, hosts: &[String]) -> Self {
+        self.hosts = Arc::new(hosts.iter().cloned().collect());
+        self
     }
 }
 
@@ -81,6 +135,7 @@ impl<S> Layer<S> for RefuseClientStreamingLayer {
         RefuseClientStreaming {
             inner,
             paths: self.paths.clone(),
+            hosts: self.hosts.clone(),
         }
     }
 }
@@ -90,6 +145,7 @@ impl<S> Layer<S> for RefuseClientStreamingLayer {
 pub(super) struct RefuseClientStreaming<S> {
     inner: S,
     paths: Arc<HashSet<String>>,
+    hosts: Arc<HashSet<String>>,
 }
 
 impl<S, ReqBody> Service<Request<ReqBody>> for RefuseClientStreaming<S>
@@ -105,8 +161,17 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        if is_grpc_web(&req) && self.paths.contains(req.uri().path()) {
-            return Either::Left(ready(Ok(refusal(&req))));
+        if is_grpc_web(&req) {
+            let host = named_host(&req);
+            if !host
+                .as_deref()
+                .is_some_and(|h| host_is_allowed(h, &self.hosts))
+            {
+                return Either::Left(ready(Ok(foreign_host(host.as_deref()))));
+            }
+            if self.paths.contains(req.uri().path()) {
+                return Either::Left(ready(Ok(refusal(&req))));
+            }
         }
         Either::Right(self.inner.call(req))
     }
@@ -160,7 +225,7 @@ mod tests {
         let req = |ct: &str| {
             Request::builder()
                 .method("POST")
-                .uri("/streamgate.v1.SensorService/SensorFeed")
+                .uri("http://127.0.0.1:50051/streamgate.v1.SensorService/SensorFeed")
                 .header(header::CONTENT_TYPE, ct)
                 .body(())
                 .unwrap()
@@ -175,5 +240,30 @@ mod tests {
         assert!(message.contains("SensorFeed"), "{message}");
         let res = svc.call(req("application/grpc")).await.unwrap();
         assert!(res.headers().get("grpc-status").is_none());
+    }
+
+    #[test]
+    fn ip_addresses_localhost_and_listed_names_are_the_hosts_answered() {
+        let listed: HashSet<String> = ["gate.internal".to_string()].into_iter().collect();
+        for ok in [
+            "127.0.0.1",
+            "[::1]",
+            "10.1.2.3",
+            "localhost",
+            "LOCALHOST.",
+            "app.localhost",
+            "gate.internal",
+            "Gate.Internal",
+        ] {
+            assert!(host_is_allowed(ok, &listed), "{ok}");
+        }
+        for refused in [
+            "rebind.attacker.example",
+            "localhost.attacker.example",
+            "gate.internal.attacker.example",
+            "127.0.0.1.nip.io",
+        ] {
+            assert!(!host_is_allowed(refused, &listed), "{refused}");
+        }
     }
 }

@@ -13,7 +13,10 @@ use std::sync::Arc;
 use tower::ServiceBuilder;
 use tower::layer::util::{Identity, Stack};
 
+use super::activity::ActivityLayer;
 use super::auth::AuthLayer;
+use super::budget::{BudgetLayer, Budgets};
+use super::conn::Registry;
 use super::cors::CorsLayer;
 use super::grpc_metrics::GrpcMetricsLayer;
 use super::grpc_web;
@@ -31,8 +34,11 @@ pub(super) type Layers = Stack<
         Stack<
             TraceLayer,
             Stack<
-                Stack<tonic_web::GrpcWebLayer, grpc_web::RefuseClientStreamingLayer>,
-                Stack<CorsLayer, Identity>,
+                BudgetLayer,
+                Stack<
+                    Stack<tonic_web::GrpcWebLayer, grpc_web::RefuseClientStreamingLayer>,
+                    Stack<CorsLayer, Stack<ActivityLayer, Identity>>,
+                >,
             >,
         >,
     >,
@@ -43,11 +49,17 @@ pub(super) fn stack(
     web: &WebSettings,
     metrics: &Metrics,
     gate: Option<Arc<Gate>>,
+    registry: Arc<Registry>,
+    budgets: Arc<Budgets>,
 ) -> ServiceBuilder<Layers> {
     ServiceBuilder::new()
+        // Outermost: every request, even one refused below, is activity on its connection.
+        .layer(ActivityLayer::new(registry))
         // Browsers first (see the module doc): keep these two ahead of every other layer.
         .layer(CorsLayer::new(web))
-        .layer(grpc_web::layer())
+        .layer(grpc_web::layer(&web.allowed_hosts))
+        // After the translation, where every call is framed as gRPC.
+        .layer(BudgetLayer::new(budgets))
         // Trace context next, so everything after it (and its log lines) runs in the call's
         // span; gRPC metrics before auth, so the edge's refusals are counted under their codes.
         .layer(TraceLayer)

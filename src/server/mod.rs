@@ -13,7 +13,10 @@
 //! With `--metrics-listen`, the builder also makes the server's [`Metrics`], hands each
 //! service its part, and serves `/metrics` on that address for as long as the server runs.
 
+mod activity;
 mod auth;
+mod budget;
+mod conn;
 mod cors;
 mod grpc_metrics;
 mod grpc_web;
@@ -27,7 +30,6 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -74,7 +76,7 @@ pub struct App {
     metrics: Metrics,
     /// Bound at build time, so a taken port fails the start rather than the first scrape.
     metrics_listener: Option<TcpListener>,
-    tls: Option<(Arc<TlsStore>, Duration)>,
+    tls: Option<Arc<TlsStore>>,
     gate: Option<Arc<Gate>>,
 }
 
@@ -104,10 +106,11 @@ impl App {
             .await
             .context("starting LockService")?;
         let sensor = SensorHandler::new(&settings.sensor, metrics.sensor(), shutdown.clone());
-        let tls = settings.edge.tls.as_ref().map(|t| {
-            let store = TlsStore::new(t.files.clone(), t.config.clone());
-            (Arc::new(store), t.handshake_timeout)
-        });
+        let tls = settings
+            .edge
+            .tls
+            .as_ref()
+            .map(|t| Arc::new(TlsStore::new(t.files.clone(), t.config.clone())));
         let gate = settings.edge.policy.as_ref().map(|p| {
             Arc::new(Gate::with_sink(
                 p.path.clone(),
@@ -130,10 +133,7 @@ impl App {
 
     /// What re-reads the TLS material and the policy (the binary calls it on SIGHUP).
     pub fn reloader(&self) -> Reloader {
-        Reloader::new(
-            self.tls.as_ref().map(|(store, _)| store.clone()),
-            self.gate.clone(),
-        )
+        Reloader::new(self.tls.clone(), self.gate.clone())
     }
 
     /// The counters of the policy's refusals and reports (`None` without `--policy`).
@@ -188,13 +188,21 @@ impl App {
         } = self;
         let local = listener.local_addr().context("reading the bound address")?;
         let health = health::Health::start(lock.availability(), shutdown.clone()).await;
-        let metrics_tasks = start_metrics(&metrics, metrics_listener, lock.availability());
+        let metrics_tasks = start_metrics(
+            &metrics,
+            metrics_listener,
+            settings.server.handshake_timeout,
+            lock.availability(),
+        );
+        let control_limit = settings.server.control_max_message_bytes.get();
         let reflection_v1 = reflection_builder()
             .build_v1()
-            .context("building reflection v1")?;
+            .context("building reflection v1")?
+            .max_decoding_message_size(control_limit);
         let reflection_v1alpha = reflection_builder()
             .build_v1alpha()
-            .context("building reflection v1alpha")?;
+            .context("building reflection v1alpha")?
+            .max_decoding_message_size(control_limit);
 
         let reporter = health.clone();
         let stop_streams = shutdown.clone();
@@ -204,26 +212,51 @@ impl App {
             stop_streams.trigger();
         };
 
+        let registry = conn::Registry::new();
         let router = Server::builder()
             .max_concurrent_streams(settings.server.max_streams_per_connection.get())
+            .http2_keepalive_interval(Some(settings.server.keepalive_interval))
+            .http2_keepalive_timeout(Some(settings.server.keepalive_timeout))
             // gRPC-Web callers may speak HTTP/1.1; native gRPC still needs HTTP/2 (tonic-web
             // answers a non-gRPC-Web HTTP/1.1 request with 400).
             .accept_http1(true)
-            .layer(layers::stack(&settings.web, &metrics, gate.clone()))
-            .add_service(health.service())
+            .layer(layers::stack(
+                &settings.web,
+                &metrics,
+                gate.clone(),
+                registry.clone(),
+                budget::Budgets::new(
+                    settings
+                        .server
+                        .max_partial_message_bytes_per_connection
+                        .get(),
+                    settings.server.max_partial_message_bytes.get(),
+                ),
+            ))
+            .add_service(health.service().max_decoding_message_size(control_limit))
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(crate::fetch::track_pages(
                 FetchServiceServer::new(policed::Policed::new(fetch))
                     .max_decoding_message_size(settings.fetch.max_message_bytes()),
             ))
-            .add_service(LockServiceServer::new(policed::Policed::new(lock)))
+            .add_service(
+                LockServiceServer::new(policed::Policed::new(lock))
+                    .max_decoding_message_size(control_limit),
+            )
             .add_service(
                 SensorServiceServer::new(sensor)
                     .max_decoding_message_size(settings.sensor.max_message_bytes.get()),
             );
 
-        let max_connections = settings.server.max_connections.get();
+        let accept = incoming::Accept {
+            max: settings.server.max_connections.get(),
+            timeouts: conn::Timeouts {
+                handshake: settings.server.handshake_timeout,
+                idle: settings.server.idle_timeout,
+            },
+            registry,
+        };
         tracing::info!(
             "listening on {local}{}{}",
             match (&tls, &settings.edge.tls) {
@@ -240,12 +273,12 @@ impl App {
         );
         let mut server: Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> =
             match tls {
-                Some((store, handshake_timeout)) => Box::pin(router.serve_with_incoming_shutdown(
-                    incoming::accept_tls(listener, store, handshake_timeout, max_connections),
+                Some(store) => Box::pin(router.serve_with_incoming_shutdown(
+                    incoming::accept(listener, move |tcp| store.acceptor().accept(tcp), accept),
                     signal,
                 )),
                 None => Box::pin(router.serve_with_incoming_shutdown(
-                    incoming::accept(listener, max_connections),
+                    incoming::accept(listener, |tcp| std::future::ready(Ok(tcp)), accept),
                     signal,
                 )),
             };
@@ -306,6 +339,7 @@ impl MetricsTasks {
 fn start_metrics(
     metrics: &Metrics,
     listener: Option<TcpListener>,
+    header_timeout: std::time::Duration,
     redis_up: Option<tokio::sync::watch::Receiver<bool>>,
 ) -> MetricsTasks {
     let stop = tokio_util::sync::CancellationToken::new();
@@ -317,6 +351,7 @@ fn start_metrics(
         tasks.spawn(crate::metrics::serve_endpoint(
             listener,
             metrics.clone(),
+            header_timeout,
             stop.clone(),
         ));
     }

@@ -113,6 +113,23 @@ impl RawH2 {
         })
     }
 
+    /// Whether the server has closed the connection (end-of-file or reset within 10 s,
+    /// frames still in flight discarded).
+    pub async fn is_closed(&mut self) -> bool {
+        let mut buf = [0u8; 4096];
+        let read_to_end = async {
+            loop {
+                match self.tcp.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), read_to_end)
+            .await
+            .is_ok()
+    }
+
     /// Reads frames until `streams` streams each got response HEADERS or a RST_STREAM;
     /// returns (streams answered with HEADERS, streams refused with REFUSED_STREAM).
     pub async fn answers(&mut self, streams: usize) -> (Vec<u32>, Vec<u32>) {

@@ -389,13 +389,21 @@ mod cases {
         let err = c.hold(hold_req("", 1_000, 0)).await.unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument);
         assert!(err.message().starts_with("name"));
+        let long_owner = HoldRequest {
+            owner: "o".repeat(1 << 10),
+            ..hold_req("ok", 1_000, 0)
+        };
+        let err = c.hold(long_owner).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert!(err.message().starts_with("owner"), "{}", err.message());
+        // A message past --control-max-message-bytes (64 KiB) is refused before it is decoded.
         let huge_owner = HoldRequest {
             owner: "o".repeat(3 << 20),
             ..hold_req("ok", 1_000, 0)
         };
         let err = c.hold(huge_owner).await.unwrap_err();
-        assert_eq!(err.code(), Code::InvalidArgument);
-        assert!(err.message().starts_with("owner"), "{}", err.message());
+        assert_eq!(err.code(), Code::OutOfRange, "{err:?}");
+        assert!(err.message().contains("too large"), "{}", err.message());
     }
 }
 

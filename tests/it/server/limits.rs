@@ -1,6 +1,7 @@
 //! The server's own limits on what one caller may open: HTTP/2 streams per connection
 //! (`--max-streams-per-connection`, advertised and enforced) and connections
-//! (`--max-connections`, beyond it a connection is closed at once).
+//! (`--max-connections`, beyond it a connection is closed at once when every connection has a
+//! stream open).
 
 use crate::common;
 
@@ -40,8 +41,14 @@ async fn streams_beyond_the_limit_are_refused_and_the_others_served() {
 async fn a_connection_beyond_the_limit_is_closed_at_once_and_a_freed_slot_is_reused() {
     let server = TestServer::start_with_args(&["--max-connections", "2"]).await;
     // The readiness probe of the harness held a slot for a moment; retry until it is gone.
-    let first = connect_within(&server, Duration::from_secs(10)).await;
-    let _second = connect_within(&server, Duration::from_secs(10)).await;
+    // Each connection keeps a stream open: an idle one would be closed to make room
+    // (tests/it/server/idle.rs).
+    let mut first = connect_within(&server, Duration::from_secs(10)).await;
+    first.open_stream(1, FEED).await;
+    assert_eq!(first.answers(1).await.0, [1]);
+    let mut second = connect_within(&server, Duration::from_secs(10)).await;
+    second.open_stream(1, FEED).await;
+    assert_eq!(second.answers(1).await.0, [1]);
     assert!(
         RawH2::connect(server.addr).await.is_none(),
         "a third connection is closed without SETTINGS"

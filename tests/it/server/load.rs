@@ -70,8 +70,16 @@ async fn flood() {
         "1000",
     ])
     .await;
-    // Opened before the flood: the operator's view must keep working on it.
+    // Opened before the flood: the operator's view must keep working on it. It watches
+    // health, as a load balancer does, so its connection always has a stream open and is
+    // never the idle one closed to make room (tests/it/server/idle.rs).
     let mut health = HealthClient::new(server.channel().await);
+    let _watch = health
+        .watch(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .expect("health watch opens");
     // One call first, so the client has read the server's SETTINGS and queues streams above
     // its limit itself (before that, HTTP/2 lets a client assume no limit, and the excess
     // would be refused with REFUSED_STREAM instead of reaching the Fetch queue).
@@ -145,12 +153,18 @@ async fn flood() {
         assert!(ext.extended);
     }
 
-    // 4. Connections: fill every remaining slot and more.
+    // 4. Connections: fill every remaining slot and more, each with a stream open (an idle
+    // one would only make room for the next by being closed).
     let mut served = Vec::new();
     let mut turned_away = 0;
     for _ in 0..MAX_CONNECTIONS * 2 {
         match RawH2::connect(server.addr).await {
-            Some(conn) => served.push(conn),
+            Some(mut conn) => {
+                conn.open_stream(1, "/streamgate.v1.SensorService/SensorFeed")
+                    .await;
+                assert_eq!(conn.answers(1).await.0, [1]);
+                served.push(conn);
+            }
             None => turned_away += 1,
         }
     }
@@ -160,11 +174,11 @@ async fn flood() {
         served.len()
     );
 
-    // 5. Streams: 3× the limit on one served connection.
+    // 5. Streams: 3× the limit on one served connection (stream 1 already open).
     let conn = served
         .first_mut()
         .expect("at least one connection was served");
-    let ids: Vec<u32> = (0..3 * MAX_STREAMS as u32).map(|i| 2 * i + 1).collect();
+    let ids: Vec<u32> = (0..3 * MAX_STREAMS as u32).map(|i| 2 * i + 3).collect();
     for &id in &ids {
         conn.open_stream(id, "/streamgate.v1.SensorService/SensorFeed")
             .await;
@@ -172,7 +186,7 @@ async fn flood() {
     let (answered, refused) = conn.answers(ids.len()).await;
     assert_eq!(
         (answered.len(), refused.len()),
-        (MAX_STREAMS, 2 * MAX_STREAMS)
+        (MAX_STREAMS - 1, 2 * MAX_STREAMS + 1)
     );
 
     // The Fetch calls beyond slots + queue are turned away at once: with the upstream

@@ -1,5 +1,8 @@
 //! The server as a whole: the real binary, connection and stream limits, a bounded load test.
 
 mod binary;
+mod descriptors;
+mod idle;
 mod limits;
 mod load;
+mod memory;

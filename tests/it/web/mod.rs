@@ -2,3 +2,4 @@
 
 mod cors;
 mod grpc;
+mod rebinding;

@@ -1,0 +1,152 @@
+//! What the connection and memory bounds cost Fetch: the same load (20,000 GETs of a 1 KiB
+//! body at concurrency 64) through a server with every timeout and cap of the connection
+//! lifecycle and memory bounds at its default, and through one with each set out of reach,
+//! alternating in one run, the better of two rounds each. Both run the same layers (the
+//! bounds cannot be compiled out); "out of reach" is what an operator could configure.
+//!
+//! Prints `RESULT fetch_rps_bounds_on_vs_off` (calls/s with the defaults over calls/s with
+//! the bounds out of reach; goal ≥ 0.97) and `fetch_bounds_cpu_us_per_call`.
+//!
+//! Run: `cargo bench --bench bounds`
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::future::Future;
+
+use axum::Router;
+use axum::routing::get;
+use streamgate_client::proto::FetchRequest;
+use streamgate_client::proto::fetch_service_client::FetchServiceClient;
+use tokio::net::TcpListener;
+use tonic::transport::Channel;
+
+use support::{Load, TestServer, load, result};
+
+/// Calls per load run.
+const REQUESTS: usize = 20_000;
+/// Calls in flight at once.
+const CONCURRENCY: usize = 64;
+/// Calls before the measured runs (connections, allocator).
+const WARM_UP: usize = 200;
+/// The upstream's body size.
+const BODY_BYTES: usize = 1024;
+
+/// Every new bound set out of reach.
+const OUT_OF_REACH: &[&str] = &[
+    "--handshake-timeout",
+    "10000h",
+    "--idle-timeout",
+    "10000h",
+    "--keepalive-interval",
+    "10000h",
+    "--keepalive-timeout",
+    "10000h",
+    "--max-connections",
+    "1000000",
+    "--control-max-message-bytes",
+    "1073741824",
+    "--max-partial-message-bytes-per-connection",
+    "1099511627776",
+    "--max-partial-message-bytes",
+    "1099511627776",
+    "--sensor-max-streams",
+    "1000000",
+];
+
+fn main() {
+    let rt = support::runtime("bench");
+    let upstream_rt = support::runtime("upstream");
+    let on_rt = support::runtime("server-on");
+    let off_rt = support::runtime("server-off");
+    let url = upstream_rt.block_on(start_upstream());
+    rt.block_on(async {
+        let on = start_server(&[], &on_rt).await;
+        let off = start_server(OUT_OF_REACH, &off_rt).await;
+        let on_client = FetchServiceClient::new(support::connect(on.addr).await);
+        let off_client = FetchServiceClient::new(support::connect(off.addr).await);
+        load(WARM_UP, CONCURRENCY, |_| fetch_call(&on_client, &url)).await;
+        load(WARM_UP, CONCURRENCY, |_| fetch_call(&off_client, &url)).await;
+        let (mut best_on, mut best_off): (Option<Load>, Option<Load>) = (None, None);
+        for round in 1..=2 {
+            let o = load(REQUESTS, CONCURRENCY, |_| fetch_call(&off_client, &url)).await;
+            let b = load(REQUESTS, CONCURRENCY, |_| fetch_call(&on_client, &url)).await;
+            println!(
+                "bounds round {round}: out of reach {:.0} calls/s, defaults {:.0} calls/s",
+                o.per_sec(),
+                b.per_sec()
+            );
+            if best_off.as_ref().is_none_or(|x| o.per_sec() > x.per_sec()) {
+                best_off = Some(o);
+            }
+            if best_on.as_ref().is_none_or(|x| b.per_sec() > x.per_sec()) {
+                best_on = Some(b);
+            }
+        }
+        let (on_load, off_load) = (best_on.expect("two rounds"), best_off.expect("two rounds"));
+        result(
+            "fetch_rps_bounds_on_vs_off",
+            on_load.per_sec(),
+            off_load.per_sec(),
+        );
+        result(
+            "fetch_bounds_cpu_us_per_call",
+            on_load.cpu_us_per_call(),
+            off_load.cpu_us_per_call(),
+        );
+        let _ = on.stop().await;
+        let _ = off.stop().await;
+    });
+    // A runtime cannot be dropped inside another's async context.
+    on_rt.shutdown_background();
+    off_rt.shutdown_background();
+    upstream_rt.shutdown_background();
+}
+
+/// A loopback upstream answering `GET /kib` with a 1 KiB body.
+async fn start_upstream() -> String {
+    let up = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind upstream");
+    let addr = up.local_addr().expect("upstream address");
+    let body = vec![b'x'; BODY_BYTES];
+    let router = Router::new().route("/kib", get(move || std::future::ready(body.clone())));
+    tokio::spawn(async move { axum::serve(up, router).await });
+    format!("http://{addr}/kib")
+}
+
+/// streamgate with `extra` flags, as many upstream slots as the load has calls in flight, on
+/// a runtime of its own.
+async fn start_server(extra: &[&str], runtime: &tokio::runtime::Runtime) -> TestServer {
+    let mut args = vec![
+        "streamgate",
+        "--listen",
+        "127.0.0.1:0",
+        "--allow-private-networks",
+        "--fetch-max-concurrency",
+        "64",
+        "--fetch-max-per-host",
+        "64",
+    ];
+    args.extend_from_slice(extra);
+    let config = streamgate::Config::from_args(args).expect("bench flags parse");
+    TestServer::start_on(config, streamgate::Deps::default(), runtime.handle()).await
+}
+
+/// A Fetch call of `url`, true when it came back whole.
+fn fetch_call(
+    client: &FetchServiceClient<Channel>,
+    url: &str,
+) -> impl Future<Output = bool> + use<> {
+    let mut c = client.clone();
+    let req = FetchRequest {
+        url: url.to_string(),
+        ..Default::default()
+    };
+    async move {
+        match c.fetch(req).await {
+            Ok(r) => r.get_ref().status == 200 && r.get_ref().body.len() == BODY_BYTES,
+            Err(_) => false,
+        }
+    }
+}
