@@ -3,10 +3,12 @@
 
 #![allow(dead_code)]
 
+pub mod binary;
 pub mod edge;
 pub mod fetch;
 pub mod h2raw;
 pub mod lock;
+pub mod logs;
 pub mod metrics;
 pub mod redis_topology;
 pub mod sensor;
