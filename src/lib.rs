@@ -12,6 +12,7 @@ pub mod config;
 pub mod edge;
 pub mod fetch;
 pub mod lock;
+mod log_limit;
 pub mod metrics;
 pub mod proto;
 pub mod rpc;

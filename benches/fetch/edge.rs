@@ -34,6 +34,7 @@ rate_per_second = 10000000
 max_concurrent = 1024
 [principals.other]
 tokens_sha256 = ["{}"]
+services = ["lock"]
 lock_prefixes = ["other/"]
 "#,
         sha256_hex(TOKEN),
@@ -150,13 +151,14 @@ fn policy_decision_ns(path: &str) -> f64 {
         peer_certs: None,
     };
     let target = Target::Service(Service::Fetch);
+    let url = url::Url::parse("http://127.0.0.1:8080/ok").expect("url");
     let decide = || {
         let admission = gate.admit(target, &creds).expect("admitted");
         admission
             .caller
             .method_allowed(&http::Method::GET)
             .expect("GET");
-        admission.caller.host_allowed("127.0.0.1").expect("host");
+        admission.caller.host_allowed(&url).expect("host");
         black_box(admission);
     };
     for _ in 0..1000 {

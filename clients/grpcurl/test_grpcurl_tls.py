@@ -64,6 +64,7 @@ services = ["lock"]
 lock_prefixes = ["billing/"]
 [principals.reports]
 tokens_sha256 = ["{digest}"]
+services = ["lock"]
 lock_prefixes = ["reports/"]
 """
     )

@@ -7,6 +7,23 @@ use clap::Args;
 
 use super::{ConfigError, at_least_one, longer_than_zero};
 
+/// Default of `--lock-max-names`: lock names the in-process table tracks at once (held or
+/// waited on). Far above what one server's callers hold in practice (each name is a lock some
+/// caller holds right now), low enough that a caller inventing names cannot grow the table
+/// without bound: each entry holds a name of at most 256 bytes twice (the table and the
+/// expiry index) plus its queue.
+pub const DEFAULT_LOCK_MAX_NAMES: usize = 100_000;
+
+/// Default of `--redis-retries`: retries of a lock call that found Redis unreachable, after
+/// the first attempt. Redisson's `retryAttempts` default; with [`DEFAULT_REDIS_RETRY_INTERVAL`]
+/// it covers a Sentinel or Cluster failover of a few seconds.
+pub const DEFAULT_REDIS_RETRIES: u32 = 3;
+
+/// Default of `--redis-retry-interval`: Redisson's `retryInterval` default (1.5 s). A retry
+/// goes sooner when the wake-up listener sees Redis come back first. (Text: clap parses it
+/// with humantime like every duration flag.)
+pub const DEFAULT_REDIS_RETRY_INTERVAL: &str = "1500ms";
+
 /// The lock flags.
 #[derive(Clone, Debug, Args)]
 pub struct LockArgs {
@@ -64,6 +81,30 @@ pub struct LockArgs {
         default_value_t = 10_000
     )]
     pub max_waiters: usize,
+
+    /// Lock names the in-process table tracks at once (held or waited on); a call that would
+    /// add one more gets RESOURCE_EXHAUSTED naming this flag. Redis keeps its own bound
+    /// (maxmemory).
+    #[arg(
+        long = "lock-max-names",
+        env = "STREAMGATE_LOCK_MAX_NAMES",
+        default_value_t = DEFAULT_LOCK_MAX_NAMES
+    )]
+    pub max_names: usize,
+
+    /// Retries of a lock call that found Redis unreachable (a failover, a restart), after the
+    /// first attempt, each after --redis-retry-interval or as soon as Redis is back, within
+    /// the call's deadline. 0: answer UNAVAILABLE at once.
+    #[arg(
+        long = "redis-retries",
+        env = "STREAMGATE_REDIS_RETRIES",
+        default_value_t = DEFAULT_REDIS_RETRIES
+    )]
+    pub redis_retries: u32,
+
+    /// Longest pause before a retry of --redis-retries.
+    #[arg(long = "redis-retry-interval", env = "STREAMGATE_REDIS_RETRY_INTERVAL", value_parser = humantime::parse_duration, default_value = DEFAULT_REDIS_RETRY_INTERVAL)]
+    pub redis_retry_interval: Duration,
 }
 
 /// The checked settings of LockService.
@@ -83,6 +124,8 @@ pub struct LockSettings {
     pub recheck: Duration,
     /// Waiters queued on one name at once.
     pub max_waiters: NonZeroUsize,
+    /// Names the in-process table tracks at once.
+    pub max_names: NonZeroUsize,
 }
 
 /// How to reach Redis.
@@ -96,6 +139,10 @@ pub struct RedisSettings {
     pub pool_size: NonZeroU32,
     /// Longest wait for a connection or a command (non-zero).
     pub timeout: Duration,
+    /// Retries of a call that found Redis unreachable.
+    pub retries: u32,
+    /// Longest pause before each retry (non-zero).
+    pub retry_interval: Duration,
 }
 
 impl LockArgs {
@@ -119,11 +166,17 @@ impl LockArgs {
                 pool_size: NonZeroU32::new(at_least_one("redis-pool-size", self.redis_pool_size)?)
                     .expect("checked non-zero"),
                 timeout: longer_than_zero("redis-timeout", self.redis_timeout)?,
+                retries: self.redis_retries,
+                retry_interval: longer_than_zero(
+                    "redis-retry-interval",
+                    self.redis_retry_interval,
+                )?,
             }),
         };
         // Checked with or without Redis, so a bad value is caught before Redis is added.
         at_least_one("redis-pool-size", self.redis_pool_size)?;
         longer_than_zero("redis-timeout", self.redis_timeout)?;
+        longer_than_zero("redis-retry-interval", self.redis_retry_interval)?;
         Ok(LockSettings {
             redis,
             default_ttl: self.default_ttl,
@@ -132,6 +185,8 @@ impl LockArgs {
             max_wait: self.max_wait,
             recheck: longer_than_zero("lock-recheck", self.recheck)?,
             max_waiters: NonZeroUsize::new(at_least_one("lock-max-waiters", self.max_waiters)?)
+                .expect("checked non-zero"),
+            max_names: NonZeroUsize::new(at_least_one("lock-max-names", self.max_names)?)
                 .expect("checked non-zero"),
         })
     }

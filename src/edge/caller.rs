@@ -11,7 +11,7 @@ use http::Method;
 use super::decisions::Decisions;
 use super::error::Denied;
 use super::policy::{Mode, Principal};
-use super::rules::{Broken, LockRpc};
+use super::rules::{Broken, Destination, LockRpc};
 
 /// The principal name used in logs for a call that proved no identity (report mode only:
 /// enforce mode refuses it before it gets a [`Caller`]).
@@ -56,10 +56,12 @@ impl Caller {
         self.principal.as_ref()
     }
 
-    /// Whether Fetch/ListPages may reach `host` (the request URL's, each redirect hop's,
-    /// each next page's). The fetch path calls this before the address guard.
-    pub fn host_allowed(&self, host: &str) -> Result<(), Denied> {
-        self.check(|p| p.rules.host_allowed(host))
+    /// Whether Fetch/ListPages may reach `url` (the request URL, each redirect hop, each
+    /// next page): its host, port and scheme against `fetch_hosts`. The fetch path calls
+    /// this before the address guard.
+    pub fn host_allowed(&self, url: &url::Url) -> Result<(), Denied> {
+        let to = Destination::of(url);
+        self.check(|p| p.rules.host_allowed(&to))
     }
 
     /// Whether Fetch may send `method`.

@@ -1,13 +1,24 @@
 //! What the edge refused or, in report mode, would have refused: logged here and counted
 //! per rule, and recorded in `streamgate_policy_denied_total{principal,rule}` and
 //! `streamgate_auth_failures_total{reason}`. [`Decisions::record_denied`] and
-//! [`Decisions::record_auth_failure`] are the only call sites.
+//! [`Decisions::record_auth_failure`] are the only call sites. Every refusal is counted; the
+//! log lines are rate-limited per principal and rule (crate::log_limit), so a caller
+//! cannot turn refused calls into a flood of log lines.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::error::Denied;
 use super::rules::Rule;
+use crate::log_limit::{RepeatLimiter, Verdict};
+
+/// What tells repeated refusal lines apart: who, which rule (or which authentication
+/// failure), and whether the call was refused or only reported.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum LineKind {
+    Denied(Arc<str>, Rule, bool),
+    Auth(&'static str, bool),
+}
 
 /// Counters of refusals and reports, per rule.
 #[derive(Debug, Default)]
@@ -17,6 +28,7 @@ pub struct Decisions {
     auth_refused: AtomicU64,
     auth_reported: AtomicU64,
     sink: Option<Arc<dyn DecisionSink>>,
+    lines: RepeatLimiter<LineKind>,
 }
 
 /// Where refusals are recorded besides these counters (the server's metrics). A trait here,
@@ -53,12 +65,17 @@ impl Decisions {
         if let Some(sink) = &self.sink {
             sink.record_policy_denied(&denied.principal, denied.rule.key());
         }
-        tracing::info!(
-            principal = %denied.principal,
-            rule = denied.rule.key(),
-            "policy {verdict}: {}",
-            denied.detail
-        );
+        let kind = LineKind::Denied(denied.principal.clone(), denied.rule, enforced);
+        let line = self.lines.check(&kind);
+        if let Verdict::Log { .. } = line {
+            tracing::info!(
+                principal = %denied.principal,
+                rule = denied.rule.key(),
+                "policy {verdict}: {}{}",
+                denied.detail,
+                line.suffix()
+            );
+        }
     }
 
     /// Logs and counts a call that proved no identity the policy knows; `why` never holds
@@ -70,10 +87,14 @@ impl Decisions {
             (&self.auth_reported, "would refuse (report mode)")
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        let reason = auth_failure_reason(why);
         if let Some(sink) = &self.sink {
-            sink.record_auth_failure(auth_failure_reason(why));
+            sink.record_auth_failure(reason);
         }
-        tracing::info!("authentication {verdict}: {why}");
+        let line = self.lines.check(&LineKind::Auth(reason, enforced));
+        if let Verdict::Log { .. } = line {
+            tracing::info!("authentication {verdict}: {why}{}", line.suffix());
+        }
     }
 
     /// Calls refused by `rule` (enforce mode).

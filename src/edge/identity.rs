@@ -46,32 +46,74 @@ pub fn bearer_token(value: &[u8]) -> Result<&str, NotBearer> {
     Ok(token)
 }
 
-/// The identities of a client certificate: its SAN DNS names and URIs (SPIFFE IDs), or, when
-/// it has neither, its subject CNs. Empty when the certificate cannot be parsed (it was
-/// verified by rustls already, so that does not happen with a real handshake).
-pub fn cert_identities(leaf: &CertificateDer<'_>) -> Vec<String> {
+/// One identity a client certificate proves, by where it was found. DNS names and CNs
+/// compare case-insensitively (DNS is case-insensitive); URIs (SPIFFE IDs) compare exactly, as
+/// the SPIFFE spec asks: `spiffe://corp/Billing` and `spiffe://corp/billing` are two
+/// workloads.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum CertIdentity {
+    /// A SAN DNS name.
+    Dns(String),
+    /// A SAN URI.
+    Uri(String),
+    /// A subject CN (only from a certificate with no SAN extension at all).
+    Cn(String),
+}
+
+impl CertIdentity {
+    /// The text as the certificate has it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Dns(s) | Self::Uri(s) | Self::Cn(s) => s,
+        }
+    }
+}
+
+/// The identities of a client certificate: its SAN DNS names and URIs (SPIFFE IDs), or, only
+/// when it has no SAN extension at all, its subject CNs (RFC 6125 §6.4.4: a certificate that
+/// carries SANs is identified by them; falling back to the CN when the SANs hold only, say,
+/// an IP address would let a CA-issued CN stand in for a name nobody vetted). Empty when the
+/// certificate cannot be parsed (rustls verified it already, so that does not happen with a
+/// real handshake) or its SAN extension is malformed.
+pub fn cert_identities(leaf: &CertificateDer<'_>) -> Vec<CertIdentity> {
     let Ok((_, cert)) = x509_parser::parse_x509_certificate(leaf.as_ref()) else {
         return Vec::new();
     };
-    let mut ids = Vec::new();
-    if let Ok(Some(san)) = cert.subject_alternative_name() {
-        for name in &san.value.general_names {
-            match name {
-                GeneralName::DNSName(d) => ids.push((*d).to_owned()),
-                GeneralName::URI(u) => ids.push((*u).to_owned()),
-                _ => {}
-            }
-        }
+    match cert.subject_alternative_name() {
+        Ok(Some(san)) => san
+            .value
+            .general_names
+            .iter()
+            .filter_map(|name| match name {
+                GeneralName::DNSName(d) => Some(CertIdentity::Dns((*d).to_owned())),
+                GeneralName::URI(u) => Some(CertIdentity::Uri((*u).to_owned())),
+                _ => None,
+            })
+            .collect(),
+        Ok(None) => cert
+            .subject()
+            .iter_common_name()
+            .filter_map(|cn| cn.as_str().ok())
+            .map(|cn| CertIdentity::Cn(cn.to_owned()))
+            .collect(),
+        Err(_) => Vec::new(),
     }
+}
+
+/// The identities for a log line or a refusal: each quoted (escaped), by kind.
+pub fn describe(ids: &[CertIdentity]) -> String {
     if ids.is_empty() {
-        ids.extend(
-            cert.subject()
-                .iter_common_name()
-                .filter_map(|cn| cn.as_str().ok())
-                .map(str::to_owned),
-        );
+        return "(none: no SAN DNS name or URI, and a CN counts only without SANs)".to_owned();
     }
-    ids
+    let parts: Vec<String> = ids
+        .iter()
+        .map(|id| match id {
+            CertIdentity::Dns(s) => format!("DNS:{s:?}"),
+            CertIdentity::Uri(s) => format!("URI:{s:?}"),
+            CertIdentity::Cn(s) => format!("CN:{s:?}"),
+        })
+        .collect();
+    format!("[{}]", parts.join(", "))
 }
 
 #[cfg(test)]

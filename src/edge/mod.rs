@@ -10,6 +10,7 @@
 mod caller;
 mod decisions;
 mod error;
+mod hosts;
 pub mod identity;
 mod limits;
 pub mod policy;
@@ -90,6 +91,7 @@ impl Gate {
         initial: Arc<Policy>,
         sink: Option<Arc<dyn DecisionSink>>,
     ) -> Self {
+        warn_if_writable_by_others(&path);
         Self {
             path,
             current: RwLock::new(initial),
@@ -116,6 +118,7 @@ impl Gate {
     pub fn reload(&self) -> Result<(), PolicyError> {
         let old = self.policy();
         let fresh = Policy::load(&self.path, Some(&old))?;
+        warn_if_writable_by_others(&self.path);
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(fresh);
         Ok(())
     }
@@ -177,6 +180,19 @@ impl Gate {
     }
 }
 
+/// Says so when the policy file is writable by others: whoever can write it can grant
+/// themselves every service at the next reload. A warning, not a refusal, so a deployment
+/// that mounts it so (some secret stores do) still starts.
+fn warn_if_writable_by_others(path: &std::path::Path) {
+    if policy::writable_by_others(path) {
+        tracing::warn!(
+            "the policy file {} is writable by other users (mode o+w): anyone who can write it \
+             can grant themselves every service at the next reload; chmod o-w it",
+            path.display()
+        );
+    }
+}
+
 /// The principal a call's credentials name. A bearer token, when sent, decides alone (an
 /// unknown one is refused even with a known certificate); otherwise the verified client
 /// certificate; otherwise the policy's `anonymous` principal. The error says why, without
@@ -194,7 +210,8 @@ fn authenticate(policy: &Policy, creds: &Credentials<'_>) -> Result<Arc<Principa
         return match policy.principal_for_identities(&ids) {
             Lookup::Known(p) => Ok(p),
             Lookup::Unknown => Err(format!(
-                "the client certificate's identities {ids:?} are not known to the policy"
+                "the client certificate's identities {} are not known to the policy",
+                identity::describe(&ids)
             )),
         };
     }
@@ -267,7 +284,9 @@ mod tests {
         let write = |hosts: &str| {
             std::fs::write(
                 &path,
-                format!("[principals.a]\ntokens_sha256 = [\"{hash}\"]\nfetch_hosts = [{hosts}]\n"),
+                format!(
+                    "[principals.a]\ntokens_sha256 = [\"{hash}\"]\nservices = [\"*\"]\nfetch_hosts = [{hosts}]\n"
+                ),
             )
             .unwrap()
         };
@@ -280,10 +299,11 @@ mod tests {
         gate.reload().unwrap();
         let after = gate.admit(target, &token_creds(b"Bearer test")).unwrap();
 
-        assert!(before.caller.host_allowed("old.example").is_ok());
-        assert!(before.caller.host_allowed("new.example").is_err());
-        assert!(after.caller.host_allowed("new.example").is_ok());
-        let denied = after.caller.host_allowed("old.example").unwrap_err();
+        let url = |host: &str| url::Url::parse(&format!("https://{host}/")).unwrap();
+        assert!(before.caller.host_allowed(&url("old.example")).is_ok());
+        assert!(before.caller.host_allowed(&url("new.example")).is_err());
+        assert!(after.caller.host_allowed(&url("new.example")).is_ok());
+        let denied = after.caller.host_allowed(&url("old.example")).unwrap_err();
         assert_eq!(denied.rule, Rule::FetchHosts);
         assert_eq!(gate.decisions().refused(Rule::FetchHosts), 2);
     }
@@ -292,7 +312,7 @@ mod tests {
     fn unknown_and_malformed_credentials_are_unauthenticated_without_echoing_them() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.toml");
-        std::fs::write(&path, "[principals.a]\n").unwrap();
+        std::fs::write(&path, "[principals.a]\nservices = [\"*\"]\n").unwrap();
         let gate = Gate::new(path.clone(), Arc::new(Policy::load(&path, None).unwrap()));
         for header in [
             &b"Bearer s3cret-guess"[..],

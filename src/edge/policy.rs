@@ -14,6 +14,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::identity::CertIdentity;
 use super::limits::CallerState;
 use super::rules::{Rules, Service};
 
@@ -88,8 +89,10 @@ pub struct Policy {
     /// SHA-256 of every known bearer token and its principal. Searched in full on every
     /// lookup, each entry compared in constant time.
     tokens: Vec<([u8; 32], Arc<Principal>)>,
-    /// Client-certificate identities (SAN DNS/URI or CN) and their principal.
-    identities: HashMap<String, Arc<Principal>>,
+    /// Client-certificate DNS names and CNs (lowercased) and their principal.
+    names: HashMap<String, Arc<Principal>>,
+    /// Client-certificate URIs (SPIFFE IDs), exactly as written, and their principal.
+    uris: HashMap<String, Arc<Principal>>,
 }
 
 impl fmt::Debug for Policy {
@@ -127,7 +130,15 @@ impl Policy {
         let mut principals = BTreeMap::new();
         let mut tokens = Vec::new();
         let mut seen_tokens: HashMap<[u8; 32], Arc<str>> = HashMap::new();
-        let mut identities: HashMap<String, Arc<Principal>> = HashMap::new();
+        let mut names: HashMap<String, Arc<Principal>> = HashMap::new();
+        let mut uris: HashMap<String, Arc<Principal>> = HashMap::new();
+        if file.principals.is_empty() {
+            return Err(PolicyError(
+                "principals: the policy names no principal, so it would refuse every call; \
+                 add a [principals.NAME] table (with `services`)"
+                    .to_owned(),
+            ));
+        }
         for (name, p) in file.principals {
             let name: Arc<str> = Arc::from(name.as_str());
             let at = |key: &str| format!("principals.{name}.{key}");
@@ -157,8 +168,11 @@ impl Policy {
                         at("mtls_identities")
                     )));
                 }
-                let key = normalize_identity(id);
-                if let Some(other) = identities.insert(key, principal.clone()) {
+                let (map, key) = match identity_key(id) {
+                    IdentityKey::Uri(k) => (&mut uris, k),
+                    IdentityKey::Name(k) => (&mut names, k),
+                };
+                if let Some(other) = map.insert(key, principal.clone()) {
                     return Err(PolicyError(format!(
                         "{}[{i}]: {id:?} is already the identity of principal {:?}",
                         at("mtls_identities"),
@@ -181,7 +195,8 @@ impl Policy {
             anonymous,
             principals,
             tokens,
-            identities,
+            names,
+            uris,
         })
     }
 
@@ -216,41 +231,79 @@ impl Policy {
         }
     }
 
-    /// The principal of the first of `identities` (a client certificate's SAN DNS/URI names,
-    /// else its CN) that the policy lists.
-    pub fn principal_for_identities(&self, identities: &[String]) -> Lookup {
+    /// The principal of the first of `identities` (a client certificate's SAN DNS names and
+    /// URIs, or its CN when it has no SAN) that the policy lists: URIs exactly, DNS names and
+    /// CNs case-insensitively.
+    pub fn principal_for_identities(&self, identities: &[CertIdentity]) -> Lookup {
         identities
             .iter()
-            .find_map(|id| self.identities.get(&normalize_identity(id)))
+            .find_map(|id| match id {
+                CertIdentity::Uri(u) => self.uris.get(u.as_str()),
+                CertIdentity::Dns(n) | CertIdentity::Cn(n) => {
+                    self.names.get(&n.to_ascii_lowercase())
+                }
+            })
             .map_or(Lookup::Unknown, |p| Lookup::Known(p.clone()))
     }
 }
 
-/// DNS names compare case-insensitively; URIs (SPIFFE IDs) and CNs as written, except that
-/// a scheme and host are case-insensitive too, which lowercasing a `spiffe://` trust domain
-/// would need anyway. Simplest rule that is right for both: lowercase everything.
-fn normalize_identity(id: &str) -> String {
-    id.trim().to_ascii_lowercase()
+/// An `mtls_identities` entry as it is looked up.
+enum IdentityKey {
+    /// A URI (it has a scheme, `spiffe://...`): matched exactly against SAN URIs. Lowercasing
+    /// it would merge workloads SPIFFE keeps apart (paths are case-sensitive).
+    Uri(String),
+    /// A DNS name or CN: matched case-insensitively against SAN DNS names and the CN.
+    Name(String),
+}
+
+fn identity_key(id: &str) -> IdentityKey {
+    let id = id.trim();
+    let has_scheme = id.split_once(':').is_some_and(|(scheme, _)| {
+        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    });
+    if has_scheme {
+        IdentityKey::Uri(id.to_owned())
+    } else {
+        IdentityKey::Name(id.to_ascii_lowercase())
+    }
 }
 
 fn compile_rules(p: &PrincipalFile, at: &dyn Fn(&str) -> String) -> Result<Rules, PolicyError> {
-    let services = p
-        .services
-        .as_ref()
-        .map(|list| {
-            list.iter()
+    // Required, so a table cut short by an edit does not widen to every service.
+    let Some(listed) = &p.services else {
+        return Err(PolicyError(format!(
+            "{}: missing; list the services this principal may call (fetch, lock, sensor), \
+             or [\"*\"] for every one",
+            at("services")
+        )));
+    };
+    let services = if listed.iter().any(|s| s == "*") {
+        if listed.len() > 1 {
+            return Err(PolicyError(format!(
+                "{}: \"*\" means every service and stands alone",
+                at("services")
+            )));
+        }
+        None
+    } else {
+        Some(
+            listed
+                .iter()
                 .enumerate()
                 .map(|(i, s)| {
                     Service::from_policy_name(s).ok_or_else(|| {
                         PolicyError(format!(
-                            "{}[{i}]: {s:?} is not a service (fetch, lock or sensor)",
+                            "{}[{i}]: {s:?} is not a service (fetch, lock, sensor, or \"*\" alone)",
                             at("services")
                         ))
                     })
                 })
-                .collect::<Result<HashSet<_>, _>>()
-        })
-        .transpose()?;
+                .collect::<Result<HashSet<_>, _>>()?,
+        )
+    };
     let fetch_hosts = p
         .fetch_hosts
         .as_ref()
@@ -314,6 +367,22 @@ fn compile_rules(p: &PrincipalFile, at: &dyn Fn(&str) -> String) -> Result<Rules
     })
 }
 
+/// Whether users other than the file's owner and group may write `path` (mode `o+w`): then
+/// anyone on the machine can grant themselves every service at the next reload. `false` when
+/// the mode cannot be read (the load itself reports an unreadable file).
+pub fn writable_by_others(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o002 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        false
+    }
+}
+
 /// 64 hex digits, either case.
 fn parse_sha256(hex: &str) -> Result<[u8; 32], String> {
     let hex = hex.trim();
@@ -355,7 +424,7 @@ mod tests {
     #[test]
     fn a_token_finds_its_principal_by_hash() {
         let p = policy(&format!(
-            "[principals.billing]\ntokens_sha256 = [\"{}\"]\n",
+            "[principals.billing]\ntokens_sha256 = [\"{}\"]\nservices = [\"*\"]\n",
             sha("s3cret")
         ));
         match p.principal_for_token("s3cret") {
@@ -367,21 +436,70 @@ mod tests {
     }
 
     #[test]
-    fn identities_match_case_insensitively() {
+    fn dns_names_and_cns_match_case_insensitively_and_uris_exactly() {
         let p = policy(
-            "[principals.a]\nmtls_identities = [\"Billing.Internal\", \"spiffe://corp/billing\"]\n",
+            "[principals.a]\nservices = [\"*\"]\nmtls_identities = [\"Billing.Internal\", \"spiffe://corp/billing\"]\n",
         );
-        let ids = ["other".to_owned(), "billing.internal".to_owned()];
-        assert!(matches!(p.principal_for_identities(&ids), Lookup::Known(_)));
-        assert!(matches!(
-            p.principal_for_identities(&["nobody".to_owned()]),
-            Lookup::Unknown
-        ));
+        let known =
+            |ids: &[CertIdentity]| matches!(p.principal_for_identities(ids), Lookup::Known(_));
+        let dns = |s: &str| CertIdentity::Dns(s.to_owned());
+        let uri = |s: &str| CertIdentity::Uri(s.to_owned());
+        assert!(known(&[dns("other"), dns("billing.internal")]));
+        assert!(known(&[CertIdentity::Cn("BILLING.internal".to_owned())]));
+        assert!(known(&[uri("spiffe://corp/billing")]));
+        assert!(
+            !known(&[uri("spiffe://corp/Billing")]),
+            "SPIFFE paths are case-sensitive"
+        );
+        assert!(!known(&[uri("SPIFFE://corp/billing")]));
+        assert!(
+            !known(&[dns("spiffe://corp/billing")]),
+            "a DNS SAN never stands in for a URI entry"
+        );
+        assert!(!known(&[dns("nobody")]));
+    }
+
+    #[test]
+    fn services_are_required_and_a_star_stands_for_all() {
+        let e = error("[principals.a]\ntokens_sha256 = []\n");
+        assert!(
+            e.contains("principals.a.services") && e.contains("missing"),
+            "{e}"
+        );
+        let e = error("[principals.a]\nservices = [\"*\", \"fetch\"]\n");
+        assert!(e.contains("principals.a.services"), "{e}");
+        let all = policy("[principals.a]\nservices = [\"*\"]\n");
+        let rules = &all.principal("a").unwrap().rules;
+        assert!(rules.service_allowed(Service::Sensor).is_ok());
+        let none = policy("[principals.a]\nservices = []\n");
+        let rules = &none.principal("a").unwrap().rules;
+        assert!(rules.service_allowed(Service::Fetch).is_err());
+    }
+
+    #[test]
+    fn a_policy_without_principals_is_refused() {
+        for text in ["", "mode = \"enforce\"\n", "[principals]\n"] {
+            let e = error(text);
+            assert!(e.contains("principals"), "{text:?}: {e}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_others_may_write_is_noticed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, "").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert!(!writable_by_others(&path));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert!(writable_by_others(&path));
     }
 
     #[test]
     fn unknown_keys_are_refused_naming_them() {
-        let e = error("[principals.a]\nfetch_host = [\"x\"]\n");
+        let e = error("[principals.a]\nservices = [\"*\"]\nfetch_host = [\"x\"]\n");
         assert!(e.contains("fetch_host"), "{e}");
         let e = error("mode = \"audit\"\n");
         assert!(e.contains("audit") || e.contains("mode"), "{e}");
@@ -391,7 +509,7 @@ mod tests {
     fn bad_values_are_refused_naming_principal_and_key() {
         for (text, key) in [
             (
-                "[principals.a]\ntokens_sha256 = [\"abc\"]\n",
+                "[principals.a]\nservices = [\"*\"]\ntokens_sha256 = [\"abc\"]\n",
                 "principals.a.tokens_sha256[0]",
             ),
             (
@@ -399,22 +517,25 @@ mod tests {
                 "principals.a.services[1]",
             ),
             (
-                "[principals.a]\nfetch_methods = [\"G ET\"]\n",
+                "[principals.a]\nservices = [\"*\"]\nfetch_methods = [\"G ET\"]\n",
                 "principals.a.fetch_methods[0]",
             ),
             (
-                "[principals.a]\nfetch_hosts = [\"a*.b\"]\n",
+                "[principals.a]\nservices = [\"*\"]\nfetch_hosts = [\"a*.b\"]\n",
                 "principals.a.fetch_hosts[0]",
             ),
             (
-                "[principals.a]\nrate_per_second = 0\n",
+                "[principals.a]\nservices = [\"*\"]\nrate_per_second = 0\n",
                 "principals.a.rate_per_second",
             ),
             (
-                "[principals.a]\nmax_concurrent = 0\n",
+                "[principals.a]\nservices = [\"*\"]\nmax_concurrent = 0\n",
                 "principals.a.max_concurrent",
             ),
-            ("anonymous = \"ghost\"\n", "anonymous"),
+            (
+                "anonymous = \"ghost\"\n[principals.a]\nservices = [\"*\"]\n",
+                "anonymous",
+            ),
         ] {
             let e = error(text);
             assert!(e.contains(key), "{text}: {e}");
@@ -425,14 +546,14 @@ mod tests {
     fn a_token_or_identity_listed_twice_is_refused() {
         let h = sha("t");
         let e = error(&format!(
-            "[principals.a]\ntokens_sha256 = [\"{h}\"]\n[principals.b]\ntokens_sha256 = [\"{h}\"]\n"
+            "[principals.a]\nservices = [\"*\"]\ntokens_sha256 = [\"{h}\"]\n[principals.b]\nservices = [\"*\"]\ntokens_sha256 = [\"{h}\"]\n"
         ));
         assert!(
             e.contains("principals.b.tokens_sha256[0]") && e.contains("\"a\""),
             "{e}"
         );
         let e = error(
-            "[principals.a]\nmtls_identities = [\"x\"]\n[principals.b]\nmtls_identities = [\"X\"]\n",
+            "[principals.a]\nservices = [\"*\"]\nmtls_identities = [\"x\"]\n[principals.b]\nservices = [\"*\"]\nmtls_identities = [\"X\"]\n",
         );
         assert!(e.contains("principals.b.mtls_identities[0]"), "{e}");
     }
@@ -466,7 +587,7 @@ max_concurrent = 32
 
     #[test]
     fn live_state_is_carried_over_by_name() {
-        let text = "[principals.a]\nrate_per_second = 5\nmax_concurrent = 2\n";
+        let text = "[principals.a]\nservices = [\"*\"]\nrate_per_second = 5\nmax_concurrent = 2\n";
         let first = policy(text);
         let second = Policy::parse(text, Some(&first)).unwrap();
         let (a1, a2) = (

@@ -7,6 +7,9 @@ use std::num::NonZeroU32;
 
 use http::Method;
 
+use super::hosts::normalize_host;
+pub use super::hosts::{Destination, HostRule};
+
 /// A streamgate service as the policy's `services` key names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Service {
@@ -153,13 +156,12 @@ impl Rules {
         }
     }
 
-    /// Whether Fetch/ListPages may reach `host` for it (a URL's host as `url` gives it:
-    /// lowercase, punycode, IPv6 in brackets).
-    pub fn host_allowed(&self, host: &str) -> Result<(), Broken> {
+    /// Whether Fetch/ListPages may reach `to` for it.
+    pub fn host_allowed(&self, to: &Destination<'_>) -> Result<(), Broken> {
         match &self.fetch_hosts {
-            Some(rule) if !rule.allows(host) => Err(Broken {
+            Some(rule) if !rule.allows(to) => Err(Broken {
                 rule: Rule::FetchHosts,
-                detail: format!("host {:?} is not listed", normalize_host(host)),
+                detail: format!("host {:?} is not listed for {to}", normalize_host(to.host)),
             }),
             _ => Ok(()),
         }
@@ -168,10 +170,17 @@ impl Rules {
     /// Whether Fetch may send `method` for it.
     pub fn method_allowed(&self, method: &Method) -> Result<(), Broken> {
         match &self.fetch_methods {
-            Some(list) if !list.contains(method) => Err(Broken {
-                rule: Rule::FetchMethods,
-                detail: format!("method {method} is not listed"),
-            }),
+            // Case-insensitively, as Fetch reads the method: `get` is GET.
+            Some(list)
+                if !list
+                    .iter()
+                    .any(|m| m.as_str().eq_ignore_ascii_case(method.as_str())) =>
+            {
+                Err(Broken {
+                    rule: Rule::FetchMethods,
+                    detail: format!("method {method} is not listed"),
+                })
+            }
             _ => Ok(()),
         }
     }
@@ -188,72 +197,6 @@ impl Rules {
     }
 }
 
-/// `fetch_hosts`: exact host names and `*.suffix` patterns. `*.example.org` matches any name
-/// under example.org (`a.example.org`, `a.b.example.org`) but not `example.org` itself,
-/// which is listed on its own if wanted (smokescreen's rule).
-#[derive(Clone, Debug, Default)]
-pub struct HostRule {
-    exact: HashSet<String>,
-    /// Each with its leading dot: `.example.org`.
-    suffixes: Vec<String>,
-}
-
-impl HostRule {
-    /// Compiles the list; an error starts with `[i]: ` for the entry at fault.
-    pub fn new(list: &[String]) -> Result<Self, String> {
-        let mut rule = Self::default();
-        for (i, raw) in list.iter().enumerate() {
-            let entry = normalize_host(raw);
-            let bad = |why: &str| format!("[{i}]: {raw:?} {why}");
-            if entry.is_empty() {
-                return Err(bad("is empty"));
-            }
-            if !entry.is_ascii() {
-                return Err(bad(
-                    "is not ASCII: write an internationalized name in its punycode (xn--) form",
-                ));
-            }
-            if let Some(suffix) = entry.strip_prefix("*.") {
-                if suffix.is_empty() || suffix.contains('*') {
-                    return Err(bad("is not a host name or a `*.suffix` pattern"));
-                }
-                rule.suffixes.push(format!(".{suffix}"));
-            } else if entry.contains('*') || entry.contains('/') || entry.contains(':') {
-                if entry.parse::<std::net::Ipv6Addr>().is_ok() {
-                    rule.exact.insert(entry);
-                    continue;
-                }
-                return Err(bad(
-                    "is not a host name or a `*.suffix` pattern (no scheme, port or path)",
-                ));
-            } else {
-                rule.exact.insert(entry);
-            }
-        }
-        Ok(rule)
-    }
-
-    /// Whether `host` is listed.
-    pub fn allows(&self, host: &str) -> bool {
-        let host = normalize_host(host);
-        self.exact.contains(&host)
-            || self
-                .suffixes
-                .iter()
-                .any(|s| host.len() > s.len() && host.ends_with(s.as_str()))
-    }
-}
-
-/// Lowercase, without IPv6 brackets or a trailing dot (`Example.COM.` is `example.com`).
-fn normalize_host(host: &str) -> String {
-    let h = host.trim();
-    let h = h
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(h);
-    h.trim_end_matches('.').to_ascii_lowercase()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,37 +205,8 @@ mod tests {
         HostRule::new(&list.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
     }
 
-    #[test]
-    fn exact_hosts_and_suffix_patterns() {
-        let r = hosts(&["api.example.com", "*.example.org", "127.0.0.1", "::1"]);
-        assert!(r.allows("api.example.com"));
-        assert!(r.allows("API.Example.com."));
-        assert!(!r.allows("example.com"));
-        assert!(!r.allows("xapi.example.com"));
-        assert!(r.allows("a.example.org"));
-        assert!(r.allows("a.b.example.org"));
-        assert!(!r.allows("example.org"), "*.suffix does not match the apex");
-        assert!(!r.allows("badexample.org"));
-        assert!(!r.allows("example.org.evil.com"));
-        assert!(r.allows("127.0.0.1"));
-        assert!(r.allows("[::1]"));
-        assert!(!r.allows("127.0.0.2"));
-    }
-
-    #[test]
-    fn malformed_host_entries_are_refused_naming_the_index() {
-        for bad in [
-            "",
-            "a*.b",
-            "*.",
-            "http://a.com",
-            "a.com:443",
-            "a.com/x",
-            "exämple.org",
-        ] {
-            let e = HostRule::new(&["ok.com".to_owned(), bad.to_owned()]).unwrap_err();
-            assert!(e.starts_with("[1]: "), "{bad:?}: {e}");
-        }
+    fn to(url: &str) -> url::Url {
+        url::Url::parse(url).unwrap()
     }
 
     #[test]
@@ -309,8 +223,10 @@ mod tests {
             rules.service_allowed(Service::Lock).unwrap_err().rule,
             Rule::Services
         );
-        assert!(rules.host_allowed("a.com").is_ok());
-        let b = rules.host_allowed("b.com").unwrap_err();
+        let a = to("http://a.com/");
+        assert!(rules.host_allowed(&Destination::of(&a)).is_ok());
+        let b_url = to("https://b.com/");
+        let b = rules.host_allowed(&Destination::of(&b_url)).unwrap_err();
         assert_eq!(b.rule, Rule::FetchHosts);
         assert!(b.detail.contains("b.com"), "{}", b.detail);
         assert!(rules.method_allowed(&Method::GET).is_ok());
@@ -325,10 +241,23 @@ mod tests {
     }
 
     #[test]
+    fn methods_compare_case_insensitively() {
+        let rules = Rules {
+            fetch_methods: Some(vec![Method::GET]),
+            ..Rules::default()
+        };
+        let lower = Method::from_bytes(b"get").unwrap();
+        assert!(rules.method_allowed(&lower).is_ok());
+        let post = Method::from_bytes(b"post").unwrap();
+        assert!(rules.method_allowed(&post).is_err());
+    }
+
+    #[test]
     fn absent_rules_allow_everything() {
         let rules = Rules::default();
         assert!(rules.service_allowed(Service::Sensor).is_ok());
-        assert!(rules.host_allowed("anything.example").is_ok());
+        let any = to("https://anything.example:1/");
+        assert!(rules.host_allowed(&Destination::of(&any)).is_ok());
         assert!(rules.method_allowed(&Method::DELETE).is_ok());
         assert!(rules.lock_allowed(LockRpc::Acquire, "any").is_ok());
     }

@@ -20,6 +20,15 @@ pub enum LockError {
         /// The server's `--lock-max-waiters`.
         limit: usize,
     },
+    /// The in-process lock table already tracks its limit of names (held or waited on).
+    #[error(
+        "the server already tracks {limit} lock names (held or waited on), its --lock-max-names; \
+         retry once some are released"
+    )]
+    TooManyNames {
+        /// The server's `--lock-max-names`.
+        limit: usize,
+    },
     /// The backend (Redis) cannot be reached or did not answer in time.
     #[error("lock backend unavailable: {0}")]
     Unavailable(String),
@@ -43,7 +52,9 @@ impl From<LockError> for Status {
     fn from(err: LockError) -> Self {
         match err {
             LockError::InvalidArgument(_) => Status::invalid_argument(err.to_string()),
-            LockError::TooManyWaiters { .. } => Status::resource_exhausted(err.to_string()),
+            LockError::TooManyWaiters { .. } | LockError::TooManyNames { .. } => {
+                Status::resource_exhausted(err.to_string())
+            }
             LockError::Unavailable(_) => Status::unavailable(err.to_string()),
             LockError::ShuttingDown => Shutdown::status(),
             LockError::Backend(_) => Status::internal(err.to_string()),

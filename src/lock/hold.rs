@@ -14,11 +14,20 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use super::backend::LockBackend;
 use super::error::LockError;
 use super::types::{AcquireRequest, Grant, LockToken};
+use crate::log_limit::{RepeatLimiter, Verdict};
 use crate::shutdown::Shutdown;
 
-/// Shortest pause between renewal attempts after a failed one, so a flapping backend is not
-/// hammered while the lease still runs.
-const RETRY_PAUSE: Duration = Duration::from_millis(20);
+/// Pause before the first retry of a failed renewal: short, so a blip costs the lease little.
+const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(20);
+
+/// Longest pause between renewal retries: each failure doubles the pause up to this, so a
+/// backend that stays down (Redis in an outage) is asked about once a second per Hold, not
+/// fifty times, and logs accordingly.
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(1);
+
+/// The renewal-failure log lines of every Hold of a server, rate-limited together (one
+/// outage fails every Hold at once).
+pub(crate) type RenewalLines = RepeatLimiter<()>;
 
 /// What a Hold stream reports.
 #[derive(Debug)]
@@ -48,15 +57,16 @@ impl Stream for HoldSession {
 
 /// Starts holding `req` on `backend`; the task lives until the session is dropped, the
 /// server stops, or the lock is lost.
-pub fn start(
+pub(crate) fn start(
     backend: Arc<dyn LockBackend>,
     req: AcquireRequest,
     shutdown: Shutdown,
+    lines: Arc<RenewalLines>,
 ) -> HoldSession {
     let cancel = CancellationToken::new();
     // At most two updates are ever sent (acquired, then lost or failed).
     let (tx, rx) = mpsc::channel(2);
-    tokio::spawn(run(backend, req, shutdown, cancel.clone(), tx));
+    tokio::spawn(run(backend, req, shutdown, cancel.clone(), tx, lines));
     HoldSession {
         rx,
         _release_on_drop: cancel.drop_guard(),
@@ -70,6 +80,7 @@ async fn run(
     shutdown: Shutdown,
     cancel: CancellationToken,
     tx: mpsc::Sender<HoldUpdate>,
+    lines: Arc<RenewalLines>,
 ) {
     let Some(grant) = acquire(&*backend, &req, &shutdown, &cancel, &tx).await else {
         return;
@@ -80,11 +91,14 @@ async fn run(
         let _ = backend.release(&req.name, &token).await;
         return;
     }
-    let last = renew_until_done(&*backend, &req, &token, lease_end, &shutdown, &cancel).await;
+    let last = renew_until_done(
+        &*backend, &req, &token, lease_end, &shutdown, &cancel, &lines,
+    )
+    .await;
     // Lost means the lease is gone already; releasing it anyway is harmless (token check) and
     // covers a renewal that succeeded in the backend but timed out here.
     if let Err(e) = backend.release(&req.name, &token).await {
-        tracing::warn!(lock = %req.name, error = %e, "could not release a held lock; its lease will end it");
+        tracing::warn!(lock = ?req.name.as_str(), error = %e, "could not release a held lock; its lease will end it");
     }
     if let Some(update) = last {
         let _ = tx.send(update).await;
@@ -124,9 +138,11 @@ async fn renew_until_done(
     mut lease_end: Instant,
     shutdown: &Shutdown,
     cancel: &CancellationToken,
+    lines: &RenewalLines,
 ) -> Option<HoldUpdate> {
     let period = req.ttl.get() / 3;
     let mut next_renewal = Instant::now() + period;
+    let mut pause = FIRST_RETRY_PAUSE;
     loop {
         tokio::select! {
             biased;
@@ -139,19 +155,29 @@ async fn renew_until_done(
             biased;
             _ = cancel.cancelled() => return None,
             _ = shutdown.recv() => return Some(HoldUpdate::Failed(LockError::ShuttingDown)),
-            res = tokio::time::timeout(left.max(RETRY_PAUSE), backend.extend(&req.name, token, req.ttl)) => res,
+            res = tokio::time::timeout(left.max(FIRST_RETRY_PAUSE), backend.extend(&req.name, token, req.ttl)) => res,
         };
         let now = Instant::now();
-        match next_step(renewed, now, lease_end, period) {
+        match next_step(renewed, now, lease_end, period, pause) {
             Renewal::Until(end, next) => {
                 lease_end = end;
                 next_renewal = next;
+                pause = FIRST_RETRY_PAUSE;
             }
             Renewal::RetryAt(next, error) => {
                 if let Some(e) = error {
-                    tracing::warn!(lock = %req.name, error = %e, "renewal failed; retrying within the lease");
+                    let line = lines.check(&());
+                    if let Verdict::Log { .. } = line {
+                        tracing::warn!(
+                            lock = ?req.name.as_str(),
+                            error = %e,
+                            "renewal failed; retrying within the lease{}",
+                            line.suffix()
+                        );
+                    }
                 }
                 next_renewal = next;
+                pause = (pause * 2).min(MAX_RETRY_PAUSE);
             }
             Renewal::Lost(reason) => return Some(HoldUpdate::Lost(reason)),
         }
@@ -168,12 +194,14 @@ enum Renewal {
     Lost(String),
 }
 
-/// Judges a renewal attempt made at `now`: retried while the lease still runs, lost after.
+/// Judges a renewal attempt made at `now`: retried after `pause` (never past the lease end)
+/// while the lease still runs, lost after.
 fn next_step(
     renewed: Result<Result<Option<SystemTime>, LockError>, tokio::time::error::Elapsed>,
     now: Instant,
     lease_end: Instant,
     period: Duration,
+    pause: Duration,
 ) -> Renewal {
     match renewed {
         Ok(Ok(Some(expires_at))) => Renewal::Until(instant_of(expires_at), now + period),
@@ -181,7 +209,7 @@ fn next_step(
             "the lease ended before it could be renewed; the lock is no longer held".into(),
         ),
         Ok(Err(e)) if now < lease_end => {
-            Renewal::RetryAt(now + RETRY_PAUSE.min(lease_end - now), Some(e))
+            Renewal::RetryAt(now + pause.min(lease_end - now), Some(e))
         }
         Ok(Err(e)) => Renewal::Lost(format!("could not renew the lease before it ended: {e}")),
         Err(_elapsed) if now < lease_end => Renewal::RetryAt(now, None),

@@ -29,6 +29,7 @@ pub struct LockHandler {
     backend: Arc<dyn LockBackend>,
     limits: LockLimits,
     shutdown: Shutdown,
+    renewal_lines: Arc<hold::RenewalLines>,
 }
 
 impl LockHandler {
@@ -52,12 +53,16 @@ impl LockHandler {
                 )
                 .await?,
             ),
-            None => Arc::new(MemoryBackend::new(limits.max_waiters)),
+            None => Arc::new(MemoryBackend::new(
+                limits.max_waiters,
+                settings.max_names.get(),
+            )),
         };
         Ok(Self {
             backend: super::metered::metered(backend, metrics),
             limits,
             shutdown,
+            renewal_lines: Arc::default(),
         })
     }
 
@@ -133,7 +138,7 @@ impl crate::proto::lock_service_server::LockService for LockHandler {
             _ = self.shutdown.recv() => return Err(LockError::ShuttingDown.into()),
         };
         if let Some(g) = &grant {
-            tracing::debug!(lock = %req.name, owner = ?req.owner.as_str(), fence = g.fence, "granted");
+            tracing::debug!(lock = ?req.name.as_str(), owner = ?req.owner.as_str(), fence = g.fence, "granted");
         }
         Ok(Response::new(grant_response(grant)))
     }
@@ -170,7 +175,12 @@ impl crate::proto::lock_service_server::LockService for LockHandler {
         let (metadata, _, msg) = req.into_parts();
         let req =
             self.acquire_request(msg.name, msg.ttl, msg.wait_timeout, msg.owner, &metadata)?;
-        let session = hold::start(self.backend.clone(), req, self.shutdown.clone());
+        let session = hold::start(
+            self.backend.clone(),
+            req,
+            self.shutdown.clone(),
+            self.renewal_lines.clone(),
+        );
         let events = session.map(|update| match update {
             HoldUpdate::Acquired(grant) => Ok(HoldEvent {
                 event: Some(hold_event::Event::Acquired(grant_response(grant))),

@@ -48,7 +48,8 @@ impl LockOwner {
     }
 }
 
-/// A lock name: 1 to [`MAX_NAME_BYTES`] bytes of UTF-8.
+/// A lock name: 1 to [`MAX_NAME_BYTES`] bytes of UTF-8 without control characters (a name
+/// ends up in log lines and Redis keys: a `\n` in one once forged a log line).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LockName(String);
 
@@ -65,6 +66,15 @@ impl LockName {
                 format!(
                     "is {} bytes; at most {MAX_NAME_BYTES} are allowed",
                     name.len()
+                ),
+            ));
+        }
+        if let Some((at, c)) = name.char_indices().find(|(_, c)| c.is_control()) {
+            return Err(LockError::invalid(
+                "name",
+                format!(
+                    "has the control character U+{:04X} at byte {at}; names are printable text",
+                    u32::from(c)
                 ),
             ));
         }
@@ -248,6 +258,26 @@ mod tests {
                 .contains("name")
         );
         assert!(LockName::new("x".repeat(MAX_NAME_BYTES)).is_ok());
+    }
+
+    #[test]
+    fn names_with_control_characters_are_refused_naming_the_field() {
+        for bad in [
+            "a\nb",
+            "a\rb",
+            "\u{1b}[2J",
+            "tab\there",
+            "nul\0",
+            "del\u{7f}",
+            "c1\u{85}",
+        ] {
+            let err = LockName::new(bad).unwrap_err().to_string();
+            assert!(
+                err.starts_with("name: ") && err.contains("control character"),
+                "{bad:?}: {err}"
+            );
+        }
+        assert!(LockName::new("billing/ünïcode ok").is_ok());
     }
 
     #[test]

@@ -139,7 +139,7 @@ impl Fetcher {
         deadline: Instant,
     ) -> Result<HttpResponse, FetchError> {
         if let Some(caller) = &req.caller {
-            caller.host_allowed(req.url.host_str().unwrap_or_default())?;
+            caller.host_allowed(&req.url)?;
         }
         let res = self.queue_and_send(req, deadline).await;
         if let Err(FetchError::Refused(r)) = &res {
@@ -226,7 +226,7 @@ impl Fetcher {
             // The caller's `fetch_hosts` rule first, then the address guard.
             if let Some(caller) = &caller {
                 caller
-                    .host_allowed(next.host_str().unwrap_or_default())
+                    .host_allowed(&next)
                     .map_err(|d| d.in_context(&format!("redirect to {next}")))?;
             }
             self.check_hop(&next)?;

@@ -48,10 +48,11 @@ pub struct MemoryBackend {
 }
 
 impl MemoryBackend {
-    /// An empty lock table with its reaper task (needs a tokio runtime).
-    pub fn new(max_waiters: usize) -> Self {
+    /// An empty lock table with its reaper task (needs a tokio runtime): at most
+    /// `max_waiters` callers queued per name, `max_names` names held or waited on in all.
+    pub fn new(max_waiters: usize, max_names: usize) -> Self {
         let shared = Arc::new(Shared {
-            table: Mutex::new(Table::new(max_waiters)),
+            table: Mutex::new(Table::new(max_waiters, max_names)),
             reaper_wake: Notify::new(),
         });
         let reaper = tokio::spawn(reap(shared.clone()));

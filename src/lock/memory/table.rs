@@ -121,15 +121,18 @@ pub(super) struct Table {
     locks: HashMap<LockName, Entry>,
     issuer: Issuer,
     max_waiters: usize,
+    max_names: usize,
 }
 
 impl Table {
-    /// An empty table allowing `max_waiters` queued callers per name.
-    pub(super) fn new(max_waiters: usize) -> Self {
+    /// An empty table allowing `max_waiters` queued callers per name and `max_names` names
+    /// (held or waited on) in all.
+    pub(super) fn new(max_waiters: usize, max_names: usize) -> Self {
         Self {
             locks: HashMap::new(),
             issuer: Issuer::default(),
             max_waiters,
+            max_names,
         }
     }
 
@@ -141,6 +144,13 @@ impl Table {
         now: Instant,
         queue: bool,
     ) -> Result<Admission, LockError> {
+        if self.locks.len() >= self.max_names && !self.locks.contains_key(name) {
+            // Every tracked name costs memory until it is idle again: a caller inventing
+            // names must hit a bound, not the process's memory.
+            return Err(LockError::TooManyNames {
+                limit: self.max_names,
+            });
+        }
         let entry = self.locks.entry(name.clone()).or_default();
         hand_on(entry, &mut self.issuer, name, now);
         if entry.holder.is_none() {
@@ -323,7 +333,7 @@ mod tests {
 
     #[test]
     fn release_hands_the_lock_to_the_head_waiter_with_a_larger_fence() {
-        let mut t = Table::new(4);
+        let mut t = Table::new(4, 100);
         let now = Instant::now();
         let g = granted(t.acquire(&name(), ttl(100), now, true).unwrap());
         let (_, mut rx1) = queued(t.acquire(&name(), ttl(100), now, true).unwrap());
@@ -340,7 +350,7 @@ mod tests {
 
     #[test]
     fn a_waiter_that_left_is_skipped_and_a_grant_it_missed_is_passed_on() {
-        let mut t = Table::new(4);
+        let mut t = Table::new(4, 100);
         let now = Instant::now();
         let g = granted(t.acquire(&name(), ttl(100), now, true).unwrap());
         let (id1, rx1) = queued(t.acquire(&name(), ttl(100), now, true).unwrap());
@@ -356,7 +366,7 @@ mod tests {
 
     #[test]
     fn expiry_hands_over_and_idle_names_are_forgotten() {
-        let mut t = Table::new(4);
+        let mut t = Table::new(4, 100);
         let now = Instant::now();
         granted(t.acquire(&name(), ttl(10), now, true).unwrap());
         let (_, mut rx) = queued(t.acquire(&name(), ttl(10), now, true).unwrap());
@@ -372,7 +382,7 @@ mod tests {
 
     #[test]
     fn looping_extend_keeps_one_tracked_lease_per_held_lock() {
-        let mut t = Table::new(4);
+        let mut t = Table::new(4, 100);
         let now = Instant::now();
         let a = granted(t.acquire(&name(), ttl(100), now, true).unwrap());
         let other = LockName::new("other").unwrap();
@@ -403,7 +413,7 @@ mod tests {
 
     #[test]
     fn the_queue_is_capped_per_name() {
-        let mut t = Table::new(1);
+        let mut t = Table::new(1, 100);
         let now = Instant::now();
         granted(t.acquire(&name(), ttl(100), now, true).unwrap());
         let (_, _rx) = queued(t.acquire(&name(), ttl(100), now, true).unwrap());
@@ -411,5 +421,31 @@ mod tests {
             t.acquire(&name(), ttl(100), now, true),
             Err(LockError::TooManyWaiters { .. })
         ));
+    }
+
+    #[test]
+    fn names_are_capped_server_wide_and_freed_names_make_room() {
+        let mut t = Table::new(4, 2);
+        let now = Instant::now();
+        let n = |s: &str| LockName::new(s).unwrap();
+        let a = granted(t.acquire(&n("a"), ttl(100), now, false).unwrap());
+        let b = granted(t.acquire(&n("b"), ttl(100), now, false).unwrap());
+        let Err(err) = t.acquire(&n("c"), ttl(100), now, false) else {
+            panic!("a third name is refused");
+        };
+        assert!(matches!(err, LockError::TooManyNames { limit: 2 }), "{err}");
+        assert!(err.to_string().contains("--lock-max-names"), "{err}");
+        // A name already tracked is still served (queued on, here).
+        let (_, _waiting) = queued(t.acquire(&n("a"), ttl(100), now, true).unwrap());
+        assert!(t.release(&n("a"), &a.token, now));
+        assert!(
+            t.acquire(&n("c"), ttl(100), now, false).is_err(),
+            "a is still held (handed on)"
+        );
+        assert!(t.release(&n("b"), &b.token, now));
+        assert!(
+            t.acquire(&n("c"), ttl(100), now, false).is_ok(),
+            "b's name is forgotten and makes room"
+        );
     }
 }

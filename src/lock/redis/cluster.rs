@@ -280,7 +280,16 @@ impl Cluster {
                     active.insert(channel);
                 }
                 _ => {
-                    tracing::warn!("could not renew a lock wake-up subscription; retrying");
+                    let line = self
+                        .wakeups
+                        .outage_lines
+                        .check(&super::wakeups::OutageLine::ClusterResubscribe);
+                    if let crate::log_limit::Verdict::Log { .. } = line {
+                        tracing::warn!(
+                            "could not renew a lock wake-up subscription; retrying{}",
+                            line.suffix()
+                        );
+                    }
                     self.channels.resync.store(true, Ordering::Relaxed);
                 }
             }

@@ -33,13 +33,14 @@ use super::backend::LockBackend;
 use super::error::LockError;
 use super::types::{AcquireRequest, Grant, LockName, LockToken, Ttl};
 use crate::config::RedisSettings;
+use crate::log_limit::Verdict;
 use crate::shutdown::Shutdown;
 use cluster::Cluster;
 pub use options::{RedisOptions, validate_url};
 use scripts::{AcquireReply, LockKeys, ReleaseReply, Scripts};
 use store::Store;
 use topology::Topology;
-use wakeups::{Handed, Slot, Wake, Wakeups};
+use wakeups::{Handed, OutageLine, Slot, Wake, Wakeups};
 
 /// Departed waiters whose queue entries await removal; beyond this, entries are left to lapse
 /// on their own (within a waiter lease).
@@ -62,6 +63,10 @@ struct BackendCore {
     waiter_lease: Duration,
     max_waiters: usize,
     leave_tx: mpsc::Sender<(LockName, LockToken)>,
+    /// `--redis-retries`: retries of a call that found Redis unreachable.
+    retries: u32,
+    /// `--redis-retry-interval`: the longest pause before each.
+    retry_interval: Duration,
 }
 
 /// Locks in Redis, shared by every streamgate naming it.
@@ -120,6 +125,8 @@ impl RedisBackend {
             waiter_lease: opts.recheck * 2 + timeout,
             max_waiters: opts.max_waiters,
             leave_tx,
+            retries: opts.retries,
+            retry_interval: opts.retry_interval,
         });
         let janitor = tokio::spawn(janitor(inner.clone(), leave_rx));
         let _ = first_rx.await;
@@ -151,6 +158,59 @@ impl BackendCore {
         Ok(())
     }
 
+    /// Runs `op` again while it finds Redis unreachable: at most `--redis-retries` times,
+    /// each after `--redis-retry-interval` or as soon as the wake-up listener sees Redis
+    /// back, whichever comes first, and never past `until`. This is what lets a call ride
+    /// out a failover (Sentinel promoting a replica, a Cluster replica taking over a slot):
+    /// every retry dials afresh, so it asks the sentinels or the cluster for the primary of
+    /// the moment, as Redisson's `retryAttempts`/`retryInterval` do. Retrying a script is
+    /// safe: each is idempotent for its token (acquire answers "granted" again to the token
+    /// that already holds the lock; release and extend check the token).
+    async fn retrying<T, F, Fut>(&self, until: Option<Instant>, mut op: F) -> Result<T, LockError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, LockError>>,
+    {
+        let mut left = self.retries;
+        loop {
+            let why = match op().await {
+                Err(LockError::Unavailable(why)) if left > 0 => why,
+                other => return other,
+            };
+            let pause_end = Instant::now() + self.retry_interval;
+            if until.is_some_and(|u| pause_end >= u) {
+                return Err(LockError::Unavailable(why));
+            }
+            left -= 1;
+            let line = self.wakeups.outage_lines.check(&OutageLine::CallRetried);
+            if let Verdict::Log { .. } = line {
+                tracing::warn!(
+                    "a lock call found Redis unreachable ({why}); retrying{}",
+                    line.suffix()
+                );
+            }
+            self.pause_for_redis(pause_end).await;
+        }
+    }
+
+    /// Waits until `until`, or until the wake-up listener sees Redis come back when it is
+    /// known to be down now.
+    async fn pause_for_redis(&self, until: Instant) {
+        let mut up = self.wakeups.availability();
+        let down_now = !*up.borrow_and_update();
+        let back = async move {
+            if down_now {
+                let _ = up.wait_for(|up| *up).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep_until(until.into()) => {}
+            _ = back => {}
+        }
+    }
+
     /// Locks vanish if Redis may evict keys with a TTL; say so loudly once connected.
     async fn warn_if_eviction_can_drop_locks(&self) {
         let mut cmd = redis::cmd("CONFIG");
@@ -177,20 +237,27 @@ impl BackendCore {
         token: &LockToken,
         ttl: Ttl,
         join: bool,
+        until: Option<Instant>,
     ) -> Result<AcquireReply, LockError> {
-        self.check_reachable()?;
-        let inv = self
-            .scripts
-            .acquire(keys, token, ttl, join, self.waiter_lease, self.max_waiters);
-        let reply: Vec<i64> = self.store.invoke(&inv).await?;
-        AcquireReply::parse(&reply)
+        self.retrying(until, || async {
+            self.check_reachable()?;
+            let inv =
+                self.scripts
+                    .acquire(keys, token, ttl, join, self.waiter_lease, self.max_waiters);
+            let reply: Vec<i64> = self.store.invoke(&inv).await?;
+            AcquireReply::parse(&reply)
+        })
+        .await
     }
 
     async fn acquire(&self, req: &AcquireRequest) -> Result<Option<Grant>, LockError> {
         let keys = self.keys(&req.name);
         let token = LockToken::generate();
         if req.wait.is_zero() {
-            return match self.try_acquire(&keys, &token, req.ttl, false).await? {
+            return match self
+                .try_acquire(&keys, &token, req.ttl, false, None)
+                .await?
+            {
                 AcquireReply::Granted { fence, pttl_ms } => Ok(Some(grant(token, fence, pttl_ms))),
                 _ => Ok(None),
             };
@@ -200,16 +267,19 @@ impl BackendCore {
         // On Redis Cluster, hand-offs are heard only on channels subscribed to: subscribe
         // before joining the queue, so the announcement of our grant cannot be missed.
         let _interest = match &self.cluster {
-            Some(cluster) => {
-                self.check_reachable()?;
-                Some(cluster.join(&keys.channel).await?)
-            }
+            Some(cluster) => Some(
+                self.retrying(Some(deadline), || async {
+                    self.check_reachable()?;
+                    cluster.join(&keys.channel).await
+                })
+                .await?,
+            ),
             None => None,
         };
         loop {
             let checked = Instant::now();
             let reply = self
-                .try_acquire(&keys, &waiter.token, req.ttl, true)
+                .try_acquire(&keys, &waiter.token, req.ttl, true, Some(deadline))
                 .await?;
             let mut next_check = match reply {
                 AcquireReply::Granted { fence, pttl_ms } => {
@@ -310,7 +380,7 @@ impl Drop for Waiter<'_> {
         if !self.done {
             let job = (self.name.clone(), self.token.clone());
             if self.inner.leave_tx.try_send(job).is_err() {
-                tracing::warn!(lock = %self.name, "leave queue full; the waiter's entry will lapse by itself");
+                tracing::warn!(lock = ?self.name.as_str(), "leave queue full; the waiter's entry will lapse by itself");
             }
         }
     }
@@ -329,9 +399,9 @@ async fn janitor(inner: Arc<BackendCore>, mut rx: mpsc::Receiver<(LockName, Lock
             let keys = inner.keys(&name);
             let inv = inner.scripts.leave(&keys, &token);
             match inner.store.invoke::<i64>(&inv).await {
-                Ok(1) => tracing::debug!(lock = %name, "released a grant its waiter left behind"),
+                Ok(1) => tracing::debug!(lock = ?name.as_str(), "released a grant its waiter left behind"),
                 Ok(_) => {}
-                Err(e) => tracing::warn!(lock = %name, error = %e, "could not remove a departed waiter; its entry will lapse"),
+                Err(e) => tracing::warn!(lock = ?name.as_str(), error = %e, "could not remove a departed waiter; its entry will lapse"),
             }
         });
     }
@@ -352,11 +422,15 @@ impl LockBackend for RedisBackend {
     ) -> BoxFuture<'a, Result<bool, LockError>> {
         Box::pin(async move {
             let inner = &self.inner;
-            inner.check_reachable()?;
-            let inv = inner
-                .scripts
-                .release(&inner.keys(name), token, inner.waiter_lease);
-            let reply: Vec<redis::Value> = inner.store.invoke(&inv).await?;
+            let reply: Vec<redis::Value> = inner
+                .retrying(None, || async {
+                    inner.check_reachable()?;
+                    let inv = inner
+                        .scripts
+                        .release(&inner.keys(name), token, inner.waiter_lease);
+                    inner.store.invoke(&inv).await
+                })
+                .await?;
             match ReleaseReply::parse(&reply)? {
                 ReleaseReply::NotHeld => Ok(false),
                 ReleaseReply::Freed => Ok(true),
@@ -378,9 +452,13 @@ impl LockBackend for RedisBackend {
     ) -> BoxFuture<'a, Result<Option<SystemTime>, LockError>> {
         Box::pin(async move {
             let inner = &self.inner;
-            inner.check_reachable()?;
-            let inv = inner.scripts.extend(&inner.keys(name), token, ttl);
-            let pttl: i64 = inner.store.invoke(&inv).await?;
+            let pttl: i64 = inner
+                .retrying(None, || async {
+                    inner.check_reachable()?;
+                    let inv = inner.scripts.extend(&inner.keys(name), token, ttl);
+                    inner.store.invoke(&inv).await
+                })
+                .await?;
             Ok((pttl > 0).then(|| SystemTime::now() + Duration::from_millis(pttl.unsigned_abs())))
         })
     }

@@ -27,6 +27,10 @@ pub struct RedisOptions {
     pub recheck: Duration,
     /// `--lock-max-waiters`: waiters queued on one name at most.
     pub max_waiters: usize,
+    /// `--redis-retries`: retries of a call that found Redis unreachable.
+    pub retries: u32,
+    /// `--redis-retry-interval`: the longest pause before each retry.
+    pub retry_interval: Duration,
 }
 
 impl RedisOptions {
@@ -39,6 +43,8 @@ impl RedisOptions {
             timeout: redis.timeout,
             recheck,
             max_waiters,
+            retries: redis.retries,
+            retry_interval: redis.retry_interval,
         }
     }
 }

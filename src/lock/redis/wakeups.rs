@@ -25,7 +25,20 @@ use tokio::sync::Notify;
 use tokio_stream::StreamExt;
 
 use super::pool::Dialer;
+use crate::log_limit::{RepeatLimiter, Verdict};
 use crate::shutdown::Shutdown;
+
+/// The kinds of outage line, rate-limited in [`Wakeups::outage_lines`]: a Redis that stays
+/// down must cost a few lines a minute, not one per reconnection attempt or per call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum OutageLine {
+    /// The wake-up subscription cannot be (re)established.
+    Subscribe,
+    /// A lock call found Redis unreachable and will try again.
+    CallRetried,
+    /// A Redis Cluster subscription could not be renewed.
+    ClusterResubscribe,
+}
 
 /// First pause between reconnection attempts: short, so a Redis restart costs waiters
 /// little; doubled per failed attempt up to [`MAX_BACKOFF`].
@@ -122,6 +135,8 @@ pub(super) struct Wakeups {
     switches: AtomicU64,
     /// Why the last attempt to reach Redis failed, for the callers' UNAVAILABLE message.
     last_failure: Mutex<Option<String>>,
+    /// Repeated outage lines, each kind logged at most once per interval.
+    pub(crate) outage_lines: RepeatLimiter<OutageLine>,
 }
 
 impl Wakeups {
@@ -247,7 +262,15 @@ pub(super) async fn listen(
                 }
                 // Hand-offs may have been announced while we were not listening.
                 wakeups.wake_all();
-                tracing::info!("lock wake-up subscription to Redis is live");
+                // The next outage gets its first line at once.
+                let unlogged = wakeups.outage_lines.reset(&OutageLine::Subscribe);
+                if unlogged == 0 {
+                    tracing::info!("lock wake-up subscription to Redis is live");
+                } else {
+                    tracing::info!(
+                        "lock wake-up subscription to Redis is live ({unlogged} failed attempts before it not logged)"
+                    );
+                }
                 match pump(pubsub, &wakeups, timeout, ping_every, &shutdown).await {
                     // Stopping is not an outage: Holds still release their locks on the way out.
                     Ended::Shutdown => return,
@@ -261,13 +284,23 @@ pub(super) async fn listen(
             Ok(Err(e)) => {
                 wakeups.set_state(Reach::Down);
                 wakeups.set_failure(Some(e.to_string()));
-                tracing::warn!("cannot subscribe to Redis for lock wake-ups: {e}; retrying");
+                let line = wakeups.outage_lines.check(&OutageLine::Subscribe);
+                if let Verdict::Log { .. } = line {
+                    tracing::warn!(
+                        "cannot subscribe to Redis for lock wake-ups: {e}; retrying{}",
+                        line.suffix()
+                    );
+                }
             }
             Err(_) => {
                 wakeups.set_state(Reach::Down);
-                tracing::warn!(
-                    "Redis did not answer the lock wake-up subscription in time; retrying"
-                );
+                let line = wakeups.outage_lines.check(&OutageLine::Subscribe);
+                if let Verdict::Log { .. } = line {
+                    tracing::warn!(
+                        "Redis did not answer the lock wake-up subscription in time; retrying{}",
+                        line.suffix()
+                    );
+                }
             }
         }
         if let Some(tx) = first_attempt.take() {

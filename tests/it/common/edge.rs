@@ -59,12 +59,15 @@ impl Ca {
         )
     }
 
-    /// A client certificate with these SAN DNS names and URIs (a `://` makes a URI) and,
-    /// if given, this CN.
+    /// A client certificate with these SANs (a `://` makes a URI, an IP address an IP SAN,
+    /// anything else a DNS name) and, if given, this CN.
     pub fn client(&self, sans: &[&str], cn: Option<&str>) -> CertKey {
         let sans = sans
             .iter()
             .map(|s| {
+                if let Ok(ip) = s.parse() {
+                    return SanType::IpAddress(ip);
+                }
                 let ia5 = (*s).try_into().expect("ia5 SAN");
                 if s.contains("://") {
                     SanType::URI(ia5)

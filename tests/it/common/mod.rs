@@ -3,11 +3,13 @@
 
 #![allow(dead_code)]
 
+pub mod binary;
 pub mod edge;
 pub mod eventually;
 pub mod fetch;
 pub mod h2raw;
 pub mod lock;
+pub mod logs;
 pub mod metrics;
 pub mod redis_topology;
 pub mod sensor;

@@ -118,7 +118,7 @@ pub fn cluster_port() -> u16 {
     panic!("no free loopback port pair (P, P+10000) below 55536");
 }
 
-/// A three-master Redis Cluster on loopback, without replicas.
+/// A three-master Redis Cluster on loopback, without replicas or with one per master.
 pub struct RedisCluster {
     /// The masters, in creation order.
     pub nodes: Vec<RedisProc>,
@@ -132,11 +132,69 @@ impl RedisCluster {
         Self::start_on([cluster_port(), cluster_port(), cluster_port()])
     }
 
+    /// Three masters with one replica each (six servers): `redis-cli --cluster create
+    /// --cluster-replicas 1`, then waits until every replica has synced with its master, so
+    /// a master that stops is replaced by its replica (after `cluster-node-timeout`, 3 s).
+    pub fn start_with_replicas() -> Self {
+        let ports: Vec<u16> = (0..6).map(|_| cluster_port()).collect();
+        let cluster = Self::create(&ports, 1);
+        let deadline = Instant::now() + SETTLE;
+        for i in 0..cluster.nodes.len() {
+            if cluster.replica_master(i).is_none() {
+                continue;
+            }
+            loop {
+                let info: String = redis::cmd("INFO")
+                    .arg("replication")
+                    .query(&mut cluster.nodes[i].conn())
+                    .expect("INFO replication");
+                if info.contains("master_link_status:up") {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "replica {i} never synced");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        cluster
+    }
+
+    /// The node that replicates node `master`, if any.
+    pub fn replica_of(&self, master: usize) -> Option<usize> {
+        let id = self.id_of(master);
+        (0..self.nodes.len()).find(|&i| self.replica_master(i).as_deref() == Some(id.as_str()))
+    }
+
+    /// The id of the master node `i` replicates, if it is a replica.
+    fn replica_master(&self, i: usize) -> Option<String> {
+        let info: String = redis::cmd("INFO")
+            .arg("replication")
+            .query(&mut self.nodes[i].conn())
+            .expect("INFO replication");
+        if !info.contains("role:slave") {
+            return None;
+        }
+        let nodes: String = redis::cmd("CLUSTER")
+            .arg("NODES")
+            .query(&mut self.nodes[i].conn())
+            .expect("CLUSTER NODES");
+        // "<id> <addr> myself,slave <master-id> ..."
+        nodes
+            .lines()
+            .find(|l| l.split(' ').nth(2).is_some_and(|f| f.contains("myself")))
+            .and_then(|l| l.split(' ').nth(3))
+            .map(str::to_owned)
+    }
+
     /// As [`Self::start`], on the given ports (each below 55536, with port + 10000 free).
     pub fn start_on(ports: [u16; 3]) -> Self {
+        Self::create(&ports, 0)
+    }
+
+    /// Cluster-enabled servers on `ports`, joined with `replicas` replicas per master.
+    fn create(ports: &[u16], replicas: u32) -> Self {
         let dir = tempfile::tempdir().expect("temp dir for the cluster");
         let mut nodes = Vec::new();
-        for (i, port) in ports.into_iter().enumerate() {
+        for (i, &port) in ports.iter().enumerate() {
             let node_dir = dir.path().join(format!("n{i}"));
             std::fs::create_dir(&node_dir).expect("node dir");
             nodes.push(RedisProc::data_node(
@@ -159,7 +217,7 @@ impl RedisCluster {
         let out = Command::new("redis-cli")
             .args(["--cluster", "create"])
             .args(&addrs)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .output()
             .unwrap_or_else(|e| {
                 panic!("cannot run redis-cli ({e}): install redis-server (apt-get install -y redis-server)")
@@ -214,9 +272,15 @@ impl RedisCluster {
 
     /// The index of the node owning `slot` now.
     pub fn owner_of(&self, slot: u16) -> usize {
+        self.owner_of_via(0, slot)
+    }
+
+    /// The index of the node owning `slot` now, as node `asked` sees it (for when node 0 may
+    /// be down).
+    pub fn owner_of_via(&self, asked: usize, slot: u16) -> usize {
         let slots: Vec<(u16, u16, Vec<redis::Value>)> = redis::cmd("CLUSTER")
             .arg("SLOTS")
-            .query(&mut self.nodes[0].conn())
+            .query(&mut self.nodes[asked].conn())
             .map(|v: Vec<Vec<redis::Value>>| {
                 v.into_iter()
                     .map(|r| {

@@ -30,7 +30,7 @@ const BILLING: &str = "billing-token-0123456789";
 const OPS: &str = "ops-token-9876543210";
 
 /// billing: fetch and lock only, two host rules, GET/HEAD, `billing/` locks.
-/// ops: no rules at all.
+/// ops: every service, no other rule.
 fn policy(mode: &str, extra: &str) -> String {
     format!(
         r#"
@@ -43,6 +43,7 @@ fetch_methods = ["GET", "HEAD"]
 lock_prefixes = ["billing/"]
 [principals.ops]
 tokens_sha256 = ["{}"]
+services = ["*"]
 {extra}
 "#,
         sha256_hex(BILLING),
@@ -534,7 +535,7 @@ async fn report_mode_lets_the_same_calls_through_and_counts_them() {
 async fn over_rate_per_second_is_resource_exhausted_then_allowed_after_refill() {
     let files = Files::new();
     let extra = format!(
-        "[principals.limited]\ntokens_sha256 = [\"{}\"]\nrate_per_second = 1\n",
+        "[principals.limited]\ntokens_sha256 = [\"{}\"]\nservices = [\"*\"]\nrate_per_second = 1\n",
         sha256_hex("limited-token")
     );
     let s = start(&files, &policy("enforce", &extra)).await;
@@ -583,7 +584,7 @@ async fn over_rate_per_second_is_resource_exhausted_then_allowed_after_refill() 
 async fn max_concurrent_counts_open_streams() {
     let files = Files::new();
     let extra = format!(
-        "[principals.streams]\ntokens_sha256 = [\"{}\"]\nmax_concurrent = 2\n",
+        "[principals.streams]\ntokens_sha256 = [\"{}\"]\nservices = [\"*\"]\nmax_concurrent = 2\n",
         sha256_hex("streams-token")
     );
     let s = start(&files, &policy("enforce", &extra)).await;

@@ -4,13 +4,12 @@
 
 use crate::common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use common::TestServer;
+use common::binary::Binary;
 use common::edge::{Ca, CertKey, Files, assert_transport_failure, bearer, sha256_hex, tls_channel};
 use common::lock::{acquire_req, unique};
 use common::sensor::reading;
@@ -187,15 +186,19 @@ async fn the_principal_comes_from_the_verified_client_certificate() {
     let policy = format!(
         r#"
 [principals.billing]
+services = ["lock"]
 mtls_identities = ["billing.internal"]
 lock_prefixes = ["billing/"]
 [principals.mesh]
+services = ["lock"]
 mtls_identities = ["spiffe://corp/mesh"]
 lock_prefixes = ["mesh/"]
 [principals.reports]
+services = ["lock"]
 mtls_identities = ["reports"]
 lock_prefixes = ["reports/"]
 [principals.tokened]
+services = ["lock"]
 tokens_sha256 = ["{}"]
 lock_prefixes = ["tokened/"]
 "#,
@@ -260,6 +263,48 @@ lock_prefixes = ["tokened/"]
         .expect("health is open");
     assert_eq!(s.decisions().auth_refused(), 1);
     assert_eq!(s.decisions().refused(Rule::LockPrefixes), 3);
+}
+
+#[tokio::test]
+async fn a_cn_counts_only_without_any_san_and_spiffe_ids_compare_exactly() {
+    let tls = Tls::new();
+    let policy = r#"
+[principals.billing]
+services = ["lock"]
+mtls_identities = ["billing.internal", "spiffe://corp/billing"]
+lock_prefixes = ["billing/"]
+"#;
+    let policy_path = tls.files.write("policy.toml", policy);
+    let mut args = tls.mtls_args();
+    args.extend(["--policy".into(), policy_path]);
+    let s = TestServer::start_with_args(&strs(&args)).await;
+
+    // (SANs, CN, whether the certificate names the billing principal)
+    let cases: [(&[&str], Option<&str>, bool); 5] = [
+        (&["spiffe://corp/billing"], None, true),
+        (&[], Some("Billing.Internal"), true),
+        // Its SANs (an IP address only) identify it: the CN is not looked at.
+        (&["127.0.0.1"], Some("billing.internal"), false),
+        // SPIFFE paths are case-sensitive: another workload.
+        (&["spiffe://corp/Billing"], None, false),
+        (&["SPIFFE://corp/billing"], None, false),
+    ];
+    for (sans, cn, known) in cases {
+        let cert = tls.ca.client(sans, cn);
+        let channel = s.tls_channel(&tls.ca.pem, Some(&cert)).await.unwrap();
+        let mut c = LockServiceClient::new(channel);
+        let res = c
+            .acquire_lock(acquire_req(&format!("billing/{}", unique("id")), 1_000, 0))
+            .await;
+        match (known, res) {
+            (true, Ok(_)) => {}
+            (false, Err(e)) => {
+                assert_eq!(e.code(), Code::Unauthenticated, "{sans:?} {cn:?}: {e:?}");
+            }
+            (known, res) => panic!("{sans:?} {cn:?}: expected known = {known}, got {res:?}"),
+        }
+    }
+    assert_eq!(s.decisions().auth_refused(), 3);
 }
 
 /// An open SensorFeed: answers one reading per `round_trip`.
@@ -338,81 +383,12 @@ async fn a_reload_serves_a_rotated_certificate_to_new_connections_and_open_strea
     feed.round_trip("still").await;
 }
 
-/// The real binary as a child process, its stderr lines collected.
-struct Binary {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    log: Vec<String>,
-}
-
-impl Binary {
-    fn spawn(args: &[&str]) -> Self {
-        let mut child = Command::new(common::server_binary())
-            .args(args)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn streamgate");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { return };
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        Self {
-            child,
-            lines,
-            log: Vec::new(),
-        }
-    }
-
-    /// The first line (from now) containing `needle`; fails after 20 s.
-    fn wait_for(&mut self, needle: &str) -> String {
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.log.push(line.clone());
-                    if line.contains(needle) {
-                        return line;
-                    }
-                }
-                Err(_) => panic!(
-                    "streamgate never logged {needle:?}; its log:\n{}",
-                    self.log.join("\n")
-                ),
-            }
-        }
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -{name}");
-    }
-}
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test]
 async fn sighup_reloads_the_policy_and_a_rotated_certificate_of_the_running_binary() {
     let tls = Tls::new();
     let policy = |prefixes: &str| {
         format!(
-            "[principals.app]\ntokens_sha256 = [\"{}\"]\nlock_prefixes = [{prefixes}]\n",
+            "[principals.app]\ntokens_sha256 = [\"{}\"]\nservices = [\"lock\", \"sensor\"]\nlock_prefixes = [{prefixes}]\n",
             sha256_hex("app-token")
         )
     };

@@ -352,7 +352,10 @@ const LOCK: &str = "streamgate.v1.LockService";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_master_gives_unavailable_without_hanging_and_serves_again_on_its_return() {
     let mut cluster = RedisCluster::start();
-    let server = TestServer::start_with_args(&["--redis-url", &cluster.url()]).await;
+    // Without retries: a master that stays down answers UNAVAILABLE within the call's own
+    // bound (a replica taking over is the test below).
+    let server =
+        TestServer::start_with_args(&["--redis-url", &cluster.url(), "--redis-retries", "0"]).await;
     let name = name_on(&cluster, 2, "killed-node");
     acquire_once_back(&server, &name, Duration::ZERO).await;
 
@@ -388,4 +391,82 @@ async fn a_killed_master_gives_unavailable_without_hanging_and_serves_again_on_i
     .await;
     acquire_once_back(&server, &name, Duration::from_secs(20)).await;
     drop(cluster);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_stopped_and_its_replica_promoted_keeps_locks_working_with_fences_rising() {
+    let mut cluster = tokio::task::block_in_place(RedisCluster::start_with_replicas);
+    let a = TestServer::start_with_args(&["--redis-url", &cluster.url()]).await;
+    let b = TestServer::start_with_args(&["--redis-url", &cluster.url()]).await;
+    let master = cluster.owner_of(16_383);
+    let name = name_on(&cluster, master, "cluster-failover");
+    let slot = cluster.slot_of(&format!("{{streamgate:lock:{name}}}:owner"));
+    let replica = cluster
+        .replica_of(master)
+        .expect("every master has a replica");
+    let (mut ca, mut cb) = (client_for(&a).await, client_for(&b).await);
+    let mut last = 0;
+    for i in 0..3 {
+        let c = if i % 2 == 0 { &mut ca } else { &mut cb };
+        let g = acquire(c, &name, 5_000, 0).await;
+        assert!(g.acquired && g.fencing_token > last);
+        last = g.fencing_token;
+        assert!(release(c, &name, &g.token).await);
+    }
+    // Everything written so far is on the replica before its master stops.
+    let synced: i64 = redis::cmd("WAIT")
+        .arg(1)
+        .arg(5_000)
+        .query(&mut cluster.nodes[master].conn())
+        .expect("WAIT");
+    assert_eq!(synced, 1, "the replica acknowledged the writes");
+
+    cluster.nodes[master].kill();
+    let stopped = Instant::now();
+    // Calls on both servers until each has been granted the lock 5 times after the stop:
+    // UNAVAILABLE meanwhile at worst, fences rising across the promotion. Bounded: 60 s.
+    let deadline = stopped + Duration::from_secs(60);
+    let (mut unavailable, mut grants) = (0, 0);
+    let mut first_grant = None;
+    while grants < 10 {
+        let c = if grants % 2 == 0 { &mut ca } else { &mut cb };
+        let mut call = tonic::Request::new(acquire_req(&name, 5_000, 0));
+        call.set_timeout(Duration::from_secs(20));
+        match tokio::time::timeout(Duration::from_secs(20), c.acquire_lock(call))
+            .await
+            .expect("a call answers within its deadline")
+        {
+            Ok(r) => {
+                let g = r.into_inner();
+                assert!(g.acquired, "{name} is free");
+                assert!(
+                    g.fencing_token > last,
+                    "fence {} after {last} across the failover",
+                    g.fencing_token
+                );
+                last = g.fencing_token;
+                first_grant.get_or_insert_with(|| stopped.elapsed());
+                grants += 1;
+                assert!(release(c, &name, &g.token).await);
+            }
+            Err(e) => {
+                assert_eq!(e.code(), Code::Unavailable, "{e:?}");
+                unavailable += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "locks never worked again after the failover"
+        );
+    }
+    eprintln!(
+        "first grant {:?} after the master stopped; UNAVAILABLE answers meanwhile: {unavailable}",
+        first_grant
+    );
+    assert_eq!(
+        cluster.owner_of_via(replica, slot),
+        replica,
+        "the replica owns the slot now"
+    );
 }

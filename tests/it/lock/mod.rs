@@ -1,5 +1,7 @@
-//! LockService on every backend: the conformance suite, Redis single, Cluster and Sentinel.
+//! LockService on every backend: the conformance suite, Redis single, Cluster and Sentinel,
+//! and the bounds a caller cannot push past.
 
+mod bounds;
 mod cluster;
 mod conformance;
 mod redis;

@@ -82,7 +82,10 @@ async fn two_servers_on_one_redis_keep_a_shared_counter_exact_with_rising_fences
 async fn a_killed_redis_gives_unavailable_and_a_restarted_one_serves_again() {
     let mut redis = RedisServer::start();
     let port = redis.port;
-    let server = TestServer::start_with_args(&["--redis-url", &redis.url()]).await;
+    // Without retries, each call is bounded by --redis-timeout alone (retries through an
+    // outage: lock/sentinel.rs, lock/cluster.rs).
+    let server =
+        TestServer::start_with_args(&["--redis-url", &redis.url(), "--redis-retries", "0"]).await;
     let mut c = client_for(&server).await;
     let name = unique("fault");
     assert!(acquire(&mut c, &name, 5_000, 0).await.acquired);

@@ -218,3 +218,79 @@ async fn a_failover_mid_run_gives_bounded_unavailability_and_fences_keep_rising(
         "held on the new primary"
     );
 }
+
+/// What a call that starts when the primary dies may take: the sentinels' 1 s down-after,
+/// their election and the promotion, then the retry that dials the new primary.
+const RIDE_OUT_DEADLINE: Duration = Duration::from_secs(30);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_made_as_the_primary_dies_rides_out_the_failover_within_its_deadline() {
+    let mut set = RedisSentinels::start();
+    // More retries than the default 3 × 1.5 s: a loaded test machine may take longer than a
+    // production set to elect and promote; what is tested is that the call retries through.
+    let args = [
+        "--redis-url",
+        &set.url(),
+        "--redis-retries",
+        "20",
+        "--redis-retry-interval",
+        "1s",
+    ];
+    let a = TestServer::start_with_args(&args).await;
+    // b makes calls before the failover and none during it.
+    let b = TestServer::start_with_args(&args).await;
+    let name = unique("ride-out");
+    let mut ca = client_for(&a).await;
+    let mut cb = client_for(&b).await;
+    let before = acquire(&mut cb, &name, 1_000, 0).await;
+    assert!(before.acquired);
+    assert!(release(&mut cb, &name, &before.token).await);
+    // Everything written so far is on the replica before the primary dies.
+    let synced: i64 = redis::cmd("WAIT")
+        .arg(1)
+        .arg(5_000)
+        .query(&mut set.primary.conn())
+        .expect("WAIT");
+    assert_eq!(synced, 1, "the replica acknowledged the writes");
+
+    set.primary.kill();
+    let started = Instant::now();
+    let mut call = tonic::Request::new(acquire_req(&name, 5_000, 0));
+    call.set_timeout(RIDE_OUT_DEADLINE);
+    let during = tokio::time::timeout(RIDE_OUT_DEADLINE, ca.acquire_lock(call))
+        .await
+        .expect("the call ends by its deadline")
+        .unwrap_or_else(|e| {
+            panic!(
+                "the call made as the primary died failed after {:?}: {e:?}",
+                started.elapsed()
+            )
+        })
+        .into_inner();
+    eprintln!(
+        "a call made as the primary died answered after {:?}",
+        started.elapsed()
+    );
+    assert!(during.acquired);
+    assert!(during.fencing_token > before.fencing_token);
+    assert!(release(&mut ca, &name, &during.token).await);
+
+    // The sentinels name the replica now; b, idle throughout, is served at its first call.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while set.primary_port() != set.replica.port {
+        assert!(
+            Instant::now() < deadline,
+            "the sentinels never named the replica"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut first = tonic::Request::new(acquire_req(&name, 5_000, 0));
+    first.set_timeout(RIDE_OUT_DEADLINE);
+    let after = cb
+        .acquire_lock(first)
+        .await
+        .expect("the idle server's first call after the failover")
+        .into_inner();
+    assert!(after.acquired);
+    assert!(after.fencing_token > during.fencing_token);
+}
