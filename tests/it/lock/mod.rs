@@ -2,5 +2,6 @@
 
 mod cluster;
 mod conformance;
+mod permits;
 mod redis;
 mod sentinel;
