@@ -3,6 +3,7 @@
 
 use tonic::Status;
 
+use super::claim::LockKind;
 use crate::rpc::FieldError;
 use crate::shutdown::Shutdown;
 
@@ -28,6 +29,16 @@ pub enum LockError {
     TooManyNames {
         /// The server's `--lock-max-names`.
         limit: usize,
+    },
+    /// The name is in use as another kind (or with another limit) than the request asks.
+    #[error("lock {name:?} is {held} while held or awaited; this request asks for {asked}")]
+    KindMismatch {
+        /// The lock.
+        name: String,
+        /// What the name is now.
+        held: LockKind,
+        /// What the request asked for.
+        asked: LockKind,
     },
     /// The backend (Redis) cannot be reached or did not answer in time.
     #[error("lock backend unavailable: {0}")]
@@ -55,6 +66,7 @@ impl From<LockError> for Status {
             LockError::TooManyWaiters { .. } | LockError::TooManyNames { .. } => {
                 Status::resource_exhausted(err.to_string())
             }
+            LockError::KindMismatch { .. } => Status::failed_precondition(err.to_string()),
             LockError::Unavailable(_) => Status::unavailable(err.to_string()),
             LockError::ShuttingDown => Shutdown::status(),
             LockError::Backend(_) => Status::internal(err.to_string()),

@@ -2,6 +2,7 @@
 //! process ([`MemoryBackend`]) or in Redis ([`RedisBackend`]) for every server naming it.
 
 pub mod backend;
+pub mod claim;
 pub mod error;
 pub mod hold;
 pub mod memory;

@@ -10,6 +10,7 @@ use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
 use super::backend::LockBackend;
+use super::claim::{Claim, Mode};
 use super::error::LockError;
 use super::hold::{self, HoldUpdate};
 use super::memory::MemoryBackend;
@@ -19,7 +20,7 @@ use crate::config::LockSettings;
 use crate::metrics::LockMetrics;
 use crate::proto::{
     AcquireLockRequest, AcquireLockResponse, ExtendRequest, ExtendResponse, HoldEvent, HoldRequest,
-    LockLost, ReleaseRequest, ReleaseResponse, hold_event,
+    LockLost, LockMode, ReleaseRequest, ReleaseResponse, hold_event,
 };
 use crate::rpc;
 use crate::shutdown::Shutdown;
@@ -77,9 +78,11 @@ impl LockHandler {
         ttl: Option<prost_types::Duration>,
         wait: Option<prost_types::Duration>,
         owner: String,
+        claim: ClaimFields,
         metadata: &MetadataMap,
     ) -> Result<AcquireRequest, LockError> {
         let name = LockName::new(name)?;
+        let claim = claim.validate()?;
         let ttl = self.limits.ttl("ttl", duration("ttl", ttl)?)?;
         let mut wait = self
             .limits
@@ -94,7 +97,32 @@ impl LockHandler {
             ttl,
             wait,
             owner: LockOwner::new(owner)?,
+            claim,
         })
+    }
+}
+
+/// The request fields that choose the kind of lock, as they came.
+struct ClaimFields {
+    limit: u32,
+    mode: i32,
+    permits: u32,
+}
+
+impl ClaimFields {
+    fn validate(self) -> Result<Claim, LockError> {
+        let mode = match LockMode::try_from(self.mode) {
+            Ok(LockMode::Unspecified) => Mode::Unset,
+            Ok(LockMode::Exclusive) => Mode::Exclusive,
+            Ok(LockMode::Shared) => Mode::Shared,
+            Err(_) => {
+                return Err(LockError::invalid(
+                    "mode",
+                    format!("{} is not a LockMode", self.mode),
+                ));
+            }
+        };
+        Claim::new(self.limit, mode, self.permits)
     }
 }
 
@@ -131,8 +159,19 @@ impl crate::proto::lock_service_server::LockService for LockHandler {
         req: Request<AcquireLockRequest>,
     ) -> Result<Response<AcquireLockResponse>, Status> {
         let (metadata, _, msg) = req.into_parts();
-        let req =
-            self.acquire_request(msg.name, msg.ttl, msg.wait_timeout, msg.owner, &metadata)?;
+        let claim = ClaimFields {
+            limit: msg.limit,
+            mode: msg.mode,
+            permits: msg.permits,
+        };
+        let req = self.acquire_request(
+            msg.name,
+            msg.ttl,
+            msg.wait_timeout,
+            msg.owner,
+            claim,
+            &metadata,
+        )?;
         let grant = tokio::select! {
             res = self.backend.acquire(&req) => res?,
             _ = self.shutdown.recv() => return Err(LockError::ShuttingDown.into()),
@@ -173,8 +212,19 @@ impl crate::proto::lock_service_server::LockService for LockHandler {
 
     async fn hold(&self, req: Request<HoldRequest>) -> Result<Response<Self::HoldStream>, Status> {
         let (metadata, _, msg) = req.into_parts();
-        let req =
-            self.acquire_request(msg.name, msg.ttl, msg.wait_timeout, msg.owner, &metadata)?;
+        let claim = ClaimFields {
+            limit: msg.limit,
+            mode: msg.mode,
+            permits: msg.permits,
+        };
+        let req = self.acquire_request(
+            msg.name,
+            msg.ttl,
+            msg.wait_timeout,
+            msg.owner,
+            claim,
+            &metadata,
+        )?;
         let session = hold::start(
             self.backend.clone(),
             req,

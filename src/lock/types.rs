@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::config::LockSettings;
 
+use super::claim::Claim;
 use super::error::LockError;
 
 /// Longest lock name, in bytes: long enough for any path-like key, short enough that a
@@ -93,6 +94,9 @@ impl fmt::Display for LockName {
     }
 }
 
+/// What starts the token of a semaphore or read-write grant.
+const PERMITS_TOKEN_PREFIX: &str = "p-";
+
 /// The proof of ownership of one grant: a fresh UUID per grant.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct LockToken(String);
@@ -101,6 +105,18 @@ impl LockToken {
     /// A fresh random token for a new grant (or a queued waiter, whose grant it becomes).
     pub fn generate() -> Self {
         Self(uuid::Uuid::new_v4().to_string())
+    }
+
+    /// A fresh token for a semaphore or read-write grant: `p-` and a UUID, so Release and
+    /// Extend find such a grant's state without a lookup, and mutex tokens stay plain UUIDs.
+    pub fn generate_for_permits() -> Self {
+        Self(format!("{PERMITS_TOKEN_PREFIX}{}", uuid::Uuid::new_v4()))
+    }
+
+    /// Whether this token names a semaphore or read-write grant (see
+    /// [`Self::generate_for_permits`]).
+    pub fn is_for_permits(&self) -> bool {
+        self.0.starts_with(PERMITS_TOKEN_PREFIX)
     }
 
     /// Validates a token a client sent back; the error names the field `token`.
@@ -220,6 +236,8 @@ pub struct AcquireRequest {
     pub wait: Duration,
     /// Free text for diagnostics (logged escaped, never interpreted).
     pub owner: LockOwner,
+    /// What the grant takes: the name (a mutex), permits, or a side of a read-write lock.
+    pub claim: Claim,
 }
 
 /// A granted lock.

@@ -70,6 +70,9 @@ func (c *Client) openHold(ctx context.Context, name string, o lockOptions, wait 
 		Ttl:         o.ttl,
 		WaitTimeout: durationpb.New(wait),
 		Owner:       o.owner,
+		Limit:       o.limit,
+		Mode:        o.mode,
+		Permits:     o.permits,
 	})
 	if err != nil {
 		cancel()

@@ -70,6 +70,10 @@ type lockOptions struct {
 	wait    time.Duration
 	waitSet bool
 	owner   string
+	// What a grant takes (semaphore.go); all zero = a mutex.
+	limit   uint32
+	permits uint32
+	mode    pb.LockMode
 }
 
 // LockOption changes one Lock or Hold request.
@@ -169,6 +173,9 @@ func (c *Client) Lock(ctx context.Context, name string, opts ...LockOption) (*Lo
 			Ttl:         o.ttl,
 			WaitTimeout: durationpb.New(wait),
 			Owner:       o.owner,
+			Limit:       o.limit,
+			Mode:        o.mode,
+			Permits:     o.permits,
 		})
 		cancel()
 		if err != nil {

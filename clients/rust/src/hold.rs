@@ -109,6 +109,7 @@ impl Client {
             ttl: options.ttl.map(to_proto_duration),
             wait_timeout: Some(to_proto_duration(wait)),
             owner: options.owner.clone(),
+            ..Default::default()
         };
         // The stream itself has no deadline (it lives as long as the hold); only getting the
         // first event is bounded, like one AcquireLock call.

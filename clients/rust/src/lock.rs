@@ -29,6 +29,9 @@ pub struct LockOptions {
     pub(crate) ttl: Option<Duration>,
     pub(crate) wait: Option<Duration>,
     pub(crate) owner: String,
+    pub(crate) limit: u32,
+    pub(crate) mode: proto::LockMode,
+    pub(crate) permits: u32,
 }
 
 impl LockOptions {
@@ -58,6 +61,31 @@ impl LockOptions {
     /// Free text the server shows in diagnostics (who holds this?).
     pub fn owner(mut self, owner: impl Into<String>) -> Self {
         self.owner = owner.into();
+        self
+    }
+
+    /// Makes the name a semaphore of `limit` permits (at most `limit` grants at once, each
+    /// with its own fence); the grant takes one permit unless [`Self::permits`] says more.
+    pub fn semaphore(mut self, limit: u32) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// How many of a semaphore's permits the grant takes.
+    pub fn permits(mut self, permits: u32) -> Self {
+        self.permits = permits;
+        self
+    }
+
+    /// Takes a read share of a read-write lock (with other readers, no writer).
+    pub fn read(mut self) -> Self {
+        self.mode = proto::LockMode::Shared;
+        self
+    }
+
+    /// Takes the write side of a read-write lock (alone).
+    pub fn write(mut self) -> Self {
+        self.mode = proto::LockMode::Exclusive;
         self
     }
 }
@@ -241,6 +269,9 @@ impl Client {
             ttl: options.ttl.map(to_proto_duration),
             wait_timeout: Some(to_proto_duration(wait)),
             owner: options.owner.clone(),
+            limit: options.limit,
+            mode: options.mode.into(),
+            permits: options.permits,
         });
         request.set_timeout(wait.saturating_add(LOCK_DEADLINE_MARGIN));
         let mut client = self.lock.clone();

@@ -65,6 +65,25 @@ export class Client implements AsyncDisposable {
     return tryAcquire(this.raw.lock, name, options);
   }
 
+  /**
+   * Takes a permit of the semaphore `name` of `limit` permits (at most `limit` held at once,
+   * each grant with its own fencing token, waiters first come first served):
+   * `await using permit = await client.semaphore("exports", 5)`.
+   */
+  semaphore(name: string, limit: number, options: LockOptions = {}): Promise<Lock> {
+    return acquire(this.raw.lock, name, { ...options, limit });
+  }
+
+  /** A read share of the read-write lock `name`: `await using r = await client.readLock("catalog")`. */
+  readLock(name: string, options: LockOptions = {}): Promise<Lock> {
+    return acquire(this.raw.lock, name, { ...options, mode: "shared" });
+  }
+
+  /** The write side of the read-write lock `name` (alone, no readers). */
+  writeLock(name: string, options: LockOptions = {}): Promise<Lock> {
+    return acquire(this.raw.lock, name, { ...options, mode: "exclusive" });
+  }
+
   /** Holds the lock over a stream the server keeps renewed; released when closed or aborted. */
   hold(name: string, options: LockOptions = {}): Promise<HeldLock> {
     return hold(this.raw.lock, name, options);

@@ -17,6 +17,7 @@ import {
   AcquireLockRequestSchema,
   ExtendRequestSchema,
   HoldRequestSchema,
+  LockMode,
   LockService,
   ReleaseRequestSchema,
   type AcquireLockResponse,
@@ -100,6 +101,21 @@ export interface LockOptions extends CallOptions {
   waitTimeoutMs?: number;
   /** Free text shown in the server's diagnostics. */
   owner?: string;
+  /**
+   * Makes the name a semaphore of this many permits (see `client.semaphore`); unset or 1 = a
+   * mutex. Fixed while anyone holds or waits on the name (FAILED_PRECONDITION otherwise).
+   */
+  limit?: number;
+  /** How many of a semaphore's permits the grant takes; default 1. */
+  permits?: number;
+  /** A side of a read-write lock: "shared" (a reader) or "exclusive" (the writer). */
+  mode?: "shared" | "exclusive";
+}
+
+/** The request fields that say what a grant takes (docs/locks.md); all unset = a mutex. */
+function claimOf(opts: LockOptions): { limit: number; permits: number; mode: LockMode } {
+  const mode = opts.mode === "shared" ? LockMode.SHARED : opts.mode === "exclusive" ? LockMode.EXCLUSIVE : LockMode.UNSPECIFIED;
+  return { limit: opts.limit ?? 0, permits: opts.permits ?? 0, mode };
 }
 
 type LockClient = Client<typeof LockService>;
@@ -175,6 +191,7 @@ async function acquireWithin(client: LockClient, name: string, opts: LockOptions
       ttl: msToDuration(opts.ttlMs, "ttlMs"),
       waitTimeout: msToDuration(round.waitMs, "waitTimeoutMs"),
       owner: opts.owner ?? "",
+      ...claimOf(opts),
     });
     const res = await wrapCall(() => client.acquireLock(req, { ...transportOptions(opts), timeoutMs: round.timeoutMs }));
     if (res.acquired) return new Lock(client, name, res);
@@ -291,6 +308,7 @@ async function holdOnce(client: LockClient, name: string, opts: LockOptions, rou
     ttl: msToDuration(opts.ttlMs, "ttlMs"),
     waitTimeout: msToDuration(round.waitMs, "waitTimeoutMs"),
     owner: opts.owner ?? "",
+    ...claimOf(opts),
   });
   // The stream lives as long as the hold; only the wait for its first event is bounded, like
   // one AcquireLock call.

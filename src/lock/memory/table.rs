@@ -5,7 +5,7 @@
 
 use std::collections::hash_map::Entry as MapEntry;
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime};
 
 use tokio::sync::oneshot;
 
@@ -49,7 +49,6 @@ impl Entry {
 /// borrowed mutably at once.
 #[derive(Default)]
 struct Issuer {
-    last_fence: u64,
     next_waiter: u64,
     /// Lease ends, earliest first: exactly one item per held lock, keyed by the holder's
     /// expiry and name, so an Extend moves its item instead of adding one and the set never
@@ -60,16 +59,10 @@ struct Issuer {
 }
 
 impl Issuer {
-    /// A fence above every earlier one. Seeded from the wall clock in microseconds so that a
-    /// restarted server still issues larger fences than its previous life did (as long as
-    /// the clock does not step back and grants average below a million per second).
+    /// A fence above every earlier one, from the process-wide sequence shared with the
+    /// semaphore and read-write table.
     fn next_fence(&mut self) -> u64 {
-        let micros = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-            .unwrap_or(0);
-        self.last_fence = (self.last_fence + 1).max(micros);
-        self.last_fence
+        super::fence::next_fence()
     }
 
     /// Starts tracking a lease that ends at `expires`.
@@ -254,6 +247,14 @@ impl Table {
     /// Whether the reaper must wake to look at an earlier lease end (clears the flag).
     pub(super) fn take_reaper_wake(&mut self) -> bool {
         std::mem::take(&mut self.issuer.wake_reaper)
+    }
+
+    /// Whether `name` has a live holder or waiters, so that it cannot become a semaphore or
+    /// read-write lock meanwhile.
+    pub(super) fn in_use(&self, name: &LockName, now: Instant) -> bool {
+        self.locks.get(name).is_some_and(|e| {
+            e.holder.as_ref().is_some_and(|h| h.expires > now) || !e.waiters.is_empty()
+        })
     }
 
     /// Names with a holder or waiters (for tests: idle names must not pile up).

@@ -30,6 +30,7 @@ use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::backend::LockBackend;
+use super::claim::Claim;
 use super::error::LockError;
 use super::types::{AcquireRequest, Grant, LockName, LockToken, Ttl};
 use crate::config::RedisSettings;
@@ -235,29 +236,42 @@ impl BackendCore {
         &self,
         keys: &LockKeys,
         token: &LockToken,
-        ttl: Ttl,
+        req: &AcquireRequest,
         join: bool,
         until: Option<Instant>,
     ) -> Result<AcquireReply, LockError> {
         self.retrying(until, || async {
             self.check_reachable()?;
-            let inv =
-                self.scripts
-                    .acquire(keys, token, ttl, join, self.waiter_lease, self.max_waiters);
+            let inv = self.scripts.acquire(
+                keys,
+                token,
+                req.claim,
+                req.ttl,
+                join,
+                self.waiter_lease,
+                self.max_waiters,
+            );
             let reply: Vec<i64> = self.store.invoke(&inv).await?;
-            AcquireReply::parse(&reply)
+            match AcquireReply::parse(&reply)? {
+                AcquireReply::KindMismatch(held) => Err(LockError::KindMismatch {
+                    name: req.name.to_string(),
+                    held,
+                    asked: req.claim.kind(),
+                }),
+                reply => Ok(reply),
+            }
         })
         .await
     }
 
     async fn acquire(&self, req: &AcquireRequest) -> Result<Option<Grant>, LockError> {
         let keys = self.keys(&req.name);
-        let token = LockToken::generate();
+        let token = match req.claim {
+            Claim::Mutex => LockToken::generate(),
+            _ => LockToken::generate_for_permits(),
+        };
         if req.wait.is_zero() {
-            return match self
-                .try_acquire(&keys, &token, req.ttl, false, None)
-                .await?
-            {
+            return match self.try_acquire(&keys, &token, req, false, None).await? {
                 AcquireReply::Granted { fence, pttl_ms } => Ok(Some(grant(token, fence, pttl_ms))),
                 _ => Ok(None),
             };
@@ -279,7 +293,7 @@ impl BackendCore {
         loop {
             let checked = Instant::now();
             let reply = self
-                .try_acquire(&keys, &waiter.token, req.ttl, true, Some(deadline))
+                .try_acquire(&keys, &waiter.token, req, true, Some(deadline))
                 .await?;
             let mut next_check = match reply {
                 AcquireReply::Granted { fence, pttl_ms } => {
@@ -297,7 +311,7 @@ impl BackendCore {
                     holder_pttl_ms,
                     rank: Some(0),
                 } if holder_pttl_ms >= 0 => self.until_lease_end(holder_pttl_ms.unsigned_abs()),
-                AcquireReply::Busy { .. } => self.recheck,
+                AcquireReply::Busy { .. } | AcquireReply::KindMismatch(_) => self.recheck,
             };
             // Wait for news; being told we head the queue only re-times the wait. The entry
             // is refreshed (by the script above) at least every `recheck` all the same.

@@ -9,10 +9,12 @@ use std::time::Duration;
 use redis::{Script, ScriptInvocation};
 
 use super::wakeups::Handed;
+use crate::lock::claim::{Claim, LockKind};
 use crate::lock::error::LockError;
 use crate::lock::types::{LockName, LockToken, Ttl};
 
 const PRELUDE: &str = include_str!("../scripts/prelude.lua");
+const PERMITS_PRELUDE: &str = include_str!("../scripts/permits_prelude.lua");
 
 /// How the scripts announce hand-offs: PUBLISH on one server (every server's pattern
 /// subscription hears it), SPUBLISH on Redis Cluster (only the slot's node carries it).
@@ -25,6 +27,15 @@ pub(super) enum Announce {
 /// The four scripts, loaded once; redis-rs sends EVALSHA and falls back to loading the script
 /// when Redis answers NOSCRIPT (after a restart, SCRIPT FLUSH or a failover).
 pub(super) struct Scripts {
+    acquire: Script,
+    release: Script,
+    extend: Script,
+    leave: Script,
+    permits: PermitScripts,
+}
+
+/// The semaphore and read-write scripts (permits_*.lua): the same four operations.
+struct PermitScripts {
     acquire: Script,
     release: Script,
     extend: Script,
@@ -42,7 +53,18 @@ impl Scripts {
                 "local PUBLISH_CMD = '{publish}'\n{PRELUDE}\n{body}"
             ))
         };
+        let with_preludes = |body: &str| {
+            Script::new(&format!(
+                "local PUBLISH_CMD = '{publish}'\n{PRELUDE}\n{PERMITS_PRELUDE}\n{body}"
+            ))
+        };
         Self {
+            permits: PermitScripts {
+                acquire: with_preludes(include_str!("../scripts/permits_acquire.lua")),
+                release: with_preludes(include_str!("../scripts/permits_release.lua")),
+                extend: with_preludes(include_str!("../scripts/permits_extend.lua")),
+                leave: with_preludes(include_str!("../scripts/permits_leave.lua")),
+            },
             acquire: with_prelude(include_str!("../scripts/acquire.lua")),
             release: with_prelude(include_str!("../scripts/release.lua")),
             extend: with_prelude(include_str!("../scripts/extend.lua")),
@@ -50,24 +72,36 @@ impl Scripts {
         }
     }
 
-    /// Take the lock, or (when `join`) queue for it / refresh the queue entry.
+    /// Take the lock (or the permits `claim` names), or (when `join`) queue for it /
+    /// refresh the queue entry.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn acquire<'a>(
         &'a self,
         keys: &LockKeys,
         token: &LockToken,
+        claim: Claim,
         ttl: Ttl,
         join: bool,
         waiter_lease: Duration,
         max_waiters: usize,
     ) -> ScriptInvocation<'a> {
-        let mut inv = self.acquire.prepare_invoke();
-        keys.apply(&mut inv);
+        let script = match claim {
+            Claim::Mutex => &self.acquire,
+            _ => &self.permits.acquire,
+        };
+        let mut inv = script.prepare_invoke();
+        keys.apply(&mut inv, claim != Claim::Mutex);
         inv.arg(&keys.channel)
             .arg(token.as_str())
             .arg(ttl.as_millis())
             .arg(u8::from(join))
             .arg(millis(waiter_lease))
             .arg(max_waiters);
+        if claim != Claim::Mutex {
+            inv.arg(claim.kind().code())
+                .arg(claim.weight())
+                .arg(u8::from(claim.is_writer()));
+        }
         inv
     }
 
@@ -79,8 +113,14 @@ impl Scripts {
         token: &LockToken,
         remember: Duration,
     ) -> ScriptInvocation<'a> {
-        let mut inv = self.release.prepare_invoke();
-        keys.apply(&mut inv);
+        let permits = token.is_for_permits();
+        let script = if permits {
+            &self.permits.release
+        } else {
+            &self.release
+        };
+        let mut inv = script.prepare_invoke();
+        keys.apply(&mut inv, permits);
         inv.arg(&keys.channel)
             .arg(token.as_str())
             .arg(uuid::Uuid::new_v4().simple().to_string())
@@ -95,16 +135,31 @@ impl Scripts {
         token: &LockToken,
         ttl: Ttl,
     ) -> ScriptInvocation<'a> {
-        let mut inv = self.extend.prepare_invoke();
-        keys.apply(&mut inv);
+        let permits = token.is_for_permits();
+        let script = if permits {
+            &self.permits.extend
+        } else {
+            &self.extend
+        };
+        let mut inv = script.prepare_invoke();
+        keys.apply(&mut inv, permits);
         inv.arg(token.as_str()).arg(ttl.as_millis());
+        if permits {
+            inv.arg(&keys.channel);
+        }
         inv
     }
 
     /// Remove a departed waiter, releasing a grant it may have been handed.
     pub(super) fn leave<'a>(&'a self, keys: &LockKeys, token: &LockToken) -> ScriptInvocation<'a> {
-        let mut inv = self.leave.prepare_invoke();
-        keys.apply(&mut inv);
+        let permits = token.is_for_permits();
+        let script = if permits {
+            &self.permits.leave
+        } else {
+            &self.leave
+        };
+        let mut inv = script.prepare_invoke();
+        keys.apply(&mut inv, permits);
         inv.arg(&keys.channel).arg(token.as_str());
         inv
     }
@@ -121,6 +176,8 @@ pub(super) struct LockKeys {
     queue: String,
     waiters: String,
     released: String,
+    /// The semaphore/read-write keys (permits_prelude.lua), in script order.
+    permits: [String; 6],
     /// Where hand-offs are announced; the payload is the new holder's token.
     pub(super) channel: String,
 }
@@ -134,6 +191,15 @@ impl LockKeys {
             queue: format!("{tag}:queue"),
             waiters: format!("{tag}:waiters"),
             released: format!("{tag}:released"),
+            permits: [
+                "pstate",
+                "pholders",
+                "pgrants",
+                "pqueue",
+                "pwaiters",
+                "preleased",
+            ]
+            .map(|k| format!("{tag}:{k}")),
             channel: format!("{tag}:wake"),
         }
     }
@@ -151,12 +217,22 @@ impl LockKeys {
         format!("{{{escaped}*}}:wake")
     }
 
-    fn apply(&self, inv: &mut ScriptInvocation<'_>) {
+    /// The mutex's five keys and the semaphore/read-write state (which the mutex acquire
+    /// checks); with `permits`, every semaphore/read-write key as well.
+    fn apply(&self, inv: &mut ScriptInvocation<'_>, permits: bool) {
         inv.key(&self.owner)
             .key(&self.fence)
             .key(&self.queue)
             .key(&self.waiters)
             .key(&self.released);
+        let extra = if permits {
+            &self.permits[..]
+        } else {
+            &self.permits[..1]
+        };
+        for key in extra {
+            inv.key(key);
+        }
     }
 }
 
@@ -173,6 +249,8 @@ pub(super) enum AcquireReply {
     },
     /// The queue is at `--lock-max-waiters`.
     QueueFull,
+    /// The name is in use as another kind.
+    KindMismatch(LockKind),
 }
 
 impl AcquireReply {
@@ -187,6 +265,9 @@ impl AcquireReply {
                 rank: u64::try_from(*rank).ok(),
             }),
             [-1] => Ok(Self::QueueFull),
+            [-2, code] => LockKind::from_code(*code)
+                .map(Self::KindMismatch)
+                .ok_or_else(|| LockError::Backend(format!("acquire script named kind {code}"))),
             other => Err(LockError::Backend(format!(
                 "acquire script replied {other:?}"
             ))),
@@ -249,7 +330,10 @@ mod tests {
             &keys.queue,
             &keys.waiters,
             &keys.released,
-        ] {
+        ]
+        .into_iter()
+        .chain(&keys.permits)
+        {
             assert!(k.starts_with("{sg:a}b}:"), "{k}");
         }
         assert_eq!(keys.channel, "{sg:a}b}:wake");

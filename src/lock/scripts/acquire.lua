@@ -1,10 +1,16 @@
 -- ARGV: 1 channel, 2 token (also the waiter id), 3 ttl_ms, 4 join (0/1),
 -- 5 waiter_lease_ms, 6 max_waiters.
 -- Returns {1, fence, pttl} granted | {0, holder_pttl, rank} busy (rank -1 = not queued)
--- | {-1} queue full.
+-- | {-1} queue full | {-2, kind code} the name is a semaphore or read-write lock now.
 local channel, token, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local join, lease, max_waiters = ARGV[4] == '1', tonumber(ARGV[5]), tonumber(ARGV[6])
 local now = now_ms()
+
+-- KEYS[6] is the name's semaphore/read-write state (permits_prelude.lua): while it exists
+-- the name is that kind.
+if redis.call('EXISTS', KEYS[6]) == 1 then
+  return {-2, tonumber(redis.call('HGET', KEYS[6], 'kind') or '0')}
+end
 
 local holder = redis.call('HGET', owner, 'token')
 if not holder then

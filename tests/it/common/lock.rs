@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use streamgate_client::proto::lock_service_client::LockServiceClient;
 use streamgate_client::proto::{
-    AcquireLockRequest, AcquireLockResponse, HoldRequest, ReleaseRequest,
+    AcquireLockRequest, AcquireLockResponse, HoldRequest, LockMode, ReleaseRequest,
 };
 use tonic::transport::Channel;
 
@@ -81,14 +81,31 @@ impl LockEnv {
         self.wait_for_queue(name, 0, |queued| queued == 0).await;
     }
 
+    /// Waits until `n` callers queue on the semaphore or read-write lock `name` (as
+    /// [`Self::wait_for_waiters`], on that kind's queue).
+    pub async fn wait_for_permit_waiters(&self, name: &str, n: usize) {
+        self.wait_for_key(name, "pqueue", n, |queued| queued >= n)
+            .await;
+    }
+
+    /// Waits until nobody queues on the semaphore or read-write lock `name`.
+    pub async fn wait_for_empty_permit_queue(&self, name: &str) {
+        self.wait_for_key(name, "pqueue", 0, |queued| queued == 0)
+            .await;
+    }
+
     async fn wait_for_queue(&self, name: &str, n: usize, done: impl Fn(usize) -> bool) {
+        self.wait_for_key(name, "queue", n, done).await;
+    }
+
+    async fn wait_for_key(&self, name: &str, suffix: &str, n: usize, done: impl Fn(usize) -> bool) {
         match (&self.redis, &self.cluster) {
-            (Some(redis), _) => watch_queue(redis, name, n, done).await,
+            (Some(redis), _) => watch_queue(redis, name, suffix, n, done).await,
             (None, Some(cluster)) => {
                 let what = format!("the queue of {name} reaches {n}");
                 let done = &done;
                 super::eventually(Duration::from_secs(10), &what, move || async move {
-                    let queued = cluster.queued(name);
+                    let queued = cluster.queued_in(name, suffix);
                     if done(queued) { Ok(()) } else { Err(queued) }
                 })
                 .await
@@ -105,17 +122,24 @@ impl LockEnv {
 
 /// Waits (at most 10 s) until at least `n` callers queue on `name` in `redis`.
 pub async fn wait_for_queued(redis: &RedisServer, name: &str, n: usize) {
-    watch_queue(redis, name, n, |queued| queued >= n).await;
+    watch_queue(redis, name, "queue", n, |queued| queued >= n).await;
 }
 
-/// Polls the length of `name`'s queue in `redis` until `done` holds (at most 10 s).
-async fn watch_queue(redis: &RedisServer, name: &str, n: usize, done: impl Fn(usize) -> bool) {
+/// Polls the length of `name`'s queue (the key ending `suffix`) in `redis` until `done`
+/// holds (at most 10 s).
+async fn watch_queue(
+    redis: &RedisServer,
+    name: &str,
+    suffix: &str,
+    n: usize,
+    done: impl Fn(usize) -> bool,
+) {
     let client = redis::Client::open(redis.url()).expect("redis url");
     let conn = client
         .get_multiplexed_async_connection()
         .await
         .expect("connect to the test redis");
-    let key = format!("{{streamgate:lock:{name}}}:queue");
+    let key = format!("{{streamgate:lock:{name}}}:{suffix}");
     let what = format!("the queue of {name} reaches {n}");
     let done = &done;
     super::eventually(Duration::from_secs(10), &what, move || {
@@ -155,7 +179,43 @@ pub fn acquire_req(name: &str, ttl_ms: u64, wait_ms: u64) -> AcquireLockRequest 
         ttl: Some(ms(ttl_ms)),
         wait_timeout: (wait_ms > 0).then(|| ms(wait_ms)),
         owner: "test".into(),
+        ..Default::default()
     }
+}
+
+/// An AcquireLock request for `permits` of a semaphore of `limit` permits.
+pub fn permits_req(
+    name: &str,
+    limit: u32,
+    permits: u32,
+    ttl_ms: u64,
+    wait_ms: u64,
+) -> AcquireLockRequest {
+    AcquireLockRequest {
+        limit,
+        permits,
+        ..acquire_req(name, ttl_ms, wait_ms)
+    }
+}
+
+/// An AcquireLock request for one side of a read-write lock.
+pub fn rw_req(name: &str, mode: LockMode, ttl_ms: u64, wait_ms: u64) -> AcquireLockRequest {
+    AcquireLockRequest {
+        mode: mode.into(),
+        ..acquire_req(name, ttl_ms, wait_ms)
+    }
+}
+
+/// AcquireLock of any kind that must succeed as an RPC.
+pub async fn acquire_with(
+    client: &mut LockServiceClient<Channel>,
+    req: AcquireLockRequest,
+) -> AcquireLockResponse {
+    client
+        .acquire_lock(req)
+        .await
+        .expect("AcquireLock RPC succeeds")
+        .into_inner()
 }
 
 /// A Hold request.
@@ -165,6 +225,7 @@ pub fn hold_req(name: &str, ttl_ms: u64, wait_ms: u64) -> HoldRequest {
         ttl: Some(ms(ttl_ms)),
         wait_timeout: (wait_ms > 0).then(|| ms(wait_ms)),
         owner: "test".into(),
+        ..Default::default()
     }
 }
 

@@ -384,7 +384,13 @@ impl RedisCluster {
 
     /// Callers queued on lock `name` (default key prefix).
     pub fn queued(&self, name: &str) -> usize {
-        let key = format!("{{streamgate:lock:{name}}}:queue");
+        self.queued_in(name, "queue")
+    }
+
+    /// How many callers queue on `name` in its queue key ending `suffix` (`queue` for a
+    /// mutex, `pqueue` for a semaphore or read-write lock).
+    pub fn queued_in(&self, name: &str, suffix: &str) -> usize {
+        let key = format!("{{streamgate:lock:{name}}}:{suffix}");
         let owner = self.owner_of(self.slot_of(&key));
         self.nodes[owner].conn().zcard(&key).unwrap_or(0)
     }

@@ -15,6 +15,9 @@ use tonic::Code;
 mod cases {
     use super::*;
 
+    // Semaphores and read-write locks: the same suite, cases in their own file.
+    pub use crate::lock::permits::*;
+
     pub async fn a_free_lock_is_granted_and_a_held_one_denied(env: &LockEnv) {
         let mut c = env.client().await;
         let name = unique("grant");
@@ -464,4 +467,14 @@ every_backend!(
     hold_is_released_when_the_client_disconnects,
     hold_without_the_lock_in_time_reports_not_acquired_and_ends,
     bad_requests_are_invalid_argument_naming_the_field,
+    a_semaphore_grants_up_to_its_limit_each_grant_with_a_rising_fence,
+    another_kind_or_limit_is_failed_precondition_naming_both,
+    a_multi_permit_waiter_is_granted_once_enough_permits_are_free,
+    freeing_k_permits_wakes_every_waiter_they_serve,
+    an_expired_grant_frees_exactly_its_own_permits,
+    readers_share_and_a_writer_is_alone,
+    a_waiting_writer_stops_new_readers_and_its_end_admits_every_queued_reader,
+    cancelled_and_timed_out_permit_waiters_leak_nothing,
+    a_held_read_share_is_renewed_while_open_and_released_on_disconnect,
+    bad_kind_fields_are_invalid_argument_naming_the_field,
 );

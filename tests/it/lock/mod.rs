@@ -4,5 +4,6 @@
 mod bounds;
 mod cluster;
 mod conformance;
+mod permits;
 mod redis;
 mod sentinel;

@@ -16,7 +16,7 @@ from .errors import StreamgateError, call, stream
 from .fetch import FetchResult, Page, PaginationStyle
 from .hold import HeldLock
 from .lock import Lock
-from .proto import fetch_pb2, fetch_pb2_grpc, lock_pb2_grpc, sensor_pb2, sensor_pb2_grpc
+from .proto import fetch_pb2, fetch_pb2_grpc, lock_pb2, lock_pb2_grpc, sensor_pb2, sensor_pb2_grpc
 
 #: Largest message the channel accepts: above the server's 16 MiB fetch body cap, so a
 #: capped body is never refused by the client itself.
@@ -219,6 +219,74 @@ class Client:
         identifies the grant.
         """
         return Lock(self._connected().lock, name, ttl=ttl, wait_timeout=wait_timeout, owner=owner, address=self.target)
+
+    def semaphore(
+        self,
+        name: str,
+        limit: int,
+        *,
+        permits: int = 1,
+        ttl: float | None = 10.0,
+        wait_timeout: float | None = None,
+        owner: str = "",
+    ) -> Lock:
+        """``permits`` of a semaphore of ``limit``: ``async with c.semaphore("exports", limit=5)``.
+
+        At most ``limit`` permits are held at once across every client; each grant has its own
+        ``fencing_token``, and waiters are served first come, first served. The name's limit is
+        fixed while anyone holds or waits on it (another one raises ``FAILED_PRECONDITION``).
+        Otherwise as :meth:`lock`.
+        """
+        return Lock(
+            self._connected().lock,
+            name,
+            ttl=ttl,
+            wait_timeout=wait_timeout,
+            owner=owner,
+            address=self.target,
+            limit=limit,
+            permits=permits,
+        )
+
+    def read_lock(
+        self,
+        name: str,
+        *,
+        ttl: float | None = 10.0,
+        wait_timeout: float | None = None,
+        owner: str = "",
+    ) -> Lock:
+        """A read share of read-write lock ``name`` (with other readers, never a writer);
+        ``async with c.read_lock("catalog")``. Otherwise as :meth:`lock`."""
+        return Lock(
+            self._connected().lock,
+            name,
+            ttl=ttl,
+            wait_timeout=wait_timeout,
+            owner=owner,
+            address=self.target,
+            mode=lock_pb2.LOCK_MODE_SHARED,
+        )
+
+    def write_lock(
+        self,
+        name: str,
+        *,
+        ttl: float | None = 10.0,
+        wait_timeout: float | None = None,
+        owner: str = "",
+    ) -> Lock:
+        """The write side of read-write lock ``name`` (alone); ``async with
+        c.write_lock("catalog")``. Otherwise as :meth:`lock`."""
+        return Lock(
+            self._connected().lock,
+            name,
+            ttl=ttl,
+            wait_timeout=wait_timeout,
+            owner=owner,
+            address=self.target,
+            mode=lock_pb2.LOCK_MODE_EXCLUSIVE,
+        )
 
     def hold(
         self,

@@ -72,9 +72,17 @@ class Lock:
         wait_timeout: float | None,
         owner: str,
         address: str = "",
+        limit: int = 0,
+        mode: lock_pb2.LockMode.ValueType = lock_pb2.LOCK_MODE_UNSPECIFIED,
+        permits: int = 0,
     ) -> None:
         self._stub = stub
         self._address = address
+        #: What the grant takes (docs/locks.md): a semaphore's ``limit`` and ``permits``, or
+        #: a read-write lock's ``mode``; all unset = a mutex.
+        self.limit = limit
+        self.mode = mode
+        self.permits = permits
         self.name = name
         self.ttl = ttl
         self.wait_timeout = wait_timeout
@@ -108,7 +116,9 @@ class Lock:
         return False
 
     async def _acquire_once(self, wait: float) -> bool:
-        request = lock_pb2.AcquireLockRequest(name=self.name, owner=self.owner)
+        request = lock_pb2.AcquireLockRequest(
+            name=self.name, owner=self.owner, limit=self.limit, mode=self.mode, permits=self.permits
+        )
         if self.ttl is not None:
             request.ttl.CopyFrom(_convert.duration(self.ttl))
         if wait > 0:

@@ -25,6 +25,59 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// The side of a read-write lock a request takes.
+type LockMode int32
+
+const (
+	// Not a read-write lock: a mutex, or a semaphore when limit > 1.
+	LockMode_LOCK_MODE_UNSPECIFIED LockMode = 0
+	// The write side: alone, no readers.
+	LockMode_LOCK_MODE_EXCLUSIVE LockMode = 1
+	// A read share: with other readers, no writer.
+	LockMode_LOCK_MODE_SHARED LockMode = 2
+)
+
+// Enum value maps for LockMode.
+var (
+	LockMode_name = map[int32]string{
+		0: "LOCK_MODE_UNSPECIFIED",
+		1: "LOCK_MODE_EXCLUSIVE",
+		2: "LOCK_MODE_SHARED",
+	}
+	LockMode_value = map[string]int32{
+		"LOCK_MODE_UNSPECIFIED": 0,
+		"LOCK_MODE_EXCLUSIVE":   1,
+		"LOCK_MODE_SHARED":      2,
+	}
+)
+
+func (x LockMode) Enum() *LockMode {
+	p := new(LockMode)
+	*p = x
+	return p
+}
+
+func (x LockMode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LockMode) Descriptor() protoreflect.EnumDescriptor {
+	return file_streamgate_v1_lock_proto_enumTypes[0].Descriptor()
+}
+
+func (LockMode) Type() protoreflect.EnumType {
+	return &file_streamgate_v1_lock_proto_enumTypes[0]
+}
+
+func (x LockMode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LockMode.Descriptor instead.
+func (LockMode) EnumDescriptor() ([]byte, []int) {
+	return file_streamgate_v1_lock_proto_rawDescGZIP(), []int{0}
+}
+
 type AcquireLockRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Lock name: 1 to 256 bytes.
@@ -34,7 +87,15 @@ type AcquireLockRequest struct {
 	// How long to wait in the queue; unset or 0 = try once and return at once.
 	WaitTimeout *durationpb.Duration `protobuf:"bytes,3,opt,name=wait_timeout,json=waitTimeout,proto3" json:"wait_timeout,omitempty"`
 	// Free text for diagnostics.
-	Owner         string `protobuf:"bytes,4,opt,name=owner,proto3" json:"owner,omitempty"`
+	Owner string `protobuf:"bytes,4,opt,name=owner,proto3" json:"owner,omitempty"`
+	// Permits of the name: 0 or 1 = a mutex (or a read-write lock, with mode set); N > 1 = a
+	// semaphore of N permits. Fixed while anyone holds or waits on the name.
+	Limit uint32 `protobuf:"varint,5,opt,name=limit,proto3" json:"limit,omitempty"`
+	// Unset = a mutex or a semaphore; SHARED / EXCLUSIVE = the read / write side of a
+	// read-write lock.
+	Mode LockMode `protobuf:"varint,6,opt,name=mode,proto3,enum=streamgate.v1.LockMode" json:"mode,omitempty"`
+	// Semaphores only: how many of the limit this grant takes; 0 = 1.
+	Permits       uint32 `protobuf:"varint,7,opt,name=permits,proto3" json:"permits,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -95,6 +156,27 @@ func (x *AcquireLockRequest) GetOwner() string {
 		return x.Owner
 	}
 	return ""
+}
+
+func (x *AcquireLockRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *AcquireLockRequest) GetMode() LockMode {
+	if x != nil {
+		return x.Mode
+	}
+	return LockMode_LOCK_MODE_UNSPECIFIED
+}
+
+func (x *AcquireLockRequest) GetPermits() uint32 {
+	if x != nil {
+		return x.Permits
+	}
+	return 0
 }
 
 type AcquireLockResponse struct {
@@ -379,11 +461,17 @@ func (x *ExtendResponse) GetExpiresAt() *timestamppb.Timestamp {
 }
 
 type HoldRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Ttl           *durationpb.Duration   `protobuf:"bytes,2,opt,name=ttl,proto3" json:"ttl,omitempty"`
-	WaitTimeout   *durationpb.Duration   `protobuf:"bytes,3,opt,name=wait_timeout,json=waitTimeout,proto3" json:"wait_timeout,omitempty"`
-	Owner         string                 `protobuf:"bytes,4,opt,name=owner,proto3" json:"owner,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Name        string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Ttl         *durationpb.Duration   `protobuf:"bytes,2,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	WaitTimeout *durationpb.Duration   `protobuf:"bytes,3,opt,name=wait_timeout,json=waitTimeout,proto3" json:"wait_timeout,omitempty"`
+	Owner       string                 `protobuf:"bytes,4,opt,name=owner,proto3" json:"owner,omitempty"`
+	// As in AcquireLockRequest.
+	Limit uint32 `protobuf:"varint,5,opt,name=limit,proto3" json:"limit,omitempty"`
+	// As in AcquireLockRequest.
+	Mode LockMode `protobuf:"varint,6,opt,name=mode,proto3,enum=streamgate.v1.LockMode" json:"mode,omitempty"`
+	// As in AcquireLockRequest.
+	Permits       uint32 `protobuf:"varint,7,opt,name=permits,proto3" json:"permits,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -444,6 +532,27 @@ func (x *HoldRequest) GetOwner() string {
 		return x.Owner
 	}
 	return ""
+}
+
+func (x *HoldRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *HoldRequest) GetMode() LockMode {
+	if x != nil {
+		return x.Mode
+	}
+	return LockMode_LOCK_MODE_UNSPECIFIED
+}
+
+func (x *HoldRequest) GetPermits() uint32 {
+	if x != nil {
+		return x.Permits
+	}
+	return 0
 }
 
 type HoldEvent struct {
@@ -579,12 +688,15 @@ var File_streamgate_v1_lock_proto protoreflect.FileDescriptor
 
 const file_streamgate_v1_lock_proto_rawDesc = "" +
 	"\n" +
-	"\x18streamgate/v1/lock.proto\x12\rstreamgate.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa9\x01\n" +
+	"\x18streamgate/v1/lock.proto\x12\rstreamgate.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x86\x02\n" +
 	"\x12AcquireLockRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12+\n" +
 	"\x03ttl\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\x12<\n" +
 	"\fwait_timeout\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\vwaitTimeout\x12\x14\n" +
-	"\x05owner\x18\x04 \x01(\tR\x05owner\"\xa7\x01\n" +
+	"\x05owner\x18\x04 \x01(\tR\x05owner\x12\x14\n" +
+	"\x05limit\x18\x05 \x01(\rR\x05limit\x12+\n" +
+	"\x04mode\x18\x06 \x01(\x0e2\x17.streamgate.v1.LockModeR\x04mode\x12\x18\n" +
+	"\apermits\x18\a \x01(\rR\apermits\"\xa7\x01\n" +
 	"\x13AcquireLockResponse\x12\x1a\n" +
 	"\bacquired\x18\x01 \x01(\bR\bacquired\x12\x14\n" +
 	"\x05token\x18\x02 \x01(\tR\x05token\x12#\n" +
@@ -603,18 +715,25 @@ const file_streamgate_v1_lock_proto_rawDesc = "" +
 	"\x0eExtendResponse\x12\x1a\n" +
 	"\bextended\x18\x01 \x01(\bR\bextended\x129\n" +
 	"\n" +
-	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\xa2\x01\n" +
+	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\xff\x01\n" +
 	"\vHoldRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12+\n" +
 	"\x03ttl\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\x12<\n" +
 	"\fwait_timeout\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\vwaitTimeout\x12\x14\n" +
-	"\x05owner\x18\x04 \x01(\tR\x05owner\"\x85\x01\n" +
+	"\x05owner\x18\x04 \x01(\tR\x05owner\x12\x14\n" +
+	"\x05limit\x18\x05 \x01(\rR\x05limit\x12+\n" +
+	"\x04mode\x18\x06 \x01(\x0e2\x17.streamgate.v1.LockModeR\x04mode\x12\x18\n" +
+	"\apermits\x18\a \x01(\rR\apermits\"\x85\x01\n" +
 	"\tHoldEvent\x12@\n" +
 	"\bacquired\x18\x01 \x01(\v2\".streamgate.v1.AcquireLockResponseH\x00R\bacquired\x12-\n" +
 	"\x04lost\x18\x02 \x01(\v2\x17.streamgate.v1.LockLostH\x00R\x04lostB\a\n" +
 	"\x05event\"\"\n" +
 	"\bLockLost\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason2\xb4\x02\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason*T\n" +
+	"\bLockMode\x12\x19\n" +
+	"\x15LOCK_MODE_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13LOCK_MODE_EXCLUSIVE\x10\x01\x12\x14\n" +
+	"\x10LOCK_MODE_SHARED\x10\x022\xb4\x02\n" +
 	"\vLockService\x12T\n" +
 	"\vAcquireLock\x12!.streamgate.v1.AcquireLockRequest\x1a\".streamgate.v1.AcquireLockResponse\x12H\n" +
 	"\aRelease\x12\x1d.streamgate.v1.ReleaseRequest\x1a\x1e.streamgate.v1.ReleaseResponse\x12E\n" +
@@ -633,43 +752,47 @@ func file_streamgate_v1_lock_proto_rawDescGZIP() []byte {
 	return file_streamgate_v1_lock_proto_rawDescData
 }
 
+var file_streamgate_v1_lock_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_streamgate_v1_lock_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_streamgate_v1_lock_proto_goTypes = []any{
-	(*AcquireLockRequest)(nil),    // 0: streamgate.v1.AcquireLockRequest
-	(*AcquireLockResponse)(nil),   // 1: streamgate.v1.AcquireLockResponse
-	(*ReleaseRequest)(nil),        // 2: streamgate.v1.ReleaseRequest
-	(*ReleaseResponse)(nil),       // 3: streamgate.v1.ReleaseResponse
-	(*ExtendRequest)(nil),         // 4: streamgate.v1.ExtendRequest
-	(*ExtendResponse)(nil),        // 5: streamgate.v1.ExtendResponse
-	(*HoldRequest)(nil),           // 6: streamgate.v1.HoldRequest
-	(*HoldEvent)(nil),             // 7: streamgate.v1.HoldEvent
-	(*LockLost)(nil),              // 8: streamgate.v1.LockLost
-	(*durationpb.Duration)(nil),   // 9: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
+	(LockMode)(0),                 // 0: streamgate.v1.LockMode
+	(*AcquireLockRequest)(nil),    // 1: streamgate.v1.AcquireLockRequest
+	(*AcquireLockResponse)(nil),   // 2: streamgate.v1.AcquireLockResponse
+	(*ReleaseRequest)(nil),        // 3: streamgate.v1.ReleaseRequest
+	(*ReleaseResponse)(nil),       // 4: streamgate.v1.ReleaseResponse
+	(*ExtendRequest)(nil),         // 5: streamgate.v1.ExtendRequest
+	(*ExtendResponse)(nil),        // 6: streamgate.v1.ExtendResponse
+	(*HoldRequest)(nil),           // 7: streamgate.v1.HoldRequest
+	(*HoldEvent)(nil),             // 8: streamgate.v1.HoldEvent
+	(*LockLost)(nil),              // 9: streamgate.v1.LockLost
+	(*durationpb.Duration)(nil),   // 10: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
 }
 var file_streamgate_v1_lock_proto_depIdxs = []int32{
-	9,  // 0: streamgate.v1.AcquireLockRequest.ttl:type_name -> google.protobuf.Duration
-	9,  // 1: streamgate.v1.AcquireLockRequest.wait_timeout:type_name -> google.protobuf.Duration
-	10, // 2: streamgate.v1.AcquireLockResponse.expires_at:type_name -> google.protobuf.Timestamp
-	9,  // 3: streamgate.v1.ExtendRequest.ttl:type_name -> google.protobuf.Duration
-	10, // 4: streamgate.v1.ExtendResponse.expires_at:type_name -> google.protobuf.Timestamp
-	9,  // 5: streamgate.v1.HoldRequest.ttl:type_name -> google.protobuf.Duration
-	9,  // 6: streamgate.v1.HoldRequest.wait_timeout:type_name -> google.protobuf.Duration
-	1,  // 7: streamgate.v1.HoldEvent.acquired:type_name -> streamgate.v1.AcquireLockResponse
-	8,  // 8: streamgate.v1.HoldEvent.lost:type_name -> streamgate.v1.LockLost
-	0,  // 9: streamgate.v1.LockService.AcquireLock:input_type -> streamgate.v1.AcquireLockRequest
-	2,  // 10: streamgate.v1.LockService.Release:input_type -> streamgate.v1.ReleaseRequest
-	4,  // 11: streamgate.v1.LockService.Extend:input_type -> streamgate.v1.ExtendRequest
-	6,  // 12: streamgate.v1.LockService.Hold:input_type -> streamgate.v1.HoldRequest
-	1,  // 13: streamgate.v1.LockService.AcquireLock:output_type -> streamgate.v1.AcquireLockResponse
-	3,  // 14: streamgate.v1.LockService.Release:output_type -> streamgate.v1.ReleaseResponse
-	5,  // 15: streamgate.v1.LockService.Extend:output_type -> streamgate.v1.ExtendResponse
-	7,  // 16: streamgate.v1.LockService.Hold:output_type -> streamgate.v1.HoldEvent
-	13, // [13:17] is the sub-list for method output_type
-	9,  // [9:13] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	10, // 0: streamgate.v1.AcquireLockRequest.ttl:type_name -> google.protobuf.Duration
+	10, // 1: streamgate.v1.AcquireLockRequest.wait_timeout:type_name -> google.protobuf.Duration
+	0,  // 2: streamgate.v1.AcquireLockRequest.mode:type_name -> streamgate.v1.LockMode
+	11, // 3: streamgate.v1.AcquireLockResponse.expires_at:type_name -> google.protobuf.Timestamp
+	10, // 4: streamgate.v1.ExtendRequest.ttl:type_name -> google.protobuf.Duration
+	11, // 5: streamgate.v1.ExtendResponse.expires_at:type_name -> google.protobuf.Timestamp
+	10, // 6: streamgate.v1.HoldRequest.ttl:type_name -> google.protobuf.Duration
+	10, // 7: streamgate.v1.HoldRequest.wait_timeout:type_name -> google.protobuf.Duration
+	0,  // 8: streamgate.v1.HoldRequest.mode:type_name -> streamgate.v1.LockMode
+	2,  // 9: streamgate.v1.HoldEvent.acquired:type_name -> streamgate.v1.AcquireLockResponse
+	9,  // 10: streamgate.v1.HoldEvent.lost:type_name -> streamgate.v1.LockLost
+	1,  // 11: streamgate.v1.LockService.AcquireLock:input_type -> streamgate.v1.AcquireLockRequest
+	3,  // 12: streamgate.v1.LockService.Release:input_type -> streamgate.v1.ReleaseRequest
+	5,  // 13: streamgate.v1.LockService.Extend:input_type -> streamgate.v1.ExtendRequest
+	7,  // 14: streamgate.v1.LockService.Hold:input_type -> streamgate.v1.HoldRequest
+	2,  // 15: streamgate.v1.LockService.AcquireLock:output_type -> streamgate.v1.AcquireLockResponse
+	4,  // 16: streamgate.v1.LockService.Release:output_type -> streamgate.v1.ReleaseResponse
+	6,  // 17: streamgate.v1.LockService.Extend:output_type -> streamgate.v1.ExtendResponse
+	8,  // 18: streamgate.v1.LockService.Hold:output_type -> streamgate.v1.HoldEvent
+	15, // [15:19] is the sub-list for method output_type
+	11, // [11:15] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_streamgate_v1_lock_proto_init() }
@@ -686,13 +809,14 @@ func file_streamgate_v1_lock_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_streamgate_v1_lock_proto_rawDesc), len(file_streamgate_v1_lock_proto_rawDesc)),
-			NumEnums:      0,
+			NumEnums:      1,
 			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_streamgate_v1_lock_proto_goTypes,
 		DependencyIndexes: file_streamgate_v1_lock_proto_depIdxs,
+		EnumInfos:         file_streamgate_v1_lock_proto_enumTypes,
 		MessageInfos:      file_streamgate_v1_lock_proto_msgTypes,
 	}.Build()
 	File_streamgate_v1_lock_proto = out.File

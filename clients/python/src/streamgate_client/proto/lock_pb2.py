@@ -26,7 +26,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18streamgate/v1/lock.proto\x12\rstreamgate.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8a\x01\n\x12\x41\x63quireLockRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12&\n\x03ttl\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12/\n\x0cwait_timeout\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05owner\x18\x04 \x01(\t\"}\n\x13\x41\x63quireLockResponse\x12\x10\n\x08\x61\x63quired\x18\x01 \x01(\x08\x12\r\n\x05token\x18\x02 \x01(\t\x12\x15\n\rfencing_token\x18\x03 \x01(\x04\x12.\n\nexpires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"-\n\x0eReleaseRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\"#\n\x0fReleaseResponse\x12\x10\n\x08released\x18\x01 \x01(\x08\"T\n\rExtendRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12&\n\x03ttl\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"R\n\x0e\x45xtendResponse\x12\x10\n\x08\x65xtended\x18\x01 \x01(\x08\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x83\x01\n\x0bHoldRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12&\n\x03ttl\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12/\n\x0cwait_timeout\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05owner\x18\x04 \x01(\t\"u\n\tHoldEvent\x12\x36\n\x08\x61\x63quired\x18\x01 \x01(\x0b\x32\".streamgate.v1.AcquireLockResponseH\x00\x12\'\n\x04lost\x18\x02 \x01(\x0b\x32\x17.streamgate.v1.LockLostH\x00\x42\x07\n\x05\x65vent\"\x1a\n\x08LockLost\x12\x0e\n\x06reason\x18\x01 \x01(\t2\xb4\x02\n\x0bLockService\x12T\n\x0b\x41\x63quireLock\x12!.streamgate.v1.AcquireLockRequest\x1a\".streamgate.v1.AcquireLockResponse\x12H\n\x07Release\x12\x1d.streamgate.v1.ReleaseRequest\x1a\x1e.streamgate.v1.ReleaseResponse\x12\x45\n\x06\x45xtend\x12\x1c.streamgate.v1.ExtendRequest\x1a\x1d.streamgate.v1.ExtendResponse\x12>\n\x04Hold\x12\x1a.streamgate.v1.HoldRequest\x1a\x18.streamgate.v1.HoldEvent0\x01\x42LZJgithub.com/streamgate/streamgate/clients/go/gen/streamgate/v1;streamgatev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18streamgate/v1/lock.proto\x12\rstreamgate.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd1\x01\n\x12\x41\x63quireLockRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12&\n\x03ttl\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12/\n\x0cwait_timeout\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05owner\x18\x04 \x01(\t\x12\r\n\x05limit\x18\x05 \x01(\r\x12%\n\x04mode\x18\x06 \x01(\x0e\x32\x17.streamgate.v1.LockMode\x12\x0f\n\x07permits\x18\x07 \x01(\r\"}\n\x13\x41\x63quireLockResponse\x12\x10\n\x08\x61\x63quired\x18\x01 \x01(\x08\x12\r\n\x05token\x18\x02 \x01(\t\x12\x15\n\rfencing_token\x18\x03 \x01(\x04\x12.\n\nexpires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"-\n\x0eReleaseRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\"#\n\x0fReleaseResponse\x12\x10\n\x08released\x18\x01 \x01(\x08\"T\n\rExtendRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12&\n\x03ttl\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"R\n\x0e\x45xtendResponse\x12\x10\n\x08\x65xtended\x18\x01 \x01(\x08\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xca\x01\n\x0bHoldRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12&\n\x03ttl\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12/\n\x0cwait_timeout\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05owner\x18\x04 \x01(\t\x12\r\n\x05limit\x18\x05 \x01(\r\x12%\n\x04mode\x18\x06 \x01(\x0e\x32\x17.streamgate.v1.LockMode\x12\x0f\n\x07permits\x18\x07 \x01(\r\"u\n\tHoldEvent\x12\x36\n\x08\x61\x63quired\x18\x01 \x01(\x0b\x32\".streamgate.v1.AcquireLockResponseH\x00\x12\'\n\x04lost\x18\x02 \x01(\x0b\x32\x17.streamgate.v1.LockLostH\x00\x42\x07\n\x05\x65vent\"\x1a\n\x08LockLost\x12\x0e\n\x06reason\x18\x01 \x01(\t*T\n\x08LockMode\x12\x19\n\x15LOCK_MODE_UNSPECIFIED\x10\x00\x12\x17\n\x13LOCK_MODE_EXCLUSIVE\x10\x01\x12\x14\n\x10LOCK_MODE_SHARED\x10\x02\x32\xb4\x02\n\x0bLockService\x12T\n\x0b\x41\x63quireLock\x12!.streamgate.v1.AcquireLockRequest\x1a\".streamgate.v1.AcquireLockResponse\x12H\n\x07Release\x12\x1d.streamgate.v1.ReleaseRequest\x1a\x1e.streamgate.v1.ReleaseResponse\x12\x45\n\x06\x45xtend\x12\x1c.streamgate.v1.ExtendRequest\x1a\x1d.streamgate.v1.ExtendResponse\x12>\n\x04Hold\x12\x1a.streamgate.v1.HoldRequest\x1a\x18.streamgate.v1.HoldEvent0\x01\x42LZJgithub.com/streamgate/streamgate/clients/go/gen/streamgate/v1;streamgatev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,24 +34,26 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'streamgate.v1.lock_pb2', _g
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'ZJgithub.com/streamgate/streamgate/clients/go/gen/streamgate/v1;streamgatev1'
+  _globals['_LOCKMODE']._serialized_start=1053
+  _globals['_LOCKMODE']._serialized_end=1137
   _globals['_ACQUIRELOCKREQUEST']._serialized_start=109
-  _globals['_ACQUIRELOCKREQUEST']._serialized_end=247
-  _globals['_ACQUIRELOCKRESPONSE']._serialized_start=249
-  _globals['_ACQUIRELOCKRESPONSE']._serialized_end=374
-  _globals['_RELEASEREQUEST']._serialized_start=376
-  _globals['_RELEASEREQUEST']._serialized_end=421
-  _globals['_RELEASERESPONSE']._serialized_start=423
-  _globals['_RELEASERESPONSE']._serialized_end=458
-  _globals['_EXTENDREQUEST']._serialized_start=460
-  _globals['_EXTENDREQUEST']._serialized_end=544
-  _globals['_EXTENDRESPONSE']._serialized_start=546
-  _globals['_EXTENDRESPONSE']._serialized_end=628
-  _globals['_HOLDREQUEST']._serialized_start=631
-  _globals['_HOLDREQUEST']._serialized_end=762
-  _globals['_HOLDEVENT']._serialized_start=764
-  _globals['_HOLDEVENT']._serialized_end=881
-  _globals['_LOCKLOST']._serialized_start=883
-  _globals['_LOCKLOST']._serialized_end=909
-  _globals['_LOCKSERVICE']._serialized_start=912
-  _globals['_LOCKSERVICE']._serialized_end=1220
+  _globals['_ACQUIRELOCKREQUEST']._serialized_end=318
+  _globals['_ACQUIRELOCKRESPONSE']._serialized_start=320
+  _globals['_ACQUIRELOCKRESPONSE']._serialized_end=445
+  _globals['_RELEASEREQUEST']._serialized_start=447
+  _globals['_RELEASEREQUEST']._serialized_end=492
+  _globals['_RELEASERESPONSE']._serialized_start=494
+  _globals['_RELEASERESPONSE']._serialized_end=529
+  _globals['_EXTENDREQUEST']._serialized_start=531
+  _globals['_EXTENDREQUEST']._serialized_end=615
+  _globals['_EXTENDRESPONSE']._serialized_start=617
+  _globals['_EXTENDRESPONSE']._serialized_end=699
+  _globals['_HOLDREQUEST']._serialized_start=702
+  _globals['_HOLDREQUEST']._serialized_end=904
+  _globals['_HOLDEVENT']._serialized_start=906
+  _globals['_HOLDEVENT']._serialized_end=1023
+  _globals['_LOCKLOST']._serialized_start=1025
+  _globals['_LOCKLOST']._serialized_end=1051
+  _globals['_LOCKSERVICE']._serialized_start=1140
+  _globals['_LOCKSERVICE']._serialized_end=1448
 # @@protoc_insertion_point(module_scope)

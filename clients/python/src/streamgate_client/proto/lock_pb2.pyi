@@ -7,6 +7,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -18,6 +19,30 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _LockMode:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _LockModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LockMode.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    LOCK_MODE_UNSPECIFIED: _LockMode.ValueType  # 0
+    """Not a read-write lock: a mutex, or a semaphore when limit > 1."""
+    LOCK_MODE_EXCLUSIVE: _LockMode.ValueType  # 1
+    """The write side: alone, no readers."""
+    LOCK_MODE_SHARED: _LockMode.ValueType  # 2
+    """A read share: with other readers, no writer."""
+
+class LockMode(_LockMode, metaclass=_LockModeEnumTypeWrapper):
+    """The side of a read-write lock a request takes."""
+
+LOCK_MODE_UNSPECIFIED: LockMode.ValueType  # 0
+"""Not a read-write lock: a mutex, or a semaphore when limit > 1."""
+LOCK_MODE_EXCLUSIVE: LockMode.ValueType  # 1
+"""The write side: alone, no readers."""
+LOCK_MODE_SHARED: LockMode.ValueType  # 2
+"""A read share: with other readers, no writer."""
+Global___LockMode: _TypeAlias = LockMode  # noqa: Y015
+
 @_typing.final
 class AcquireLockRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -26,10 +51,23 @@ class AcquireLockRequest(_message.Message):
     TTL_FIELD_NUMBER: _builtins.int
     WAIT_TIMEOUT_FIELD_NUMBER: _builtins.int
     OWNER_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    PERMITS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Lock name: 1 to 256 bytes."""
     owner: _builtins.str
     """Free text for diagnostics."""
+    limit: _builtins.int
+    """Permits of the name: 0 or 1 = a mutex (or a read-write lock, with mode set); N > 1 = a
+    semaphore of N permits. Fixed while anyone holds or waits on the name.
+    """
+    mode: Global___LockMode.ValueType
+    """Unset = a mutex or a semaphore; SHARED / EXCLUSIVE = the read / write side of a
+    read-write lock.
+    """
+    permits: _builtins.int
+    """Semaphores only: how many of the limit this grant takes; 0 = 1."""
     @_builtins.property
     def ttl(self) -> _duration_pb2.Duration:
         """Lease length; unset = 10 s."""
@@ -45,10 +83,13 @@ class AcquireLockRequest(_message.Message):
         ttl: _duration_pb2.Duration | None = ...,
         wait_timeout: _duration_pb2.Duration | None = ...,
         owner: _builtins.str = ...,
+        limit: _builtins.int = ...,
+        mode: Global___LockMode.ValueType = ...,
+        permits: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["ttl", b"ttl", "wait_timeout", b"wait_timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "owner", b"owner", "ttl", b"ttl", "wait_timeout", b"wait_timeout"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit", "mode", b"mode", "name", b"name", "owner", b"owner", "permits", b"permits", "ttl", b"ttl", "wait_timeout", b"wait_timeout"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -188,8 +229,17 @@ class HoldRequest(_message.Message):
     TTL_FIELD_NUMBER: _builtins.int
     WAIT_TIMEOUT_FIELD_NUMBER: _builtins.int
     OWNER_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    PERMITS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     owner: _builtins.str
+    limit: _builtins.int
+    """As in AcquireLockRequest."""
+    mode: Global___LockMode.ValueType
+    """As in AcquireLockRequest."""
+    permits: _builtins.int
+    """As in AcquireLockRequest."""
     @_builtins.property
     def ttl(self) -> _duration_pb2.Duration: ...
     @_builtins.property
@@ -201,10 +251,13 @@ class HoldRequest(_message.Message):
         ttl: _duration_pb2.Duration | None = ...,
         wait_timeout: _duration_pb2.Duration | None = ...,
         owner: _builtins.str = ...,
+        limit: _builtins.int = ...,
+        mode: Global___LockMode.ValueType = ...,
+        permits: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["ttl", b"ttl", "wait_timeout", b"wait_timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "owner", b"owner", "ttl", b"ttl", "wait_timeout", b"wait_timeout"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit", "mode", b"mode", "name", b"name", "owner", b"owner", "permits", b"permits", "ttl", b"ttl", "wait_timeout", b"wait_timeout"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

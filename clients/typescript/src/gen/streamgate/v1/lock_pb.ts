@@ -4,8 +4,8 @@
 // @generated from file streamgate/v1/lock.proto (package streamgate.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file streamgate/v1/lock.proto.
  */
 export const file_streamgate_v1_lock: GenFile = /*@__PURE__*/
-  fileDesc("ChhzdHJlYW1nYXRlL3YxL2xvY2sucHJvdG8SDXN0cmVhbWdhdGUudjEiigEKEkFjcXVpcmVMb2NrUmVxdWVzdBIMCgRuYW1lGAEgASgJEiYKA3R0bBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIvCgx3YWl0X3RpbWVvdXQYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDQoFb3duZXIYBCABKAkifQoTQWNxdWlyZUxvY2tSZXNwb25zZRIQCghhY3F1aXJlZBgBIAEoCBINCgV0b2tlbhgCIAEoCRIVCg1mZW5jaW5nX3Rva2VuGAMgASgEEi4KCmV4cGlyZXNfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIi0KDlJlbGVhc2VSZXF1ZXN0EgwKBG5hbWUYASABKAkSDQoFdG9rZW4YAiABKAkiIwoPUmVsZWFzZVJlc3BvbnNlEhAKCHJlbGVhc2VkGAEgASgIIlQKDUV4dGVuZFJlcXVlc3QSDAoEbmFtZRgBIAEoCRINCgV0b2tlbhgCIAEoCRImCgN0dGwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iUgoORXh0ZW5kUmVzcG9uc2USEAoIZXh0ZW5kZWQYASABKAgSLgoKZXhwaXJlc19hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAigwEKC0hvbGRSZXF1ZXN0EgwKBG5hbWUYASABKAkSJgoDdHRsGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi8KDHdhaXRfdGltZW91dBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhINCgVvd25lchgEIAEoCSJ1CglIb2xkRXZlbnQSNgoIYWNxdWlyZWQYASABKAsyIi5zdHJlYW1nYXRlLnYxLkFjcXVpcmVMb2NrUmVzcG9uc2VIABInCgRsb3N0GAIgASgLMhcuc3RyZWFtZ2F0ZS52MS5Mb2NrTG9zdEgAQgcKBWV2ZW50IhoKCExvY2tMb3N0Eg4KBnJlYXNvbhgBIAEoCTK0AgoLTG9ja1NlcnZpY2USVAoLQWNxdWlyZUxvY2sSIS5zdHJlYW1nYXRlLnYxLkFjcXVpcmVMb2NrUmVxdWVzdBoiLnN0cmVhbWdhdGUudjEuQWNxdWlyZUxvY2tSZXNwb25zZRJICgdSZWxlYXNlEh0uc3RyZWFtZ2F0ZS52MS5SZWxlYXNlUmVxdWVzdBoeLnN0cmVhbWdhdGUudjEuUmVsZWFzZVJlc3BvbnNlEkUKBkV4dGVuZBIcLnN0cmVhbWdhdGUudjEuRXh0ZW5kUmVxdWVzdBodLnN0cmVhbWdhdGUudjEuRXh0ZW5kUmVzcG9uc2USPgoESG9sZBIaLnN0cmVhbWdhdGUudjEuSG9sZFJlcXVlc3QaGC5zdHJlYW1nYXRlLnYxLkhvbGRFdmVudDABQkxaSmdpdGh1Yi5jb20vc3RyZWFtZ2F0ZS9zdHJlYW1nYXRlL2NsaWVudHMvZ28vZ2VuL3N0cmVhbWdhdGUvdjE7c3RyZWFtZ2F0ZXYxYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChhzdHJlYW1nYXRlL3YxL2xvY2sucHJvdG8SDXN0cmVhbWdhdGUudjEi0QEKEkFjcXVpcmVMb2NrUmVxdWVzdBIMCgRuYW1lGAEgASgJEiYKA3R0bBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIvCgx3YWl0X3RpbWVvdXQYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDQoFb3duZXIYBCABKAkSDQoFbGltaXQYBSABKA0SJQoEbW9kZRgGIAEoDjIXLnN0cmVhbWdhdGUudjEuTG9ja01vZGUSDwoHcGVybWl0cxgHIAEoDSJ9ChNBY3F1aXJlTG9ja1Jlc3BvbnNlEhAKCGFjcXVpcmVkGAEgASgIEg0KBXRva2VuGAIgASgJEhUKDWZlbmNpbmdfdG9rZW4YAyABKAQSLgoKZXhwaXJlc19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiLQoOUmVsZWFzZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRINCgV0b2tlbhgCIAEoCSIjCg9SZWxlYXNlUmVzcG9uc2USEAoIcmVsZWFzZWQYASABKAgiVAoNRXh0ZW5kUmVxdWVzdBIMCgRuYW1lGAEgASgJEg0KBXRva2VuGAIgASgJEiYKA3R0bBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJSCg5FeHRlbmRSZXNwb25zZRIQCghleHRlbmRlZBgBIAEoCBIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLKAQoLSG9sZFJlcXVlc3QSDAoEbmFtZRgBIAEoCRImCgN0dGwYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLwoMd2FpdF90aW1lb3V0GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEg0KBW93bmVyGAQgASgJEg0KBWxpbWl0GAUgASgNEiUKBG1vZGUYBiABKA4yFy5zdHJlYW1nYXRlLnYxLkxvY2tNb2RlEg8KB3Blcm1pdHMYByABKA0idQoJSG9sZEV2ZW50EjYKCGFjcXVpcmVkGAEgASgLMiIuc3RyZWFtZ2F0ZS52MS5BY3F1aXJlTG9ja1Jlc3BvbnNlSAASJwoEbG9zdBgCIAEoCzIXLnN0cmVhbWdhdGUudjEuTG9ja0xvc3RIAEIHCgVldmVudCIaCghMb2NrTG9zdBIOCgZyZWFzb24YASABKAkqVAoITG9ja01vZGUSGQoVTE9DS19NT0RFX1VOU1BFQ0lGSUVEEAASFwoTTE9DS19NT0RFX0VYQ0xVU0lWRRABEhQKEExPQ0tfTU9ERV9TSEFSRUQQAjK0AgoLTG9ja1NlcnZpY2USVAoLQWNxdWlyZUxvY2sSIS5zdHJlYW1nYXRlLnYxLkFjcXVpcmVMb2NrUmVxdWVzdBoiLnN0cmVhbWdhdGUudjEuQWNxdWlyZUxvY2tSZXNwb25zZRJICgdSZWxlYXNlEh0uc3RyZWFtZ2F0ZS52MS5SZWxlYXNlUmVxdWVzdBoeLnN0cmVhbWdhdGUudjEuUmVsZWFzZVJlc3BvbnNlEkUKBkV4dGVuZBIcLnN0cmVhbWdhdGUudjEuRXh0ZW5kUmVxdWVzdBodLnN0cmVhbWdhdGUudjEuRXh0ZW5kUmVzcG9uc2USPgoESG9sZBIaLnN0cmVhbWdhdGUudjEuSG9sZFJlcXVlc3QaGC5zdHJlYW1nYXRlLnYxLkhvbGRFdmVudDABQkxaSmdpdGh1Yi5jb20vc3RyZWFtZ2F0ZS9zdHJlYW1nYXRlL2NsaWVudHMvZ28vZ2VuL3N0cmVhbWdhdGUvdjE7c3RyZWFtZ2F0ZXYxYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message streamgate.v1.AcquireLockRequest
@@ -47,6 +47,29 @@ export type AcquireLockRequest = Message<"streamgate.v1.AcquireLockRequest"> & {
    * @generated from field: string owner = 4;
    */
   owner: string;
+
+  /**
+   * Permits of the name: 0 or 1 = a mutex (or a read-write lock, with mode set); N > 1 = a
+   * semaphore of N permits. Fixed while anyone holds or waits on the name.
+   *
+   * @generated from field: uint32 limit = 5;
+   */
+  limit: number;
+
+  /**
+   * Unset = a mutex or a semaphore; SHARED / EXCLUSIVE = the read / write side of a
+   * read-write lock.
+   *
+   * @generated from field: streamgate.v1.LockMode mode = 6;
+   */
+  mode: LockMode;
+
+  /**
+   * Semaphores only: how many of the limit this grant takes; 0 = 1.
+   *
+   * @generated from field: uint32 permits = 7;
+   */
+  permits: number;
 };
 
 /**
@@ -208,6 +231,27 @@ export type HoldRequest = Message<"streamgate.v1.HoldRequest"> & {
    * @generated from field: string owner = 4;
    */
   owner: string;
+
+  /**
+   * As in AcquireLockRequest.
+   *
+   * @generated from field: uint32 limit = 5;
+   */
+  limit: number;
+
+  /**
+   * As in AcquireLockRequest.
+   *
+   * @generated from field: streamgate.v1.LockMode mode = 6;
+   */
+  mode: LockMode;
+
+  /**
+   * As in AcquireLockRequest.
+   *
+   * @generated from field: uint32 permits = 7;
+   */
+  permits: number;
 };
 
 /**
@@ -268,6 +312,40 @@ export type LockLost = Message<"streamgate.v1.LockLost"> & {
  */
 export const LockLostSchema: GenMessage<LockLost> = /*@__PURE__*/
   messageDesc(file_streamgate_v1_lock, 8);
+
+/**
+ * The side of a read-write lock a request takes.
+ *
+ * @generated from enum streamgate.v1.LockMode
+ */
+export enum LockMode {
+  /**
+   * Not a read-write lock: a mutex, or a semaphore when limit > 1.
+   *
+   * @generated from enum value: LOCK_MODE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The write side: alone, no readers.
+   *
+   * @generated from enum value: LOCK_MODE_EXCLUSIVE = 1;
+   */
+  EXCLUSIVE = 1,
+
+  /**
+   * A read share: with other readers, no writer.
+   *
+   * @generated from enum value: LOCK_MODE_SHARED = 2;
+   */
+  SHARED = 2,
+}
+
+/**
+ * Describes the enum streamgate.v1.LockMode.
+ */
+export const LockModeSchema: GenEnum<LockMode> = /*@__PURE__*/
+  enumDesc(file_streamgate_v1_lock, 0);
 
 /**
  * Named mutual-exclusion locks with leases and fencing tokens. Waiters queue FIFO per name

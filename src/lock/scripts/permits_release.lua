@@ -1,0 +1,16 @@
+-- ARGV: 1 channel, 2 token, 3 attempt (unique per Release call), 4 remember_ms.
+-- Returns {1} when the token held a grant (its permits now serve the queue), else {0}.
+local now = now_ms()
+expire_holders(now)
+if not drop_grant(ARGV[2]) then
+  -- A re-sent copy of a release that already ran (see release.lua) answers as it did.
+  if redis.call('GET', preleased) == ARGV[2] .. ':' .. ARGV[3] then
+    return {1}
+  end
+  settle(now)
+  return {0}
+end
+redis.call('SET', preleased, ARGV[2] .. ':' .. ARGV[3], 'PX', ARGV[4])
+hand_off(now, ARGV[1])
+settle(now)
+return {1}
