@@ -11,6 +11,7 @@
 pub mod config;
 pub mod edge;
 pub mod fetch;
+pub mod health_probe;
 pub mod lock;
 pub mod metrics;
 pub mod proto;
