@@ -2,8 +2,9 @@
 # Runs every test of the project: the server's Rust tests (unit and integration, against a
 # real redis-server and loopback HTTP upstreams), then each client's suite (Python,
 # TypeScript, Go), the grpcurl examples and the cross-language lock interop, all against the
-# real server binary. Installs what the tests need when it is missing. Stops at the first
-# failing suite and exits non-zero.
+# real server binary; then the shipping checks (packages, Kubernetes manifests, the
+# container image and the compose stack, through podman). Installs what the tests need when
+# it is missing. Stops at the first failing suite and exits non-zero.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,5 +31,15 @@ echo "== grpcurl examples"
 bash clients/grpcurl/test.sh
 echo "== cross-language lock interop"
 bash clients/interop/test.sh
+
+# Shipping: the packages' dry runs, the Kubernetes manifests, the image and the compose stack
+# (docs/deploy.md, docs/releasing.md). Each step prints the seconds it took.
+timed() {
+    local start=$SECONDS
+    "$@"
+    echo "   ($* took $((SECONDS - start)) s)"
+}
+echo "== Kubernetes manifests (kubeconform, offline schemas)"
+timed bash scripts/kube-validate.sh
 
 echo "== all suites passed"

@@ -11,6 +11,7 @@
 pub mod config;
 pub mod edge;
 pub mod fetch;
+pub mod health_probe;
 pub mod lock;
 mod log_limit;
 pub mod metrics;

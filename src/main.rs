@@ -1,16 +1,22 @@
 //! The `streamgate` binary: check the config, start logging, build the server, serve until
-//! SIGINT or SIGTERM; SIGHUP re-reads the TLS material and the policy.
+//! SIGINT or SIGTERM; SIGHUP re-reads the TLS material and the policy. `streamgate health`
+//! instead asks a running server's health endpoint (src/health_probe.rs).
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use streamgate::edge::Reloader;
+use streamgate::health_probe;
 use streamgate::server::{App, Deps};
 use streamgate::{Config, Shutdown, telemetry};
 use tokio::net::TcpListener;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Subcommands are a first argument that is not a flag; anything else is the server's.
+    if std::env::args().nth(1).as_deref() == Some(health_probe::SUBCOMMAND) {
+        return health_probe::run(std::env::args().skip(1)).await;
+    }
     let settings = match Config::parse().settings() {
         Ok(s) => s,
         Err(e) => {

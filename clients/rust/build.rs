@@ -1,7 +1,9 @@
 //! Generates the tonic client from the repository's `proto/` with protox (no system `protoc`).
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    // proto/ is a link to the repository's proto/ directory: `cargo package` copies the files
+    // behind it, so the published crate builds on its own.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("proto");
     let protos: Vec<_> = ["fetch", "lock", "sensor"]
         .iter()
         .map(|p| root.join(format!("streamgate/v1/{p}.proto")))

@@ -17,7 +17,8 @@ func BenchmarkUnaryHealthCheck(b *testing.B) {
 	c := testenv.StartServer(b).Dial(b)
 	health := grpc_health_v1.NewHealthClient(c.Conn())
 	ctx := context.Background()
-	for b.Loop() {
+	b.ResetTimer()
+	for range b.N {
 		if _, err := health.Check(ctx, &grpc_health_v1.HealthCheckRequest{}); err != nil {
 			b.Fatal(err)
 		}
@@ -27,7 +28,8 @@ func BenchmarkUnaryHealthCheck(b *testing.B) {
 func BenchmarkLockRelease(b *testing.B) {
 	c := testenv.StartServer(b).Dial(b)
 	ctx := context.Background()
-	for b.Loop() {
+	b.ResetTimer()
+	for range b.N {
 		l, err := c.Lock(ctx, "bench")
 		if err != nil {
 			b.Fatal(err)

@@ -13,7 +13,7 @@ import (
 )
 
 func TestDialWaitingForReadyFailsWithinItsContextWhenNothingListens(t *testing.T) {
-	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+	ctx, cancel := context.WithTimeout(testenv.Context(t), 500*time.Millisecond)
 	defer cancel()
 	addr := testenv.ClosedPort(t)
 	c, err := streamgate.Dial(ctx, addr, streamgate.WithWaitForReady())

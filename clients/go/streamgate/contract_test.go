@@ -29,7 +29,7 @@ func TestAMalformedAddressIsInvalidArgumentAtDialQuotingIt(t *testing.T) {
 		"u@127.0.0.1:1":          "user info",
 		"::1:50051":              "brackets",
 	} {
-		c, err := streamgate.Dial(t.Context(), bad)
+		c, err := streamgate.Dial(testenv.Context(t), bad)
 		if err == nil {
 			_ = c.Close()
 			t.Fatalf("Dial(%q) succeeded", bad)
@@ -44,7 +44,7 @@ func TestAMalformedAddressIsInvalidArgumentAtDialQuotingIt(t *testing.T) {
 func TestEveryAddressFormReachesTheServer(t *testing.T) {
 	srv := testenv.StartServer(t)
 	for i, addr := range []string{srv.Addr, "http://" + srv.Addr, "http://" + srv.Addr + "/"} {
-		c, err := streamgate.Dial(t.Context(), addr)
+		c, err := streamgate.Dial(testenv.Context(t), addr)
 		if err != nil {
 			t.Fatalf("Dial(%q): %v", addr, err)
 		}
@@ -61,7 +61,7 @@ func TestEveryAddressFormReachesTheServer(t *testing.T) {
 
 func TestTheFirstCallOnADeadAddressIsUnavailableNamingIt(t *testing.T) {
 	addr := testenv.ClosedPort(t)
-	c, err := streamgate.Dial(t.Context(), addr)
+	c, err := streamgate.Dial(testenv.Context(t), addr)
 	if err != nil {
 		t.Fatalf("Dial does not connect, so it cannot fail here: %v", err)
 	}
@@ -92,7 +92,7 @@ func TestNotAcquiredIsOneAbortedError(t *testing.T) {
 	}
 
 	// A ctx deadline shorter than the wait ends as "not acquired" too, not DeadlineExceeded.
-	short, cancel := contextWithTimeout(t.Context(), 400*time.Millisecond)
+	short, cancel := contextWithTimeout(testenv.Context(t), 400*time.Millisecond)
 	defer cancel()
 	_, err = c.Lock(short, "busy")
 	requireCode(t, err, codes.Aborted, "not acquired")

@@ -2,6 +2,7 @@ package streamgate_test
 
 import (
 	"context"
+	"github.com/streamgate/streamgate/clients/go/internal/testenv"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +17,7 @@ const testTimeout = 20 * time.Second
 
 func testContext(t *testing.T) context.Context {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+	ctx, cancel := context.WithTimeout(testenv.Context(t), testTimeout)
 	t.Cleanup(cancel)
 	return ctx
 }

@@ -176,7 +176,9 @@ func contend(t *testing.T, clients []*streamgate.Client, name string, workers, r
 	errs := make(chan error, workers)
 	for w := range workers {
 		c := clients[w%len(clients)]
-		wg.Go(func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			for range rounds {
 				l, err := c.Lock(ctx, name, streamgate.WithTTL(10*time.Second))
 				if err != nil {
@@ -194,7 +196,7 @@ func contend(t *testing.T, clients []*streamgate.Client, name string, workers, r
 					return
 				}
 			}
-		})
+		}()
 	}
 	wg.Wait()
 	close(errs)

@@ -2,6 +2,7 @@
 
 mod binary;
 mod descriptors;
+mod health_command;
 mod idle;
 mod limits;
 mod load;

@@ -27,13 +27,15 @@ func TestWorkersOnTwoServersCountExactly(t *testing.T) {
 	codes := make([]int, workers)
 	outs := make([]bytes.Buffer, workers)
 	for w := range workers {
-		wg.Go(func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			codes[w] = run([]string{
 				"--server", servers[w%2].Addr, "--redis-port", port, "--lock", "interop-lock",
 				"--count", fmt.Sprint(count), "--key", "interop:counter", "--pause-ms", "1.5",
 				"--id", fmt.Sprintf("go-%d", w),
 			}, &outs[w], &outs[w])
-		})
+		}()
 	}
 	wg.Wait()
 	for w, code := range codes {

@@ -13,14 +13,14 @@ func TestPagesReadsEveryUserAndStopsEarlyWhenAsked(t *testing.T) {
 	t.Cleanup(up.Close)
 	srv := testenv.StartServer(t, "--allow-private-networks")
 
-	all, err := run(t.Context(), config{addr: srv.Addr, url: up.URL + "/users", size: 10}, io.Discard)
+	all, err := run(testenv.Context(t), config{addr: srv.Addr, url: up.URL + "/users", size: 10}, io.Discard)
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
 	if all.pages != 5 || all.items != 45 {
 		t.Fatalf("%+v, want 5 pages of 45 users", all)
 	}
-	first, err := run(t.Context(), config{addr: srv.Addr, url: up.URL + "/users", size: 10, firstOnly: true}, io.Discard)
+	first, err := run(testenv.Context(t), config{addr: srv.Addr, url: up.URL + "/users", size: 10, firstOnly: true}, io.Discard)
 	if err != nil {
 		t.Fatalf("run -first-only: %v", err)
 	}

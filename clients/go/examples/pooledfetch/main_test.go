@@ -17,7 +17,7 @@ func TestPooledFetchReportsTheSizeOfEveryBody(t *testing.T) {
 	urls := []string{up.URL + "/delay/0.2", up.URL + "/delay/0.1", up.URL + "/delay/0", up.URL + "/delay/x"}
 
 	var out bytes.Buffer
-	_, err := run(t.Context(), config{addr: srv.Addr, urls: urls[:3], maxConnections: 2, timeout: time.Minute}, &out)
+	_, err := run(testenv.Context(t), config{addr: srv.Addr, urls: urls[:3], maxConnections: 2, timeout: time.Minute}, &out)
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
@@ -26,7 +26,7 @@ func TestPooledFetchReportsTheSizeOfEveryBody(t *testing.T) {
 			t.Fatalf("no line for %s in:\n%s", u, out.String())
 		}
 	}
-	sizes, err := run(t.Context(), config{addr: srv.Addr, urls: urls[2:], maxConnections: 2}, &out)
+	sizes, err := run(testenv.Context(t), config{addr: srv.Addr, urls: urls[2:], maxConnections: 2}, &out)
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}

@@ -13,7 +13,7 @@ func TestTheSensorStreamAnswersEveryReadingAndStopsAfterItsDuration(t *testing.T
 	srv := testenv.StartServer(t)
 	var out bytes.Buffer
 	cfg := config{addr: srv.Addr, sensorID: "sensor_01", interval: 10 * time.Millisecond, duration: 600 * time.Millisecond, threshold: 25, seed: 7}
-	res, err := run(t.Context(), cfg, &out)
+	res, err := run(testenv.Context(t), cfg, &out)
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}

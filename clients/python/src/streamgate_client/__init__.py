@@ -11,6 +11,9 @@ cancellation) are in docs/clients.md.
             print(lock.fencing_token)
 """
 
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _installed_version
+
 from .client import Client
 from .errors import LockNotAcquired, LockTimeout, StreamgateError
 from .fetch import FetchResult, Page, PaginationStyle
@@ -35,6 +38,12 @@ from .sensor import (
     SensorInput,
     WindowStats,
 )
+
+try:
+    # pyproject.toml is the one place the version is written.
+    __version__ = _installed_version("streamgate-client")
+except PackageNotFoundError:  # imported from a checkout that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "Alert",
