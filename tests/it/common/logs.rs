@@ -3,7 +3,7 @@
 //! server's tasks log too).
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tracing::subscriber::DefaultGuard;
 use tracing_subscriber::fmt::MakeWriter;
@@ -16,6 +16,13 @@ impl Captured {
     /// Captures this thread's `streamgate` log lines at `level` and above until the guard
     /// drops.
     pub fn start(level: &str) -> (Self, DefaultGuard) {
+        // tracing caches each call site's interest. While only one dispatcher is alive it
+        // asks the *calling thread's* default, so a call site first reached on another
+        // test's thread (no subscriber there) would be cached as "never" and this thread's
+        // events lost. A second dispatcher kept alive for the whole run makes tracing
+        // combine every live dispatcher's interest instead.
+        static SECOND: OnceLock<tracing::Dispatch> = OnceLock::new();
+        SECOND.get_or_init(|| tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default()));
         let logs = Self::default();
         let subscriber = tracing_subscriber::fmt()
             .with_env_filter(format!("streamgate={level}"))
