@@ -144,6 +144,23 @@ impl Policy {
             let at = |key: &str| format!("principals.{name}.{key}");
             let rules = compile_rules(&p, &at)?;
             let old = previous.and_then(|prev| prev.principals.get(&name));
+            if p.services.is_none() {
+                if let Some(limited) = old.and_then(|o| o.rules.services.as_ref()) {
+                    let mut was: Vec<&str> = limited.iter().map(|s| s.policy_name()).collect();
+                    was.sort_unstable();
+                    return Err(PolicyError(format!(
+                        "{}: missing, which means every service, where the policy in force \
+                         allows only {was:?}; a reload that widens a principal this way is \
+                         refused (an edit cut short?): write services = [\"*\"] if it is meant",
+                        at("services")
+                    )));
+                }
+                tracing::warn!(
+                    "policy: {} is missing, so principal {name:?} may call every service; \
+                     write services = [\"*\"] to say so, or list the ones it needs",
+                    at("services")
+                );
+            }
             let state = CallerState::carried_over(old.map(|o| &o.state), rules.rate_per_second);
             let principal = Arc::new(Principal {
                 name: name.clone(),
@@ -271,38 +288,42 @@ fn identity_key(id: &str) -> IdentityKey {
     }
 }
 
-fn compile_rules(p: &PrincipalFile, at: &dyn Fn(&str) -> String) -> Result<Rules, PolicyError> {
-    // Required, so a table cut short by an edit does not widen to every service.
-    let Some(listed) = &p.services else {
-        return Err(PolicyError(format!(
-            "{}: missing; list the services this principal may call (fetch, lock, sensor), \
-             or [\"*\"] for every one",
-            at("services")
-        )));
-    };
-    let services = if listed.iter().any(|s| s == "*") {
+/// A `services` list: `["*"]` alone (every service, `None`) or named services.
+fn compile_services(
+    listed: &[String],
+    at: &dyn Fn(&str) -> String,
+) -> Result<Option<HashSet<Service>>, PolicyError> {
+    if listed.iter().any(|s| s == "*") {
         if listed.len() > 1 {
             return Err(PolicyError(format!(
                 "{}: \"*\" means every service and stands alone",
                 at("services")
             )));
         }
-        None
-    } else {
-        Some(
-            listed
-                .iter()
-                .enumerate()
-                .map(|(i, s)| {
-                    Service::from_policy_name(s).ok_or_else(|| {
-                        PolicyError(format!(
-                            "{}[{i}]: {s:?} is not a service (fetch, lock, sensor, or \"*\" alone)",
-                            at("services")
-                        ))
-                    })
+        return Ok(None);
+    }
+    Ok(Some(
+        listed
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                Service::from_policy_name(s).ok_or_else(|| {
+                    PolicyError(format!(
+                        "{}[{i}]: {s:?} is not a service (fetch, lock, sensor, or \"*\" alone)",
+                        at("services")
+                    ))
                 })
-                .collect::<Result<HashSet<_>, _>>()?,
-        )
+            })
+            .collect::<Result<HashSet<_>, _>>()?,
+    ))
+}
+
+fn compile_rules(p: &PrincipalFile, at: &dyn Fn(&str) -> String) -> Result<Rules, PolicyError> {
+    // Absent means every service: the contract says so, and other teams' files rely on it.
+    // `parse` warns about it, and refuses a reload in which it would widen a principal.
+    let services = match &p.services {
+        None => None,
+        Some(listed) => compile_services(listed, at)?,
     };
     let fetch_hosts = p
         .fetch_hosts
@@ -460,10 +481,18 @@ mod tests {
     }
 
     #[test]
-    fn services_are_required_and_a_star_stands_for_all() {
-        let e = error("[principals.a]\ntokens_sha256 = []\n");
+    fn services_absent_means_all_and_a_star_stands_for_all() {
+        // The contract: an absent `services` is every service.
+        let open = policy("[principals.a]\ntokens_sha256 = []\n");
+        let rules = &open.principal("a").unwrap().rules;
+        assert!(rules.service_allowed(Service::Sensor).is_ok());
+        // ... but a reload in which it would widen a limited principal is refused.
+        let limited = policy("[principals.a]\nservices = [\"lock\"]\n");
+        let e = Policy::parse("[principals.a]\ntokens_sha256 = []\n", Some(&limited))
+            .unwrap_err()
+            .0;
         assert!(
-            e.contains("principals.a.services") && e.contains("missing"),
+            e.contains("principals.a.services") && e.contains("[\"lock\"]"),
             "{e}"
         );
         let e = error("[principals.a]\nservices = [\"*\", \"fetch\"]\n");

@@ -1,4 +1,5 @@
-//! The policy file under the stricter rules: `services` required, no principal-less policy,
+//! The policy file under the stricter rules: `services` absent only with a warning (and never
+//! by a reload that would widen a principal), no principal-less policy,
 //! unknown keys refused (at start, exit 2 naming the file and the key; on reload, the old
 //! policy kept), a warning for a file others may write; `fetch_hosts` entries with a port or
 //! a scheme; `fetch_methods` in any case; and refusals that log a few lines, not one each.
@@ -59,11 +60,17 @@ fn assert_refused_at_start(policy: &str, key: &str) {
 }
 
 #[test]
-fn a_principal_without_services_stops_the_binary_naming_file_and_key() {
-    assert_refused_at_start(
-        &principal("lock_prefixes = [\"app/\"]"),
-        "principals.app.services",
+fn a_principal_without_services_may_call_every_service_and_is_warned_about() {
+    // The contract keeps "absent = every service"; the server says so at start, naming the key.
+    let files = Files::new();
+    let path = files.write("policy.toml", &principal("lock_prefixes = [\"app/\"]"));
+    let mut bin = Binary::spawn(&["--listen", "127.0.0.1:0", "--policy", &path]);
+    let line = bin.wait_for("principals.app.services");
+    assert!(
+        line.contains("WARN") && line.contains("every service"),
+        "{line}"
     );
+    bin.wait_for("listening on ");
 }
 
 #[test]
