@@ -141,6 +141,7 @@ impl FetchService for Forwarder {
             body,
             url,
             elapsed: None,
+            cache_status: String::new(),
         }))
     }
 
