@@ -12,10 +12,10 @@ use axum::extract::{Path, Request};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use common::fetch::{client_for, get as get_req};
+use common::fetch::{client_for, get as get_req, ids, list, read_all};
 use common::metrics::Metered;
 use common::{TestServer, Upstream};
-use streamgate_client::proto::{CacheMode, FetchRequest, FetchResponse, Header};
+use streamgate_client::proto::{CacheMode, FetchRequest, FetchResponse, Header, PaginationStyle};
 
 /// One MiB of cache: room for everything these tests store.
 const CACHE: [&str; 2] = ["--fetch-cache-bytes", "1048576"];
@@ -83,6 +83,14 @@ async fn origin(seen: Seen) -> Upstream {
                         ([("cache-control", "max-age=0"), ("etag", "\"v1\"")], body).into_response()
                     }
                 }
+                "page" => (
+                    [
+                        ("cache-control", "max-age=60"),
+                        ("content-type", "application/json"),
+                    ],
+                    format!("[{{\"id\": {n}}}]"),
+                )
+                    .into_response(),
                 "redirect" => (
                     StatusCode::FOUND,
                     [("location", "/fresh"), ("cache-control", "no-store")],
@@ -448,4 +456,34 @@ async fn a_flood_of_distinct_urls_stays_within_the_cache_bytes() {
     );
     assert!(m.value("streamgate_fetch_cache_evictions_total", &[]) > 0.0);
     assert_eq!(m.value("streamgate_fetch_cache_misses_total", &[]), 600.0);
+}
+
+#[tokio::test]
+async fn a_listpages_page_read_again_within_its_freshness_comes_from_the_cache() {
+    let seen = Seen::default();
+    let up = origin(seen.clone()).await;
+    let server = TestServer::start_with_args(&CACHE).await;
+    let mut client = client_for(server.addr).await;
+    let req = || streamgate_client::proto::ListPagesRequest {
+        style: PaginationStyle::LinkHeader.into(),
+        ..list(up.url("/page"), 10)
+    };
+    let (first, end) = read_all(&mut client, req()).await;
+    assert!(end.is_none(), "{end:?}");
+    let (again, end) = read_all(&mut client, req()).await;
+    assert!(end.is_none(), "{end:?}");
+    assert_eq!(ids(&first), [1]);
+    assert_eq!(ids(&again), [1], "the stored page, not a new request");
+    assert_eq!(seen.count("GET /page"), 1);
+    // A Fetch of the same URL shares the stored page too.
+    let fetched = client
+        .fetch(get_req(up.url("/page")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        fetched.cache_status.starts_with("streamgate; hit"),
+        "{}",
+        fetched.cache_status
+    );
 }

@@ -13,7 +13,7 @@ cancellation) are in docs/clients.md.
 
 from .client import Client
 from .errors import LockNotAcquired, LockTimeout, StreamgateError
-from .fetch import FetchResult, Page, PaginationStyle
+from .fetch import CacheMode, FetchResult, Page, PaginationStyle
 from .hold import HeldLock
 from .lock import Lock
 from .proto.sensor_pb2 import (
@@ -54,6 +54,7 @@ __all__ = [
     "LockTimeout",
     "Page",
     "PaginationStyle",
+    "CacheMode",
     "ProcessedReading",
     "ReadingRejected",
     "SensorEvent",
