@@ -145,7 +145,7 @@ class Client:
             headers=_convert.headers(headers),
             body=body,
             max_body_bytes=max_body_bytes,
-            cache_mode=int(cache_mode),
+            cache_mode=fetch_pb2.CacheMode.ValueType(cache_mode.value),
             no_follow_redirects=not follow_redirects,
         )
         deadline = None
