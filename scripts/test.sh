@@ -21,6 +21,9 @@ cargo test --workspace -- --skip serial_
 echo "== cargo test (memory-measuring tests, one at a time)"
 cargo test --test it serial_ -- --test-threads=1
 
+echo "== HTTP caching test suite through the shared cache (required passes must not drop)"
+bash scripts/cache-tests/run.sh
+
 echo "== Python client"
 bash clients/python/test.sh
 echo "== TypeScript client"

@@ -156,6 +156,7 @@ impl FetchService for Forwarder {
             body,
             url,
             elapsed: None,
+            cache_status: String::new(),
         }))
     }
 

@@ -16,6 +16,26 @@ pub const MAX_REQUEST_BYTES_LIMIT: usize = 1 << 30;
 /// limit is the body cap plus this much, so a body right at the cap still fits.
 const REQUEST_ENVELOPE_BYTES: usize = 256 << 10;
 
+/// Size of the shared HTTP cache when no flag names one: off, so nobody gets stored answers
+/// without asking for them.
+pub const DEFAULT_CACHE_BYTES: u64 = 0;
+
+/// Largest single response the cache stores: 1 MiB, the default body cap, so every answer a
+/// default call can get is cacheable while one large body cannot push out thousands of small ones.
+pub const DEFAULT_CACHE_MAX_ENTRY_BYTES: u64 = 1 << 20;
+
+/// How long a coalesced request waits for the one in flight before it goes upstream itself:
+/// nginx's `proxy_cache_lock_timeout` default.
+pub const DEFAULT_CACHE_LOCK_TIMEOUT: &str = "5s";
+
+/// Calls that may wait on one in-flight request: enough for a fleet warming up at once (the
+/// issue's 1,000 replicas), small enough that one key cannot hold every call of the server.
+pub const DEFAULT_CACHE_MAX_WAITERS: usize = 4_096;
+
+/// How long a key whose answer proved uncacheable skips coalescing (hit-for-miss): Varnish's
+/// default of two minutes.
+pub const DEFAULT_CACHE_HIT_FOR_MISS: &str = "2m";
+
 /// The Fetch flags.
 #[derive(Clone, Debug, Args)]
 pub struct FetchArgs {
@@ -102,6 +122,40 @@ pub struct FetchArgs {
         default_value_t = 5
     )]
     pub max_redirects: usize,
+
+    /// Bytes of responses the shared HTTP cache of Fetch and ListPages holds (bodies, headers
+    /// and bookkeeping); 0 = no cache and no coalescing.
+    #[arg(
+        long = "fetch-cache-bytes",
+        env = "STREAMGATE_FETCH_CACHE_BYTES",
+        default_value_t = DEFAULT_CACHE_BYTES
+    )]
+    pub cache_bytes: u64,
+
+    /// Largest single response the cache stores (bytes); larger ones are passed through.
+    #[arg(
+        long = "fetch-cache-max-entry-bytes",
+        env = "STREAMGATE_FETCH_CACHE_MAX_ENTRY_BYTES",
+        default_value_t = DEFAULT_CACHE_MAX_ENTRY_BYTES
+    )]
+    pub cache_max_entry_bytes: u64,
+
+    /// Longest a call waits on an identical request already in flight before it goes upstream
+    /// itself.
+    #[arg(long = "fetch-cache-lock-timeout", env = "STREAMGATE_FETCH_CACHE_LOCK_TIMEOUT", value_parser = humantime::parse_duration, default_value = DEFAULT_CACHE_LOCK_TIMEOUT)]
+    pub cache_lock_timeout: Duration,
+
+    /// Calls that may wait on one request in flight; one more goes upstream itself.
+    #[arg(
+        long = "fetch-cache-max-waiters",
+        env = "STREAMGATE_FETCH_CACHE_MAX_WAITERS",
+        default_value_t = DEFAULT_CACHE_MAX_WAITERS
+    )]
+    pub cache_max_waiters: usize,
+
+    /// How long a URL whose answer proved uncacheable is sent upstream without coalescing.
+    #[arg(long = "fetch-cache-hit-for-miss", env = "STREAMGATE_FETCH_CACHE_HIT_FOR_MISS", value_parser = humantime::parse_duration, default_value = DEFAULT_CACHE_HIT_FOR_MISS)]
+    pub cache_hit_for_miss: Duration,
 }
 
 /// The ListPages flags.
@@ -166,6 +220,30 @@ pub struct FetchSettings {
     pub max_redirects: usize,
     /// ListPages.
     pub pages: PagesSettings,
+    /// The shared HTTP cache and request coalescing.
+    pub cache: CacheSettings,
+}
+
+/// The checked settings of the shared HTTP cache (src/fetch/cache/).
+#[derive(Clone, Debug)]
+pub struct CacheSettings {
+    /// Bytes the cache holds; 0 = off.
+    pub bytes: u64,
+    /// Largest response stored (1 ≤ it).
+    pub max_entry_bytes: u64,
+    /// Longest wait on a request in flight before going upstream alone (non-zero).
+    pub lock_timeout: Duration,
+    /// Calls that may wait on one request in flight.
+    pub max_waiters: NonZeroUsize,
+    /// How long an uncacheable key skips coalescing.
+    pub hit_for_miss: Duration,
+}
+
+impl CacheSettings {
+    /// Whether the cache (and coalescing) is on.
+    pub fn enabled(&self) -> bool {
+        self.bytes > 0
+    }
 }
 
 impl FetchSettings {
@@ -234,6 +312,19 @@ impl FetchArgs {
             max_request_bytes,
             max_redirects: self.max_redirects,
             pages: pages.settings()?,
+            cache: CacheSettings {
+                bytes: self.cache_bytes,
+                max_entry_bytes: at_least_one(
+                    "fetch-cache-max-entry-bytes",
+                    self.cache_max_entry_bytes,
+                )?,
+                lock_timeout: longer_than_zero(
+                    "fetch-cache-lock-timeout",
+                    self.cache_lock_timeout,
+                )?,
+                max_waiters: count("fetch-cache-max-waiters", self.cache_max_waiters)?,
+                hit_for_miss: self.cache_hit_for_miss,
+            },
         })
     }
 }

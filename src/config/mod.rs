@@ -17,7 +17,7 @@ use std::time::Duration;
 use clap::Parser;
 
 pub use edge::{EdgeArgs, EdgeSettings, PolicySettings, TlsSettings};
-pub use fetch::{FetchArgs, FetchSettings, PagesArgs, PagesSettings};
+pub use fetch::{CacheSettings, FetchArgs, FetchSettings, PagesArgs, PagesSettings};
 pub use lock::{LockArgs, LockSettings, RedisSettings};
 pub use metrics::{MetricsArgs, MetricsSettings};
 pub use sensor::{DEFAULT_SENSOR_MAX_STREAMS, SensorArgs, SensorSettings};

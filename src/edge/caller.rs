@@ -64,6 +64,14 @@ impl Caller {
         self.check(|p| p.rules.host_allowed(&to))
     }
 
+    /// Whether the shared HTTP cache may serve this caller (its policy's `fetch_cache`).
+    pub fn fetch_cache_allowed(&self) -> bool {
+        self.principal
+            .as_ref()
+            .and_then(|p| p.rules.fetch_cache)
+            .unwrap_or(true)
+    }
+
     /// Whether Fetch may send `method`.
     pub fn method_allowed(&self, method: &Method) -> Result<(), Denied> {
         self.check(|p| p.rules.method_allowed(method))

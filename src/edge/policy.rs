@@ -55,6 +55,7 @@ struct PrincipalFile {
     lock_prefixes: Option<Vec<String>>,
     rate_per_second: Option<u32>,
     max_concurrent: Option<u32>,
+    fetch_cache: Option<bool>,
 }
 
 /// A policy file that cannot be used; the message names the file, the principal and the key.
@@ -385,6 +386,7 @@ fn compile_rules(p: &PrincipalFile, at: &dyn Fn(&str) -> String) -> Result<Rules
         lock_prefixes,
         rate_per_second,
         max_concurrent,
+        fetch_cache: p.fetch_cache,
     })
 }
 

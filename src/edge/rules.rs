@@ -142,6 +142,9 @@ pub struct Rules {
     pub rate_per_second: Option<NonZeroU32>,
     /// Calls plus open streams at once.
     pub max_concurrent: Option<NonZeroU32>,
+    /// Whether the shared HTTP cache answers and stores its Fetch and ListPages calls
+    /// (absent = yes, when the server has a cache).
+    pub fetch_cache: Option<bool>,
 }
 
 impl Rules {

@@ -3,9 +3,11 @@
 //! A call flows one way, with no module importing one that comes before it:
 //! `service.rs` (tonic in and out) → `request.rs` (every field of both RPCs checked once
 //! into domain types) → `pages/` (the ListPages driver, strategies, retries, tokens) →
+//! `cache/` (the shared RFC 9111 cache and request coalescing, off by default) →
 //! `http/` (the shared client behind the target guard, resolver and connection slots).
 //! `error.rs` is the one error type, mapped to a gRPC status in one `match`.
 
+mod cache;
 mod error;
 #[cfg(test)]
 mod fuzz;

@@ -10,11 +10,14 @@ use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Method};
 use tokio::time::Instant;
 
+use super::cache::CacheMode;
 use super::error::FetchError;
 use super::http::{HttpRequest, TargetUrl};
 use super::pages::{Paging, ParamNames, Plan, Resume, RetryPolicy, Style, TokenKey, identity};
 use crate::config::FetchSettings;
-use crate::proto::{FetchRequest, Header, ListPagesRequest, PaginationStyle};
+use crate::proto::{
+    CacheMode as ProtoCacheMode, FetchRequest, Header, ListPagesRequest, PaginationStyle,
+};
 use crate::rpc;
 
 /// Request headers a caller may not set: they frame the HTTP message or steer the
@@ -55,11 +58,11 @@ const DEFAULT_PAGE_SIZE: u32 = 20;
 /// repeated in every page URL, so an unbounded one would bloat every upstream request.
 const MAX_PARAM_NAME_BYTES: usize = 256;
 
-/// Validates a Fetch call into the upstream request and its own timeout.
+/// Validates a Fetch call into the upstream request, its own timeout and its cache mode.
 pub(crate) fn fetch(
     req: FetchRequest,
     settings: &FetchSettings,
-) -> Result<(HttpRequest, Duration), FetchError> {
+) -> Result<(HttpRequest, Duration, CacheMode), FetchError> {
     let url = TargetUrl::parse(&req.url).map_err(|r| FetchError::invalid("url", r))?;
     let url = url.into_url();
     let method = parse_method(&req.method)?;
@@ -76,6 +79,7 @@ pub(crate) fn fetch(
         n => n.min(settings.max_body_bytes),
     };
     let timeout = requested_timeout("timeout", req.timeout, settings)?;
+    let cache_mode = parse_cache_mode(req.cache_mode)?;
     Ok((
         HttpRequest {
             origin: url.origin(),
@@ -88,8 +92,11 @@ pub(crate) fn fetch(
             trace: None,
             // Set by the service from the call's extensions; validation does not see it.
             caller: None,
+            follow_redirects: !req.no_follow_redirects,
+            use_cache: true,
         },
         timeout,
+        cache_mode,
     ))
 }
 
@@ -153,6 +160,23 @@ pub(crate) fn plan(
         // Set by the service from the call's metadata.
         trace: None,
         caller: None,
+        use_cache: true,
+    })
+}
+
+/// The protobuf cache mode as the cache's; an unknown number is refused (a newer client's
+/// mode this server does not know must not silently become `default`).
+fn parse_cache_mode(raw: i32) -> Result<CacheMode, FetchError> {
+    let mode = ProtoCacheMode::try_from(raw).map_err(|_| {
+        FetchError::invalid("cache_mode", format!("{raw} is not a known cache mode"))
+    })?;
+    Ok(match mode {
+        ProtoCacheMode::Unspecified | ProtoCacheMode::Default => CacheMode::Default,
+        ProtoCacheMode::NoStore => CacheMode::NoStore,
+        ProtoCacheMode::Reload => CacheMode::Reload,
+        ProtoCacheMode::NoCache => CacheMode::NoCache,
+        ProtoCacheMode::ForceCache => CacheMode::ForceCache,
+        ProtoCacheMode::OnlyIfCached => CacheMode::OnlyIfCached,
     })
 }
 

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
+use super::cache::{Answer, HttpCache};
 use super::error::FetchError;
 use super::http::{Fetcher, HttpResponse, Lookup, Policy};
 use super::pages::{PageOut, PageProgress, TokenKey, page_stream};
@@ -22,9 +23,12 @@ use crate::rpc::{call_deadline, effective_deadline};
 use crate::shutdown::Shutdown;
 use crate::trace_context::TraceContext;
 
+/// The RFC 9211 response field.
+const CACHE_STATUS: http::HeaderName = http::HeaderName::from_static("cache-status");
+
 /// Serves `streamgate.v1.FetchService`.
 pub struct FetchHandler {
-    fetcher: Arc<Fetcher>,
+    cache: Arc<HttpCache>,
     settings: Arc<FetchSettings>,
     token_key: Arc<TokenKey>,
     shutdown: Shutdown,
@@ -45,9 +49,10 @@ impl FetchHandler {
             allow_private: settings.allow_private_networks,
             allowed: allowed_addresses,
         };
-        let fetcher = Fetcher::new(settings, lookup, policy, metrics)?;
+        let fetcher = Arc::new(Fetcher::new(settings, lookup, policy, metrics.clone())?);
+        let cache = HttpCache::new(fetcher, &settings.cache, metrics)?;
         Ok(Self {
-            fetcher: Arc::new(fetcher),
+            cache: Arc::new(cache),
             settings: Arc::new(settings.clone()),
             token_key: Arc::new(TokenKey::new(settings.pages.page_token_key.as_deref())),
             shutdown,
@@ -115,22 +120,40 @@ impl crate::proto::fetch_service_server::FetchService for FetchHandler {
         let call = call_deadline(req.metadata(), start);
         let trace = req.extensions().get::<TraceContext>().cloned();
         let caller = req.extensions().get::<Arc<Caller>>().cloned();
-        let (mut http_req, timeout) = request::fetch(req.into_inner(), &self.settings)?;
+        let (mut http_req, timeout, cache_mode) = request::fetch(req.into_inner(), &self.settings)?;
+        http_req.use_cache = caller.as_ref().is_none_or(|c| c.fetch_cache_allowed());
         http_req.trace = trace;
         http_req.caller = caller;
         let deadline = effective_deadline(start, timeout, call);
-        let HttpResponse {
-            status,
-            headers,
-            body,
-            url,
-        } = self.fetcher.execute(http_req, deadline).await?;
+        let Answer {
+            response:
+                HttpResponse {
+                    status,
+                    mut headers,
+                    body,
+                    url,
+                },
+            status: cache_status,
+        } = self.cache.execute(http_req, deadline, cache_mode).await?;
+        let cache_status = cache_status.map(|s| s.header_value()).unwrap_or_default();
+        if !cache_status.is_empty() {
+            if let Ok(value) = http::HeaderValue::from_str(&cache_status) {
+                // RFC 9211 §2: a cache prepends its entry to those of caches before it.
+                let earlier: Vec<_> = headers.get_all(CACHE_STATUS).iter().cloned().collect();
+                headers.remove(CACHE_STATUS);
+                headers.append(CACHE_STATUS, value);
+                for v in earlier {
+                    headers.append(CACHE_STATUS, v);
+                }
+            }
+        }
         Ok(Response::new(FetchResponse {
             status: u32::from(status),
             headers: to_proto_headers(&headers),
             body,
             url: url.into(),
             elapsed: Some(to_proto_duration(start.elapsed())),
+            cache_status,
         }))
     }
 
@@ -148,13 +171,14 @@ impl crate::proto::fetch_service_server::FetchService for FetchHandler {
         let trace = req.extensions().get::<TraceContext>().cloned();
         let caller = req.extensions().get::<Arc<Caller>>().cloned();
         let mut plan = request::plan(req.into_inner(), &self.settings, &self.token_key, call)?;
+        plan.use_cache = caller.as_ref().is_none_or(|c| c.fetch_cache_allowed());
         plan.trace = trace;
         plan.caller = caller;
-        let pages = Box::pin(page_stream(self.fetcher.clone(), plan, progress));
+        let pages = Box::pin(page_stream(self.cache.clone(), plan, progress));
         Ok(Response::new(Box::pin(until_shutdown(
             pages,
             self.shutdown.clone(),
-            self.fetcher.metrics().clone(),
+            self.cache.metrics().clone(),
         ))))
     }
 }

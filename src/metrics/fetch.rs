@@ -37,6 +37,12 @@ pub(super) struct Families {
     refused: Family<Reason, Counter>,
     pages: Counter,
     page_retries: Counter,
+    cache_hits: Counter,
+    cache_misses: Counter,
+    cache_coalesced: Counter,
+    cache_revalidations: Counter,
+    cache_stored_bytes: Gauge,
+    cache_evictions: Counter,
 }
 
 impl Families {
@@ -49,6 +55,12 @@ impl Families {
             refused: Family::default(),
             pages: Counter::default(),
             page_retries: Counter::default(),
+            cache_hits: Counter::default(),
+            cache_misses: Counter::default(),
+            cache_coalesced: Counter::default(),
+            cache_revalidations: Counter::default(),
+            cache_stored_bytes: Gauge::default(),
+            cache_evictions: Counter::default(),
         };
         r.register(
             "streamgate_fetch_upstream_requests",
@@ -84,6 +96,36 @@ impl Families {
             "streamgate_pages_retries",
             "ListPages page requests retried (connection trouble, 429, 5xx)",
             f.page_retries.clone(),
+        );
+        r.register(
+            "streamgate_fetch_cache_hits",
+            "Fetch calls and ListPages pages answered from the shared cache (stale answers served under stale-while-revalidate included)",
+            f.cache_hits.clone(),
+        );
+        r.register(
+            "streamgate_fetch_cache_misses",
+            "Cacheable requests the shared cache could not answer alone (nothing stored, or stored but stale)",
+            f.cache_misses.clone(),
+        );
+        r.register(
+            "streamgate_fetch_cache_coalesced",
+            "Requests that waited on an identical request in flight instead of going upstream",
+            f.cache_coalesced.clone(),
+        );
+        r.register(
+            "streamgate_fetch_cache_revalidations",
+            "Stored answers the origin confirmed with 304 Not Modified",
+            f.cache_revalidations.clone(),
+        );
+        r.register(
+            "streamgate_fetch_cache_stored_bytes",
+            "Bytes the shared cache holds (bodies, headers, bookkeeping), at most --fetch-cache-bytes",
+            f.cache_stored_bytes.clone(),
+        );
+        r.register(
+            "streamgate_fetch_cache_evictions",
+            "Stored answers pushed out for room (or refused for it)",
+            f.cache_evictions.clone(),
         );
         // The fixed label values exist from the start, at zero.
         for class in ["1xx", "2xx", "3xx", "4xx", "5xx", "error"] {
@@ -222,6 +264,51 @@ impl FetchMetrics {
     pub fn page_retried(&self) {
         if let Some(f) = self.families() {
             f.page_retries.inc();
+        }
+    }
+}
+
+impl FetchMetrics {
+    /// The shared cache answered without going upstream.
+    pub fn cache_hit(&self) {
+        if let Some(f) = self.families() {
+            f.cache_hits.inc();
+        }
+    }
+
+    /// The shared cache could not answer alone.
+    pub fn cache_miss(&self) {
+        if let Some(f) = self.families() {
+            f.cache_misses.inc();
+        }
+    }
+
+    /// A request waits on an identical one in flight.
+    pub fn cache_coalesced(&self) {
+        if let Some(f) = self.families() {
+            f.cache_coalesced.inc();
+        }
+    }
+
+    /// A stored answer was confirmed by a 304.
+    pub fn cache_revalidated(&self) {
+        if let Some(f) = self.families() {
+            f.cache_revalidations.inc();
+        }
+    }
+
+    /// The cache now holds `bytes`.
+    pub fn cache_stored_bytes(&self, bytes: u64) {
+        if let Some(f) = self.families() {
+            f.cache_stored_bytes
+                .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// An answer was pushed out of the cache for room.
+    pub fn cache_evicted(&self) {
+        if let Some(f) = self.families() {
+            f.cache_evictions.inc();
         }
     }
 }

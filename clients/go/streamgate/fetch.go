@@ -30,6 +30,9 @@ type Response struct {
 	URL string
 	// Elapsed is how long the upstream request took, as measured by the server.
 	Elapsed time.Duration
+	// CacheStatus is the RFC 9211 Cache-Status of the answer ("streamgate; hit; ttl=42");
+	// empty when the server has no cache.
+	CacheStatus string
 }
 
 // Header returns the headers as an http.Header (canonical names, values in order).
@@ -76,6 +79,17 @@ func WithMaxBodyBytes(n uint64) FetchOption {
 	return func(r *pb.FetchRequest) { r.MaxBodyBytes = n }
 }
 
+// WithCacheMode sets how the server's shared HTTP cache treats the request (the Fetch
+// standard's cache modes; default pb.CacheMode_CACHE_MODE_DEFAULT).
+func WithCacheMode(mode pb.CacheMode) FetchOption {
+	return func(r *pb.FetchRequest) { r.CacheMode = mode }
+}
+
+// WithoutRedirects returns a redirect (3xx) as the Response instead of following it.
+func WithoutRedirects() FetchOption {
+	return func(r *pb.FetchRequest) { r.NoFollowRedirects = true }
+}
+
 // Fetch sends one HTTP request through the server's pooled, guarded HTTP client. Errors carry
 // the gRPC code: InvalidArgument for a malformed URL or option, PermissionDenied for a target
 // the server's guard refuses, Unavailable when the upstream cannot be reached,
@@ -100,10 +114,11 @@ func (c *Client) Fetch(ctx context.Context, url string, opts ...FetchOption) (*R
 		headers[i] = Header{Name: h.GetName(), Value: h.GetValue()}
 	}
 	return &Response{
-		StatusCode: int(resp.GetStatus()),
-		Headers:    headers,
-		Body:       resp.GetBody(),
-		URL:        resp.GetUrl(),
-		Elapsed:    resp.GetElapsed().AsDuration(),
+		StatusCode:  int(resp.GetStatus()),
+		Headers:     headers,
+		Body:        resp.GetBody(),
+		URL:         resp.GetUrl(),
+		Elapsed:     resp.GetElapsed().AsDuration(),
+		CacheStatus: resp.GetCacheStatus(),
 	}, nil
 }

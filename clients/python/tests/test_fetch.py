@@ -8,7 +8,7 @@ import grpc
 import pytest
 
 from harness import StreamgateServer, Upstream
-from streamgate_client import Client, StreamgateError
+from streamgate_client import CacheMode, Client, StreamgateError
 
 
 async def test_fetch_returns_the_upstream_status_headers_and_body(server: StreamgateServer, upstream: Upstream) -> None:
@@ -82,3 +82,15 @@ async def test_calls_on_a_client_that_is_not_open_say_how_to_open_it() -> None:
         await c.fetch("http://127.0.0.1/")
     with pytest.raises(RuntimeError, match="async with Client"):
         c.lock("name")
+
+
+async def test_the_cache_mode_reaches_the_server_and_the_cache_status_comes_back(upstream: Upstream) -> None:
+    with StreamgateServer("--allow-private-networks", "--fetch-cache-bytes", "1048576") as srv:
+        async with Client(srv.addr) as c:
+            miss = await c.fetch(f"{upstream.base}/hello", cache_mode=CacheMode.ONLY_IF_CACHED)
+            stored = await c.fetch(f"{upstream.base}/hello", cache_mode=CacheMode.NO_STORE)
+    assert miss.status == 504, "only-if-cached with nothing stored"
+    assert miss.cache_status == "streamgate; fwd=uri-miss; detail=only-if-cached"
+    assert stored.status == 200
+    assert stored.cache_status == "streamgate; fwd=bypass; detail=no-store"
+    assert stored.header("cache-status") == stored.cache_status

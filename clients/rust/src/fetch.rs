@@ -22,6 +22,8 @@ pub struct FetchOptions {
     body: Vec<u8>,
     timeout: Option<Duration>,
     max_body_bytes: u64,
+    cache_mode: proto::CacheMode,
+    no_follow_redirects: bool,
 }
 
 impl FetchOptions {
@@ -60,6 +62,19 @@ impl FetchOptions {
         self
     }
 
+    /// How the server's shared HTTP cache treats the request (the Fetch standard's cache
+    /// modes; `Default` when never set). Only matters on a server with `--fetch-cache-bytes`.
+    pub fn cache_mode(mut self, mode: proto::CacheMode) -> Self {
+        self.cache_mode = mode;
+        self
+    }
+
+    /// Returns a redirect (3xx) as the answer instead of following it.
+    pub fn no_follow_redirects(mut self) -> Self {
+        self.no_follow_redirects = true;
+        self
+    }
+
     fn into_request(self, url: &str) -> tonic::Request<proto::FetchRequest> {
         let timeout = self.timeout;
         let mut request = tonic::Request::new(proto::FetchRequest {
@@ -73,6 +88,8 @@ impl FetchOptions {
             body: self.body,
             timeout: timeout.map(to_proto_duration),
             max_body_bytes: self.max_body_bytes,
+            cache_mode: self.cache_mode.into(),
+            no_follow_redirects: self.no_follow_redirects,
         });
         if let Some(t) = timeout {
             request.set_timeout(t.saturating_add(FETCH_DEADLINE_MARGIN));
@@ -94,6 +111,9 @@ pub struct FetchResponse {
     pub url: String,
     /// How long the server took to get the whole response.
     pub elapsed: Duration,
+    /// The RFC 9211 `Cache-Status` of the answer (`streamgate; hit; ttl=42`, ...); empty when
+    /// the server has no cache.
+    pub cache_status: String,
 }
 
 impl FetchResponse {
@@ -135,6 +155,7 @@ impl TryFrom<proto::FetchResponse> for FetchResponse {
                 .elapsed
                 .as_ref()
                 .map_or(Duration::ZERO, from_proto_duration),
+            cache_status: r.cache_status,
         })
     }
 }

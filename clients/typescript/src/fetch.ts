@@ -9,7 +9,7 @@ import type { Client } from "@connectrpc/connect";
 import { transportOptions, type CallOptions } from "./call.js";
 import { UINT32_MAX, checkCount, durationToMs, linkedController, msToDuration, toHeaders, type HeadersInput } from "./convert.js";
 import { abortedError, toStreamgateError, wrapCall } from "./errors.js";
-import { FetchRequestSchema, FetchService, ListPagesRequestSchema, PaginationStyle } from "./gen/streamgate/v1/fetch_pb.js";
+import { CacheMode, FetchRequestSchema, FetchService, ListPagesRequestSchema, PaginationStyle } from "./gen/streamgate/v1/fetch_pb.js";
 
 /** One HTTP header of a response; repeated headers appear once per value, in order. */
 export interface HttpHeader {
@@ -28,7 +28,23 @@ export interface FetchOptions extends CallOptions {
   timeoutMs?: number;
   /** Response body cap; default the server's default, never above the server's cap. */
   maxBodyBytes?: number;
+  /** How the server's shared HTTP cache treats the request (the Fetch standard's modes); default "default". */
+  cacheMode?: CacheModeName;
+  /** false: a 3xx is the result instead of being followed; default true. */
+  followRedirects?: boolean;
 }
+
+/** The Fetch standard's request cache modes (see CacheMode in fetch.proto). */
+export type CacheModeName = "default" | "no-store" | "reload" | "no-cache" | "force-cache" | "only-if-cached";
+
+const cacheModes: Record<CacheModeName, CacheMode> = {
+  default: CacheMode.DEFAULT,
+  "no-store": CacheMode.NO_STORE,
+  reload: CacheMode.RELOAD,
+  "no-cache": CacheMode.NO_CACHE,
+  "force-cache": CacheMode.FORCE_CACHE,
+  "only-if-cached": CacheMode.ONLY_IF_CACHED,
+};
 
 /** The upstream's answer. */
 export interface FetchResult {
@@ -40,6 +56,8 @@ export interface FetchResult {
   url: string;
   /** How long the upstream request took, as measured by the server. */
   elapsedMs: number;
+  /** RFC 9211 Cache-Status of the answer ("streamgate; hit; ttl=42"); "" without a server cache. */
+  cacheStatus: string;
   /** The body decoded as UTF-8. */
   text(): string;
   /** The body parsed as JSON. */
@@ -114,6 +132,8 @@ export async function fetchOnce(client: Client<typeof FetchService>, url: string
     body,
     timeout: msToDuration(opts.timeoutMs, "timeoutMs"),
     maxBodyBytes: BigInt(maxBodyBytes),
+    cacheMode: cacheModes[opts.cacheMode ?? "default"],
+    noFollowRedirects: opts.followRedirects === false,
   });
   const transport = transportOptions(opts);
   if (transport.timeoutMs === undefined && opts.timeoutMs !== undefined) transport.timeoutMs = opts.timeoutMs + FETCH_DEADLINE_MARGIN_MS;
@@ -125,6 +145,7 @@ export async function fetchOnce(client: Client<typeof FetchService>, url: string
     body: res.body,
     url: res.url,
     elapsedMs: durationToMs(res.elapsed),
+    cacheStatus: res.cacheStatus,
     text: () => new TextDecoder().decode(res.body),
     json: () => JSON.parse(new TextDecoder().decode(res.body)) as unknown,
     header: (name) => headers.find((h) => h.name.toLowerCase() === name.toLowerCase())?.value,

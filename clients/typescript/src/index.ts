@@ -11,7 +11,7 @@ export { GrpcCode, StreamgateError, isNotAcquired, type GrpcCodeName } from "./e
 export { parseAddress, type Address } from "./address.js";
 export type { TlsOptions } from "./tls.js";
 export type { JsonValue } from "@bufbuild/protobuf";
-export type { FetchOptions, FetchResult, HttpHeader, ListPagesOptions, Page, PaginationStyleName } from "./fetch.js";
+export type { CacheModeName, FetchOptions, FetchResult, HttpHeader, ListPagesOptions, Page, PaginationStyleName } from "./fetch.js";
 export type { HeadersInput } from "./convert.js";
 export { HeldLock, Lock, type LockOptions } from "./lock.js";
 export type {

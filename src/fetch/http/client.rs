@@ -65,10 +65,14 @@ pub(crate) struct HttpRequest {
     /// The caller whose `fetch_hosts` rule this URL and every redirect hop must pass,
     /// before the guard (`None`: no policy).
     pub(crate) caller: Option<Arc<Caller>>,
+    /// Whether redirects are followed; when not, a 3xx is the answer.
+    pub(crate) follow_redirects: bool,
+    /// Whether the shared cache may answer or store this request (the caller's policy).
+    pub(crate) use_cache: bool,
 }
 
 /// What came back.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct HttpResponse {
     /// HTTP status code.
     pub(crate) status: u16,
@@ -148,6 +152,18 @@ impl Fetcher {
         res
     }
 
+    /// The caller's `fetch_hosts` rule and the guard's verdict on `req`'s URL, as
+    /// [`Fetcher::execute`] applies them first: the cache asks before it answers from its store.
+    pub(crate) fn check_target(&self, req: &HttpRequest) -> Result<(), FetchError> {
+        if let Some(caller) = &req.caller {
+            caller.host_allowed(req.url.host_str().unwrap_or_default())?;
+        }
+        self.policy.check_url(&req.url).map_err(|r| {
+            self.metrics.refused(r.kind);
+            r.into()
+        })
+    }
+
     async fn queue_and_send(
         &self,
         req: HttpRequest,
@@ -195,6 +211,8 @@ impl Fetcher {
             body_cap,
             trace,
             caller,
+            follow_redirects,
+            use_cache: _,
         } = req;
         let mut redirects = 0;
         let resp = loop {
@@ -220,7 +238,7 @@ impl Fetcher {
             let Some(next) = redirect_target(&resp, &url) else {
                 break resp;
             };
-            if redirects >= self.max_redirects {
+            if !follow_redirects || redirects >= self.max_redirects {
                 break resp;
             }
             // The caller's `fetch_hosts` rule first, then the address guard.

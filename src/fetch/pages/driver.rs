@@ -26,8 +26,8 @@ use super::paginate::{Position, Step, Style};
 use super::plan::Plan;
 use super::progress::Progress;
 use super::token::Resume;
+use crate::fetch::cache::HttpCache;
 use crate::fetch::error::FetchError;
-use crate::fetch::http::Fetcher;
 
 /// Cursors or links remembered to detect a loop; a loop longer than this goes unnoticed
 /// until `max_pages` or the deadline ends it, but memory stays bounded.
@@ -64,7 +64,7 @@ impl Drop for Task {
 }
 
 struct Driver {
-    fetcher: Arc<Fetcher>,
+    cache: Arc<HttpCache>,
     plan: Arc<Plan>,
     in_flight: VecDeque<Task>,
     next: Option<(Position, u32)>,
@@ -81,13 +81,13 @@ struct Driver {
 /// `progress`, when the transport reports it, holds pages not yet written to the connection
 /// against the prefetch window; without it a page counts as gone once handed out.
 pub(crate) fn page_stream(
-    fetcher: Arc<Fetcher>,
+    cache: Arc<HttpCache>,
     plan: Plan,
     progress: Option<Arc<Progress>>,
 ) -> impl Stream<Item = Result<PageOut, FetchError>> + Send {
     let start = (plan.start.position.clone(), plan.start.index);
     let mut driver = Driver {
-        fetcher,
+        cache,
         plan: Arc::new(plan),
         in_flight: VecDeque::new(),
         next: Some(start.clone()),
@@ -145,7 +145,7 @@ impl Driver {
                     .map(|p| (p, index.saturating_add(1)));
             }
             let handle = tokio::spawn(fetch_page(
-                self.fetcher.clone(),
+                self.cache.clone(),
                 self.plan.clone(),
                 position.clone(),
             ));

@@ -11,8 +11,9 @@ use url::Url;
 use super::paginate::{Position, Step};
 use super::plan::Plan;
 use super::retry::{is_retryable_status, retry_after};
+use crate::fetch::cache::{CacheMode, HttpCache};
 use crate::fetch::error::FetchError;
-use crate::fetch::http::{Fetcher, HttpRequest};
+use crate::fetch::http::HttpRequest;
 use crate::rpc::effective_deadline;
 
 /// A page request's result: what the response means, and where it came from.
@@ -23,7 +24,7 @@ pub(crate) struct Fetched {
 
 /// Fetches one page, retrying 429/502/503/504 and connection errors with backoff.
 pub(crate) async fn fetch_page(
-    fetcher: Arc<Fetcher>,
+    cache: Arc<HttpCache>,
     plan: Arc<Plan>,
     pos: Position,
 ) -> Result<Fetched, FetchError> {
@@ -43,8 +44,14 @@ pub(crate) async fn fetch_page(
             body_cap: plan.body_cap,
             trace: plan.trace.clone(),
             caller: plan.caller.clone(),
+            follow_redirects: true,
+            use_cache: plan.use_cache,
         };
-        let result = fetcher.execute(req, deadline).await;
+        // A page re-read within its freshness comes from the shared cache.
+        let result = cache
+            .execute(req, deadline, CacheMode::Default)
+            .await
+            .map(|a| a.response);
         let (retryable, hint, failure) = match &result {
             Ok(r) if is_retryable_status(r.status) => (
                 true,
@@ -79,7 +86,7 @@ pub(crate) async fn fetch_page(
             return Err(give_up("; the next retry would pass the deadline"));
         }
         tokio::time::sleep(wait).await;
-        fetcher.metrics().page_retried();
+        cache.metrics().page_retried();
         attempt += 1;
     }
 }

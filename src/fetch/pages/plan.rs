@@ -40,4 +40,6 @@ pub(crate) struct Plan {
     /// The caller whose `fetch_hosts` rule every page URL and redirect hop must pass
     /// (`None`: no policy).
     pub(crate) caller: Option<Arc<crate::edge::Caller>>,
+    /// Whether pages may come from (and go into) the shared cache.
+    pub(crate) use_cache: bool,
 }

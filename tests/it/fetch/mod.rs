@@ -1,5 +1,8 @@
-//! FetchService end to end: the guard, limits, methods and headers, status mapping, cross-origin rules.
+//! FetchService end to end: the guard, limits, methods and headers, status mapping, cross-origin
+//! rules, the shared cache and request coalescing.
 
+mod cache;
+mod cache_coalescing;
 mod cross_origin;
 mod guard;
 mod limits;

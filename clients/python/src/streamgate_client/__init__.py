@@ -16,7 +16,7 @@ from importlib.metadata import version as _installed_version
 
 from .client import Client
 from .errors import LockNotAcquired, LockTimeout, StreamgateError
-from .fetch import FetchResult, Page, PaginationStyle
+from .fetch import CacheMode, FetchResult, Page, PaginationStyle
 from .hold import HeldLock
 from .lock import Lock
 from .proto.sensor_pb2 import (
@@ -63,6 +63,7 @@ __all__ = [
     "LockTimeout",
     "Page",
     "PaginationStyle",
+    "CacheMode",
     "ProcessedReading",
     "ReadingRejected",
     "SensorEvent",

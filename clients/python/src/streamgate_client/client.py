@@ -13,7 +13,7 @@ import grpc
 
 from . import _address, _convert, sensor
 from .errors import StreamgateError, call, stream
-from .fetch import FetchResult, Page, PaginationStyle
+from .fetch import CacheMode, FetchResult, Page, PaginationStyle
 from .hold import HeldLock
 from .lock import Lock
 from .proto import fetch_pb2, fetch_pb2_grpc, lock_pb2, lock_pb2_grpc, sensor_pb2, sensor_pb2_grpc
@@ -128,11 +128,15 @@ class Client:
         body: bytes = b"",
         timeout: float | None = None,
         max_body_bytes: int = 0,
+        cache_mode: CacheMode = CacheMode.DEFAULT,
+        follow_redirects: bool = True,
     ) -> FetchResult:
         """One HTTP request through the server's pooled, guarded client.
 
         An upstream 4xx/5xx is returned (look at ``.status``); only not getting a response at
         all raises. ``timeout`` bounds the whole request (server default when None).
+        ``cache_mode`` steers the server's shared cache (``result.cache_status`` says what it
+        did); ``follow_redirects=False`` returns a 3xx as the result.
         """
         stubs = self._connected()
         request = fetch_pb2.FetchRequest(
@@ -141,6 +145,8 @@ class Client:
             headers=_convert.headers(headers),
             body=body,
             max_body_bytes=max_body_bytes,
+            cache_mode=fetch_pb2.CacheMode.ValueType(cache_mode.value),
+            no_follow_redirects=not follow_redirects,
         )
         deadline = None
         if timeout is not None:

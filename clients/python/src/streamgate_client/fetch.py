@@ -20,6 +20,8 @@ class FetchResult:
     body: bytes
     url: str
     elapsed: float
+    #: RFC 9211 Cache-Status of the answer ("streamgate; hit; ttl=42"); "" without a server cache.
+    cache_status: str = ""
 
     def header(self, name: str) -> str | None:
         """The first value of header ``name`` (case-insensitive), or None."""
@@ -42,7 +44,19 @@ class FetchResult:
             body=msg.body,
             url=msg.url,
             elapsed=_convert.seconds(msg.elapsed),
+            cache_status=msg.cache_status,
         )
+
+
+class CacheMode(enum.IntEnum):
+    """How the server's shared HTTP cache treats a fetch (the Fetch standard's cache modes)."""
+
+    DEFAULT = fetch_pb2.CACHE_MODE_DEFAULT
+    NO_STORE = fetch_pb2.CACHE_MODE_NO_STORE
+    RELOAD = fetch_pb2.CACHE_MODE_RELOAD
+    NO_CACHE = fetch_pb2.CACHE_MODE_NO_CACHE
+    FORCE_CACHE = fetch_pb2.CACHE_MODE_FORCE_CACHE
+    ONLY_IF_CACHED = fetch_pb2.CACHE_MODE_ONLY_IF_CACHED
 
 
 class PaginationStyle(enum.IntEnum):

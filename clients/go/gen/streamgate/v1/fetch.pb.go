@@ -26,6 +26,75 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// The Fetch standard's request cache modes (fetch.spec.whatwg.org).
+type CacheMode int32
+
+const (
+	// Same as CACHE_MODE_DEFAULT.
+	CacheMode_CACHE_MODE_UNSPECIFIED CacheMode = 0
+	// Fresh stored answers are used, stale ones revalidated, new ones stored (RFC 9111).
+	CacheMode_CACHE_MODE_DEFAULT CacheMode = 1
+	// The cache is neither read nor written.
+	CacheMode_CACHE_MODE_NO_STORE CacheMode = 2
+	// The cache is not read; the upstream answer is stored.
+	CacheMode_CACHE_MODE_RELOAD CacheMode = 3
+	// A stored answer is revalidated upstream before use (conditional when it has validators).
+	CacheMode_CACHE_MODE_NO_CACHE CacheMode = 4
+	// A stored answer is used however stale; otherwise as CACHE_MODE_DEFAULT.
+	CacheMode_CACHE_MODE_FORCE_CACHE CacheMode = 5
+	// A stored answer is used however stale; otherwise HTTP status 504 and nothing is sent.
+	CacheMode_CACHE_MODE_ONLY_IF_CACHED CacheMode = 6
+)
+
+// Enum value maps for CacheMode.
+var (
+	CacheMode_name = map[int32]string{
+		0: "CACHE_MODE_UNSPECIFIED",
+		1: "CACHE_MODE_DEFAULT",
+		2: "CACHE_MODE_NO_STORE",
+		3: "CACHE_MODE_RELOAD",
+		4: "CACHE_MODE_NO_CACHE",
+		5: "CACHE_MODE_FORCE_CACHE",
+		6: "CACHE_MODE_ONLY_IF_CACHED",
+	}
+	CacheMode_value = map[string]int32{
+		"CACHE_MODE_UNSPECIFIED":    0,
+		"CACHE_MODE_DEFAULT":        1,
+		"CACHE_MODE_NO_STORE":       2,
+		"CACHE_MODE_RELOAD":         3,
+		"CACHE_MODE_NO_CACHE":       4,
+		"CACHE_MODE_FORCE_CACHE":    5,
+		"CACHE_MODE_ONLY_IF_CACHED": 6,
+	}
+)
+
+func (x CacheMode) Enum() *CacheMode {
+	p := new(CacheMode)
+	*p = x
+	return p
+}
+
+func (x CacheMode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CacheMode) Descriptor() protoreflect.EnumDescriptor {
+	return file_streamgate_v1_fetch_proto_enumTypes[0].Descriptor()
+}
+
+func (CacheMode) Type() protoreflect.EnumType {
+	return &file_streamgate_v1_fetch_proto_enumTypes[0]
+}
+
+func (x CacheMode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CacheMode.Descriptor instead.
+func (CacheMode) EnumDescriptor() ([]byte, []int) {
+	return file_streamgate_v1_fetch_proto_rawDescGZIP(), []int{0}
+}
+
 // How ListPages walks a collection.
 type PaginationStyle int32
 
@@ -72,11 +141,11 @@ func (x PaginationStyle) String() string {
 }
 
 func (PaginationStyle) Descriptor() protoreflect.EnumDescriptor {
-	return file_streamgate_v1_fetch_proto_enumTypes[0].Descriptor()
+	return file_streamgate_v1_fetch_proto_enumTypes[1].Descriptor()
 }
 
 func (PaginationStyle) Type() protoreflect.EnumType {
-	return &file_streamgate_v1_fetch_proto_enumTypes[0]
+	return &file_streamgate_v1_fetch_proto_enumTypes[1]
 }
 
 func (x PaginationStyle) Number() protoreflect.EnumNumber {
@@ -85,7 +154,7 @@ func (x PaginationStyle) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PaginationStyle.Descriptor instead.
 func (PaginationStyle) EnumDescriptor() ([]byte, []int) {
-	return file_streamgate_v1_fetch_proto_rawDescGZIP(), []int{0}
+	return file_streamgate_v1_fetch_proto_rawDescGZIP(), []int{1}
 }
 
 // One HTTP header. Repeated headers keep every value and their order.
@@ -152,9 +221,14 @@ type FetchRequest struct {
 	// Whole-request timeout; never longer than the call's gRPC deadline. Unset = server default.
 	Timeout *durationpb.Duration `protobuf:"bytes,5,opt,name=timeout,proto3" json:"timeout,omitempty"`
 	// Response body cap in bytes; 0 = server default; never above the server's cap.
-	MaxBodyBytes  uint64 `protobuf:"varint,6,opt,name=max_body_bytes,json=maxBodyBytes,proto3" json:"max_body_bytes,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	MaxBodyBytes uint64 `protobuf:"varint,6,opt,name=max_body_bytes,json=maxBodyBytes,proto3" json:"max_body_bytes,omitempty"`
+	// How the server's shared HTTP cache treats this call (the Fetch standard's request cache
+	// mode). Without a cache on the server (--fetch-cache-bytes 0) every mode goes upstream.
+	CacheMode CacheMode `protobuf:"varint,7,opt,name=cache_mode,json=cacheMode,proto3,enum=streamgate.v1.CacheMode" json:"cache_mode,omitempty"`
+	// Return a redirect (301, 302, 303, 307, 308) as the answer instead of following it.
+	NoFollowRedirects bool `protobuf:"varint,8,opt,name=no_follow_redirects,json=noFollowRedirects,proto3" json:"no_follow_redirects,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *FetchRequest) Reset() {
@@ -229,6 +303,20 @@ func (x *FetchRequest) GetMaxBodyBytes() uint64 {
 	return 0
 }
 
+func (x *FetchRequest) GetCacheMode() CacheMode {
+	if x != nil {
+		return x.CacheMode
+	}
+	return CacheMode_CACHE_MODE_UNSPECIFIED
+}
+
+func (x *FetchRequest) GetNoFollowRedirects() bool {
+	if x != nil {
+		return x.NoFollowRedirects
+	}
+	return false
+}
+
 type FetchResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The upstream HTTP status.
@@ -236,8 +324,12 @@ type FetchResponse struct {
 	Headers []*Header `protobuf:"bytes,2,rep,name=headers,proto3" json:"headers,omitempty"`
 	Body    []byte    `protobuf:"bytes,3,opt,name=body,proto3" json:"body,omitempty"`
 	// Final URL after redirects.
-	Url           string               `protobuf:"bytes,4,opt,name=url,proto3" json:"url,omitempty"`
-	Elapsed       *durationpb.Duration `protobuf:"bytes,5,opt,name=elapsed,proto3" json:"elapsed,omitempty"`
+	Url     string               `protobuf:"bytes,4,opt,name=url,proto3" json:"url,omitempty"`
+	Elapsed *durationpb.Duration `protobuf:"bytes,5,opt,name=elapsed,proto3" json:"elapsed,omitempty"`
+	// RFC 9211 Cache-Status of this answer (also among `headers`), e.g.
+	// "streamgate; hit; ttl=42" or "streamgate; fwd=uri-miss; fwd-status=200; stored";
+	// empty when the server has no cache.
+	CacheStatus   string `protobuf:"bytes,6,opt,name=cache_status,json=cacheStatus,proto3" json:"cache_status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -305,6 +397,13 @@ func (x *FetchResponse) GetElapsed() *durationpb.Duration {
 		return x.Elapsed
 	}
 	return nil
+}
+
+func (x *FetchResponse) GetCacheStatus() string {
+	if x != nil {
+		return x.CacheStatus
+	}
+	return ""
 }
 
 type ListPagesRequest struct {
@@ -562,20 +661,24 @@ const file_streamgate_v1_fetch_proto_rawDesc = "" +
 	"\x19streamgate/v1/fetch.proto\x12\rstreamgate.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"2\n" +
 	"\x06Header\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\xd8\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\xc1\x02\n" +
 	"\fFetchRequest\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x16\n" +
 	"\x06method\x18\x02 \x01(\tR\x06method\x12/\n" +
 	"\aheaders\x18\x03 \x03(\v2\x15.streamgate.v1.HeaderR\aheaders\x12\x12\n" +
 	"\x04body\x18\x04 \x01(\fR\x04body\x123\n" +
 	"\atimeout\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12$\n" +
-	"\x0emax_body_bytes\x18\x06 \x01(\x04R\fmaxBodyBytes\"\xb3\x01\n" +
+	"\x0emax_body_bytes\x18\x06 \x01(\x04R\fmaxBodyBytes\x127\n" +
+	"\n" +
+	"cache_mode\x18\a \x01(\x0e2\x18.streamgate.v1.CacheModeR\tcacheMode\x12.\n" +
+	"\x13no_follow_redirects\x18\b \x01(\bR\x11noFollowRedirects\"\xd6\x01\n" +
 	"\rFetchResponse\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\rR\x06status\x12/\n" +
 	"\aheaders\x18\x02 \x03(\v2\x15.streamgate.v1.HeaderR\aheaders\x12\x12\n" +
 	"\x04body\x18\x03 \x01(\fR\x04body\x12\x10\n" +
 	"\x03url\x18\x04 \x01(\tR\x03url\x123\n" +
-	"\aelapsed\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\aelapsed\"\xce\x04\n" +
+	"\aelapsed\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\aelapsed\x12!\n" +
+	"\fcache_status\x18\x06 \x01(\tR\vcacheStatus\"\xce\x04\n" +
 	"\x10ListPagesRequest\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\rR\bpageSize\x12\x1d\n" +
@@ -603,7 +706,15 @@ const file_streamgate_v1_fetch_proto_rawDesc = "" +
 	"\x06number\x18\x01 \x01(\rR\x06number\x12,\n" +
 	"\x05items\x18\x02 \x03(\v2\x16.google.protobuf.ValueR\x05items\x12&\n" +
 	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken\x12\x10\n" +
-	"\x03url\x18\x04 \x01(\tR\x03url*\xb7\x01\n" +
+	"\x03url\x18\x04 \x01(\tR\x03url*\xc3\x01\n" +
+	"\tCacheMode\x12\x1a\n" +
+	"\x16CACHE_MODE_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12CACHE_MODE_DEFAULT\x10\x01\x12\x17\n" +
+	"\x13CACHE_MODE_NO_STORE\x10\x02\x12\x15\n" +
+	"\x11CACHE_MODE_RELOAD\x10\x03\x12\x17\n" +
+	"\x13CACHE_MODE_NO_CACHE\x10\x04\x12\x1a\n" +
+	"\x16CACHE_MODE_FORCE_CACHE\x10\x05\x12\x1d\n" +
+	"\x19CACHE_MODE_ONLY_IF_CACHED\x10\x06*\xb7\x01\n" +
 	"\x0fPaginationStyle\x12 \n" +
 	"\x1cPAGINATION_STYLE_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cPAGINATION_STYLE_PAGE_NUMBER\x10\x01\x12!\n" +
@@ -626,36 +737,38 @@ func file_streamgate_v1_fetch_proto_rawDescGZIP() []byte {
 	return file_streamgate_v1_fetch_proto_rawDescData
 }
 
-var file_streamgate_v1_fetch_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_streamgate_v1_fetch_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_streamgate_v1_fetch_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_streamgate_v1_fetch_proto_goTypes = []any{
-	(PaginationStyle)(0),        // 0: streamgate.v1.PaginationStyle
-	(*Header)(nil),              // 1: streamgate.v1.Header
-	(*FetchRequest)(nil),        // 2: streamgate.v1.FetchRequest
-	(*FetchResponse)(nil),       // 3: streamgate.v1.FetchResponse
-	(*ListPagesRequest)(nil),    // 4: streamgate.v1.ListPagesRequest
-	(*Page)(nil),                // 5: streamgate.v1.Page
-	(*durationpb.Duration)(nil), // 6: google.protobuf.Duration
-	(*structpb.Value)(nil),      // 7: google.protobuf.Value
+	(CacheMode)(0),              // 0: streamgate.v1.CacheMode
+	(PaginationStyle)(0),        // 1: streamgate.v1.PaginationStyle
+	(*Header)(nil),              // 2: streamgate.v1.Header
+	(*FetchRequest)(nil),        // 3: streamgate.v1.FetchRequest
+	(*FetchResponse)(nil),       // 4: streamgate.v1.FetchResponse
+	(*ListPagesRequest)(nil),    // 5: streamgate.v1.ListPagesRequest
+	(*Page)(nil),                // 6: streamgate.v1.Page
+	(*durationpb.Duration)(nil), // 7: google.protobuf.Duration
+	(*structpb.Value)(nil),      // 8: google.protobuf.Value
 }
 var file_streamgate_v1_fetch_proto_depIdxs = []int32{
-	1,  // 0: streamgate.v1.FetchRequest.headers:type_name -> streamgate.v1.Header
-	6,  // 1: streamgate.v1.FetchRequest.timeout:type_name -> google.protobuf.Duration
-	1,  // 2: streamgate.v1.FetchResponse.headers:type_name -> streamgate.v1.Header
-	6,  // 3: streamgate.v1.FetchResponse.elapsed:type_name -> google.protobuf.Duration
-	1,  // 4: streamgate.v1.ListPagesRequest.headers:type_name -> streamgate.v1.Header
-	0,  // 5: streamgate.v1.ListPagesRequest.style:type_name -> streamgate.v1.PaginationStyle
-	6,  // 6: streamgate.v1.ListPagesRequest.page_timeout:type_name -> google.protobuf.Duration
-	7,  // 7: streamgate.v1.Page.items:type_name -> google.protobuf.Value
-	2,  // 8: streamgate.v1.FetchService.Fetch:input_type -> streamgate.v1.FetchRequest
-	4,  // 9: streamgate.v1.FetchService.ListPages:input_type -> streamgate.v1.ListPagesRequest
-	3,  // 10: streamgate.v1.FetchService.Fetch:output_type -> streamgate.v1.FetchResponse
-	5,  // 11: streamgate.v1.FetchService.ListPages:output_type -> streamgate.v1.Page
-	10, // [10:12] is the sub-list for method output_type
-	8,  // [8:10] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	2,  // 0: streamgate.v1.FetchRequest.headers:type_name -> streamgate.v1.Header
+	7,  // 1: streamgate.v1.FetchRequest.timeout:type_name -> google.protobuf.Duration
+	0,  // 2: streamgate.v1.FetchRequest.cache_mode:type_name -> streamgate.v1.CacheMode
+	2,  // 3: streamgate.v1.FetchResponse.headers:type_name -> streamgate.v1.Header
+	7,  // 4: streamgate.v1.FetchResponse.elapsed:type_name -> google.protobuf.Duration
+	2,  // 5: streamgate.v1.ListPagesRequest.headers:type_name -> streamgate.v1.Header
+	1,  // 6: streamgate.v1.ListPagesRequest.style:type_name -> streamgate.v1.PaginationStyle
+	7,  // 7: streamgate.v1.ListPagesRequest.page_timeout:type_name -> google.protobuf.Duration
+	8,  // 8: streamgate.v1.Page.items:type_name -> google.protobuf.Value
+	3,  // 9: streamgate.v1.FetchService.Fetch:input_type -> streamgate.v1.FetchRequest
+	5,  // 10: streamgate.v1.FetchService.ListPages:input_type -> streamgate.v1.ListPagesRequest
+	4,  // 11: streamgate.v1.FetchService.Fetch:output_type -> streamgate.v1.FetchResponse
+	6,  // 12: streamgate.v1.FetchService.ListPages:output_type -> streamgate.v1.Page
+	11, // [11:13] is the sub-list for method output_type
+	9,  // [9:11] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_streamgate_v1_fetch_proto_init() }
@@ -668,7 +781,7 @@ func file_streamgate_v1_fetch_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_streamgate_v1_fetch_proto_rawDesc), len(file_streamgate_v1_fetch_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   1,

@@ -26,7 +26,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19streamgate/v1/fetch.proto\x12\rstreamgate.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"%\n\x06Header\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"\xa5\x01\n\x0c\x46\x65tchRequest\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x0e\n\x06method\x18\x02 \x01(\t\x12&\n\x07headers\x18\x03 \x03(\x0b\x32\x15.streamgate.v1.Header\x12\x0c\n\x04\x62ody\x18\x04 \x01(\x0c\x12*\n\x07timeout\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x16\n\x0emax_body_bytes\x18\x06 \x01(\x04\"\x8e\x01\n\rFetchResponse\x12\x0e\n\x06status\x18\x01 \x01(\r\x12&\n\x07headers\x18\x02 \x03(\x0b\x32\x15.streamgate.v1.Header\x12\x0c\n\x04\x62ody\x18\x03 \x01(\x0c\x12\x0b\n\x03url\x18\x04 \x01(\t\x12*\n\x07\x65lapsed\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x9f\x03\n\x10ListPagesRequest\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\r\x12\x12\n\nstart_page\x18\x03 \x01(\r\x12\x11\n\tmax_pages\x18\x04 \x01(\r\x12\x15\n\ritems_pointer\x18\x05 \x01(\t\x12&\n\x07headers\x18\x06 \x03(\x0b\x32\x15.streamgate.v1.Header\x12\x12\n\npage_token\x18\x07 \x01(\t\x12-\n\x05style\x18\x08 \x01(\x0e\x32\x1e.streamgate.v1.PaginationStyle\x12\x12\n\npage_param\x18\t \x01(\t\x12\x12\n\nsize_param\x18\n \x01(\t\x12\x14\n\x0coffset_param\x18\x0b \x01(\t\x12\x13\n\x0blimit_param\x18\x0c \x01(\t\x12\x14\n\x0c\x63ursor_param\x18\r \x01(\t\x12\x16\n\x0e\x63ursor_pointer\x18\x0e \x01(\t\x12\x10\n\x08prefetch\x18\x0f \x01(\r\x12/\n\x0cpage_timeout\x18\x10 \x01(\x0b\x32\x19.google.protobuf.Duration\"c\n\x04Page\x12\x0e\n\x06number\x18\x01 \x01(\r\x12%\n\x05items\x18\x02 \x03(\x0b\x32\x16.google.protobuf.Value\x12\x17\n\x0fnext_page_token\x18\x03 \x01(\t\x12\x0b\n\x03url\x18\x04 \x01(\t*\xb7\x01\n\x0fPaginationStyle\x12 \n\x1cPAGINATION_STYLE_UNSPECIFIED\x10\x00\x12 \n\x1cPAGINATION_STYLE_PAGE_NUMBER\x10\x01\x12!\n\x1dPAGINATION_STYLE_OFFSET_LIMIT\x10\x02\x12\x1b\n\x17PAGINATION_STYLE_CURSOR\x10\x03\x12 \n\x1cPAGINATION_STYLE_LINK_HEADER\x10\x04\x32\x97\x01\n\x0c\x46\x65tchService\x12\x42\n\x05\x46\x65tch\x12\x1b.streamgate.v1.FetchRequest\x1a\x1c.streamgate.v1.FetchResponse\x12\x43\n\tListPages\x12\x1f.streamgate.v1.ListPagesRequest\x1a\x13.streamgate.v1.Page0\x01\x42LZJgithub.com/streamgate/streamgate/clients/go/gen/streamgate/v1;streamgatev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19streamgate/v1/fetch.proto\x12\rstreamgate.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"%\n\x06Header\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"\xf0\x01\n\x0c\x46\x65tchRequest\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x0e\n\x06method\x18\x02 \x01(\t\x12&\n\x07headers\x18\x03 \x03(\x0b\x32\x15.streamgate.v1.Header\x12\x0c\n\x04\x62ody\x18\x04 \x01(\x0c\x12*\n\x07timeout\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x16\n\x0emax_body_bytes\x18\x06 \x01(\x04\x12,\n\ncache_mode\x18\x07 \x01(\x0e\x32\x18.streamgate.v1.CacheMode\x12\x1b\n\x13no_follow_redirects\x18\x08 \x01(\x08\"\xa4\x01\n\rFetchResponse\x12\x0e\n\x06status\x18\x01 \x01(\r\x12&\n\x07headers\x18\x02 \x03(\x0b\x32\x15.streamgate.v1.Header\x12\x0c\n\x04\x62ody\x18\x03 \x01(\x0c\x12\x0b\n\x03url\x18\x04 \x01(\t\x12*\n\x07\x65lapsed\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x14\n\x0c\x63\x61\x63he_status\x18\x06 \x01(\t\"\x9f\x03\n\x10ListPagesRequest\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\r\x12\x12\n\nstart_page\x18\x03 \x01(\r\x12\x11\n\tmax_pages\x18\x04 \x01(\r\x12\x15\n\ritems_pointer\x18\x05 \x01(\t\x12&\n\x07headers\x18\x06 \x03(\x0b\x32\x15.streamgate.v1.Header\x12\x12\n\npage_token\x18\x07 \x01(\t\x12-\n\x05style\x18\x08 \x01(\x0e\x32\x1e.streamgate.v1.PaginationStyle\x12\x12\n\npage_param\x18\t \x01(\t\x12\x12\n\nsize_param\x18\n \x01(\t\x12\x14\n\x0coffset_param\x18\x0b \x01(\t\x12\x13\n\x0blimit_param\x18\x0c \x01(\t\x12\x14\n\x0c\x63ursor_param\x18\r \x01(\t\x12\x16\n\x0e\x63ursor_pointer\x18\x0e \x01(\t\x12\x10\n\x08prefetch\x18\x0f \x01(\r\x12/\n\x0cpage_timeout\x18\x10 \x01(\x0b\x32\x19.google.protobuf.Duration\"c\n\x04Page\x12\x0e\n\x06number\x18\x01 \x01(\r\x12%\n\x05items\x18\x02 \x03(\x0b\x32\x16.google.protobuf.Value\x12\x17\n\x0fnext_page_token\x18\x03 \x01(\t\x12\x0b\n\x03url\x18\x04 \x01(\t*\xc3\x01\n\tCacheMode\x12\x1a\n\x16\x43\x41\x43HE_MODE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x43\x41\x43HE_MODE_DEFAULT\x10\x01\x12\x17\n\x13\x43\x41\x43HE_MODE_NO_STORE\x10\x02\x12\x15\n\x11\x43\x41\x43HE_MODE_RELOAD\x10\x03\x12\x17\n\x13\x43\x41\x43HE_MODE_NO_CACHE\x10\x04\x12\x1a\n\x16\x43\x41\x43HE_MODE_FORCE_CACHE\x10\x05\x12\x1d\n\x19\x43\x41\x43HE_MODE_ONLY_IF_CACHED\x10\x06*\xb7\x01\n\x0fPaginationStyle\x12 \n\x1cPAGINATION_STYLE_UNSPECIFIED\x10\x00\x12 \n\x1cPAGINATION_STYLE_PAGE_NUMBER\x10\x01\x12!\n\x1dPAGINATION_STYLE_OFFSET_LIMIT\x10\x02\x12\x1b\n\x17PAGINATION_STYLE_CURSOR\x10\x03\x12 \n\x1cPAGINATION_STYLE_LINK_HEADER\x10\x04\x32\x97\x01\n\x0c\x46\x65tchService\x12\x42\n\x05\x46\x65tch\x12\x1b.streamgate.v1.FetchRequest\x1a\x1c.streamgate.v1.FetchResponse\x12\x43\n\tListPages\x12\x1f.streamgate.v1.ListPagesRequest\x1a\x13.streamgate.v1.Page0\x01\x42LZJgithub.com/streamgate/streamgate/clients/go/gen/streamgate/v1;streamgatev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,18 +34,20 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'streamgate.v1.fetch_pb2', _
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'ZJgithub.com/streamgate/streamgate/clients/go/gen/streamgate/v1;streamgatev1'
-  _globals['_PAGINATIONSTYLE']._serialized_start=978
-  _globals['_PAGINATIONSTYLE']._serialized_end=1161
+  _globals['_CACHEMODE']._serialized_start=1075
+  _globals['_CACHEMODE']._serialized_end=1270
+  _globals['_PAGINATIONSTYLE']._serialized_start=1273
+  _globals['_PAGINATIONSTYLE']._serialized_end=1456
   _globals['_HEADER']._serialized_start=106
   _globals['_HEADER']._serialized_end=143
   _globals['_FETCHREQUEST']._serialized_start=146
-  _globals['_FETCHREQUEST']._serialized_end=311
-  _globals['_FETCHRESPONSE']._serialized_start=314
-  _globals['_FETCHRESPONSE']._serialized_end=456
-  _globals['_LISTPAGESREQUEST']._serialized_start=459
-  _globals['_LISTPAGESREQUEST']._serialized_end=874
-  _globals['_PAGE']._serialized_start=876
-  _globals['_PAGE']._serialized_end=975
-  _globals['_FETCHSERVICE']._serialized_start=1164
-  _globals['_FETCHSERVICE']._serialized_end=1315
+  _globals['_FETCHREQUEST']._serialized_end=386
+  _globals['_FETCHRESPONSE']._serialized_start=389
+  _globals['_FETCHRESPONSE']._serialized_end=553
+  _globals['_LISTPAGESREQUEST']._serialized_start=556
+  _globals['_LISTPAGESREQUEST']._serialized_end=971
+  _globals['_PAGE']._serialized_start=973
+  _globals['_PAGE']._serialized_end=1072
+  _globals['_FETCHSERVICE']._serialized_start=1459
+  _globals['_FETCHSERVICE']._serialized_end=1610
 # @@protoc_insertion_point(module_scope)

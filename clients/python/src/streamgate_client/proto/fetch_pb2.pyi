@@ -23,6 +23,46 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _CacheMode:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CacheModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CacheMode.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CACHE_MODE_UNSPECIFIED: _CacheMode.ValueType  # 0
+    """Same as CACHE_MODE_DEFAULT."""
+    CACHE_MODE_DEFAULT: _CacheMode.ValueType  # 1
+    """Fresh stored answers are used, stale ones revalidated, new ones stored (RFC 9111)."""
+    CACHE_MODE_NO_STORE: _CacheMode.ValueType  # 2
+    """The cache is neither read nor written."""
+    CACHE_MODE_RELOAD: _CacheMode.ValueType  # 3
+    """The cache is not read; the upstream answer is stored."""
+    CACHE_MODE_NO_CACHE: _CacheMode.ValueType  # 4
+    """A stored answer is revalidated upstream before use (conditional when it has validators)."""
+    CACHE_MODE_FORCE_CACHE: _CacheMode.ValueType  # 5
+    """A stored answer is used however stale; otherwise as CACHE_MODE_DEFAULT."""
+    CACHE_MODE_ONLY_IF_CACHED: _CacheMode.ValueType  # 6
+    """A stored answer is used however stale; otherwise HTTP status 504 and nothing is sent."""
+
+class CacheMode(_CacheMode, metaclass=_CacheModeEnumTypeWrapper):
+    """The Fetch standard's request cache modes (fetch.spec.whatwg.org)."""
+
+CACHE_MODE_UNSPECIFIED: CacheMode.ValueType  # 0
+"""Same as CACHE_MODE_DEFAULT."""
+CACHE_MODE_DEFAULT: CacheMode.ValueType  # 1
+"""Fresh stored answers are used, stale ones revalidated, new ones stored (RFC 9111)."""
+CACHE_MODE_NO_STORE: CacheMode.ValueType  # 2
+"""The cache is neither read nor written."""
+CACHE_MODE_RELOAD: CacheMode.ValueType  # 3
+"""The cache is not read; the upstream answer is stored."""
+CACHE_MODE_NO_CACHE: CacheMode.ValueType  # 4
+"""A stored answer is revalidated upstream before use (conditional when it has validators)."""
+CACHE_MODE_FORCE_CACHE: CacheMode.ValueType  # 5
+"""A stored answer is used however stale; otherwise as CACHE_MODE_DEFAULT."""
+CACHE_MODE_ONLY_IF_CACHED: CacheMode.ValueType  # 6
+"""A stored answer is used however stale; otherwise HTTP status 504 and nothing is sent."""
+Global___CacheMode: _TypeAlias = CacheMode  # noqa: Y015
+
 class _PaginationStyle:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -93,6 +133,8 @@ class FetchRequest(_message.Message):
     BODY_FIELD_NUMBER: _builtins.int
     TIMEOUT_FIELD_NUMBER: _builtins.int
     MAX_BODY_BYTES_FIELD_NUMBER: _builtins.int
+    CACHE_MODE_FIELD_NUMBER: _builtins.int
+    NO_FOLLOW_REDIRECTS_FIELD_NUMBER: _builtins.int
     url: _builtins.str
     """Absolute http or https URL."""
     method: _builtins.str
@@ -100,6 +142,12 @@ class FetchRequest(_message.Message):
     body: _builtins.bytes
     max_body_bytes: _builtins.int
     """Response body cap in bytes; 0 = server default; never above the server's cap."""
+    cache_mode: Global___CacheMode.ValueType
+    """How the server's shared HTTP cache treats this call (the Fetch standard's request cache
+    mode). Without a cache on the server (--fetch-cache-bytes 0) every mode goes upstream.
+    """
+    no_follow_redirects: _builtins.bool
+    """Return a redirect (301, 302, 303, 307, 308) as the answer instead of following it."""
     @_builtins.property
     def headers(self) -> _containers.RepeatedCompositeFieldContainer[Global___Header]: ...
     @_builtins.property
@@ -115,10 +163,12 @@ class FetchRequest(_message.Message):
         body: _builtins.bytes = ...,
         timeout: _duration_pb2.Duration | None = ...,
         max_body_bytes: _builtins.int = ...,
+        cache_mode: Global___CacheMode.ValueType = ...,
+        no_follow_redirects: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "headers", b"headers", "max_body_bytes", b"max_body_bytes", "method", b"method", "timeout", b"timeout", "url", b"url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "cache_mode", b"cache_mode", "headers", b"headers", "max_body_bytes", b"max_body_bytes", "method", b"method", "no_follow_redirects", b"no_follow_redirects", "timeout", b"timeout", "url", b"url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -133,11 +183,17 @@ class FetchResponse(_message.Message):
     BODY_FIELD_NUMBER: _builtins.int
     URL_FIELD_NUMBER: _builtins.int
     ELAPSED_FIELD_NUMBER: _builtins.int
+    CACHE_STATUS_FIELD_NUMBER: _builtins.int
     status: _builtins.int
     """The upstream HTTP status."""
     body: _builtins.bytes
     url: _builtins.str
     """Final URL after redirects."""
+    cache_status: _builtins.str
+    """RFC 9211 Cache-Status of this answer (also among `headers`), e.g.
+    "streamgate; hit; ttl=42" or "streamgate; fwd=uri-miss; fwd-status=200; stored";
+    empty when the server has no cache.
+    """
     @_builtins.property
     def headers(self) -> _containers.RepeatedCompositeFieldContainer[Global___Header]: ...
     @_builtins.property
@@ -150,10 +206,11 @@ class FetchResponse(_message.Message):
         body: _builtins.bytes = ...,
         url: _builtins.str = ...,
         elapsed: _duration_pb2.Duration | None = ...,
+        cache_status: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["elapsed", b"elapsed"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "elapsed", b"elapsed", "headers", b"headers", "status", b"status", "url", b"url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "cache_status", b"cache_status", "elapsed", b"elapsed", "headers", b"headers", "status", b"status", "url", b"url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

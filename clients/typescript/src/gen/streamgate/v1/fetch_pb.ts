@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file streamgate/v1/fetch.proto.
  */
 export const file_streamgate_v1_fetch: GenFile = /*@__PURE__*/
-  fileDesc("ChlzdHJlYW1nYXRlL3YxL2ZldGNoLnByb3RvEg1zdHJlYW1nYXRlLnYxIiUKBkhlYWRlchIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJIqUBCgxGZXRjaFJlcXVlc3QSCwoDdXJsGAEgASgJEg4KBm1ldGhvZBgCIAEoCRImCgdoZWFkZXJzGAMgAygLMhUuc3RyZWFtZ2F0ZS52MS5IZWFkZXISDAoEYm9keRgEIAEoDBIqCgd0aW1lb3V0GAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhYKDm1heF9ib2R5X2J5dGVzGAYgASgEIo4BCg1GZXRjaFJlc3BvbnNlEg4KBnN0YXR1cxgBIAEoDRImCgdoZWFkZXJzGAIgAygLMhUuc3RyZWFtZ2F0ZS52MS5IZWFkZXISDAoEYm9keRgDIAEoDBILCgN1cmwYBCABKAkSKgoHZWxhcHNlZBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiKfAwoQTGlzdFBhZ2VzUmVxdWVzdBILCgN1cmwYASABKAkSEQoJcGFnZV9zaXplGAIgASgNEhIKCnN0YXJ0X3BhZ2UYAyABKA0SEQoJbWF4X3BhZ2VzGAQgASgNEhUKDWl0ZW1zX3BvaW50ZXIYBSABKAkSJgoHaGVhZGVycxgGIAMoCzIVLnN0cmVhbWdhdGUudjEuSGVhZGVyEhIKCnBhZ2VfdG9rZW4YByABKAkSLQoFc3R5bGUYCCABKA4yHi5zdHJlYW1nYXRlLnYxLlBhZ2luYXRpb25TdHlsZRISCgpwYWdlX3BhcmFtGAkgASgJEhIKCnNpemVfcGFyYW0YCiABKAkSFAoMb2Zmc2V0X3BhcmFtGAsgASgJEhMKC2xpbWl0X3BhcmFtGAwgASgJEhQKDGN1cnNvcl9wYXJhbRgNIAEoCRIWCg5jdXJzb3JfcG9pbnRlchgOIAEoCRIQCghwcmVmZXRjaBgPIAEoDRIvCgxwYWdlX3RpbWVvdXQYECABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iYwoEUGFnZRIOCgZudW1iZXIYASABKA0SJQoFaXRlbXMYAiADKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSFwoPbmV4dF9wYWdlX3Rva2VuGAMgASgJEgsKA3VybBgEIAEoCSq3AQoPUGFnaW5hdGlvblN0eWxlEiAKHFBBR0lOQVRJT05fU1RZTEVfVU5TUEVDSUZJRUQQABIgChxQQUdJTkFUSU9OX1NUWUxFX1BBR0VfTlVNQkVSEAESIQodUEFHSU5BVElPTl9TVFlMRV9PRkZTRVRfTElNSVQQAhIbChdQQUdJTkFUSU9OX1NUWUxFX0NVUlNPUhADEiAKHFBBR0lOQVRJT05fU1RZTEVfTElOS19IRUFERVIQBDKXAQoMRmV0Y2hTZXJ2aWNlEkIKBUZldGNoEhsuc3RyZWFtZ2F0ZS52MS5GZXRjaFJlcXVlc3QaHC5zdHJlYW1nYXRlLnYxLkZldGNoUmVzcG9uc2USQwoJTGlzdFBhZ2VzEh8uc3RyZWFtZ2F0ZS52MS5MaXN0UGFnZXNSZXF1ZXN0GhMuc3RyZWFtZ2F0ZS52MS5QYWdlMAFCTFpKZ2l0aHViLmNvbS9zdHJlYW1nYXRlL3N0cmVhbWdhdGUvY2xpZW50cy9nby9nZW4vc3RyZWFtZ2F0ZS92MTtzdHJlYW1nYXRldjFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_struct]);
+  fileDesc("ChlzdHJlYW1nYXRlL3YxL2ZldGNoLnByb3RvEg1zdHJlYW1nYXRlLnYxIiUKBkhlYWRlchIMCgRuYW1lGAEgASgJEg0KBXZhbHVlGAIgASgJIvABCgxGZXRjaFJlcXVlc3QSCwoDdXJsGAEgASgJEg4KBm1ldGhvZBgCIAEoCRImCgdoZWFkZXJzGAMgAygLMhUuc3RyZWFtZ2F0ZS52MS5IZWFkZXISDAoEYm9keRgEIAEoDBIqCgd0aW1lb3V0GAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhYKDm1heF9ib2R5X2J5dGVzGAYgASgEEiwKCmNhY2hlX21vZGUYByABKA4yGC5zdHJlYW1nYXRlLnYxLkNhY2hlTW9kZRIbChNub19mb2xsb3dfcmVkaXJlY3RzGAggASgIIqQBCg1GZXRjaFJlc3BvbnNlEg4KBnN0YXR1cxgBIAEoDRImCgdoZWFkZXJzGAIgAygLMhUuc3RyZWFtZ2F0ZS52MS5IZWFkZXISDAoEYm9keRgDIAEoDBILCgN1cmwYBCABKAkSKgoHZWxhcHNlZBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIUCgxjYWNoZV9zdGF0dXMYBiABKAkinwMKEExpc3RQYWdlc1JlcXVlc3QSCwoDdXJsGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoDRISCgpzdGFydF9wYWdlGAMgASgNEhEKCW1heF9wYWdlcxgEIAEoDRIVCg1pdGVtc19wb2ludGVyGAUgASgJEiYKB2hlYWRlcnMYBiADKAsyFS5zdHJlYW1nYXRlLnYxLkhlYWRlchISCgpwYWdlX3Rva2VuGAcgASgJEi0KBXN0eWxlGAggASgOMh4uc3RyZWFtZ2F0ZS52MS5QYWdpbmF0aW9uU3R5bGUSEgoKcGFnZV9wYXJhbRgJIAEoCRISCgpzaXplX3BhcmFtGAogASgJEhQKDG9mZnNldF9wYXJhbRgLIAEoCRITCgtsaW1pdF9wYXJhbRgMIAEoCRIUCgxjdXJzb3JfcGFyYW0YDSABKAkSFgoOY3Vyc29yX3BvaW50ZXIYDiABKAkSEAoIcHJlZmV0Y2gYDyABKA0SLwoMcGFnZV90aW1lb3V0GBAgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uImMKBFBhZ2USDgoGbnVtYmVyGAEgASgNEiUKBWl0ZW1zGAIgAygLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEhcKD25leHRfcGFnZV90b2tlbhgDIAEoCRILCgN1cmwYBCABKAkqwwEKCUNhY2hlTW9kZRIaChZDQUNIRV9NT0RFX1VOU1BFQ0lGSUVEEAASFgoSQ0FDSEVfTU9ERV9ERUZBVUxUEAESFwoTQ0FDSEVfTU9ERV9OT19TVE9SRRACEhUKEUNBQ0hFX01PREVfUkVMT0FEEAMSFwoTQ0FDSEVfTU9ERV9OT19DQUNIRRAEEhoKFkNBQ0hFX01PREVfRk9SQ0VfQ0FDSEUQBRIdChlDQUNIRV9NT0RFX09OTFlfSUZfQ0FDSEVEEAYqtwEKD1BhZ2luYXRpb25TdHlsZRIgChxQQUdJTkFUSU9OX1NUWUxFX1VOU1BFQ0lGSUVEEAASIAocUEFHSU5BVElPTl9TVFlMRV9QQUdFX05VTUJFUhABEiEKHVBBR0lOQVRJT05fU1RZTEVfT0ZGU0VUX0xJTUlUEAISGwoXUEFHSU5BVElPTl9TVFlMRV9DVVJTT1IQAxIgChxQQUdJTkFUSU9OX1NUWUxFX0xJTktfSEVBREVSEAQylwEKDEZldGNoU2VydmljZRJCCgVGZXRjaBIbLnN0cmVhbWdhdGUudjEuRmV0Y2hSZXF1ZXN0Ghwuc3RyZWFtZ2F0ZS52MS5GZXRjaFJlc3BvbnNlEkMKCUxpc3RQYWdlcxIfLnN0cmVhbWdhdGUudjEuTGlzdFBhZ2VzUmVxdWVzdBoTLnN0cmVhbWdhdGUudjEuUGFnZTABQkxaSmdpdGh1Yi5jb20vc3RyZWFtZ2F0ZS9zdHJlYW1nYXRlL2NsaWVudHMvZ28vZ2VuL3N0cmVhbWdhdGUvdjE7c3RyZWFtZ2F0ZXYxYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_struct]);
 
 /**
  * One HTTP header. Repeated headers keep every value and their order.
@@ -82,6 +82,21 @@ export type FetchRequest = Message<"streamgate.v1.FetchRequest"> & {
    * @generated from field: uint64 max_body_bytes = 6;
    */
   maxBodyBytes: bigint;
+
+  /**
+   * How the server's shared HTTP cache treats this call (the Fetch standard's request cache
+   * mode). Without a cache on the server (--fetch-cache-bytes 0) every mode goes upstream.
+   *
+   * @generated from field: streamgate.v1.CacheMode cache_mode = 7;
+   */
+  cacheMode: CacheMode;
+
+  /**
+   * Return a redirect (301, 302, 303, 307, 308) as the answer instead of following it.
+   *
+   * @generated from field: bool no_follow_redirects = 8;
+   */
+  noFollowRedirects: boolean;
 };
 
 /**
@@ -123,6 +138,15 @@ export type FetchResponse = Message<"streamgate.v1.FetchResponse"> & {
    * @generated from field: google.protobuf.Duration elapsed = 5;
    */
   elapsed?: Duration | undefined;
+
+  /**
+   * RFC 9211 Cache-Status of this answer (also among `headers`), e.g.
+   * "streamgate; hit; ttl=42" or "streamgate; fwd=uri-miss; fwd-status=200; stored";
+   * empty when the server has no cache.
+   *
+   * @generated from field: string cache_status = 6;
+   */
+  cacheStatus: string;
 };
 
 /**
@@ -288,6 +312,68 @@ export const PageSchema: GenMessage<Page> = /*@__PURE__*/
   messageDesc(file_streamgate_v1_fetch, 4);
 
 /**
+ * The Fetch standard's request cache modes (fetch.spec.whatwg.org).
+ *
+ * @generated from enum streamgate.v1.CacheMode
+ */
+export enum CacheMode {
+  /**
+   * Same as CACHE_MODE_DEFAULT.
+   *
+   * @generated from enum value: CACHE_MODE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Fresh stored answers are used, stale ones revalidated, new ones stored (RFC 9111).
+   *
+   * @generated from enum value: CACHE_MODE_DEFAULT = 1;
+   */
+  DEFAULT = 1,
+
+  /**
+   * The cache is neither read nor written.
+   *
+   * @generated from enum value: CACHE_MODE_NO_STORE = 2;
+   */
+  NO_STORE = 2,
+
+  /**
+   * The cache is not read; the upstream answer is stored.
+   *
+   * @generated from enum value: CACHE_MODE_RELOAD = 3;
+   */
+  RELOAD = 3,
+
+  /**
+   * A stored answer is revalidated upstream before use (conditional when it has validators).
+   *
+   * @generated from enum value: CACHE_MODE_NO_CACHE = 4;
+   */
+  NO_CACHE = 4,
+
+  /**
+   * A stored answer is used however stale; otherwise as CACHE_MODE_DEFAULT.
+   *
+   * @generated from enum value: CACHE_MODE_FORCE_CACHE = 5;
+   */
+  FORCE_CACHE = 5,
+
+  /**
+   * A stored answer is used however stale; otherwise HTTP status 504 and nothing is sent.
+   *
+   * @generated from enum value: CACHE_MODE_ONLY_IF_CACHED = 6;
+   */
+  ONLY_IF_CACHED = 6,
+}
+
+/**
+ * Describes the enum streamgate.v1.CacheMode.
+ */
+export const CacheModeSchema: GenEnum<CacheMode> = /*@__PURE__*/
+  enumDesc(file_streamgate_v1_fetch, 0);
+
+/**
  * How ListPages walks a collection.
  *
  * @generated from enum streamgate.v1.PaginationStyle
@@ -334,7 +420,7 @@ export enum PaginationStyle {
  * Describes the enum streamgate.v1.PaginationStyle.
  */
 export const PaginationStyleSchema: GenEnum<PaginationStyle> = /*@__PURE__*/
-  enumDesc(file_streamgate_v1_fetch, 0);
+  enumDesc(file_streamgate_v1_fetch, 1);
 
 /**
  * Fetches HTTP resources on the caller's behalf, behind a target guard that refuses
