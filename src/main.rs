@@ -1,9 +1,14 @@
 //! The `streamgate` binary: check the config, start logging, build the server, serve until
 //! SIGINT or SIGTERM; SIGHUP re-reads the TLS material and the policy.
+//!
+//! A first argument naming a subcommand (`streamgate demo-api ...`) runs that instead; every
+//! other command line is the server's.
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use streamgate::config::LogFormat;
+use streamgate::demo::{self, DemoApiArgs};
 use streamgate::edge::Reloader;
 use streamgate::server::{App, Deps};
 use streamgate::{Config, Shutdown, telemetry};
@@ -11,6 +16,9 @@ use tokio::net::TcpListener;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "demo-api") {
+        return demo_api().await;
+    }
     let settings = match Config::parse().settings() {
         Ok(s) => s,
         Err(e) => {
@@ -38,6 +46,26 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("server failed: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `streamgate demo-api`: the getting-started pages' demo API (src/demo.rs).
+async fn demo_api() -> ExitCode {
+    let args = DemoApiArgs::parse_from(std::env::args_os().skip(1));
+    telemetry::init(LogFormat::Text);
+    let listener = match TcpListener::bind(args.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("cannot listen on {}: {e}", args.listen);
+            return ExitCode::from(1);
+        }
+    };
+    match demo::serve(listener, args.items, stop_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("demo API failed: {e}");
             ExitCode::from(1)
         }
     }

@@ -16,6 +16,11 @@ use super::rules::{Broken, LockRpc, Rule};
 /// enforce mode refuses it before it gets a [`Caller`]).
 pub const UNAUTHENTICATED: &str = "<unauthenticated>";
 
+/// What a refusal adds when the call carried no credential: the likely mistake is a
+/// forgotten token, and the clients read it from `STREAMGATE_TOKEN`.
+pub(super) const NO_CREDENTIAL_SENT: &str = "no credential was sent: set STREAMGATE_TOKEN \
+     or send `authorization: Bearer <token>` metadata or a client certificate";
+
 /// A call refused by a rule; the message names the principal and the rule, never a
 /// credential.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -45,6 +50,9 @@ pub struct Caller {
     principal: Option<Arc<Principal>>,
     mode: Mode,
     decisions: Arc<Decisions>,
+    /// The call sent no credential and runs as the policy's `anonymous` principal: a refusal
+    /// says so, or a forgotten token reads as a rule of that principal.
+    sent_no_credential: bool,
 }
 
 impl fmt::Debug for Caller {
@@ -66,6 +74,15 @@ impl Caller {
             principal,
             mode,
             decisions,
+            sent_no_credential: false,
+        }
+    }
+
+    /// Marks a caller that sent no credential (see `sent_no_credential`).
+    pub(super) fn without_credential(self, sent_none: bool) -> Self {
+        Self {
+            sent_no_credential: sent_none,
+            ..self
         }
     }
 
@@ -108,10 +125,15 @@ impl Caller {
         let Err(broken) = outcome else {
             return Ok(());
         };
+        let detail = if self.sent_no_credential {
+            format!("{} ({NO_CREDENTIAL_SENT})", broken.detail)
+        } else {
+            broken.detail
+        };
         let denied = Denied {
             principal: Arc::from(self.name()),
             rule: broken.rule,
-            detail: broken.detail,
+            detail,
         };
         let enforced = self.mode == Mode::Enforce;
         self.decisions.record_denied(&denied, enforced);
