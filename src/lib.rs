@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod demo;
 pub mod edge;
 pub mod fetch;
 pub mod health_probe;

@@ -1,10 +1,15 @@
 //! The `streamgate` binary: check the config, start logging, build the server, serve until
-//! SIGINT or SIGTERM; SIGHUP re-reads the TLS material and the policy. `streamgate health`
-//! instead asks a running server's health endpoint (src/health_probe.rs).
+//! SIGINT or SIGTERM; SIGHUP re-reads the TLS material and the policy.
+//!
+//! A first argument naming a subcommand runs that instead: `streamgate health` asks a running
+//! server's health endpoint (src/health_probe.rs), `streamgate demo-api` serves the
+//! getting-started pages' demo API; every other command line is the server's.
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use streamgate::config::LogFormat;
+use streamgate::demo::{self, DemoApiArgs};
 use streamgate::edge::Reloader;
 use streamgate::health_probe;
 use streamgate::server::{App, Deps};
@@ -16,6 +21,9 @@ async fn main() -> ExitCode {
     // Subcommands are a first argument that is not a flag; anything else is the server's.
     if std::env::args().nth(1).as_deref() == Some(health_probe::SUBCOMMAND) {
         return health_probe::run(std::env::args().skip(1)).await;
+    }
+    if std::env::args_os().nth(1).is_some_and(|a| a == "demo-api") {
+        return demo_api().await;
     }
     let settings = match Config::parse().settings() {
         Ok(s) => s,
@@ -44,6 +52,26 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("server failed: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `streamgate demo-api`: the getting-started pages' demo API (src/demo.rs).
+async fn demo_api() -> ExitCode {
+    let args = DemoApiArgs::parse_from(std::env::args_os().skip(1));
+    telemetry::init(LogFormat::Text);
+    let listener = match TcpListener::bind(args.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("cannot listen on {}: {e}", args.listen);
+            return ExitCode::from(1);
+        }
+    };
+    match demo::serve(listener, args.items, stop_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("demo API failed: {e}");
             ExitCode::from(1)
         }
     }

@@ -17,11 +17,19 @@ use super::rules::{Broken, Destination, LockRpc};
 /// enforce mode refuses it before it gets a [`Caller`]).
 pub const UNAUTHENTICATED: &str = "<unauthenticated>";
 
+/// What a refusal adds when the call carried no credential: the likely mistake is a
+/// forgotten token, and the clients read it from `STREAMGATE_TOKEN`.
+pub(super) const NO_CREDENTIAL_SENT: &str = "no credential was sent: set STREAMGATE_TOKEN \
+     or send `authorization: Bearer <token>` metadata or a client certificate";
+
 /// Who is calling, and what it may do.
 pub struct Caller {
     principal: Option<Arc<Principal>>,
     mode: Mode,
     decisions: Arc<Decisions>,
+    /// The call sent no credential and runs as the policy's `anonymous` principal: a refusal
+    /// says so, or a forgotten token reads as a rule of that principal.
+    sent_no_credential: bool,
 }
 
 impl fmt::Debug for Caller {
@@ -43,6 +51,15 @@ impl Caller {
             principal,
             mode,
             decisions,
+            sent_no_credential: false,
+        }
+    }
+
+    /// Marks a caller that sent no credential (see `sent_no_credential`).
+    pub(super) fn without_credential(self, sent_none: bool) -> Self {
+        Self {
+            sent_no_credential: sent_none,
+            ..self
         }
     }
 
@@ -95,10 +112,15 @@ impl Caller {
         let Err(broken) = outcome else {
             return Ok(());
         };
+        let detail = if self.sent_no_credential {
+            format!("{} ({NO_CREDENTIAL_SENT})", broken.detail)
+        } else {
+            broken.detail
+        };
         let denied = Denied {
             principal: Arc::from(self.name()),
             rule: broken.rule,
-            detail: broken.detail,
+            detail,
         };
         let enforced = self.mode == Mode::Enforce;
         self.decisions.record_denied(&denied, enforced);

@@ -138,11 +138,12 @@ impl Gate {
                 None
             }
         };
-        let caller = Arc::new(Caller::new(
-            principal,
-            policy.mode(),
-            self.decisions.clone(),
-        ));
+        let sent_none =
+            creds.authorization.is_none() && creds.peer_certs.is_none_or(<[_]>::is_empty);
+        let caller = Arc::new(
+            Caller::new(principal, policy.mode(), self.decisions.clone())
+                .without_credential(sent_none),
+        );
         let Some(p) = caller.principal().cloned() else {
             return Ok(Admission {
                 caller,
@@ -215,10 +216,10 @@ fn authenticate(policy: &Policy, creds: &Credentials<'_>) -> Result<Arc<Principa
             )),
         };
     }
-    policy.anonymous().cloned().ok_or_else(|| {
-        "no credential: send `authorization: Bearer <token>` metadata or a client certificate"
-            .to_owned()
-    })
+    policy
+        .anonymous()
+        .cloned()
+        .ok_or_else(|| caller::NO_CREDENTIAL_SENT.to_owned())
 }
 
 /// Re-reads the TLS material and the policy on SIGHUP (or when a test asks).
@@ -330,11 +331,50 @@ mod tests {
             authorization: None,
             peer_certs: None,
         };
-        assert!(matches!(
-            gate.admit(Target::Other, &none),
-            Err(EdgeError::Unauthenticated(_))
-        ));
+        match gate.admit(Target::Other, &none) {
+            Err(EdgeError::Unauthenticated(why)) => {
+                assert!(why.contains("no credential was sent"), "{why}");
+                assert!(why.contains("STREAMGATE_TOKEN"), "{why}");
+            }
+            other => panic!("expected UNAUTHENTICATED, got {other:?}"),
+        }
         assert_eq!(gate.decisions().auth_refused(), 4);
+    }
+
+    #[test]
+    fn an_anonymous_caller_refused_by_a_rule_is_told_no_credential_was_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        let hash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"; // "test"
+        std::fs::write(
+            &path,
+            format!(
+                "anonymous = \"public\"\n[principals.public]\nservices = [\"sensor\"]\n\
+                 [principals.a]\ntokens_sha256 = [\"{hash}\"]\nservices = [\"sensor\"]\n"
+            ),
+        )
+        .unwrap();
+        let gate = Gate::new(path.clone(), Arc::new(Policy::load(&path, None).unwrap()));
+        let none = Credentials {
+            authorization: None,
+            peer_certs: None,
+        };
+        let target = Target::Service(Service::Fetch);
+        match gate.admit(target, &none) {
+            Err(EdgeError::Denied(d)) => {
+                assert_eq!(&*d.principal, "public");
+                assert!(d.to_string().contains("no credential was sent"), "{d}");
+            }
+            other => panic!("expected PERMISSION_DENIED, got {:?}", other.err()),
+        }
+        // A caller that sent a token is refused for the rule alone.
+        match gate.admit(target, &token_creds(b"Bearer test")) {
+            Err(EdgeError::Denied(d)) => {
+                assert_eq!(&*d.principal, "a");
+                assert!(!d.to_string().contains("no credential"), "{d}");
+            }
+            other => panic!("expected PERMISSION_DENIED, got {:?}", other.err()),
+        }
     }
 
     #[test]

@@ -121,19 +121,53 @@ func NewClient(conn *grpc.ClientConn) *Client {
 	}
 }
 
-// namingServer gives an Unavailable error that does not name the server a message that does
-// (docs/clients.md, "Errors"); other errors pass unchanged.
-func namingServer(authority string, err error) error {
+// transportHints are the likely cause and fix of a connection failure, by the words grpc-go
+// and crypto/tls use for it.
+var transportHints = []struct{ text, hint string }{
+	{"first record does not look like a TLS handshake", "the server does not speak TLS: use HOST:PORT or http://"},
+	{"certificate signed by unknown authority", "the server's certificate is not signed by the CA you gave (without a CA file: by a root the system trusts)"},
+	{"x509: certificate is valid for", "the server's certificate is not valid for the name you connected to: connect by a name it lists"},
+	{"x509: certificate is not valid for any names", "the server's certificate is not valid for the name you connected to: connect by a name it lists"},
+	{"x509: cannot validate certificate for", "the server's certificate is not valid for the name you connected to: connect by a name it lists"},
+	// A TLS port closes a plaintext connection before its HTTP/2 preface.
+	{"server preface", "the connection closed during set-up: if the server speaks TLS, use https:// or a CA file"},
+}
+
+// namingServer makes a transport failure honest (docs/clients.md, "Errors"): Canceled while
+// the caller's ctx is live is the connection going away, so Unavailable; an Unavailable
+// message gets the likely fix when the mistake is recognised, and names the server when it
+// does not yet. Other errors pass unchanged.
+func namingServer(ctx context.Context, authority string, err error) error {
 	s, ok := status.FromError(err)
-	if !ok || s.Code() != codes.Unavailable || strings.Contains(s.Message(), authority) {
+	if !ok {
 		return err
 	}
-	return status.Errorf(codes.Unavailable, "%s (server %s)", s.Message(), authority)
+	code := s.Code()
+	if code == codes.Canceled && ctx.Err() == nil {
+		code = codes.Unavailable
+	}
+	if code != codes.Unavailable {
+		return err
+	}
+	msg := s.Message()
+	for _, h := range transportHints {
+		if strings.Contains(msg, h.text) {
+			msg += "; " + h.hint
+			break
+		}
+	}
+	if !strings.Contains(msg, authority) {
+		msg = fmt.Sprintf("%s (server %s)", msg, authority)
+	}
+	if msg == s.Message() && code == s.Code() {
+		return err
+	}
+	return status.Error(code, msg)
 }
 
 func unaryNamingServer(authority string) grpc.UnaryClientInterceptor {
 	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		return namingServer(authority, invoker(ctx, method, req, reply, cc, opts...))
+		return namingServer(ctx, authority, invoker(ctx, method, req, reply, cc, opts...))
 	}
 }
 
@@ -141,7 +175,7 @@ func streamNamingServer(authority string) grpc.StreamClientInterceptor {
 	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
 		s, err := streamer(ctx, desc, cc, method, opts...)
 		if err != nil {
-			return nil, namingServer(authority, err)
+			return nil, namingServer(ctx, authority, err)
 		}
 		return &namedStream{ClientStream: s, authority: authority}, nil
 	}
@@ -155,7 +189,7 @@ type namedStream struct {
 }
 
 func (s *namedStream) RecvMsg(m any) error {
-	return namingServer(s.authority, s.ClientStream.RecvMsg(m))
+	return namingServer(s.ClientStream.Context(), s.authority, s.ClientStream.RecvMsg(m))
 }
 
 // waitReady drives the lazy grpc-go connection until it is READY. A refused connection only

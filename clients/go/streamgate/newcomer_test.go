@@ -1,14 +1,11 @@
 package streamgate_test
 
 import (
-	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -17,8 +14,8 @@ import (
 
 // What a newcomer does with docs/getting-started/go.md, done by a test: a new module in a
 // temp folder outside the repository, the client through a replace as the page says, the
-// page's two programs copied unchanged, built and run against the real server and a loopback
-// demo API; then the two mistakes, with their errors.
+// page's two programs copied unchanged, built and run against the real server and its demo
+// API (`streamgate demo-api`); then the two mistakes, with their errors.
 
 // docClientPath is the checkout path the page's go mod edit line uses, replaced by the real one.
 const docClientPath = "../streamgate/clients/go"
@@ -82,21 +79,9 @@ func TestTheGettingStartedPageBuildsAndRunsInAFreshModule(t *testing.T) {
 	goCmd(t, dir, nil, "go", "build", "-o", "bin/", "./...")
 
 	srv := testenv.StartServer(t, "--allow-private-networks")
-	api := testenv.Upstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/hello" {
-			fmt.Fprintln(w, "hello")
-			return
-		}
-		page, _ := strconv.Atoi(r.URL.Query().Get("page"))
-		size, _ := strconv.Atoi(r.URL.Query().Get("size"))
-		var items []string
-		for id := (page-1)*size + 1; id <= page*size && id <= 10; id++ {
-			items = append(items, fmt.Sprintf(`{"id":%d}`, id))
-		}
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, "[%s]", strings.Join(items, ","))
-	}))
-	env := []string{"STREAMGATE_ADDR=" + srv.Addr, "DEMO_API=" + api.URL}
+	// The demo API the page tells the reader to start: `streamgate demo-api`.
+	api := testenv.StartDemoAPI(t)
+	env := []string{"STREAMGATE_ADDR=" + srv.Addr, "DEMO_API=http://" + api.Addr}
 
 	out := goCmd(t, dir, env, filepath.Join(dir, "bin", "hello"))
 	for _, want := range []string{

@@ -271,3 +271,35 @@ func TestListPagesOfLoopbackIsPermissionDeniedWithoutAllowPrivateNetworks(t *tes
 		t.Fatal("the refused upstream was reached")
 	}
 }
+
+func TestPagesTakesOptionsLikeTheOtherCalls(t *testing.T) {
+	up := testenv.Upstream(t, &pagedAPI{total: 7})
+	c := testenv.StartServer(t, "--allow-private-networks").Dial(t)
+	var pages []*streamgate.Page
+	for page, err := range c.Pages(testContext(t), up.URL+"/users",
+		streamgate.WithPageSize(2), streamgate.WithStartPage(2), streamgate.WithMaxPages(2),
+		streamgate.WithItemsPointer("/data/items")) {
+		if err != nil {
+			t.Fatalf("Pages: %v", err)
+		}
+		pages = append(pages, page)
+	}
+	if len(pages) != 2 || pages[0].GetNumber() != 2 {
+		t.Fatalf("got %d pages from %d, want 2 from page 2", len(pages), pages[0].GetNumber())
+	}
+	requireSequence(t, ids(t, pages), 3, 6)
+	type item struct {
+		ID int `json:"id"`
+	}
+	var got []int
+	for page, err := range streamgate.PagesAs[item](testContext(t), c, up.URL+"/users",
+		streamgate.WithPageSize(5), streamgate.WithItemsPointer("/data/items")) {
+		if err != nil {
+			t.Fatalf("PagesAs: %v", err)
+		}
+		for _, it := range page.Items {
+			got = append(got, it.ID)
+		}
+	}
+	requireSequence(t, got, 1, 7)
+}

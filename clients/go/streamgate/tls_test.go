@@ -31,6 +31,12 @@ const tlsTestToken = "go-ci-token"
 // (client.internal, a name the policy does not list, so the token is what authenticates).
 func pki(t *testing.T) string {
 	t.Helper()
+	return pkiFor(t, []string{"localhost"}, []net.IP{net.ParseIP("127.0.0.1")})
+}
+
+// pkiFor is pki with a server certificate for the given names only.
+func pkiFor(t *testing.T, serverDNS []string, serverIPs []net.IP) string {
+	t.Helper()
 	dir := t.TempDir()
 	caKey := newKey(t)
 	caTmpl := &x509.Certificate{
@@ -63,7 +69,7 @@ func pki(t *testing.T) string {
 		}
 		writePEM(t, filepath.Join(dir, name+".key"), "PRIVATE KEY", keyDER)
 	}
-	leaf("server", 2, []string{"localhost"}, []net.IP{net.ParseIP("127.0.0.1")}, x509.ExtKeyUsageServerAuth)
+	leaf("server", 2, serverDNS, serverIPs, x509.ExtKeyUsageServerAuth)
 	leaf("client", 3, []string{"client.internal"}, nil, x509.ExtKeyUsageClientAuth)
 	digest := sha256.Sum256([]byte(tlsTestToken))
 	policy := fmt.Sprintf("mode = \"enforce\"\n[principals.ci]\ntokens_sha256 = [%q]\n"+

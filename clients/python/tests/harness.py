@@ -86,6 +86,11 @@ class Process:
         self.stop()
         raise RuntimeError(f"{self.argv[0]} did not report {what} within {START_TIMEOUT_S} s:\n{self.output()}")
 
+    def kill(self) -> None:
+        """SIGKILL at once: a server that goes away mid-call."""
+        self.proc.kill()
+        self.proc.wait()
+
     def stop(self) -> int:
         """SIGTERM, then SIGKILL if it does not exit in time; returns the exit code."""
         if self.proc.poll() is None:
@@ -110,6 +115,24 @@ class StreamgateServer:
         return self.process.stop()
 
     def __enter__(self) -> StreamgateServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class DemoApi:
+    """``streamgate demo-api`` on a free loopback port: the getting-started pages' demo API;
+    ``base`` is its URL."""
+
+    def __init__(self) -> None:
+        self.process = Process([str(server_binary()), "demo-api", "--listen", "127.0.0.1:0"])
+        self.base = "http://" + self.process.wait_for(LISTENING, "`listening on ADDR`").group(1)
+
+    def stop(self) -> int:
+        return self.process.stop()
+
+    def __enter__(self) -> DemoApi:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -240,10 +263,10 @@ def openssl(*args: str, cwd: Path) -> None:
         raise RuntimeError(f"openssl {' '.join(args)} failed:\n{result.stderr}")
 
 
-def make_pki(directory: Path) -> Path:
-    """README.md's certificates in ``directory``: ca.pem/.key, server.pem/.key (localhost,
-    127.0.0.1) and client.pem/.key (client.internal, an identity no policy here names, so the
-    bearer token is what authenticates a call)."""
+def make_pki(directory: Path, server_san: str = "DNS:localhost,IP:127.0.0.1") -> Path:
+    """README.md's certificates in ``directory``: ca.pem/.key, server.pem/.key (``server_san``:
+    localhost, 127.0.0.1) and client.pem/.key (client.internal, an identity no policy here
+    names, so the bearer token is what authenticates a call)."""
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
     openssl(
         "req", "-x509", *ec, "-days", "30", "-subj", "/CN=test-ca",
@@ -251,7 +274,7 @@ def make_pki(directory: Path) -> Path:
         "-keyout", "ca.key", "-out", "ca.pem", cwd=directory,
     )  # fmt: skip
     for name, san, usage in (
-        ("server", "DNS:localhost,IP:127.0.0.1", "serverAuth"),
+        ("server", server_san, "serverAuth"),
         ("client", "DNS:client.internal", "clientAuth"),
     ):
         openssl("req", *ec, "-subj", f"/CN={name}", "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=directory)

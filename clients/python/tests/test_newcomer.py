@@ -1,6 +1,6 @@
 """What a newcomer does with docs/getting-started/python.md, done by a test: a new virtualenv
 in a temp folder outside the repository, ``pip install`` of the client from its folder, the
-page's two programs copied unchanged and run against the real server and a loopback demo API,
+page's two programs copied unchanged and run against the real server and its demo API (``streamgate demo-api``),
 with their output checked (the two mistakes included)."""
 
 from __future__ import annotations
@@ -10,9 +10,12 @@ import re
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
-from harness import REPO, StreamgateServer, Upstream
+import pytest
+
+from harness import REPO, DemoApi, StreamgateServer
 
 PAGE = REPO / "docs" / "getting-started" / "python.md"
 #: pip and the programs get this long; reaching it is a hang, reported as such.
@@ -34,8 +37,18 @@ def run(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
     return done.stdout
 
 
+@pytest.fixture
+def demo_api() -> Iterator[DemoApi]:
+    """The demo API the page tells the reader to start: ``streamgate demo-api``."""
+    with DemoApi() as demo:
+        yield demo
+
+
+# pip's install into a fresh virtualenv alone can pass pytest's default 120 s on a loaded machine;
+# each step is bounded by STEP_TIMEOUT_S already.
+@pytest.mark.timeout(4 * STEP_TIMEOUT_S)
 def test_the_getting_started_page_runs_in_a_fresh_virtualenv(
-    tmp_path: Path, server: StreamgateServer, upstream: Upstream
+    tmp_path: Path, server: StreamgateServer, demo_api: DemoApi
 ) -> None:
     assert not tmp_path.resolve().is_relative_to(REPO.resolve()), "the project must live outside the repo"
     doc = PAGE.read_text()
@@ -44,7 +57,7 @@ def test_the_getting_started_page_runs_in_a_fresh_virtualenv(
     run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", str(REPO / "clients" / "python")], tmp_path)
     (tmp_path / "main.py").write_text(snippet(doc, "main.py"))
     (tmp_path / "mistakes.py").write_text(snippet(doc, "mistakes.py"))
-    env = {**os.environ, "STREAMGATE_ADDR": server.addr, "DEMO_API": upstream.base}
+    env = {**os.environ, "STREAMGATE_ADDR": server.addr, "DEMO_API": demo_api.base}
     # The venv's own site-packages only: nothing from the repository's test environment.
     env.pop("PYTHONPATH", None)
 

@@ -82,6 +82,7 @@ impl From<tonic::Status> for Error {
         // A status made by the transport (connection refused...) says "tcp connect error" and
         // keeps the cause in its source chain; the cause is what the reader needs.
         let mut message = status.message().to_string();
+        let from_transport = std::error::Error::source(&status).is_some();
         let mut source = std::error::Error::source(&status);
         while let Some(cause) = source {
             let text = cause.to_string();
@@ -91,8 +92,67 @@ impl From<tonic::Status> for Error {
             }
             source = cause.source();
         }
-        Self::new(status.code(), message)
+        // A status the server sent has no source; one with a source is tonic's reading of a
+        // broken connection (reset, closed mid-call, bytes that are not HTTP/2), which it
+        // labels UNKNOWN or CANCELLED. To the caller that is a server gone away: UNAVAILABLE,
+        // retryable, as docs/clients.md promises. The caller's own cancellation never gets
+        // here: dropping the future is the cancellation.
+        let code = match status.code() {
+            Code::Unknown | Code::Cancelled | Code::Internal if from_transport => Code::Unavailable,
+            code => code,
+        };
+        Self::new(code, with_hint(code, message))
     }
+}
+
+/// Appends the likely cause and fix of a transport failure the client recognises (a TLS
+/// mismatch, a certificate that does not verify) to its message.
+fn with_hint(code: Code, mut message: String) -> String {
+    if code != Code::Unavailable {
+        return message;
+    }
+    if let Some(hint) = transport_hint(&message) {
+        message.push_str("; ");
+        message.push_str(hint);
+    }
+    message
+}
+
+/// The likely cause and fix of a transport failure, read from the text rustls, h2 and hyper
+/// give it (they expose no stable error kinds for these through tonic).
+pub(crate) fn transport_hint(message: &str) -> Option<&'static str> {
+    const HINTS: &[(&[&str], &str)] = &[
+        (
+            // A TLS alert record read as an HTTP/2 frame header.
+            &["frame with invalid size"],
+            "the server speaks TLS: use https:// or a CA file",
+        ),
+        (
+            // An HTTP/2 frame read as a TLS record.
+            &["InvalidContentType", "corrupt message"],
+            "the server does not speak TLS: use HOST:PORT or http://",
+        ),
+        (
+            &["UnknownIssuer", "BadSignature"],
+            "the server's certificate is not signed by the CA you gave \
+             (without a CA file: by a root the system trusts)",
+        ),
+        (
+            &["not valid for name", "NotValidForName"],
+            "the server's certificate is not valid for the name you connected to: \
+             connect by a name it lists",
+        ),
+        (
+            // A TLS port may also close a plaintext connection before h2 reads a frame: the
+            // same signs as a server that died, so the fix is offered as a condition.
+            &["broken pipe", "connection reset", "connection closed"],
+            "the connection closed: if the server speaks TLS, use https:// or a CA file",
+        ),
+    ];
+    HINTS
+        .iter()
+        .find(|(marks, _)| marks.iter().any(|m| message.contains(m)))
+        .map(|(_, hint)| *hint)
 }
 
 impl From<tonic::transport::Error> for Error {
@@ -109,7 +169,7 @@ impl From<tonic::transport::Error> for Error {
             }
             source = cause.source();
         }
-        Self::new(Code::Unavailable, message)
+        Self::new(Code::Unavailable, with_hint(Code::Unavailable, message))
     }
 }
 
@@ -155,6 +215,36 @@ mod tests {
         assert_eq!(err.code(), Code::Aborted);
         assert!(err.is_not_acquired());
         assert_eq!(err.message(), "lock \"jobs\" not acquired within 100ms");
+    }
+
+    #[test]
+    fn a_server_status_keeps_its_code_and_a_broken_connection_is_unavailable() {
+        let sent = Error::from(tonic::Status::unknown("the handler panicked"));
+        assert_eq!(sent.code(), Code::Unknown);
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset");
+        let broken = Error::from(tonic::Status::from_error(Box::new(io)));
+        assert_eq!(broken.code(), Code::Unavailable, "{broken}");
+        assert!(broken.message().contains("connection reset"), "{broken}");
+    }
+
+    #[test]
+    fn tls_mistakes_say_the_fix() {
+        assert_eq!(
+            with_hint(Code::Unavailable, "tcp connect error".into()),
+            "tcp connect error"
+        );
+        let to_tls = with_hint(Code::Unavailable, "frame with invalid size".into());
+        assert!(to_tls.ends_with("the server speaks TLS: use https:// or a CA file"));
+        let unknown_ca = with_hint(
+            Code::Unavailable,
+            "invalid peer certificate: UnknownIssuer".into(),
+        );
+        assert!(
+            unknown_ca.contains("not signed by the CA you gave"),
+            "{unknown_ca}"
+        );
+        let other = with_hint(Code::InvalidArgument, "frame with invalid size".into());
+        assert_eq!(other, "frame with invalid size");
     }
 
     #[test]

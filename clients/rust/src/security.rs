@@ -27,7 +27,8 @@ pub struct ConnectOptions {
     pub cert: Option<PathBuf>,
     /// PEM private key of `cert`.
     pub key: Option<PathBuf>,
-    /// Bearer token sent with every call as `authorization: Bearer TOKEN`.
+    /// Bearer token sent with every call as `authorization: Bearer TOKEN`. An empty token is
+    /// no token (an empty `STREAMGATE_TOKEN` is how a shell unsets one).
     pub token: Option<String>,
 }
 
@@ -92,13 +93,11 @@ impl ConnectOptions {
     /// The interceptor for the token; refuses a token that would travel in plaintext to a
     /// host other than loopback.
     pub(crate) fn bearer(&self, address: &Address) -> Result<Bearer> {
-        let Some(token) = &self.token else {
+        let Some(token) = self.token.as_deref().filter(|t| !t.is_empty()) else {
             return Ok(Bearer(None));
         };
-        if token.is_empty() || token.chars().any(char::is_whitespace) {
-            return Err(invalid(
-                "token must be non-empty, without whitespace".into(),
-            ));
+        if token.chars().any(char::is_whitespace) {
+            return Err(invalid("token must be without whitespace".into()));
         }
         if !self.tls(address) && !is_loopback(address) {
             return Err(invalid(format!(
@@ -172,5 +171,16 @@ mod tests {
             ..Default::default()
         };
         assert!(spaced.bearer(&parse("127.0.0.1:1").unwrap()).is_err());
+    }
+
+    #[test]
+    fn an_empty_token_is_no_token() {
+        let empty = ConnectOptions {
+            token: Some(String::new()),
+            ..Default::default()
+        };
+        // Not refused even where a real token would be, and nothing is sent.
+        let bearer = empty.bearer(&parse("10.0.0.1:1").unwrap()).unwrap();
+        assert!(bearer.0.is_none());
     }
 }

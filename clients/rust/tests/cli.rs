@@ -51,6 +51,11 @@ async fn fetch_fail_exits_22_on_an_http_error_status_and_0_without_it() {
     let url = upstream.url("/status/503");
     let run = run_cli(&server.url, &["fetch", "--fail", &url]).await;
     assert_eq!(run.code, Some(22), "stderr: {}", run.stderr);
+    assert!(
+        run.stderr.contains("HTTP 503"),
+        "the status is said: {}",
+        run.stderr
+    );
     let run = run_cli(&server.url, &["fetch", &url]).await;
     assert_eq!(
         run.code,

@@ -1,16 +1,14 @@
 //! What a newcomer does with docs/getting-started/rust.md, done by a test: a new cargo project
 //! in a temp folder outside the repository, the page's dependencies (the client by path, no
 //! default features) and its two programs copied unchanged, built, and run against the real
-//! server and a loopback demo API; then the two mistakes, with their exact errors.
+//! server and its demo API (`streamgate demo-api`); then the two mistakes, with their exact errors.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use axum::routing::get;
 use common::ServerProcess;
-use common::upstreams::{Upstream, collection_router};
 
 /// The path the page's `Cargo.toml` lines give for the client, replaced by the real one.
 const DOC_CLIENT_PATH: &str = "../streamgate/clients/rust";
@@ -91,14 +89,12 @@ fn the_getting_started_page_builds_and_runs_in_a_fresh_project() {
 
     let server = ServerProcess::start(&[]);
     let address = server.url.trim_start_matches("http://").to_string();
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let api = runtime.block_on(Upstream::start(
-        collection_router(10).route("/hello", get(|| async { "hello\n" })),
-    ));
+    // The demo API the page tells the reader to start: `streamgate demo-api`.
+    let api = ServerProcess::start_demo_api();
 
     let out = run(Command::new(bin.join("hello-streamgate"))
         .env("STREAMGATE_ADDR", &address)
-        .env("DEMO_API", api.url("")));
+        .env("DEMO_API", &api.url));
     let stdout = String::from_utf8_lossy(&out.stdout);
     for expected in [
         "fetch: HTTP 200 hello\n",

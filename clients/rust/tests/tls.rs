@@ -1,6 +1,6 @@
 //! The lock and fetch cases over mutual TLS + a bearer token, through the library and the
 //! CLI, against the real server started with --tls-cert/--tls-key/--tls-client-ca/--policy
-//! (docs/clients.md, "TLS and tokens"). Certificates are made here with rcgen.
+//! (docs/clients.md, "TLS and tokens"). Certificates come from tests/common/pki.rs.
 
 mod common;
 
@@ -8,10 +8,6 @@ use std::path::{Path, PathBuf};
 
 use common::upstreams::{Concurrency, Upstream, fetch_router};
 use common::{ServerProcess, cli, run_cli};
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    SanType,
-};
 use sha2::{Digest, Sha256};
 use streamgate_client::{Client, ConnectOptions, FetchOptions, LockOptions};
 use tonic::Code;
@@ -21,42 +17,10 @@ const TOKEN: &str = "rust-ci-token";
 /// ca.pem, server.pem/.key (localhost, 127.0.0.1), client.pem/.key (client.internal, a name
 /// the policy does not list, so the token is what authenticates) and policy.toml.
 fn pki(dir: &Path) {
+    common::pki::write(dir, &common::pki::SERVER_NAMES);
     let write = |name: &str, contents: &str| {
         std::fs::write(dir.join(name), contents).expect("write test file")
     };
-    let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "rust-test-ca");
-    let ca_key = KeyPair::generate().expect("CA key");
-    write("ca.pem", &params.self_signed(&ca_key).expect("CA").pem());
-    let issuer = Issuer::new(params, ca_key);
-    for (name, sans, usage) in [
-        (
-            "server",
-            vec![
-                SanType::DnsName("localhost".try_into().expect("ia5")),
-                SanType::IpAddress("127.0.0.1".parse().expect("ip")),
-            ],
-            ExtendedKeyUsagePurpose::ServerAuth,
-        ),
-        (
-            "client",
-            vec![SanType::DnsName("client.internal".try_into().expect("ia5"))],
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ),
-    ] {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("leaf params");
-        params.subject_alt_names = sans;
-        params.extended_key_usages = vec![usage];
-        let key = KeyPair::generate().expect("leaf key");
-        write(
-            &format!("{name}.pem"),
-            &params.signed_by(&key, &issuer).expect("leaf").pem(),
-        );
-        write(&format!("{name}.key"), &key.serialize_pem());
-    }
     let digest: String = Sha256::digest(TOKEN)
         .iter()
         .map(|b| format!("{b:02x}"))

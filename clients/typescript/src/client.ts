@@ -38,7 +38,7 @@ export class StreamgateClient extends Client {
     super(
       createGrpcTransport({
         baseUrl,
-        interceptors: [namingServer(parsed.authority), ...sec.interceptors],
+        interceptors: [namingServer(parsed.authority, sec.tls), ...sec.interceptors],
         sessionManager: session,
         ...(options.defaultCallTimeoutMs === undefined ? {} : { defaultTimeoutMs: options.defaultCallTimeoutMs }),
       }),

@@ -142,6 +142,19 @@ export class Lock implements AsyncDisposable {
     this.expiresAt = toDate(grant.expiresAt);
   }
 
+  /**
+   * `fencingToken` in decimal: a `bigint` is exact but `JSON.stringify` throws on it, so logs,
+   * JSON bodies and headers take this form.
+   */
+  get fencingTokenString(): string {
+    return this.fencingToken.toString();
+  }
+
+  /** What `JSON.stringify` writes: the fencing token as a decimal string, never the token. */
+  toJSON(): { name: string; fencingToken: string; expiresAt: string | undefined } {
+    return { name: this.name, fencingToken: this.fencingTokenString, expiresAt: this.expiresAt?.toISOString() };
+  }
+
   /** True once `release()` has run. */
   get released(): boolean {
     return this.#released;
@@ -239,6 +252,19 @@ export class HeldLock implements AsyncDisposable {
     this.#stream = stream;
     this.#lost = new AbortController();
     this.#watcher = this.#watch(rest).finally(unlink);
+  }
+
+  /**
+   * `fencingToken` in decimal: a `bigint` is exact but `JSON.stringify` throws on it, so logs,
+   * JSON bodies and headers take this form.
+   */
+  get fencingTokenString(): string {
+    return this.fencingToken.toString();
+  }
+
+  /** What `JSON.stringify` writes: the fencing token as a decimal string, never the token. */
+  toJSON(): { name: string; fencingToken: string; expiresAt: string | undefined } {
+    return { name: this.name, fencingToken: this.fencingTokenString, expiresAt: this.expiresAt?.toISOString() };
   }
 
   /** Aborts when the lock is no longer held: lost, released, or the stream ended. */

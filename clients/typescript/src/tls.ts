@@ -18,7 +18,7 @@ export interface TlsOptions {
   certFile?: string;
   /** PEM private key of `certFile`. */
   keyFile?: string;
-  /** Bearer token sent with every call as `authorization: Bearer TOKEN`. */
+  /** Bearer token sent with every call as `authorization: Bearer TOKEN`; "" is no token. */
   token?: string;
 }
 
@@ -64,8 +64,9 @@ export function security(address: Address, options: TlsOptions): Security {
     sessionOptions.key = read(keyFile, "client key");
   }
   const interceptors: Interceptor[] = [];
-  if (token !== undefined) {
-    if (token === "" || /\s/.test(token)) throw invalid("token must be non-empty, without whitespace");
+  // An empty token (an empty STREAMGATE_TOKEN) is no token, as in every client.
+  if (token !== undefined && token !== "") {
+    if (/\s/.test(token)) throw invalid("token must be without whitespace");
     if (!tls && !isLoopback(address)) {
       throw invalid(`a bearer token is sent only over TLS or to loopback, and ${address.authority} is neither`);
     }

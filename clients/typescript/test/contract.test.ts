@@ -3,9 +3,12 @@
  * lock waits and not-acquired, against the real server.
  */
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { GrpcCode, StreamgateClient, StreamgateError, isNotAcquired, parseAddress } from "../src/index.js";
-import { freePort, sleep, startServer, type TestServer } from "./harness.js";
+import { freePort, makeServerPki, sleep, startServer, startUpstream, type TestServer } from "./harness.js";
 
 let server: TestServer;
 let n = 0;
@@ -111,4 +114,165 @@ test("an empty lock name is INVALID_ARGUMENT naming the field", async () => {
     client.lock(""),
     (err: unknown) => err instanceof StreamgateError && err.code === GrpcCode.INVALID_ARGUMENT && err.rawMessage.includes("name"),
   );
+});
+
+// Transport failures (docs/clients.md, "Errors"): a server that cannot be reached or goes away
+// is UNAVAILABLE naming the address, whatever broke; the message says the likely fix when the
+// client recognises the mistake.
+
+const HANG_GUARD_MS = 20_000;
+
+function unavailableNaming(address: string, hint?: string): (err: unknown) => boolean {
+  return (err: unknown) => {
+    assert.ok(err instanceof StreamgateError, String(err));
+    assert.equal(err.codeName, "UNAVAILABLE", err.message);
+    assert.ok(err.rawMessage.includes(address), `${err.message} does not name ${address}`);
+    if (hint !== undefined) assert.ok(err.rawMessage.includes(hint), `${err.message} does not say "${hint}"`);
+    return true;
+  };
+}
+
+let pkiDir: string;
+let tlsServer: TestServer;
+
+before(async () => {
+  pkiDir = mkdtempSync(join(tmpdir(), "ts-contract-pki-"));
+  makeServerPki(pkiDir);
+  tlsServer = await startServer(["--tls-cert", join(pkiDir, "server.pem"), "--tls-key", join(pkiDir, "server.key")]);
+});
+
+after(async () => {
+  await tlsServer?.stop();
+  if (pkiDir !== undefined) rmSync(pkiDir, { recursive: true, force: true });
+});
+
+test("a server killed mid-unary is UNAVAILABLE naming it", async () => {
+  let arrived!: () => void;
+  const reached = new Promise<void>((r) => (arrived = r));
+  await using upstream = await startUpstream(() => arrived()); // never answers
+  const srv = await startServer(["--allow-private-networks"]);
+  try {
+    await using client = new StreamgateClient(srv.address);
+    // Settled into a value at once: the rejection comes while the server is being killed.
+    const failure = client.fetch(`${upstream.url}/stall`, { callTimeoutMs: HANG_GUARD_MS }).then(
+      () => assert.fail("the fetch answered"),
+      (err: unknown) => err,
+    );
+    await reached;
+    await srv.kill();
+    unavailableNaming(srv.address)(await failure);
+  } finally {
+    await srv.stop();
+  }
+});
+
+test("a server killed mid-stream is UNAVAILABLE naming it", async () => {
+  const srv = await startServer();
+  try {
+    await using client = new StreamgateClient(srv.address);
+    const release = new AbortController();
+    async function* readings() {
+      yield { sensorId: "s1", temperature: 21, humidity: 40 };
+      await new Promise((r) => release.signal.addEventListener("abort", r));
+    }
+    const events = client.sensorFeed(readings(), { callTimeoutMs: HANG_GUARD_MS });
+    const first = await events.next();
+    assert.equal(first.done, false);
+    await srv.kill();
+    await assert.rejects(events.next(), unavailableNaming(srv.address));
+    release.abort();
+  } finally {
+    await srv.stop();
+  }
+});
+
+test("plaintext to a TLS port is UNAVAILABLE saying the server may speak TLS", async () => {
+  await using client = new StreamgateClient(tlsServer.address);
+  await assert.rejects(
+    client.fetch("http://127.0.0.1:1/", { callTimeoutMs: HANG_GUARD_MS }),
+    unavailableNaming(tlsServer.address, "speaks TLS"),
+  );
+});
+
+test("TLS to a plaintext port is UNAVAILABLE saying the server does not speak TLS", async () => {
+  await using client = new StreamgateClient(server.address, { caFile: join(pkiDir, "ca.pem") });
+  await assert.rejects(
+    client.fetch("http://127.0.0.1:1/", { callTimeoutMs: HANG_GUARD_MS }),
+    unavailableNaming(server.address, "does not speak TLS"),
+  );
+});
+
+test("a certificate from another CA is UNAVAILABLE saying so", async () => {
+  const other = mkdtempSync(join(tmpdir(), "ts-contract-other-"));
+  try {
+    makeServerPki(other);
+    await using client = new StreamgateClient(tlsServer.address, { caFile: join(other, "ca.pem") });
+    await assert.rejects(
+      client.fetch("http://127.0.0.1:1/", { callTimeoutMs: HANG_GUARD_MS }),
+      unavailableNaming(tlsServer.address, "not signed by the CA you gave"),
+    );
+  } finally {
+    rmSync(other, { recursive: true, force: true });
+  }
+});
+
+test("a certificate for another name is UNAVAILABLE saying so", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ts-contract-name-"));
+  try {
+    makeServerPki(dir, "DNS:elsewhere.test");
+    await using srv = await startServer(["--tls-cert", join(dir, "server.pem"), "--tls-key", join(dir, "server.key")]);
+    await using client = new StreamgateClient(srv.address, { caFile: join(dir, "ca.pem") });
+    await assert.rejects(
+      client.fetch("http://127.0.0.1:1/", { callTimeoutMs: HANG_GUARD_MS }),
+      unavailableNaming(srv.address, "not valid for the name you connected to"),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("streams beyond the server's limit wait or are UNAVAILABLE, never another code", async () => {
+  const limit = 2;
+  const streams = 8;
+  await using srv = await startServer(["--max-streams-per-connection", String(limit)]);
+  await using client = new StreamgateClient(srv.address);
+  const release = new AbortController();
+  const opened = Array.from({ length: streams }, async (_, i) => {
+    async function* readings() {
+      yield { sensorId: `s${i}`, temperature: 21, humidity: 40 };
+      await new Promise((r) => release.signal.addEventListener("abort", r));
+    }
+    const events = client.sensorFeed(readings());
+    const first = events.next();
+    const waited = new Promise<"waiting">((r) => setTimeout(() => r("waiting"), 3_000));
+    const outcome = await Promise.race([first.then(() => "answered" as const), waited]).catch((err: unknown) => err);
+    void events.return(undefined).catch(() => {});
+    return outcome;
+  });
+  const outcomes = await Promise.all(opened);
+  release.abort();
+  let answered = 0;
+  for (const outcome of outcomes) {
+    if (outcome === "answered") answered++;
+    else if (outcome !== "waiting") unavailableNaming(srv.address)(outcome);
+  }
+  assert.ok(answered >= 1 && answered <= limit, `answered ${answered}`);
+});
+
+test("an empty token is no token", async () => {
+  assert.doesNotThrow(() => new StreamgateClient("10.0.0.1:1", { token: "" }));
+  await using client = new StreamgateClient(server.address, { token: "" });
+  await using lock = await client.lock(fresh("empty-token"), { waitTimeoutMs: 0 });
+  assert.ok(lock.fencingToken > 0n);
+});
+
+test("a lock's fencing token has a string form, and JSON.stringify of a lock works", async () => {
+  await using client = server.client();
+  await using lock = await client.lock(fresh("json"), { waitTimeoutMs: 0 });
+  assert.equal(lock.fencingTokenString, lock.fencingToken.toString());
+  const json = JSON.parse(JSON.stringify(lock)) as Record<string, unknown>;
+  assert.equal(json.fencingToken, lock.fencingTokenString);
+  assert.ok(!JSON.stringify(lock).includes(lock.token), "the ownership token is a secret");
+  await using held = await client.hold(fresh("json-hold"), { waitTimeoutMs: 0 });
+  assert.equal(JSON.parse(JSON.stringify(held)).fencingToken, held.fencingToken.toString());
 });

@@ -3,11 +3,11 @@
  * port, and loopback node:http upstreams. Nothing here is mocked; a missing binary fails the
  * test with what to build or install.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
+import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { connect, createServer as createTcpServer, type AddressInfo } from "node:net";
-import { dirname, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { StreamgateClient } from "../src/index.js";
@@ -44,6 +44,8 @@ export interface TestServer extends AsyncDisposable {
   log(): string;
   /** SIGTERM, then wait for exit (SIGKILL after a grace period). */
   stop(): Promise<void>;
+  /** SIGKILL at once, and wait for exit: a server that goes away mid-call. */
+  kill(): Promise<void>;
 }
 
 function waitForExit(child: ChildProcess, timeoutMs: number): Promise<void> {
@@ -62,8 +64,21 @@ function waitForExit(child: ChildProcess, timeoutMs: number): Promise<void> {
  * stderr says `listening on ADDR`.
  */
 export async function startServer(args: string[] = []): Promise<TestServer> {
+  return startBinary(["--listen", "127.0.0.1:0", ...args]);
+}
+
+/**
+ * `streamgate demo-api --listen 127.0.0.1:0`: the getting-started pages' demo API; its base URL
+ * is `http://${address}`.
+ */
+export async function startDemoApi(): Promise<TestServer> {
+  return startBinary(["demo-api", "--listen", "127.0.0.1:0"]);
+}
+
+/** Runs the streamgate binary with exactly `argv` until it logs `listening on ADDR`. */
+async function startBinary(argv: string[]): Promise<TestServer> {
   const bin = serverBinary();
-  const child = spawn(bin, ["--listen", "127.0.0.1:0", ...args], {
+  const child = spawn(bin, argv, {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, NO_COLOR: "1", RUST_LOG: process.env.RUST_LOG ?? "info" },
   });
@@ -110,6 +125,10 @@ export async function startServer(args: string[] = []): Promise<TestServer> {
     },
     log: () => tail,
     stop,
+    async kill() {
+      child.kill("SIGKILL");
+      await waitForExit(child, STOP_TIMEOUT_MS);
+    },
     [Symbol.asyncDispose]: stop,
   };
 }
@@ -242,4 +261,29 @@ export function redisGet(port: number, key: string): Promise<string | null> {
       reject(new Error(`redis GET ${key} timed out`));
     });
   });
+}
+
+/**
+ * A CA (ca.pem) and a server certificate (server.pem/.key) for `serverSan` in `dir`, made with
+ * the openssl CLI (test.sh installs it when missing).
+ */
+export function makeServerPki(dir: string, serverSan = "DNS:localhost,IP:127.0.0.1"): void {
+  const openssl = (...args: string[]) => {
+    try {
+      execFileSync("openssl", args, { cwd: dir, stdio: ["ignore", "ignore", "pipe"], timeout: 60_000 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") {
+        throw new Error("openssl not found: install openssl (apt-get install -y openssl)");
+      }
+      throw err;
+    }
+  };
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+  openssl("req", "-x509", ...ec, "-days", "30", "-subj", "/CN=ts-test-ca",
+    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+    "-keyout", "ca.key", "-out", "ca.pem");
+  openssl("req", ...ec, "-subj", "/CN=server", "-keyout", "server.key", "-out", "server.csr");
+  writeFileSync(join(dir, "server.ext"), `subjectAltName=${serverSan}\nextendedKeyUsage=serverAuth\n`);
+  openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+    "-days", "30", "-extfile", "server.ext", "-out", "server.pem");
 }

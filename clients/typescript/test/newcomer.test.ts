@@ -2,7 +2,7 @@
  * What a newcomer does with docs/getting-started/typescript.md, done by a test: `npm pack` of
  * the client, a new `npm init -y` project in a temp folder outside the repository, the
  * tarball installed, the page's tsconfig and two programs copied unchanged, compiled and run
- * against the real server and a loopback demo API; then the two mistakes, with their errors.
+ * against the real server and its demo API (`streamgate demo-api`); then the two mistakes, with their errors.
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -12,29 +12,20 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { promisify } from "node:util";
 import { after, before, test } from "node:test";
-import { pkgDir, repoDir, sendJson, startServer, startUpstream, type TestServer, type TestUpstream } from "./harness.js";
+import { pkgDir, repoDir, startDemoApi, startServer, type TestServer } from "./harness.js";
 
 const run = promisify(execFile);
 /** npm and the programs get this long; reaching it is a hang, reported as such. */
 const STEP_TIMEOUT_MS = 300_000;
 
 let server: TestServer;
-let api: TestUpstream;
+let api: TestServer;
 let dir: string;
 
 before(async () => {
   server = await startServer(["--allow-private-networks"]);
-  api = await startUpstream((req, res) => {
-    const url = new URL(req.url ?? "/", "http://upstream");
-    if (url.pathname === "/hello") {
-      res.writeHead(200, { "content-type": "text/plain" }).end("hello\n");
-      return;
-    }
-    const page = Number(url.searchParams.get("page") ?? "1");
-    const size = Number(url.searchParams.get("size") ?? "20");
-    const ids = Array.from({ length: size }, (_, i) => (page - 1) * size + i + 1).filter((id) => id <= 10);
-    sendJson(res, 200, ids.map((id) => ({ id })));
-  });
+  // The demo API the page tells the reader to start: `streamgate demo-api`.
+  api = await startDemoApi();
   dir = mkdtempSync(join(tmpdir(), "streamgate-ts-newcomer-"));
 });
 
@@ -84,7 +75,7 @@ test("the getting-started page compiles and runs in a fresh npm init project", a
   writeFileSync(join(app, "mistakes.ts"), snippet(doc, "mistakes.ts"));
   await sh("npx", ["--no-install", "tsc", "-p", "."], app);
 
-  const env = { ...process.env, STREAMGATE_ADDR: server.address, DEMO_API: api.url };
+  const env = { ...process.env, STREAMGATE_ADDR: server.address, DEMO_API: `http://${api.address}` };
   const out = await sh("node", ["dist/main.js"], app, env);
   for (const expected of [
     "fetch: HTTP 200 hello\n",

@@ -81,8 +81,21 @@ func ServerBinary(tb testing.TB) string {
 // and waits for its `listening on ADDR` line. The test's cleanup stops it with SIGTERM.
 func StartServer(tb testing.TB, args ...string) *Server {
 	tb.Helper()
+	return startBinary(tb, append([]string{"--listen", "127.0.0.1:0"}, args...))
+}
+
+// StartDemoAPI runs `streamgate demo-api --listen 127.0.0.1:0`, the getting-started pages'
+// demo API (its base URL is "http://" + Addr); the test's cleanup stops it.
+func StartDemoAPI(tb testing.TB) *Server {
+	tb.Helper()
+	return startBinary(tb, []string{"demo-api", "--listen", "127.0.0.1:0"})
+}
+
+// startBinary runs the streamgate binary with exactly args until it logs `listening on ADDR`.
+func startBinary(tb testing.TB, args []string) *Server {
+	tb.Helper()
 	bin := ServerBinary(tb)
-	cmd := exec.Command(bin, append([]string{"--listen", "127.0.0.1:0"}, args...)...)
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "NO_COLOR=1")
 	s := &Server{cmd: cmd, log: newTail(), exit: make(chan error, 1)}
 	addrCh := make(chan string, 1)
@@ -112,6 +125,16 @@ func (s *Server) Dial(tb testing.TB, opts ...streamgate.DialOption) *streamgate.
 	}
 	tb.Cleanup(func() { _ = c.Close() })
 	return c
+}
+
+// Kill ends the process at once (SIGKILL): a server that goes away mid-call.
+func (s *Server) Kill(tb testing.TB) {
+	tb.Helper()
+	if err := s.cmd.Process.Kill(); err != nil {
+		tb.Fatalf("kill streamgate: %v", err)
+	}
+	err := <-s.exit
+	s.exit <- err
 }
 
 // Log is the server's recent stderr, for assertions about what it logged.

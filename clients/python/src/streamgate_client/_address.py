@@ -100,8 +100,11 @@ def credentials(
     credentials, which only connect to loopback. ``None`` means a plain insecure channel."""
     if (cert is None) != (key is None):
         raise StreamgateError(grpc.StatusCode.INVALID_ARGUMENT, "a client certificate needs both cert and key")
-    if token is not None and (not token or any(c.isspace() for c in token)):
-        raise StreamgateError(grpc.StatusCode.INVALID_ARGUMENT, "token must be non-empty, without whitespace")
+    if token == "":
+        # An empty token (an empty STREAMGATE_TOKEN) is no token, as in every client.
+        token = None
+    if token is not None and any(c.isspace() for c in token):
+        raise StreamgateError(grpc.StatusCode.INVALID_ARGUMENT, "token must be without whitespace")
     tls = address.tls or ca is not None or cert is not None
     channel: grpc.ChannelCredentials | None
     if tls:

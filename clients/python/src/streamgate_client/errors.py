@@ -44,12 +44,46 @@ class LockNotAcquired(StreamgateError):
 LockTimeout = LockNotAcquired
 
 
+#: The likely cause and fix of a connection failure, by the words gRPC core and BoringSSL use
+#: for it: (every one of these texts, the hint).
+_HINTS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("WRONG_VERSION_NUMBER",), "the server does not speak TLS: use HOST:PORT or http://"),
+    (
+        ("CERTIFICATE_VERIFY_FAILED",),
+        "the server's certificate is not signed by the CA you gave (without a CA file: by a root the system trusts)",
+    ),
+    (
+        ("Hostname Verification Check failed",),
+        "the server's certificate is not valid for the name you connected to: connect by a name it lists",
+    ),
+    # A TLS port closes a plaintext connection during set-up, before any HTTP/2 frame.
+    (
+        ("failed to connect to all addresses", "Socket closed"),
+        "the connection closed during set-up: if the server speaks TLS, use https:// or a CA file",
+    ),
+)
+
+
+def transport_hint(details: str) -> str | None:
+    """The likely cause and fix of an ``UNAVAILABLE`` failure, when the client recognises it."""
+    for texts, hint in _HINTS:
+        if all(text in details for text in texts):
+            return hint
+    return None
+
+
 def from_rpc_error(err: grpc.aio.AioRpcError, address: str = "") -> StreamgateError:
-    """Converts grpc.aio's exception into the client's own; an ``UNAVAILABLE`` message names
-    the server ``address`` when it does not yet (docs/clients.md, "Errors")."""
+    """Converts grpc.aio's exception into the client's own; an ``UNAVAILABLE`` message says the
+    likely fix when the client recognises the mistake (a TLS mismatch, a certificate that does
+    not verify) and names the server ``address`` when it does not yet (docs/clients.md,
+    "Errors")."""
     details = err.details() or ""
-    if err.code() == grpc.StatusCode.UNAVAILABLE and address and address not in details:
-        details = f"{details} (server {address})"
+    if err.code() == grpc.StatusCode.UNAVAILABLE:
+        hint = transport_hint(details)
+        if hint is not None:
+            details = f"{details}; {hint}"
+        if address and address not in details:
+            details = f"{details} (server {address})"
     return StreamgateError(err.code(), details)
 
 

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod pki;
 pub mod upstreams;
 
 use std::collections::VecDeque;
@@ -29,10 +30,33 @@ impl ServerProcess {
     /// Starts `streamgate --listen 127.0.0.1:0 --allow-private-networks` plus `extra` and waits
     /// for its `listening on ADDR` line.
     pub fn start(extra: &[&str]) -> Self {
+        let mut args = vec!["--listen", "127.0.0.1:0", "--allow-private-networks"];
+        args.extend_from_slice(extra);
+        Self::start_args(&args)
+    }
+
+    /// Starts `streamgate demo-api --listen 127.0.0.1:0`, the getting-started pages' demo API;
+    /// `url` is its base URL.
+    pub fn start_demo_api() -> Self {
+        Self::start_args(&["demo-api", "--listen", "127.0.0.1:0"])
+    }
+
+    /// `host:port` the process listens on.
+    pub fn authority(&self) -> &str {
+        self.url.trim_start_matches("http://")
+    }
+
+    /// Kills the process at once (SIGKILL): a server that goes away mid-call.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the binary with exactly `args` and waits for its `listening on ADDR` line.
+    fn start_args(args: &[&str]) -> Self {
         let binary = server_binary();
         let mut child = Command::new(&binary)
-            .args(["--listen", "127.0.0.1:0", "--allow-private-networks"])
-            .args(extra)
+            .args(args)
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())

@@ -40,7 +40,8 @@ pub struct FetchArgs {
     #[arg(short = 'i', long)]
     include: bool,
 
-    /// Exit 22 when the HTTP status is 400 or more (the body is printed all the same).
+    /// Exit 22 when the HTTP status is 400 or more, saying the status on stderr (the body is
+    /// printed all the same).
     #[arg(short = 'f', long)]
     fail: bool,
 }
@@ -66,11 +67,16 @@ pub async fn run(server: &crate::Server, args: FetchArgs, out: &Output) -> anyho
     let client = server.connect().await?;
     let response = client.fetch(&args.url, options).await?;
     print_response(&response, args.include, out)?;
-    Ok(if args.fail && response.status >= 400 {
-        exit::HTTP_ERROR
-    } else {
-        exit::OK
-    })
+    if args.fail && response.status >= 400 {
+        // As curl's --fail does: a script that checks only the exit code still has a log line
+        // that says why.
+        eprintln!(
+            "streamgate-cli: {} answered HTTP {} (--fail)",
+            response.url, response.status
+        );
+        return Ok(exit::HTTP_ERROR);
+    }
+    Ok(exit::OK)
 }
 
 fn read_body(data: &str) -> anyhow::Result<Vec<u8>> {
