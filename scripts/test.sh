@@ -39,6 +39,8 @@ timed() {
     "$@"
     echo "   ($* took $((SECONDS - start)) s)"
 }
+echo "== release check (versions, changelog, package dry runs)"
+timed bash scripts/release-check.sh
 echo "== Kubernetes manifests (kubeconform, offline schemas)"
 timed bash scripts/kube-validate.sh
 
