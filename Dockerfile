@@ -16,7 +16,7 @@ FROM ${BUILD_BASE} AS build
 ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
     && apt-get install -y --no-install-recommends rustc-web cargo-web gcc libc6-dev ca-certificates \
-    && rm -rf /var/lib/apt/lists/*
+    && apt-get clean && rm -rf /var/lib/apt/lists/* /var/log/apt /var/log/dpkg.log
 # /cargo-home and /target may be bind mounts (`podman build -v`, as scripts/image.sh does):
 # then the crates come from a cargo home filled by `cargo fetch` outside (CARGO_NET_OFFLINE=true:
 # the build stage needs no access to crates.io) and dependencies are compiled once across
@@ -31,12 +31,14 @@ RUN cargo build --release --locked --bin streamgate \
 
 FROM ${RUNTIME_BASE}
 ARG DEBIAN_FRONTEND=noninteractive
+# apt-get clean and the lists removed: the base may not drop apt's caches by itself (the
+# mmdebstrap base does not), and they are tens of MB.
 # ca-certificates: Fetch and ListPages reach https:// upstreams (and rediss://) through the
 # system's roots. No shell tool is needed by the health check: it is the binary itself.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
-    && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
+    && apt-get clean && rm -rf /var/lib/apt/lists/* /var/log/apt /var/log/dpkg.log \
+    && useradd --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin streamgate
 COPY --from=build /out/streamgate /usr/local/bin/streamgate
 USER 10001:10001

@@ -114,13 +114,13 @@ for ((w = 0; w < WORKERS; w++)); do
     (
         for ((r = 0; r < ROUNDS; r++)); do
             timeout "$RUN_SECONDS" "$CLI" --server "127.0.0.1:$port" lock --wait "$LOCK_WAIT" \
-                compose-test/counter -- sh -c "$increment"
+                compose-test/counter -- sh -c "$increment" 2>>"$WORK/worker-$w.log"
         done
     ) &
     pids+=($!)
 done
 for pid in "${pids[@]}"; do
-    wait "$pid" || fail "a lock worker failed"
+    wait "$pid" || { cat "$WORK"/worker-*.log >&2; fail "a lock worker failed"; }
 done
 
 expected=$((WORKERS * ROUNDS))

@@ -42,7 +42,18 @@ timed() {
     "$@"
     echo "   ($* took $((SECONDS - start)) s)"
 }
+echo "== release check (versions, changelog, package dry runs)"
+timed bash scripts/release-check.sh
 echo "== Kubernetes manifests (kubeconform, offline schemas)"
 timed bash scripts/kube-validate.sh
+if command -v podman >/dev/null || command -v apt-get >/dev/null; then
+    echo "== container image (podman: build, run, one call of each service)"
+    timed bash scripts/image.sh test
+    echo "== compose stack (two replicas, one Redis, exact lock counter)"
+    timed bash scripts/compose-test.sh
+else
+    echo "== container image and compose: SKIPPED: podman is not installed and apt-get is" \
+        "not here to install it (install podman to run scripts/image.sh test)"
+fi
 
 echo "== all suites passed"
