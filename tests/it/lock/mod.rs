@@ -4,4 +4,5 @@ mod cluster;
 mod conformance;
 mod permits;
 mod redis;
+mod safety;
 mod sentinel;
