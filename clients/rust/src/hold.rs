@@ -109,7 +109,9 @@ impl Client {
             ttl: options.ttl.map(to_proto_duration),
             wait_timeout: Some(to_proto_duration(wait)),
             owner: options.owner.clone(),
-            ..Default::default()
+            limit: options.limit,
+            mode: options.mode.into(),
+            permits: options.permits,
         };
         // The stream itself has no deadline (it lives as long as the hold); only getting the
         // first event is bounded, like one AcquireLock call.

@@ -127,6 +127,29 @@ async fn lock_holds_the_lock_while_the_command_runs() {
 }
 
 #[tokio::test]
+async fn lock_with_a_limit_lets_that_many_commands_hold_a_permit_at_once() {
+    let server = ServerProcess::start(&[]);
+    let cli_path = env!("CARGO_BIN_EXE_streamgate-cli");
+    // Inside a permit of two, a second permit is free and a third is not.
+    let inner = format!(
+        "{cli_path} --server {url} lock pool --limit 2 -- sh -c '{cli_path} --server {url} lock pool --limit 2 -- true; echo third=$?'; echo second=$?",
+        url = server.url
+    );
+    let run = run_cli(
+        &server.url,
+        &["lock", "pool", "--limit", "2", "--", "sh", "-c", &inner],
+    )
+    .await;
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(
+        run.stdout.split_whitespace().collect::<Vec<_>>(),
+        ["third=75", "second=0"],
+        "stderr: {}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
 async fn lock_of_a_missing_command_exits_127_and_releases() {
     let server = ServerProcess::start(&[]);
     let run = run_cli(

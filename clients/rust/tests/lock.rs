@@ -179,3 +179,57 @@ async fn an_empty_lock_name_is_invalid_argument() {
         .expect_err("empty name");
     assert_eq!(err.code(), Code::InvalidArgument, "{err}");
 }
+
+#[tokio::test]
+async fn a_semaphore_grants_up_to_its_limit_and_readers_share_while_a_writer_is_alone() {
+    let server = ServerProcess::start(&[]);
+    let client = server.client().await;
+    let sem = || LockOptions::new().semaphore(2);
+    let a = client.lock("pool", sem()).await.expect("permit 1");
+    let b = client.lock("pool", sem()).await.expect("permit 2");
+    assert!(b.fencing_token() > a.fencing_token());
+    assert!(
+        client
+            .try_lock("pool", sem())
+            .await
+            .expect("answers")
+            .is_none(),
+        "a third permit of two"
+    );
+    let err = client
+        .try_lock("pool", LockOptions::new().semaphore(3))
+        .await
+        .expect_err("another limit");
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err}");
+    assert!(a.release().await.expect("release"));
+    let c = client.try_lock("pool", sem()).await.expect("answers");
+    assert!(c.is_some(), "the freed permit is granted");
+
+    let r1 = client
+        .lock("doc", LockOptions::new().read())
+        .await
+        .expect("reader");
+    let held = client
+        .hold("doc", HoldOptions::new().read().wait(Duration::ZERO))
+        .await
+        .expect("a held reader shares");
+    assert!(held.fencing_token() > r1.fencing_token());
+    assert!(
+        client
+            .try_lock("doc", LockOptions::new().write())
+            .await
+            .expect("answers")
+            .is_none(),
+        "no writer beside readers"
+    );
+    assert!(r1.release().await.expect("release"));
+    drop(held);
+    let w = client
+        .lock(
+            "doc",
+            LockOptions::new().write().wait(Duration::from_secs(5)),
+        )
+        .await
+        .expect("the writer once the readers are gone");
+    assert!(w.release().await.expect("release"));
+}

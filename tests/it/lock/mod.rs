@@ -6,4 +6,5 @@ mod cluster;
 mod conformance;
 mod permits;
 mod redis;
+mod safety;
 mod sentinel;

@@ -27,6 +27,22 @@ pub struct LockArgs {
     #[arg(long)]
     owner: Option<String>,
 
+    /// Take a permit of a semaphore of N permits instead of a mutex (at most N holders).
+    #[arg(long, value_name = "N", conflicts_with_all = ["read", "write"])]
+    limit: Option<u32>,
+
+    /// With --limit: how many permits to take (default 1).
+    #[arg(long, requires = "limit")]
+    permits: Option<u32>,
+
+    /// Take a read share of a read-write lock (with other readers, no writer).
+    #[arg(long, conflicts_with = "write")]
+    read: bool,
+
+    /// Take the write side of a read-write lock (alone).
+    #[arg(long)]
+    write: bool,
+
     /// The command and its arguments; it gets STREAMGATE_FENCING_TOKEN and STREAMGATE_LOCK_NAME.
     #[arg(last = true, required = true, num_args = 1..)]
     command: Vec<String>,
@@ -40,6 +56,18 @@ pub async fn run(server: &crate::Server, args: LockArgs, out: &Output) -> anyhow
     );
     if let Some(ttl) = args.ttl {
         options = options.ttl(ttl);
+    }
+    if let Some(limit) = args.limit {
+        options = options.semaphore(limit);
+    }
+    if let Some(permits) = args.permits {
+        options = options.permits(permits);
+    }
+    if args.read {
+        options = options.read();
+    }
+    if args.write {
+        options = options.write();
     }
     // Unlike the library's `hold` (which waits until granted), the CLI tries once unless told
     // to wait: a script that forgot `--wait` should fail fast rather than hang.
