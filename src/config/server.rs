@@ -89,12 +89,21 @@ pub struct ServerArgs {
     /// silent or half-way then is closed. `--tls-handshake-timeout` is an older name of it.
     #[arg(
         long,
-        alias = "tls-handshake-timeout",
         env = "STREAMGATE_HANDSHAKE_TIMEOUT",
         value_parser = humantime::parse_duration,
         default_value = DEFAULT_HANDSHAKE_TIMEOUT
     )]
     pub handshake_timeout: Duration,
+
+    /// The older name of `--handshake-timeout`, flag and env twin both kept working for the
+    /// deployments that set them; when given it is the one used.
+    #[arg(
+        long,
+        env = "STREAMGATE_TLS_HANDSHAKE_TIMEOUT",
+        value_parser = humantime::parse_duration,
+        hide = true
+    )]
+    pub tls_handshake_timeout: Option<Duration>,
 
     /// How long a connection may stay without an open stream (call) before it is closed:
     /// HTTP/2 connections get a GOAWAY first, so their clients reconnect without failing a
@@ -175,7 +184,10 @@ impl ServerArgs {
                 self.max_streams_per_connection,
             )?)
             .expect("checked non-zero"),
-            handshake_timeout: longer_than_zero("handshake-timeout", self.handshake_timeout)?,
+            handshake_timeout: match self.tls_handshake_timeout {
+                Some(old) => longer_than_zero("tls-handshake-timeout", old)?,
+                None => longer_than_zero("handshake-timeout", self.handshake_timeout)?,
+            },
             idle_timeout: longer_than_zero("idle-timeout", self.idle_timeout)?,
             keepalive_interval: longer_than_zero("keepalive-interval", self.keepalive_interval)?,
             keepalive_timeout: longer_than_zero("keepalive-timeout", self.keepalive_timeout)?,

@@ -156,7 +156,7 @@ impl Fetcher {
     /// [`Fetcher::execute`] applies them first: the cache asks before it answers from its store.
     pub(crate) fn check_target(&self, req: &HttpRequest) -> Result<(), FetchError> {
         if let Some(caller) = &req.caller {
-            caller.host_allowed(req.url.host_str().unwrap_or_default())?;
+            caller.host_allowed(&req.url)?;
         }
         self.policy.check_url(&req.url).map_err(|r| {
             self.metrics.refused(r.kind);
