@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+use super::windows::{DEFAULT_STREAM_WINDOW_BYTES, FlowWindows};
 use super::{ConfigError, at_least_one};
 
 /// Log output format.
@@ -49,6 +50,17 @@ pub struct ServerArgs {
         default_value_t = 256
     )]
     pub max_streams_per_connection: u32,
+
+    /// Unread bytes one stream may send ahead of the server (HTTP/2's initial stream window).
+    /// The connection window follows from it and --max-streams-per-connection, so a client
+    /// sending small messages at full speed is slowed by flow control, never cut off by the
+    /// HTTP/2 small-frame protection (docs/sensor.md, "Full-speed streams").
+    #[arg(
+        long,
+        env = "STREAMGATE_STREAM_WINDOW_BYTES",
+        default_value_t = DEFAULT_STREAM_WINDOW_BYTES
+    )]
+    pub stream_window_bytes: u32,
 }
 
 /// The checked server-wide settings.
@@ -65,10 +77,17 @@ pub struct ServerSettings {
     pub max_connections: NonZeroUsize,
     /// Concurrent streams per HTTP/2 connection.
     pub max_streams_per_connection: NonZeroU32,
+    /// The HTTP/2 receive windows, sized for `max_streams_per_connection`.
+    pub windows: FlowWindows,
 }
 
 impl ServerArgs {
     pub(super) fn settings(&self) -> Result<ServerSettings, ConfigError> {
+        let max_streams_per_connection = NonZeroU32::new(at_least_one(
+            "max-streams-per-connection",
+            self.max_streams_per_connection,
+        )?)
+        .expect("checked non-zero");
         Ok(ServerSettings {
             listen: self.listen,
             log_format: self.log_format,
@@ -78,11 +97,11 @@ impl ServerArgs {
                 self.max_connections,
             )?)
             .expect("checked non-zero"),
-            max_streams_per_connection: NonZeroU32::new(at_least_one(
-                "max-streams-per-connection",
-                self.max_streams_per_connection,
-            )?)
-            .expect("checked non-zero"),
+            max_streams_per_connection,
+            windows: FlowWindows::for_streams(
+                max_streams_per_connection,
+                self.stream_window_bytes,
+            )?,
         })
     }
 }

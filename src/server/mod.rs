@@ -206,6 +206,8 @@ impl App {
 
         let router = Server::builder()
             .max_concurrent_streams(settings.server.max_streams_per_connection.get())
+            .initial_stream_window_size(settings.server.windows.stream_bytes.get())
+            .initial_connection_window_size(settings.server.windows.connection_bytes.get())
             // gRPC-Web callers may speak HTTP/1.1; native gRPC still needs HTTP/2 (tonic-web
             // answers a non-gRPC-Web HTTP/1.1 request with 400).
             .accept_http1(true)

@@ -5,6 +5,7 @@
 
 pub mod edge;
 pub mod fetch;
+pub mod frame_client;
 pub mod h2raw;
 pub mod lock;
 pub mod metrics;

@@ -3,3 +3,4 @@
 mod deadman;
 mod feed;
 mod flow;
+mod full_speed;
