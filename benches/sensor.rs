@@ -18,7 +18,6 @@ mod support;
 
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -29,11 +28,11 @@ use streamgate::proto::sensor_service_server::{SensorService, SensorServiceServe
 use streamgate::proto::{ProcessedReading, SensorFeedRequest, SensorFeedResponse};
 use streamgate_client::SensorServiceClient;
 use streamgate_client::proto as client;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tonic::{Request, Response, Status, Streaming};
 
+use support::process::ServerProcess;
 use support::{TestServer, connect, percentile, result};
 
 const SENSORS: usize = 100;
@@ -102,59 +101,6 @@ async fn start_in_process() -> TestServer {
 
 async fn start_in_process_with_metrics() -> TestServer {
     TestServer::start_with_args(&["--metrics-listen", "127.0.0.1:0"]).await
-}
-
-/// The streamgate binary in its own process, killed on drop.
-struct ServerProcess {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl ServerProcess {
-    async fn start() -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_streamgate"))
-            .args(["--listen", "127.0.0.1:0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn the streamgate binary");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let stderr = tokio::process::ChildStderr::from_std(stderr).expect("async stderr");
-        let mut lines = BufReader::new(stderr).lines();
-        let addr = loop {
-            let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-                .await
-                .expect("streamgate logs within 30 s")
-                .expect("read stderr")
-                .expect("streamgate exited before listening");
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                let token = rest.split(|c: char| c.is_whitespace() || c == '"').next();
-                break token
-                    .and_then(|t| t.parse().ok())
-                    .expect("an address after 'listening on'");
-            }
-        };
-        // Keep draining its log so it never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self { child, addr }
-    }
-
-    fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("read the server's /proc status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmRSS")
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn reading(ids: &[String], i: usize) -> client::SensorFeedRequest {

@@ -11,6 +11,7 @@ mod sensor;
 mod server;
 pub mod topology;
 mod web;
+mod windows;
 
 use std::time::Duration;
 
@@ -23,6 +24,7 @@ pub use metrics::{MetricsArgs, MetricsSettings};
 pub use sensor::{DEFAULT_SENSOR_MAX_STREAMS, SensorArgs, SensorSettings};
 pub use server::{LogFormat, ServerArgs, ServerSettings};
 pub use web::{AllowedOrigins, WebArgs, WebSettings};
+pub use windows::{DEFAULT_STREAM_WINDOW_BYTES, FlowWindows};
 
 /// Every setting of the `streamgate` server. Durations take humantime spellings (`500ms`, `10s`).
 #[derive(Clone, Debug, Parser)]

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+use super::windows::{DEFAULT_STREAM_WINDOW_BYTES, FlowWindows};
 use super::{ConfigError, at_least_one, longer_than_zero};
 
 /// `--handshake-timeout`: Envoy's edge guidance allows 10 s for a new connection's first
@@ -136,6 +137,17 @@ pub struct ServerArgs {
     /// The same, over every connection of the server.
     #[arg(long, env = "STREAMGATE_MAX_PARTIAL_MESSAGE_BYTES", default_value_t = DEFAULT_MAX_PARTIAL_MESSAGE_BYTES)]
     pub max_partial_message_bytes: usize,
+
+    /// Unread bytes one stream may send ahead of the server (HTTP/2's initial stream window).
+    /// The connection window follows from it and --max-streams-per-connection, so a client
+    /// sending small messages at full speed is slowed by flow control, never cut off by the
+    /// HTTP/2 small-frame protection (docs/sensor.md, "Full-speed streams").
+    #[arg(
+        long,
+        env = "STREAMGATE_STREAM_WINDOW_BYTES",
+        default_value_t = DEFAULT_STREAM_WINDOW_BYTES
+    )]
+    pub stream_window_bytes: u32,
 }
 
 /// The checked server-wide settings.
@@ -166,10 +178,17 @@ pub struct ServerSettings {
     pub max_partial_message_bytes_per_connection: NonZeroUsize,
     /// Bytes of messages received in part the whole server may hold.
     pub max_partial_message_bytes: NonZeroUsize,
+    /// The HTTP/2 receive windows, sized for `max_streams_per_connection`.
+    pub windows: FlowWindows,
 }
 
 impl ServerArgs {
     pub(super) fn settings(&self) -> Result<ServerSettings, ConfigError> {
+        let max_streams_per_connection = NonZeroU32::new(at_least_one(
+            "max-streams-per-connection",
+            self.max_streams_per_connection,
+        )?)
+        .expect("checked non-zero");
         Ok(ServerSettings {
             listen: self.listen,
             log_format: self.log_format,
@@ -179,11 +198,11 @@ impl ServerArgs {
                 self.max_connections,
             )?)
             .expect("checked non-zero"),
-            max_streams_per_connection: NonZeroU32::new(at_least_one(
-                "max-streams-per-connection",
-                self.max_streams_per_connection,
-            )?)
-            .expect("checked non-zero"),
+            max_streams_per_connection,
+            windows: FlowWindows::for_streams(
+                max_streams_per_connection,
+                self.stream_window_bytes,
+            )?,
             handshake_timeout: match self.tls_handshake_timeout {
                 Some(old) => longer_than_zero("tls-handshake-timeout", old)?,
                 None => longer_than_zero("handshake-timeout", self.handshake_timeout)?,

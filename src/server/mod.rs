@@ -217,6 +217,8 @@ impl App {
             .max_concurrent_streams(settings.server.max_streams_per_connection.get())
             .http2_keepalive_interval(Some(settings.server.keepalive_interval))
             .http2_keepalive_timeout(Some(settings.server.keepalive_timeout))
+            .initial_stream_window_size(settings.server.windows.stream_bytes.get())
+            .initial_connection_window_size(settings.server.windows.connection_bytes.get())
             // gRPC-Web callers may speak HTTP/1.1; native gRPC still needs HTTP/2 (tonic-web
             // answers a non-gRPC-Web HTTP/1.1 request with 400).
             .accept_http1(true)

@@ -7,6 +7,7 @@ pub mod binary;
 pub mod edge;
 pub mod eventually;
 pub mod fetch;
+pub mod frame_client;
 pub mod h2raw;
 pub mod lock;
 pub mod logs;

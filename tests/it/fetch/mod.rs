@@ -3,6 +3,7 @@
 
 mod cache;
 mod cache_coalescing;
+mod concurrent;
 mod cross_origin;
 mod guard;
 mod limits;

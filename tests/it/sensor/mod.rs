@@ -4,3 +4,4 @@ mod cap;
 mod deadman;
 mod feed;
 mod flow;
+mod full_speed;
