@@ -20,6 +20,8 @@ cargo test --workspace -- --skip serial_
 echo "== cargo test (memory-measuring tests, one at a time)"
 cargo test --test it serial_ -- --test-threads=1
 
+echo "== Jaeger (the trace tests' backend; built once from the Go module proxy, then cached)"
+bash scripts/ensure-jaeger.sh
 echo "== Python client"
 bash clients/python/test.sh
 echo "== TypeScript client"

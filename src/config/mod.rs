@@ -10,6 +10,7 @@ mod metrics;
 mod sensor;
 mod server;
 pub mod topology;
+mod trace;
 mod web;
 
 use std::time::Duration;
@@ -22,6 +23,7 @@ pub use lock::{LockArgs, LockSettings, RedisSettings};
 pub use metrics::{MetricsArgs, MetricsSettings};
 pub use sensor::{SensorArgs, SensorSettings};
 pub use server::{LogFormat, ServerArgs, ServerSettings};
+pub use trace::{OtlpProtocol, Sampling, TraceArgs, TraceSettings};
 pub use web::{AllowedOrigins, WebArgs, WebSettings};
 
 /// Every setting of the `streamgate` server. Durations take humantime spellings (`500ms`, `10s`).
@@ -56,6 +58,9 @@ pub struct Config {
     /// TLS, callers and policy.
     #[command(flatten)]
     pub edge: EdgeArgs,
+    /// OTLP trace export.
+    #[command(flatten)]
+    pub trace: TraceArgs,
 }
 
 /// The checked settings, one part per service.
@@ -75,6 +80,8 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     /// TLS, callers and policy.
     pub edge: EdgeSettings,
+    /// OTLP trace export; `None` = off.
+    pub trace: Option<TraceSettings>,
 }
 
 /// A setting out of range; the message names the flag.
@@ -115,6 +122,7 @@ impl Config {
             sensor: self.sensor.settings()?,
             web: self.web.settings()?,
             metrics: self.metrics.settings()?,
+            trace: self.trace.settings()?,
         })
     }
 }

@@ -43,6 +43,7 @@ pub(super) fn stack(
     web: &WebSettings,
     metrics: &Metrics,
     gate: Option<Arc<Gate>>,
+    exporting_traces: bool,
 ) -> ServiceBuilder<Layers> {
     ServiceBuilder::new()
         // Browsers first (see the module doc): keep these two ahead of every other layer.
@@ -50,7 +51,7 @@ pub(super) fn stack(
         .layer(grpc_web::layer())
         // Trace context next, so everything after it (and its log lines) runs in the call's
         // span; gRPC metrics before auth, so the edge's refusals are counted under their codes.
-        .layer(TraceLayer)
+        .layer(TraceLayer::new(exporting_traces))
         .layer(GrpcMetricsLayer::new(metrics.grpc()))
         .layer(AuthLayer::new(gate))
 }

@@ -209,7 +209,12 @@ impl App {
             // gRPC-Web callers may speak HTTP/1.1; native gRPC still needs HTTP/2 (tonic-web
             // answers a non-gRPC-Web HTTP/1.1 request with 400).
             .accept_http1(true)
-            .layer(layers::stack(&settings.web, &metrics, gate.clone()))
+            .layer(layers::stack(
+                &settings.web,
+                &metrics,
+                gate.clone(),
+                settings.trace.is_some(),
+            ))
             .add_service(health.service())
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
