@@ -77,7 +77,7 @@ pub(crate) fn http_client_span(method: &http::Method, url: &Url) -> Span {
         http.request.method = %method,
         url.full = %url_full(url),
         server.address = url.host_str().unwrap_or_default(),
-        server.port = url.port_or_known_default().unwrap_or(0),
+        server.port = i64::from(url.port_or_known_default().unwrap_or(0)),
         http.response.status_code = tracing::field::Empty,
         error.type = tracing::field::Empty,
     )
@@ -85,7 +85,7 @@ pub(crate) fn http_client_span(method: &http::Method, url: &Url) -> Span {
 
 /// The response status of an upstream request; 4xx and 5xx mark a CLIENT span as failed.
 pub(crate) fn record_http_status(span: &Span, status: u16) {
-    span.record("http.response.status_code", status);
+    span.record("http.response.status_code", i64::from(status));
     if status >= 400 {
         span.record("otel.status_code", "ERROR");
         // The conventions' `error.type` for an HTTP error status is the code as a string.
