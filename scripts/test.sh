@@ -24,6 +24,9 @@ cargo test --test it serial_ -- --test-threads=1
 echo "== HTTP caching test suite through the shared cache (required passes must not drop)"
 bash scripts/cache-tests/run.sh
 
+echo "== Jaeger (the trace tests' backend; built once from the Go module proxy, then cached)"
+bash scripts/ensure-jaeger.sh
+
 echo "== Python client"
 bash clients/python/test.sh
 echo "== TypeScript client"

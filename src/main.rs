@@ -32,8 +32,21 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(settings.server.log_format);
+    let export = match &settings.trace {
+        None => {
+            telemetry::init(settings.server.log_format);
+            None
+        }
+        Some(trace) => match telemetry::init_with_export(settings.server.log_format, trace) {
+            Ok(export) => Some(export),
+            Err(e) => {
+                eprintln!("streamgate: {e}");
+                return ExitCode::from(1);
+            }
+        },
+    };
     let listen = settings.server.listen;
+    let shutdown_grace = settings.server.shutdown_grace;
     let listener = match TcpListener::bind(listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -48,6 +61,10 @@ async fn main() -> ExitCode {
         }
         Err(e) => Err(e),
     };
+    if let Some(export) = export {
+        // The spans of the last calls, within the time calls in flight got to finish.
+        export.shutdown(shutdown_grace).await;
+    }
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -47,6 +47,30 @@ impl TraceContext {
         hex(&self.parent_id)
     }
 
+    /// The caller's span as OpenTelemetry's remote parent (trace id, span id, flags and
+    /// `tracestate`), for the call's SERVER span.
+    pub fn remote_parent(&self) -> opentelemetry::trace::SpanContext {
+        use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+        let state = self
+            .tracestate
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<TraceState>().ok())
+            .unwrap_or_default();
+        SpanContext::new(
+            TraceId::from_bytes(self.trace_id),
+            SpanId::from_bytes(self.parent_id),
+            TraceFlags::new(self.flags),
+            true,
+            state,
+        )
+    }
+
+    /// The `tracestate` the call arrived with, forwarded unchanged.
+    pub fn tracestate(&self) -> Option<&HeaderValue> {
+        self.tracestate.as_ref()
+    }
+
     /// The headers of one upstream request: `traceparent` with the same trace id, a new
     /// random parent id and the same flags; `tracestate` as received.
     pub fn upstream_headers(&self) -> Vec<(&'static str, HeaderValue)> {

@@ -6,6 +6,9 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 # The TLS tests (tests/test_tls.py) make their certificates with the openssl CLI.
 bash "$here/../ensure-openssl.sh"
+# The trace test (tests/test_tracing.py) runs Jaeger, built once from the Go module proxy and
+# cached (minutes the first time: done here, not inside a test's timeout).
+bash "$here/../../scripts/ensure-jaeger.sh" >/dev/null
 py="$(bash "$here/venv.sh")"
 cd "$here"
 status=0

@@ -10,6 +10,7 @@ mod metrics;
 mod sensor;
 mod server;
 pub mod topology;
+mod trace;
 mod web;
 mod windows;
 
@@ -23,6 +24,7 @@ pub use lock::{LockArgs, LockSettings, RedisSettings};
 pub use metrics::{MetricsArgs, MetricsSettings};
 pub use sensor::{DEFAULT_SENSOR_MAX_STREAMS, SensorArgs, SensorSettings};
 pub use server::{LogFormat, ServerArgs, ServerSettings};
+pub use trace::{OtlpProtocol, Sampling, TraceArgs, TraceSettings};
 pub use web::{AllowedOrigins, WebArgs, WebSettings};
 pub use windows::{DEFAULT_STREAM_WINDOW_BYTES, FlowWindows};
 
@@ -58,6 +60,9 @@ pub struct Config {
     /// TLS, callers and policy.
     #[command(flatten)]
     pub edge: EdgeArgs,
+    /// OTLP trace export.
+    #[command(flatten)]
+    pub trace: TraceArgs,
 }
 
 /// The checked settings, one part per service.
@@ -77,6 +82,8 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     /// TLS, callers and policy.
     pub edge: EdgeSettings,
+    /// OTLP trace export; `None` = off.
+    pub trace: Option<TraceSettings>,
 }
 
 /// A setting out of range; the message names the flag.
@@ -117,6 +124,7 @@ impl Config {
             sensor: self.sensor.settings()?,
             web: self.web.settings()?,
             metrics: self.metrics.settings()?,
+            trace: self.trace.settings()?,
         })
     }
 }

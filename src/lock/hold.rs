@@ -66,7 +66,11 @@ pub(crate) fn start(
     let cancel = CancellationToken::new();
     // At most two updates are ever sent (acquired, then lost or failed).
     let (tx, rx) = mpsc::channel(2);
-    tokio::spawn(run(backend, req, shutdown, cancel.clone(), tx, lines));
+    // In the call's span, so the session's Redis calls belong to the Hold call's trace.
+    tokio::spawn(tracing::Instrument::instrument(
+        run(backend, req, shutdown, cancel.clone(), tx, lines),
+        tracing::Span::current(),
+    ));
     HoldSession {
         rx,
         _release_on_drop: cancel.drop_guard(),

@@ -24,6 +24,7 @@ use crate::proto::{
 };
 use crate::rpc;
 use crate::shutdown::Shutdown;
+use crate::telemetry::semconv;
 
 /// Serves `streamgate.v1.LockService`.
 pub struct LockHandler {
@@ -150,6 +151,48 @@ fn grant_response(grant: Option<Grant>) -> AcquireLockResponse {
     }
 }
 
+/// An acquire with its wait and its outcome as events of the call's span (exported traces
+/// only): `lock.wait` when it may queue, then `lock.granted` (a grant after a wait is a
+/// hand-off from the previous holder: `lock.handoff` = true) or `lock.not_granted`.
+async fn traced_acquire(
+    backend: &dyn LockBackend,
+    req: &AcquireRequest,
+) -> Result<Option<Grant>, LockError> {
+    use opentelemetry::KeyValue;
+    if tracing::Span::current().is_none() {
+        return backend.acquire(req).await;
+    }
+    let waits = !req.wait.is_zero();
+    if waits {
+        semconv::event(
+            "lock.wait",
+            vec![
+                KeyValue::new("lock.name", req.name.to_string()),
+                KeyValue::new("lock.wait_timeout_ms", req.wait.as_millis() as i64),
+            ],
+        );
+    }
+    let started = std::time::Instant::now();
+    let res = backend.acquire(req).await;
+    let waited_ms = started.elapsed().as_millis() as i64;
+    match &res {
+        Ok(Some(g)) => semconv::event(
+            "lock.granted",
+            vec![
+                KeyValue::new("lock.fencing_token", g.fence as i64),
+                KeyValue::new("lock.waited_ms", waited_ms),
+                KeyValue::new("lock.handoff", waits && waited_ms > 0),
+            ],
+        ),
+        Ok(None) => semconv::event(
+            "lock.not_granted",
+            vec![KeyValue::new("lock.waited_ms", waited_ms)],
+        ),
+        Err(_) => {}
+    }
+    res
+}
+
 type HoldStream = Pin<Box<dyn Stream<Item = Result<HoldEvent, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -173,7 +216,7 @@ impl crate::proto::lock_service_server::LockService for LockHandler {
             &metadata,
         )?;
         let grant = tokio::select! {
-            res = self.backend.acquire(&req) => res?,
+            res = traced_acquire(self.backend.as_ref(), &req) => res?,
             _ = self.shutdown.recv() => return Err(LockError::ShuttingDown.into()),
         };
         if let Some(g) = &grant {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -88,6 +88,25 @@ pub async fn serve(
     while conns.join_next().await.is_some() {}
 }
 
-async fn scrape(State(metrics): State<Metrics>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, CONTENT_TYPE)], metrics.encode())
+/// The OpenMetrics media type, as Prometheus asks for it when exemplar storage is on.
+const OPENMETRICS: &str = "application/openmetrics-text";
+/// What an OpenMetrics answer is labelled with.
+const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The Prometheus text format by default; OpenMetrics (with exemplars) for a scraper whose
+/// `Accept` lists it, as Prometheus's does.
+async fn scrape(State(metrics): State<Metrics>, headers: HeaderMap) -> impl IntoResponse {
+    let openmetrics = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains(OPENMETRICS));
+    if openmetrics {
+        (
+            [(header::CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE)],
+            metrics.encode_openmetrics(),
+        )
+    } else {
+        ([(header::CONTENT_TYPE, CONTENT_TYPE)], metrics.encode())
+    }
 }

@@ -11,12 +11,13 @@ use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::exemplar::HistogramWithExemplars;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use super::latency_buckets;
+use super::{TraceExemplar, current_exemplar, latency_buckets};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusClass {
@@ -31,7 +32,8 @@ struct Reason {
 #[derive(Debug)]
 pub(super) struct Families {
     upstream_requests: Family<StatusClass, Counter>,
-    upstream_seconds: Histogram,
+    /// With the trace of a sampled call as exemplar (OpenMetrics).
+    upstream_seconds: HistogramWithExemplars<TraceExemplar>,
     queue_seconds: Histogram,
     in_flight: Gauge,
     refused: Family<Reason, Counter>,
@@ -49,7 +51,7 @@ impl Families {
     pub(super) fn register(r: &mut Registry) -> Self {
         let f = Self {
             upstream_requests: Family::default(),
-            upstream_seconds: Histogram::new(latency_buckets()),
+            upstream_seconds: HistogramWithExemplars::new(latency_buckets()),
             queue_seconds: Histogram::new(latency_buckets()),
             in_flight: Gauge::default(),
             refused: Family::default(),
@@ -228,7 +230,8 @@ impl FetchMetrics {
                     status_class: status_class(status),
                 })
                 .inc();
-            f.upstream_seconds.observe(elapsed.as_secs_f64());
+            f.upstream_seconds
+                .observe(elapsed.as_secs_f64(), current_exemplar(), None);
         }
     }
 

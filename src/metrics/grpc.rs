@@ -6,12 +6,12 @@ use std::time::Instant;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::exemplar::HistogramWithExemplars;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use tonic::Code;
 
-use super::latency_buckets;
+use super::{TraceExemplar, current_exemplar, latency_buckets};
 
 /// `grpc_type`, `grpc_service`, `grpc_method`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -30,7 +30,9 @@ pub(crate) struct HandledLabels {
     grpc_code: &'static str,
 }
 
-type HistogramFamily<S> = Family<S, Histogram, fn() -> Histogram>;
+/// Latency histograms carry the trace of a sampled call as their exemplar (OpenMetrics).
+type HistogramFamily<S> =
+    Family<S, HistogramWithExemplars<TraceExemplar>, fn() -> HistogramWithExemplars<TraceExemplar>>;
 
 #[derive(Debug)]
 pub(super) struct Families {
@@ -48,7 +50,9 @@ impl Families {
             handled: Family::default(),
             received: Family::default(),
             sent: Family::default(),
-            handling: Family::new_with_constructor(|| Histogram::new(latency_buckets())),
+            handling: Family::new_with_constructor(|| {
+                HistogramWithExemplars::new(latency_buckets())
+            }),
         };
         r.register(
             "grpc_server_started",
@@ -255,9 +259,11 @@ impl Call {
     pub fn handled(&self, code: Code) {
         let f = &self.families.grpc;
         let labels = self.method.labels();
-        f.handling
-            .get_or_create(&labels)
-            .observe(self.started.elapsed().as_secs_f64());
+        f.handling.get_or_create(&labels).observe(
+            self.started.elapsed().as_secs_f64(),
+            current_exemplar(),
+            None,
+        );
         f.handled
             .get_or_create(&self.method.handled_labels(code))
             .inc();

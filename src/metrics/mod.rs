@@ -18,9 +18,11 @@ pub mod grpc;
 pub mod lock;
 mod process;
 pub mod sensor;
+mod trace;
 
 use std::sync::Arc;
 
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
@@ -71,6 +73,7 @@ impl Metrics {
             up
         });
         registry.register_collector(Box::new(process::ProcessCollector));
+        registry.register_collector(Box::new(trace::TraceExportCollector));
         Self {
             inner: Some(Arc::new(Families {
                 registry,
@@ -102,6 +105,18 @@ impl Metrics {
             if let Err(e) =
                 prometheus_client::encoding::prometheus_text::encode(&mut out, &f.registry)
             {
+                tracing::warn!("encoding metrics failed: {e}");
+            }
+        }
+        out
+    }
+
+    /// Everything registered in the OpenMetrics text format (1.0.0), which carries the
+    /// latency histograms' exemplars; empty when off.
+    pub fn encode_openmetrics(&self) -> String {
+        let mut out = String::new();
+        if let Some(f) = &self.inner {
+            if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &f.registry) {
                 tracing::warn!("encoding metrics failed: {e}");
             }
         }
@@ -145,4 +160,16 @@ impl Metrics {
 /// 10 s; fetches and lock waits run longer).
 fn latency_buckets() -> impl Iterator<Item = f64> {
     prometheus_client::metrics::histogram::exponential_buckets(0.0005, 2.0, 18)
+}
+
+/// A latency observation's exemplar: the trace of the call it belongs to, so a dashboard's
+/// slow bucket links to a trace (`{trace_id="<32 hex>"}` in OpenMetrics).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct TraceExemplar {
+    trace_id: String,
+}
+
+/// The exemplar of the current call when it is in a sampled, exported trace.
+fn current_exemplar() -> Option<TraceExemplar> {
+    crate::telemetry::semconv::sampled_trace_id().map(|trace_id| TraceExemplar { trace_id })
 }

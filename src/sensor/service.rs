@@ -14,6 +14,7 @@ use crate::config::SensorSettings;
 use crate::metrics::SensorMetrics;
 use crate::proto::{SensorFeedRequest, SensorFeedResponse};
 use crate::shutdown::Shutdown;
+use crate::telemetry::semconv;
 
 use super::feed::Feed;
 use super::processor::{Processor, StreamLimits};
@@ -158,11 +159,62 @@ impl crate::proto::sensor_service_server::SensorService for SensorHandler {
             (self.metrics.track(), self.recorded.stream_opened()),
             self.recorded.clone(),
         );
-        // The slot is held by the stream and freed when tonic drops it.
+        // The slot is held by the stream and freed when tonic drops it. One span per stream,
+        // its totals recorded when it ends (a span per reading would cost more than the
+        // reading).
+        let mut tally = StreamTally::new(semconv::stream_span());
         let feed = tokio_stream::StreamExt::map(feed, move |item| {
             let _held = &slot;
+            tally.count(&item);
             item
         });
         Ok(Response::new(Box::pin(feed)))
+    }
+}
+
+/// A SensorFeed stream's response counts, recorded on its span when the stream is dropped.
+struct StreamTally {
+    span: tracing::Span,
+    readings: u64,
+    rejected: u64,
+    alerts: u64,
+    configs_rejected: u64,
+}
+
+impl StreamTally {
+    fn new(span: tracing::Span) -> Self {
+        Self {
+            span,
+            readings: 0,
+            rejected: 0,
+            alerts: 0,
+            configs_rejected: 0,
+        }
+    }
+
+    fn count(&mut self, item: &Result<SensorFeedResponse, Status>) {
+        use crate::proto::sensor_feed_response::Msg;
+        if self.span.is_none() {
+            return;
+        }
+        match item.as_ref().ok().and_then(|r| r.msg.as_ref()) {
+            Some(Msg::Reading(_)) => self.readings += 1,
+            Some(Msg::Alert(_)) => self.alerts += 1,
+            Some(Msg::Rejected(_)) => self.rejected += 1,
+            Some(Msg::ConfigRejected(_)) => self.configs_rejected += 1,
+            None => {}
+        }
+    }
+}
+
+impl Drop for StreamTally {
+    fn drop(&mut self) {
+        semconv::record_stream_counts(
+            &self.span,
+            self.readings,
+            self.rejected,
+            self.alerts,
+            self.configs_rejected,
+        );
     }
 }

@@ -51,6 +51,7 @@ pub(super) fn stack(
     gate: Option<Arc<Gate>>,
     registry: Arc<Registry>,
     budgets: Arc<Budgets>,
+    exporting_traces: bool,
 ) -> ServiceBuilder<Layers> {
     ServiceBuilder::new()
         // Outermost: every request, even one refused below, is activity on its connection.
@@ -62,7 +63,7 @@ pub(super) fn stack(
         .layer(BudgetLayer::new(budgets))
         // Trace context next, so everything after it (and its log lines) runs in the call's
         // span; gRPC metrics before auth, so the edge's refusals are counted under their codes.
-        .layer(TraceLayer)
+        .layer(TraceLayer::new(exporting_traces))
         .layer(GrpcMetricsLayer::new(metrics.grpc()))
         .layer(AuthLayer::new(gate))
 }

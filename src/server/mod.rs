@@ -234,6 +234,7 @@ impl App {
                         .get(),
                     settings.server.max_partial_message_bytes.get(),
                 ),
+                settings.trace.is_some(),
             ))
             .add_service(health.service().max_decoding_message_size(control_limit))
             .add_service(reflection_v1)

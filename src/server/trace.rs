@@ -1,30 +1,52 @@
-//! Trace context: a call with a valid W3C `traceparent` gets it as a request extension
-//! ([`TraceContext`], which FetchService forwards upstream) and runs, handler and response
-//! body alike, inside a `call` span carrying its `trace_id`, so every log line of the call
-//! names the trace. A call without one is passed through untouched.
+//! Trace context and the call's span. A call with a valid W3C `traceparent` gets it as a
+//! request extension ([`TraceContext`], which FetchService forwards upstream).
+//!
+//! With trace export on (`--otlp-endpoint`), every call runs in its OpenTelemetry SERVER
+//! span (`rpc.system`, `rpc.service`, `rpc.method`, and `rpc.grpc.status_code` once the
+//! status is out), a child of the caller's span; without, only a call that brought a
+//! `traceparent` gets a span, the `call` span that makes its log lines carry `trace_id`.
+//! Either way the handler and the response body (streams do their work while polled) run
+//! inside it, and a call without one is passed through untouched.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::{Request, Response};
+use http::{HeaderMap, Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 use tracing::Span;
 use tracing::instrument::{Instrument, Instrumented};
 
+use crate::telemetry::semconv;
 use crate::trace_context::TraceContext;
+
+/// gRPC's CANCELLED: a call whose response ended before its status went out.
+const CANCELLED: i64 = 1;
 
 /// See the module doc.
 #[derive(Clone, Copy, Debug, Default)]
-pub(super) struct TraceLayer;
+pub(super) struct TraceLayer {
+    /// Whether this server exports traces (SERVER span for every call).
+    exporting: bool,
+}
+
+impl TraceLayer {
+    /// `exporting`: the server's settings name an OTLP endpoint.
+    pub(super) fn new(exporting: bool) -> Self {
+        Self { exporting }
+    }
+}
 
 impl<S> Layer<S> for TraceLayer {
     type Service = Traced<S>;
 
     fn layer(&self, inner: S) -> Traced<S> {
-        Traced { inner }
+        Traced {
+            inner,
+            exporting: self.exporting,
+        }
     }
 }
 
@@ -32,6 +54,7 @@ impl<S> Layer<S> for TraceLayer {
 #[derive(Clone, Debug)]
 pub(super) struct Traced<S> {
     inner: S,
+    exporting: bool,
 }
 
 impl<S, ReqBody, B> Service<Request<ReqBody>> for Traced<S>
@@ -47,15 +70,18 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        let span = match TraceContext::from_headers(req.headers()) {
-            Some(ctx) => {
-                let span = tracing::info_span!("call", trace_id = %ctx.trace_id());
-                req.extensions_mut().insert(ctx);
-                span
-            }
+        let caller = TraceContext::from_headers(req.headers());
+        let span = if self.exporting {
+            semconv::server_span(req.uri().path(), caller.as_ref())
+        } else if let Some(ctx) = &caller {
+            tracing::info_span!("call", trace_id = %ctx.trace_id())
+        } else {
             // A disabled span: entering it is a branch, and log lines carry nothing extra.
-            None => Span::none(),
+            Span::none()
         };
+        if let Some(ctx) = caller {
+            req.extensions_mut().insert(ctx);
+        }
         TracedFuture {
             inner: self.inner.call(req).instrument(span.clone()),
             span: Some(span),
@@ -82,16 +108,38 @@ where
         let this = self.project();
         let res = std::task::ready!(this.inner.poll(cx));
         let span = this.span.take().unwrap_or_else(Span::none);
-        Poll::Ready(res.map(|resp| resp.map(|inner| TracedBody { inner, span })))
+        Poll::Ready(res.map(|resp| {
+            // A trailers-only response (an error before any message) has its status here.
+            let status_known = grpc_status(resp.headers()).is_some_and(|code| {
+                semconv::record_grpc_status(&span, code);
+                true
+            });
+            resp.map(|inner| TracedBody {
+                inner,
+                span,
+                status_known,
+            })
+        }))
     }
 }
 
 pin_project! {
-    /// A response body polled inside the call's span (streams do their work while polled).
+    /// A response body polled inside the call's span (streams do their work while polled);
+    /// the status in its trailers goes on the span.
     pub(super) struct TracedBody<B> {
         #[pin]
         inner: B,
         span: Span,
+        status_known: bool,
+    }
+
+    impl<B> PinnedDrop for TracedBody<B> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if !*this.status_known && !this.span.is_none() {
+                semconv::record_grpc_status(this.span, CANCELLED);
+            }
+        }
     }
 }
 
@@ -105,7 +153,13 @@ impl<B: Body<Data = Bytes>> Body for TracedBody<B> {
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let this = self.project();
         let _entered = this.span.enter();
-        this.inner.poll_frame(cx)
+        let frame = std::task::ready!(this.inner.poll_frame(cx));
+        let trailers = frame.as_ref().and_then(|f| f.as_ref().ok());
+        if let Some(code) = trailers.and_then(Frame::trailers_ref).and_then(grpc_status) {
+            semconv::record_grpc_status(this.span, code);
+            *this.status_known = true;
+        }
+        Poll::Ready(frame)
     }
 
     fn is_end_stream(&self) -> bool {
@@ -115,4 +169,8 @@ impl<B: Body<Data = Bytes>> Body for TracedBody<B> {
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
     }
+}
+
+fn grpc_status(headers: &HeaderMap) -> Option<i64> {
+    headers.get("grpc-status")?.to_str().ok()?.parse().ok()
 }

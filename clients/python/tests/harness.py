@@ -16,6 +16,8 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -307,3 +309,104 @@ def mtls_server(directory: Path, token: str) -> StreamgateServer:
         "--tls-cert", str(directory / "server.pem"), "--tls-key", str(directory / "server.key"),
         "--tls-client-ca", str(directory / "ca.pem"), "--policy", str(policy), "--allow-private-networks",
     )  # fmt: skip
+
+
+JAEGER_CONFIG = """
+service:
+  extensions: [jaeger_storage, jaeger_query, healthcheckv2]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [jaeger_storage_exporter]
+  telemetry:
+    metrics:
+      level: none
+    logs:
+      level: info
+extensions:
+  healthcheckv2:
+    use_v2: true
+    http:
+      endpoint: 127.0.0.1:{health}
+  jaeger_query:
+    storage:
+      traces: memstore
+    http:
+      endpoint: 127.0.0.1:{query}
+    grpc:
+      endpoint: 127.0.0.1:{query_grpc}
+  jaeger_storage:
+    backends:
+      memstore:
+        memory:
+          max_traces: 10000
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:{otlp_grpc}
+      http:
+        endpoint: 127.0.0.1:{otlp_http}
+processors:
+  batch:
+    timeout: 100ms
+exporters:
+  jaeger_storage_exporter:
+    trace_storage: memstore
+"""
+
+
+def jaeger_binary() -> str:
+    """Jaeger built (once, then cached) by scripts/ensure-jaeger.sh from the Go module proxy."""
+    script = REPO / "scripts" / "ensure-jaeger.sh"
+    try:
+        out = subprocess.run(["bash", str(script)], check=True, capture_output=True, text=True, timeout=1800)
+    except subprocess.CalledProcessError as err:
+        raise MissingBinary(f"jaeger could not be built by {script} (it needs Go >= 1.24):\n{err.stderr}") from err
+    return out.stdout.strip().splitlines()[-1]
+
+
+class Jaeger:
+    """Jaeger all-in-one (OTLP receiver, in-memory store, query API) on free loopback ports."""
+
+    def __init__(self) -> None:
+        binary = jaeger_binary()
+        ports = {name: free_port() for name in ("health", "query", "query_grpc", "otlp_grpc", "otlp_http")}
+        self.config = tempfile.NamedTemporaryFile("w", prefix="jaeger-", suffix=".yaml", delete=False)
+        self.config.write(JAEGER_CONFIG.format(**ports))
+        self.config.close()
+        self.process = Process([binary, "--config", self.config.name])
+        self.otlp_grpc = f"http://127.0.0.1:{ports['otlp_grpc']}"
+        self.otlp_http = f"http://127.0.0.1:{ports['otlp_http']}"
+        self.query = f"http://127.0.0.1:{ports['query']}"
+        health = f"http://127.0.0.1:{ports['health']}/status"
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            try:
+                with urllib.request.urlopen(health, timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if self.process.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"jaeger did not become healthy:\n{self.process.output()}")
+            time.sleep(0.1)
+
+    def trace(self, trace_id: str) -> dict[str, Any] | None:
+        """The trace as Jaeger's query API returns it (`/api/traces/{id}`), None while unknown."""
+        try:
+            with urllib.request.urlopen(f"{self.query}/api/traces/{trace_id}", timeout=5) as resp:
+                data = json.loads(resp.read())
+        except urllib.error.HTTPError as err:
+            if err.code == 404:
+                return None
+            raise
+        traces = data.get("data") or []
+        return traces[0] if traces else None
+
+    def stop(self) -> int:
+        code = self.process.stop()
+        Path(self.config.name).unlink(missing_ok=True)
+        return code

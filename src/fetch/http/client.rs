@@ -24,6 +24,7 @@ use http::header::{
 };
 use http::{HeaderMap, Method, StatusCode};
 use tokio::time::Instant;
+use tracing::Instrument;
 use url::{Origin, Url};
 
 use super::guard::{Policy, Refused};
@@ -33,6 +34,7 @@ use crate::config::FetchSettings;
 use crate::edge::{Caller, Denied};
 use crate::fetch::error::FetchError;
 use crate::metrics::FetchMetrics;
+use crate::telemetry::semconv;
 use crate::trace_context::TraceContext;
 
 /// The caller's headers that go along to another origin.
@@ -221,11 +223,11 @@ impl Fetcher {
             } else {
                 cross_origin(&headers)
             };
-            // The server's own trace headers go to every hop, whatever its origin.
-            if let Some(trace) = &trace {
-                for (name, value) in trace.upstream_headers() {
-                    hop_headers.insert(name, value);
-                }
+            // Each hop is an HTTP request of its own: its own CLIENT span, whose context the
+            // trace headers carry (they go to every hop, whatever its origin).
+            let span = semconv::http_client_span(&method, &url);
+            for (name, value) in semconv::upstream_trace_headers(&span, trace.as_ref()) {
+                hop_headers.insert(name, value);
             }
             let resp = self
                 .client
@@ -233,8 +235,13 @@ impl Fetcher {
                 .headers(hop_headers)
                 .body(body.clone())
                 .send()
+                .instrument(span.clone())
                 .await
-                .map_err(|e| classify(e, &url, self.connect_timeout))?;
+                .map_err(|e| {
+                    semconv::record_http_error(&span, "no_response");
+                    classify(e, &url, self.connect_timeout)
+                })?;
+            semconv::record_http_status(&span, resp.status().as_u16());
             let Some(next) = redirect_target(&resp, &url) else {
                 break resp;
             };

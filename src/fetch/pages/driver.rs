@@ -19,6 +19,7 @@ use std::sync::Arc;
 use futures::{FutureExt, Stream};
 use tokio::sync::watch;
 use tokio::task::{JoinError, JoinHandle};
+use tracing::Instrument;
 use url::Url;
 
 use super::page_fetch::{Fetched, fetch_page};
@@ -144,11 +145,11 @@ impl Driver {
                     .following(&position)
                     .map(|p| (p, index.saturating_add(1)));
             }
-            let handle = tokio::spawn(fetch_page(
-                self.cache.clone(),
-                self.plan.clone(),
-                position.clone(),
-            ));
+            // In the call's span, so the page's upstream request is a child of its trace.
+            let handle = tokio::spawn(
+                fetch_page(self.cache.clone(), self.plan.clone(), position.clone())
+                    .instrument(tracing::Span::current()),
+            );
             self.in_flight.push_back(Task {
                 position,
                 index,

@@ -18,6 +18,7 @@ use super::topology::Topology;
 use super::wakeups::{self, Wakeups};
 use crate::lock::error::LockError;
 use crate::shutdown::Shutdown;
+use crate::telemetry::semconv;
 
 /// What [`open`] set up for a topology.
 pub(super) struct Opened {
@@ -109,10 +110,18 @@ impl Store {
         &self,
         inv: &ScriptInvocation<'_>,
     ) -> Result<T, LockError> {
-        match self {
-            Self::Pooled { pool, timeout } => pool::invoke(pool, inv, *timeout).await,
-            Self::Cluster(cluster) => cluster.invoke(inv).await,
+        let span = semconv::redis_script_span();
+        let call = async {
+            match self {
+                Self::Pooled { pool, timeout } => pool::invoke(pool, inv, *timeout).await,
+                Self::Cluster(cluster) => cluster.invoke(inv).await,
+            }
+        };
+        let res = tracing::Instrument::instrument(call, span.clone()).await;
+        if res.is_err() {
+            semconv::record_redis_error(&span);
         }
+        res
     }
 
     /// Runs one command (on any node, in a cluster).
