@@ -11,6 +11,12 @@
 # the Debian mirrors.
 ARG BUILD_BASE=docker.io/library/debian:bookworm-slim
 ARG RUNTIME_BASE=docker.io/library/debian:bookworm-slim
+# Where the runtime takes the binary from: `build` (the stage below, the default) or
+# `prebuilt` (a binary built outside, put at target/prebuilt/streamgate in the context).
+# scripts/test.sh takes `prebuilt` with the binary its tests already built, so a CI run on a
+# fresh machine does not compile every dependency a second time, in release, in a container;
+# everything after the binary (runtime, user, health check, entrypoint) is the same.
+ARG BINARY_FROM=build
 
 FROM ${BUILD_BASE} AS build
 ARG DEBIAN_FRONTEND=noninteractive
@@ -29,6 +35,11 @@ COPY . .
 RUN cargo build --release --locked --bin streamgate \
     && install -D -m 0755 /target/release/streamgate /out/streamgate
 
+FROM scratch AS prebuilt
+COPY target/prebuilt/streamgate /out/streamgate
+
+FROM ${BINARY_FROM} AS binary
+
 FROM ${RUNTIME_BASE}
 ARG DEBIAN_FRONTEND=noninteractive
 # apt-get clean and the lists removed: the base may not drop apt's caches by itself (the
@@ -40,7 +51,7 @@ RUN apt-get update \
     && apt-get clean && rm -rf /var/lib/apt/lists/* /var/log/apt /var/log/dpkg.log \
     && useradd --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin streamgate
-COPY --from=build /out/streamgate /usr/local/bin/streamgate
+COPY --from=binary /out/streamgate /usr/local/bin/streamgate
 USER 10001:10001
 # The server on every interface (protected mode: it refuses to start unless STREAMGATE_POLICY
 # names a policy file or STREAMGATE_ALLOW_ANONYMOUS=true), metrics on 9090, JSON logs.

@@ -51,7 +51,9 @@ echo "== Kubernetes manifests (kubeconform, offline schemas)"
 timed bash scripts/kube-validate.sh
 if command -v podman >/dev/null || command -v apt-get >/dev/null; then
     echo "== container image (podman: build, run, one call of each service)"
-    timed bash scripts/image.sh test
+    # Around the binary the tests built (the Dockerfile's `prebuilt` source): the build
+    # stage's release compile is `bash scripts/image.sh build` (docs/deploy.md).
+    STREAMGATE_IMAGE_BINARY="$STREAMGATE_BIN" timed bash scripts/image.sh test
     echo "== compose stack (two replicas, one Redis, exact lock counter)"
     timed bash scripts/compose-test.sh
 else
