@@ -54,9 +54,13 @@ RUN apt-get update \
 COPY --from=binary /out/streamgate /usr/local/bin/streamgate
 USER 10001:10001
 # The server on every interface (protected mode: it refuses to start unless STREAMGATE_POLICY
-# names a policy file or STREAMGATE_ALLOW_ANONYMOUS=true), metrics on 9090, JSON logs.
+# names a policy file or STREAMGATE_ALLOW_ANONYMOUS=true), metrics on 9090, JSON logs. The
+# metrics port is asked for on every interface explicitly (STREAMGATE_METRICS_ALLOW_PUBLIC):
+# in a container the scraper reaches it from outside, and which ports are published is the
+# operator's choice (keep 9090 off public networks: the metrics name locks, hosts, callers).
 ENV STREAMGATE_LISTEN=0.0.0.0:50051 \
     STREAMGATE_METRICS_LISTEN=0.0.0.0:9090 \
+    STREAMGATE_METRICS_ALLOW_PUBLIC=true \
     STREAMGATE_LOG_FORMAT=json
 EXPOSE 50051 9090
 # SIGTERM drains: health NOT_SERVING, streams ended, unary calls get --shutdown-grace.
