@@ -92,6 +92,7 @@ impl Gate {
         sink: Option<Arc<dyn DecisionSink>>,
     ) -> Self {
         warn_if_writable_by_others(&path);
+        initial.log_warnings();
         Self {
             path,
             current: RwLock::new(initial),
@@ -119,6 +120,7 @@ impl Gate {
         let old = self.policy();
         let fresh = Policy::load(&self.path, Some(&old))?;
         warn_if_writable_by_others(&self.path);
+        fresh.log_warnings();
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(fresh);
         Ok(())
     }

@@ -94,6 +94,9 @@ pub struct Policy {
     names: HashMap<String, Arc<Principal>>,
     /// Client-certificate URIs (SPIFFE IDs), exactly as written, and their principal.
     uris: HashMap<String, Arc<Principal>>,
+    /// What is allowed but likely a mistake, said when the policy takes effect (the file is
+    /// first read before logging starts, so it cannot be said while parsing).
+    warnings: Vec<String>,
 }
 
 impl fmt::Debug for Policy {
@@ -133,6 +136,7 @@ impl Policy {
         let mut seen_tokens: HashMap<[u8; 32], Arc<str>> = HashMap::new();
         let mut names: HashMap<String, Arc<Principal>> = HashMap::new();
         let mut uris: HashMap<String, Arc<Principal>> = HashMap::new();
+        let mut warnings = Vec::new();
         if file.principals.is_empty() {
             return Err(PolicyError(
                 "principals: the policy names no principal, so it would refuse every call; \
@@ -156,11 +160,11 @@ impl Policy {
                         at("services")
                     )));
                 }
-                tracing::warn!(
+                warnings.push(format!(
                     "policy: {} is missing, so principal {name:?} may call every service; \
                      write services = [\"*\"] to say so, or list the ones it needs",
                     at("services")
-                );
+                ));
             }
             let state = CallerState::carried_over(old.map(|o| &o.state), rules.rate_per_second);
             let principal = Arc::new(Principal {
@@ -215,7 +219,15 @@ impl Policy {
             tokens,
             names,
             uris,
+            warnings,
         })
+    }
+
+    /// Logs what the file allows but likely did not mean (once, as the policy takes effect).
+    pub(super) fn log_warnings(&self) {
+        for w in &self.warnings {
+            tracing::warn!("{w}");
+        }
     }
 
     /// Enforce or report.

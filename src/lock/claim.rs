@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use super::error::LockError;
+use crate::rpc::FieldError;
 
 /// Largest semaphore `limit`. Far above any sensible count of concurrent holders, and small
 /// enough that permit sums stay exact in Redis Lua (doubles, exact below 2^53).
@@ -99,21 +99,21 @@ impl LockKind {
 
 impl Claim {
     /// Validates the request fields; errors name the field at fault.
-    pub fn new(limit: u32, mode: Mode, permits: u32) -> Result<Self, LockError> {
+    pub fn new(limit: u32, mode: Mode, permits: u32) -> Result<Self, FieldError> {
         if limit > MAX_LIMIT {
-            return Err(LockError::invalid(
+            return Err(FieldError::new(
                 "limit",
                 format!("{limit} is above the largest semaphore, {MAX_LIMIT}"),
             ));
         }
         if mode != Mode::Unset && limit > 1 {
-            return Err(LockError::invalid(
+            return Err(FieldError::new(
                 "limit",
                 format!("a read-write lock (mode set) has no limit; got {limit}"),
             ));
         }
         if permits > limit.max(1) {
-            return Err(LockError::invalid(
+            return Err(FieldError::new(
                 "permits",
                 format!("{permits} is more than the limit {}", limit.max(1)),
             ));
@@ -181,7 +181,7 @@ mod tests {
 
     #[test]
     fn nonsense_is_refused_naming_the_field() {
-        let field = |r: Result<Claim, LockError>| r.unwrap_err().to_string();
+        let field = |r: Result<Claim, FieldError>| r.unwrap_err().to_string();
         assert!(field(Claim::new(5, Mode::Unset, 6)).starts_with("permits"));
         assert!(field(Claim::new(0, Mode::Unset, 2)).starts_with("permits"));
         assert!(field(Claim::new(3, Mode::Shared, 0)).starts_with("limit"));

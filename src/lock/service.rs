@@ -123,7 +123,7 @@ impl ClaimFields {
                 ));
             }
         };
-        Claim::new(self.limit, mode, self.permits)
+        Ok(Claim::new(self.limit, mode, self.permits)?)
     }
 }
 
