@@ -62,7 +62,7 @@ func flood(ctx context.Context, c *streamgate.Client, sensor string, n int) (int
 func TestAFullSpeedSenderGetsEveryReadingProcessedTwice(t *testing.T) {
 	c := testenv.StartServer(t).Dial(t)
 	for run := 1; run <= 2; run++ {
-		ctx, cancel := context.WithTimeout(t.Context(), floodTimeout)
+		ctx, cancel := context.WithTimeout(testenv.Context(t), floodTimeout)
 		got, err := flood(ctx, c, "flood", floodReadings)
 		cancel()
 		if err != nil {
@@ -78,16 +78,18 @@ func TestThirtyTwoFullSpeedStreamsOnOneConnectionGetEveryReadingProcessed(t *tes
 	const streams = 32
 	// One Client is one grpc-go connection: all 32 streams share it.
 	c := testenv.StartServer(t).Dial(t)
-	ctx, cancel := context.WithTimeout(t.Context(), floodTimeout)
+	ctx, cancel := context.WithTimeout(testenv.Context(t), floodTimeout)
 	defer cancel()
 	per := floodReadings / streams
 	var wg sync.WaitGroup
 	errs := make([]error, streams)
 	got := make([]int, streams)
 	for s := range streams {
-		wg.Go(func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			got[s], errs[s] = flood(ctx, c, fmt.Sprintf("s%02d", s), per)
-		})
+		}()
 	}
 	wg.Wait()
 	for s := range streams {
@@ -107,7 +109,7 @@ func TestManyConcurrentSmallFetchesOnOneConnectionAllSucceed(t *testing.T) {
 		_, _ = w.Write([]byte("ok"))
 	}))
 	c := testenv.StartServer(t, "--allow-private-networks").Dial(t)
-	ctx, cancel := context.WithTimeout(t.Context(), floodTimeout)
+	ctx, cancel := context.WithTimeout(testenv.Context(t), floodTimeout)
 	defer cancel()
 	next := make(chan int, calls)
 	for i := range calls {
@@ -118,7 +120,9 @@ func TestManyConcurrentSmallFetchesOnOneConnectionAllSucceed(t *testing.T) {
 	var mu sync.Mutex
 	var failures []error
 	for range concurrency {
-		wg.Go(func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			for i := range next {
 				resp, err := c.Fetch(ctx, fmt.Sprintf("%s/item/%d", up.URL, i), streamgate.WithBody([]byte("x")))
 				if err == nil && (resp.StatusCode != http.StatusOK || string(resp.Body) != "ok") {
@@ -130,7 +134,7 @@ func TestManyConcurrentSmallFetchesOnOneConnectionAllSucceed(t *testing.T) {
 					mu.Unlock()
 				}
 			}
-		})
+		}()
 	}
 	wg.Wait()
 	if len(failures) > 0 {

@@ -85,7 +85,7 @@ func TestAServerKilledMidStreamIsUnavailableNamingIt(t *testing.T) {
 
 func TestPlaintextToATLSPortIsUnavailableSayingTheServerMaySpeakTLS(t *testing.T) {
 	srv := tlsServer(t, pki(t))
-	c, err := streamgate.Dial(t.Context(), srv.Addr)
+	c, err := streamgate.Dial(testenv.Context(t), srv.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestPlaintextToATLSPortIsUnavailableSayingTheServerMaySpeakTLS(t *testing.T
 
 func TestTLSToAPlaintextPortIsUnavailableSayingTheServerDoesNotSpeakTLS(t *testing.T) {
 	srv := testenv.StartServer(t)
-	c, err := streamgate.Dial(t.Context(), srv.Addr, streamgate.WithCAFile(filepath.Join(pki(t), "ca.pem")))
+	c, err := streamgate.Dial(testenv.Context(t), srv.Addr, streamgate.WithCAFile(filepath.Join(pki(t), "ca.pem")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func TestTLSToAPlaintextPortIsUnavailableSayingTheServerDoesNotSpeakTLS(t *testi
 
 func TestACertificateFromAnotherCAIsUnavailableSayingSo(t *testing.T) {
 	srv := tlsServer(t, pki(t))
-	c, err := streamgate.Dial(t.Context(), srv.Addr, streamgate.WithCAFile(filepath.Join(pki(t), "ca.pem")))
+	c, err := streamgate.Dial(testenv.Context(t), srv.Addr, streamgate.WithCAFile(filepath.Join(pki(t), "ca.pem")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestACertificateFromAnotherCAIsUnavailableSayingSo(t *testing.T) {
 func TestACertificateForAnotherNameIsUnavailableSayingSo(t *testing.T) {
 	dir := pkiFor(t, []string{"elsewhere.test"}, nil)
 	srv := tlsServer(t, dir)
-	c, err := streamgate.Dial(t.Context(), srv.Addr, streamgate.WithCAFile(filepath.Join(dir, "ca.pem")))
+	c, err := streamgate.Dial(testenv.Context(t), srv.Addr, streamgate.WithCAFile(filepath.Join(dir, "ca.pem")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func TestACertificateForAnotherNameIsUnavailableSayingSo(t *testing.T) {
 func TestStreamsBeyondTheServersLimitWaitOrAreUnavailableNeverAnotherCode(t *testing.T) {
 	const limit, streams = 2, 8
 	srv := testenv.StartServer(t, "--max-streams-per-connection", "2")
-	c, err := streamgate.Dial(t.Context(), srv.Addr)
+	c, err := streamgate.Dial(testenv.Context(t), srv.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func TestAnEmptyTokenIsNoToken(t *testing.T) {
 	}
 	_ = lock.Release(testContext(t))
 	// Not refused even for a plaintext address a real token could not go to.
-	far, err := streamgate.Dial(t.Context(), "10.0.0.1:1", streamgate.WithToken(""))
+	far, err := streamgate.Dial(testenv.Context(t), "10.0.0.1:1", streamgate.WithToken(""))
 	if err != nil {
 		t.Fatalf("Dial with an empty token: %v", err)
 	}

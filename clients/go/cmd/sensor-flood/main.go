@@ -46,9 +46,11 @@ func main() {
 	got := make([]int, *streams)
 	errs := make([]error, *streams)
 	for s := range *streams {
-		wg.Go(func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			got[s], errs[s] = flood(ctx, c, fmt.Sprintf("sensor-%d", s), *readings)
-		})
+		}()
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
