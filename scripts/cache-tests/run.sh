@@ -42,7 +42,9 @@ for port in "$origin_port" "$grpc_port" "$adapter_port"; do
   done
 done
 
-(cd "$suite" && timeout 300 env npm_config_base="http://127.0.0.1:$adapter_port" npm_config_id="" npm_package_config_id="" \
+# Bounded, so a hung adapter fails the step instead of CI's clock: the suite waits out
+# freshness lifetimes in many of its tests, about 4.5 minutes on a loaded 2-core machine.
+(cd "$suite" && timeout 900 env npm_config_base="http://127.0.0.1:$adapter_port" npm_config_id="" npm_package_config_id="" \
   node --no-warnings cli.mjs) >"$work/results.json"
 min="$(cat "$here/min-required-passes")"
 if [ "${1:-}" = "--record" ]; then
