@@ -79,6 +79,10 @@ def make_handler(stub: fetch_pb2_grpc.FetchServiceStub, origin: str) -> type:
 def main() -> None:
     port, target, origin = int(sys.argv[1]), sys.argv[2], sys.argv[3]
     stub = fetch_pb2_grpc.FetchServiceStub(grpc.insecure_channel(target))
+    # The suite opens dozens of connections at once: socketserver's default listen backlog of
+    # 5 overflowed, and the dropped handshakes stalled requests for seconds (retransmitted
+    # SYN-ACKs) or reset them.
+    ThreadingHTTPServer.request_queue_size = 256
     server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(stub, origin))
     server.daemon_threads = True
     server.serve_forever()
