@@ -29,7 +29,7 @@ pub use policy::{Mode, Policy, PolicyError};
 pub use rules::{LockRpc, Rule, Service};
 pub use tls::{TlsError, TlsFiles, TlsStore};
 
-use policy::{Lookup, Principal};
+use policy::{Principal, PrincipalMatch};
 use rules::Broken;
 
 /// What a call's path addresses, as far as the edge cares.
@@ -204,15 +204,17 @@ fn authenticate(policy: &Policy, creds: &Credentials<'_>) -> Result<Arc<Principa
     if let Some(raw) = creds.authorization {
         let token = identity::bearer_token(raw).map_err(|e| e.to_string())?;
         return match policy.principal_for_token(token) {
-            Lookup::Known(p) => Ok(p),
-            Lookup::Unknown => Err("the bearer token is not known to the policy".to_owned()),
+            PrincipalMatch::Known(p) => Ok(p),
+            PrincipalMatch::Unknown => {
+                Err("the bearer token is not known to the policy".to_owned())
+            }
         };
     }
     if let Some(leaf) = creds.peer_certs.and_then(<[_]>::first) {
         let ids = identity::cert_identities(leaf);
         return match policy.principal_for_identities(&ids) {
-            Lookup::Known(p) => Ok(p),
-            Lookup::Unknown => Err(format!(
+            PrincipalMatch::Known(p) => Ok(p),
+            PrincipalMatch::Unknown => Err(format!(
                 "the client certificate's identities {} are not known to the policy",
                 identity::describe(&ids)
             )),

@@ -111,7 +111,7 @@ impl fmt::Debug for Policy {
 
 /// Which principal a credential names.
 #[derive(Debug)]
-pub enum Lookup {
+pub enum PrincipalMatch {
     /// A known principal.
     Known(Arc<Principal>),
     /// A credential the policy does not know.
@@ -247,7 +247,7 @@ impl Policy {
 
     /// The principal whose token hashes include SHA-256(`token`). Every entry is compared,
     /// each in constant time, so the time taken says nothing about how close a guess was.
-    pub fn principal_for_token(&self, token: &str) -> Lookup {
+    pub fn principal_for_token(&self, token: &str) -> PrincipalMatch {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let mut found = None;
         for (hash, principal) in &self.tokens {
@@ -256,15 +256,15 @@ impl Policy {
             }
         }
         match found {
-            Some(p) => Lookup::Known(p.clone()),
-            None => Lookup::Unknown,
+            Some(p) => PrincipalMatch::Known(p.clone()),
+            None => PrincipalMatch::Unknown,
         }
     }
 
     /// The principal of the first of `identities` (a client certificate's SAN DNS names and
     /// URIs, or its CN when it has no SAN) that the policy lists: URIs exactly, DNS names and
     /// CNs case-insensitively.
-    pub fn principal_for_identities(&self, identities: &[CertIdentity]) -> Lookup {
+    pub fn principal_for_identities(&self, identities: &[CertIdentity]) -> PrincipalMatch {
         identities
             .iter()
             .find_map(|id| match id {
@@ -273,7 +273,9 @@ impl Policy {
                     self.names.get(&n.to_ascii_lowercase())
                 }
             })
-            .map_or(Lookup::Unknown, |p| Lookup::Known(p.clone()))
+            .map_or(PrincipalMatch::Unknown, |p| {
+                PrincipalMatch::Known(p.clone())
+            })
     }
 }
 
@@ -463,11 +465,14 @@ mod tests {
             sha("s3cret")
         ));
         match p.principal_for_token("s3cret") {
-            Lookup::Known(pr) => assert_eq!(&*pr.name, "billing"),
-            Lookup::Unknown => panic!("the token is known"),
+            PrincipalMatch::Known(pr) => assert_eq!(&*pr.name, "billing"),
+            PrincipalMatch::Unknown => panic!("the token is known"),
         }
-        assert!(matches!(p.principal_for_token("s3cre"), Lookup::Unknown));
-        assert!(matches!(p.principal_for_token(""), Lookup::Unknown));
+        assert!(matches!(
+            p.principal_for_token("s3cre"),
+            PrincipalMatch::Unknown
+        ));
+        assert!(matches!(p.principal_for_token(""), PrincipalMatch::Unknown));
     }
 
     #[test]
@@ -475,8 +480,9 @@ mod tests {
         let p = policy(
             "[principals.a]\nservices = [\"*\"]\nmtls_identities = [\"Billing.Internal\", \"spiffe://corp/billing\"]\n",
         );
-        let known =
-            |ids: &[CertIdentity]| matches!(p.principal_for_identities(ids), Lookup::Known(_));
+        let known = |ids: &[CertIdentity]| {
+            matches!(p.principal_for_identities(ids), PrincipalMatch::Known(_))
+        };
         let dns = |s: &str| CertIdentity::Dns(s.to_owned());
         let uri = |s: &str| CertIdentity::Uri(s.to_owned());
         assert!(known(&[dns("other"), dns("billing.internal")]));
@@ -623,7 +629,10 @@ max_concurrent = 32
         assert_eq!(p.mode(), Mode::Enforce);
         assert_eq!(p.anonymous().map(|a| &*a.name), Some("public"));
         // "test" hashes to the listed value.
-        assert!(matches!(p.principal_for_token("test"), Lookup::Known(_)));
+        assert!(matches!(
+            p.principal_for_token("test"),
+            PrincipalMatch::Known(_)
+        ));
         let debug = format!("{p:?}");
         assert!(!debug.contains("9f86d0"), "hashes stay out of debug output");
     }

@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use proptest::prelude::*;
 
-use super::http::guard::{Policy, TargetUrl, ip_refusal, ipv4_refusal};
+use super::http::guard::{TargetGuard, TargetUrl, ip_refusal, ipv4_refusal};
 use crate::rpc::parse_grpc_timeout;
 
 /// Strings shaped like URLs (schemes, odd hosts, userinfo, ports, IP spellings) mixed with
@@ -36,7 +36,7 @@ proptest! {
             prop_assert!(url.host().is_some(), "{raw}");
             prop_assert!(url.username().is_empty() && url.password().is_none(), "{raw}");
             // Whatever the spelling, an IP-literal host is judged as the address it is.
-            let verdict = Policy::default().check_url(url);
+            let verdict = TargetGuard::default().check_url(url);
             match url.host() {
                 Some(url::Host::Ipv4(v4)) => {
                     prop_assert_eq!(verdict.is_err(), ipv4_refusal(v4).is_some(), "{}", raw);

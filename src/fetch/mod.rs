@@ -17,6 +17,7 @@ mod request;
 mod service;
 mod value;
 
+pub(crate) use http::RefusalKind;
 pub use http::{Lookup, LookupFuture, SystemLookup};
 pub use pages::{TrackPages, track_pages};
 pub use service::FetchHandler;

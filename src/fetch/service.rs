@@ -11,7 +11,7 @@ use tonic::{Request, Response, Status};
 
 use super::cache::{Answer, HttpCache};
 use super::error::FetchError;
-use super::http::{Fetcher, HttpResponse, Lookup, Policy};
+use super::http::{Fetcher, HttpResponse, Lookup, TargetGuard};
 use super::pages::{PageOut, PageProgress, TokenKey, page_stream};
 use super::request;
 use super::value::json_to_proto;
@@ -45,7 +45,7 @@ impl FetchHandler {
         metrics: FetchMetrics,
         shutdown: Shutdown,
     ) -> anyhow::Result<Self> {
-        let policy = Policy {
+        let policy = TargetGuard {
             allow_private: settings.allow_private_networks,
             allowed: allowed_addresses,
         };

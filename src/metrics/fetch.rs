@@ -18,6 +18,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use super::{TraceExemplar, current_exemplar, latency_buckets};
+use crate::fetch::RefusalKind;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusClass {
@@ -137,59 +138,24 @@ impl Families {
         }
         for kind in RefusalKind::ALL {
             f.refused.get_or_create_owned(&Reason {
-                reason: kind.as_str(),
+                reason: refusal_label(kind),
             });
         }
         f
     }
 }
 
-/// Why the guard refused a target: the `reason` label of `streamgate_fetch_refused_total`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RefusalKind {
-    /// 127.0.0.0/8, ::1.
-    Loopback,
-    /// RFC 1918, fc00::/7, fec0::/10.
-    Private,
-    /// 169.254.0.0/16 (cloud metadata), fe80::/10.
-    LinkLocal,
-    /// 100.64.0.0/10 (carrier-grade NAT).
-    Shared,
-    /// 0.0.0.0/8, ::.
-    Unspecified,
-    /// 224.0.0.0/4, ff00::/8.
-    Multicast,
-    /// Documentation, benchmarking, IETF protocol, reserved, broadcast, discard, Teredo.
-    Reserved,
-    /// Not an `http`/`https` URL, or no host.
-    BadScheme,
-}
-
-impl RefusalKind {
-    /// Every kind, in the order of the docs.
-    pub const ALL: [Self; 8] = [
-        Self::Loopback,
-        Self::Private,
-        Self::LinkLocal,
-        Self::Shared,
-        Self::Unspecified,
-        Self::Multicast,
-        Self::Reserved,
-        Self::BadScheme,
-    ];
-
-    /// The label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Loopback => "loopback",
-            Self::Private => "private",
-            Self::LinkLocal => "link_local",
-            Self::Shared => "shared",
-            Self::Unspecified => "unspecified",
-            Self::Multicast => "multicast",
-            Self::Reserved => "reserved",
-            Self::BadScheme => "bad_scheme",
-        }
+/// The `reason` label of `streamgate_fetch_refused_total` for a guard refusal.
+fn refusal_label(kind: RefusalKind) -> &'static str {
+    match kind {
+        RefusalKind::Loopback => "loopback",
+        RefusalKind::Private => "private",
+        RefusalKind::LinkLocal => "link_local",
+        RefusalKind::Shared => "shared",
+        RefusalKind::Unspecified => "unspecified",
+        RefusalKind::Multicast => "multicast",
+        RefusalKind::Reserved => "reserved",
+        RefusalKind::BadScheme => "bad_scheme",
     }
 }
 
@@ -246,11 +212,11 @@ impl FetchMetrics {
     }
 
     /// The guard refused a target.
-    pub fn refused(&self, kind: RefusalKind) {
+    pub(crate) fn refused(&self, kind: RefusalKind) {
         if let Some(f) = self.families() {
             f.refused
                 .get_or_create(&Reason {
-                    reason: kind.as_str(),
+                    reason: refusal_label(kind),
                 })
                 .inc();
         }

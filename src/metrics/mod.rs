@@ -28,7 +28,7 @@ use prometheus_client::registry::Registry;
 
 pub use edge::{AuthFailure, EdgeMetrics};
 pub use endpoint::serve as serve_endpoint;
-pub use fetch::{FetchMetrics, RefusalKind};
+pub use fetch::FetchMetrics;
 pub use grpc::GrpcMetrics;
 pub use lock::{LockMetrics, WaitGuard};
 pub use sensor::{ALERT_STATES, REJECT_REASONS, SensorMetrics};

@@ -6,11 +6,15 @@
 //! FIRING with the new severity (up from none, WARN → CRIT, or CRIT → WARN while still above
 //! warn), RESOLVED with the severity that cleared when it drops back to none.
 
-use super::settings::Settings;
+use super::settings::ProcessingSettings;
 use super::types::{AlertState, Severity};
 
 /// The severity after a reading of `temp`, given the severity before it.
-pub fn next_severity(current: Option<Severity>, temp: f64, s: &Settings) -> Option<Severity> {
+pub fn next_severity(
+    current: Option<Severity>,
+    temp: f64,
+    s: &ProcessingSettings,
+) -> Option<Severity> {
     let h = s.hysteresis;
     if let Some(crit) = s.crit {
         if temp > crit || (current == Some(Severity::Crit) && temp > crit - h) {
@@ -25,7 +29,7 @@ pub fn next_severity(current: Option<Severity>, temp: f64, s: &Settings) -> Opti
 }
 
 /// The level a severity fires above.
-pub fn level_of(severity: Severity, s: &Settings) -> f64 {
+pub fn level_of(severity: Severity, s: &ProcessingSettings) -> f64 {
     match severity {
         Severity::Warn => s.warn_level(),
         Severity::Crit => s.crit.unwrap_or_else(|| s.warn_level()),
@@ -57,16 +61,16 @@ pub fn label(severity: Severity) -> &'static str {
 mod tests {
     use super::*;
 
-    fn settings(warn: f64, crit: Option<f64>, h: f64) -> Settings {
-        Settings {
+    fn settings(warn: f64, crit: Option<f64>, h: f64) -> ProcessingSettings {
+        ProcessingSettings {
             warn: Some(warn),
             crit,
             hysteresis: h,
-            ..Settings::default()
+            ..ProcessingSettings::default()
         }
     }
 
-    fn run(s: &Settings, temps: &[f64]) -> Vec<(AlertState, Severity)> {
+    fn run(s: &ProcessingSettings, temps: &[f64]) -> Vec<(AlertState, Severity)> {
         let mut sev = None;
         let mut out = Vec::new();
         for &t in temps {

@@ -21,6 +21,6 @@ mod window;
 pub use error::SensorError;
 pub use processor::{Processor, StreamLimits};
 pub use service::{FeedMetrics, MAX_SENSOR_ID_BYTES, SensorHandler};
-pub use settings::{DEFAULT_THRESHOLD, Settings};
+pub use settings::{DEFAULT_THRESHOLD, ProcessingSettings};
 pub use types::*;
 pub use validate::{MAX_TEMP_C, MIN_TEMP_C, ReadingRules};

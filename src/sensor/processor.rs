@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use super::deadlines::Deadlines;
-use super::settings::Settings;
+use super::settings::ProcessingSettings;
 use super::state::{Sensor, bounds, change_level, processed, record_window, resume, silence};
 use super::types::{ConfigRejected, ConfigUpdate, Now, Output, Reading, RejectCode, Rejected};
 use super::validate::{ReadingRules, validate};
@@ -54,7 +54,7 @@ struct Trim {
 #[derive(Debug)]
 pub struct Processor {
     limits: StreamLimits,
-    defaults: Settings,
+    defaults: ProcessingSettings,
     index: HashMap<String, usize>,
     sensors: Vec<Sensor>,
     /// Sensors with settings of their own (the only ones an all-sensor config visits).
@@ -71,7 +71,7 @@ impl Processor {
     pub fn new(limits: StreamLimits) -> Self {
         Self {
             limits,
-            defaults: Settings::default(),
+            defaults: ProcessingSettings::default(),
             index: HashMap::new(),
             sensors: Vec::new(),
             own: Vec::new(),
@@ -253,7 +253,7 @@ impl Processor {
 
     /// Gives sensor `idx` its own `settings`, re-arming its deadline and shrinking its window
     /// at once if it now holds less.
-    fn set_own(&mut self, idx: usize, settings: Settings) {
+    fn set_own(&mut self, idx: usize, settings: ProcessingSettings) {
         self.disarm(idx);
         let keep = self.capacity(&settings);
         let sensor = &mut self.sensors[idx];
@@ -264,7 +264,7 @@ impl Processor {
 
     /// The index of `id`'s state, created on first sight (with `own` settings, or following
     /// the defaults), or why the stream cannot take another sensor.
-    fn admit(&mut self, id: &str, own: Option<Settings>) -> Result<usize, String> {
+    fn admit(&mut self, id: &str, own: Option<ProcessingSettings>) -> Result<usize, String> {
         if let Some(&idx) = self.index.get(id) {
             return Ok(idx);
         }
@@ -309,7 +309,7 @@ impl Processor {
     }
 
     /// Samples a window under `settings` holds at most.
-    fn capacity(&self, settings: &Settings) -> usize {
+    fn capacity(&self, settings: &ProcessingSettings) -> usize {
         if settings.has_window() {
             bounds(settings, self.limits.max_window).count
         } else {
@@ -351,7 +351,7 @@ impl Processor {
         }
     }
 
-    fn settings_of(&self, idx: usize) -> Settings {
+    fn settings_of(&self, idx: usize) -> ProcessingSettings {
         self.sensors[idx].own.unwrap_or(self.defaults)
     }
 

@@ -10,9 +10,10 @@ use super::types::{ConfigUpdate, Span};
 /// indoor space, so a fresh stream flags overheating without any config.
 pub const DEFAULT_THRESHOLD: f64 = 28.0;
 
-/// Settings in force for one sensor; always valid once built.
+/// How one sensor's readings are processed (levels, window, silence); always valid once built.
+/// (The server-wide SensorFeed limits are `config::SensorSettings`.)
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Settings {
+pub struct ProcessingSettings {
     /// Level of the `alert` flag; also the warn level when `warn` is unset.
     pub threshold: f64,
     /// Explicit warn level.
@@ -29,7 +30,7 @@ pub struct Settings {
     pub missing_timeout: Option<Duration>,
 }
 
-impl Default for Settings {
+impl Default for ProcessingSettings {
     fn default() -> Self {
         Self {
             threshold: DEFAULT_THRESHOLD,
@@ -43,7 +44,7 @@ impl Default for Settings {
     }
 }
 
-impl Settings {
+impl ProcessingSettings {
     /// The level a WARN alert fires above.
     pub fn warn_level(&self) -> f64 {
         self.warn.unwrap_or(self.threshold)
@@ -56,7 +57,11 @@ impl Settings {
 
     /// These settings with `update` applied, or why the result would make no sense (naming
     /// the field). `max_window` is the server's cap on `window_count`.
-    pub fn merged(&self, update: &ConfigUpdate, max_window: u32) -> Result<Settings, String> {
+    pub fn merged(
+        &self,
+        update: &ConfigUpdate,
+        max_window: u32,
+    ) -> Result<ProcessingSettings, String> {
         let mut next = *self;
         if let Some(v) = update.threshold {
             next.threshold = finite("threshold", v)?;
@@ -139,7 +144,7 @@ mod tests {
 
     #[test]
     fn defaults_are_the_seed_threshold_without_extras() {
-        let s = Settings::default();
+        let s = ProcessingSettings::default();
         assert_eq!(s.threshold, 28.0);
         assert_eq!(s.warn_level(), 28.0);
         assert!(!s.has_window());
@@ -148,7 +153,7 @@ mod tests {
 
     #[test]
     fn unset_fields_keep_their_value() {
-        let s = Settings::default()
+        let s = ProcessingSettings::default()
             .merged(
                 &ConfigUpdate {
                     crit: Some(40.0),
@@ -173,7 +178,7 @@ mod tests {
 
     #[test]
     fn warn_above_crit_is_refused_naming_both() {
-        let err = Settings::default()
+        let err = ProcessingSettings::default()
             .merged(
                 &ConfigUpdate {
                     warn: Some(50.0),
@@ -188,7 +193,7 @@ mod tests {
 
     #[test]
     fn threshold_standing_in_for_warn_above_crit_is_refused() {
-        let err = Settings::default()
+        let err = ProcessingSettings::default()
             .merged(
                 &ConfigUpdate {
                     crit: Some(20.0),
@@ -202,7 +207,7 @@ mod tests {
 
     #[test]
     fn zero_and_oversized_windows_are_refused() {
-        let s = Settings::default();
+        let s = ProcessingSettings::default();
         let zero = s.merged(
             &ConfigUpdate {
                 window_count: Some(0),
@@ -223,7 +228,7 @@ mod tests {
 
     #[test]
     fn negative_or_zero_durations_are_refused() {
-        let s = Settings::default();
+        let s = ProcessingSettings::default();
         let neg = Span {
             seconds: -1,
             nanos: 0,
@@ -256,7 +261,7 @@ mod tests {
 
     #[test]
     fn non_finite_levels_and_negative_hysteresis_are_refused() {
-        let s = Settings::default();
+        let s = ProcessingSettings::default();
         let nan = s.merged(
             &ConfigUpdate {
                 threshold: Some(f64::NAN),

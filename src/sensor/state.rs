@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::deadlines::Queue;
 use super::levels::{label, level_of, next_severity, transition};
-use super::settings::Settings;
+use super::settings::ProcessingSettings;
 use super::types::{Alert, AlertState, Now, Processed, Severity, WindowStats};
 use super::validate::Valid;
 use super::window::{Bounds, Window};
@@ -18,7 +18,7 @@ pub(super) struct Sensor {
     pub(super) id: String,
     /// Its own settings; `None` while it follows the stream's defaults (it never had a config
     /// naming it).
-    pub(super) own: Option<Settings>,
+    pub(super) own: Option<ProcessingSettings>,
     pub(super) severity: Option<Severity>,
     pub(super) silent: bool,
     pub(super) last_temp: f64,
@@ -43,7 +43,7 @@ impl Sensor {
 pub(super) fn record_window(
     sensor: &mut Sensor,
     valid: &Valid,
-    settings: &Settings,
+    settings: &ProcessingSettings,
     max_window: u32,
 ) -> Option<WindowStats> {
     settings.has_window().then(|| {
@@ -58,7 +58,7 @@ pub(super) fn resume(
     sensor: &mut Sensor,
     valid: &Valid,
     now: Now,
-    settings: &Settings,
+    settings: &ProcessingSettings,
     window: Option<WindowStats>,
 ) -> Option<Alert> {
     if !std::mem::take(&mut sensor.silent) {
@@ -86,7 +86,7 @@ pub(super) fn resume(
 pub(super) fn change_level(
     sensor: &mut Sensor,
     valid: &Valid,
-    settings: &Settings,
+    settings: &ProcessingSettings,
     window: Option<WindowStats>,
 ) -> Option<Alert> {
     let temp_c = valid.temp_c;
@@ -120,7 +120,7 @@ pub(super) fn change_level(
 }
 
 /// The SILENT alert of a sensor whose missing-data deadline passed.
-pub(super) fn silence(sensor: &Sensor, settings: &Settings, now: Now) -> Alert {
+pub(super) fn silence(sensor: &Sensor, settings: &ProcessingSettings, now: Now) -> Alert {
     let timeout = settings.missing_timeout.unwrap_or_default();
     Alert {
         sensor_id: sensor.id.clone(),
@@ -139,7 +139,7 @@ pub(super) fn silence(sensor: &Sensor, settings: &Settings, now: Now) -> Alert {
 /// The response to an accepted reading.
 pub(super) fn processed(
     valid: Valid,
-    settings: &Settings,
+    settings: &ProcessingSettings,
     window: Option<WindowStats>,
 ) -> Processed {
     let Valid {
@@ -160,7 +160,7 @@ pub(super) fn processed(
 }
 
 /// The window bounds `settings` ask for, capped by the server's limit.
-pub(super) fn bounds(settings: &Settings, max_window: u32) -> Bounds {
+pub(super) fn bounds(settings: &ProcessingSettings, max_window: u32) -> Bounds {
     let count = settings.window_count.unwrap_or(max_window).min(max_window);
     Bounds {
         count: count as usize,

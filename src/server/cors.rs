@@ -46,10 +46,10 @@ const ALLOW_PRIVATE_NETWORK: HeaderName =
 /// The CORS layer; with no origin configured it only refuses preflights.
 #[derive(Clone)]
 pub(super) struct CorsLayer {
-    policy: Arc<Policy>,
+    policy: Arc<CorsPolicy>,
 }
 
-struct Policy {
+struct CorsPolicy {
     origins: AllowedOrigins,
     allow_credentials: bool,
 }
@@ -57,7 +57,7 @@ struct Policy {
 impl CorsLayer {
     pub(super) fn new(settings: &WebSettings) -> Self {
         Self {
-            policy: Arc::new(Policy {
+            policy: Arc::new(CorsPolicy {
                 origins: settings.allowed_origins.clone(),
                 allow_credentials: settings.allow_credentials,
             }),
@@ -80,10 +80,10 @@ impl<S> Layer<S> for CorsLayer {
 #[derive(Clone)]
 pub(super) struct Cors<S> {
     inner: S,
-    policy: Arc<Policy>,
+    policy: Arc<CorsPolicy>,
 }
 
-impl Policy {
+impl CorsPolicy {
     /// The `Access-Control-Allow-Origin` value for `origin`, if it is allowed.
     fn allow_origin(&self, origin: &HeaderValue) -> Option<HeaderValue> {
         match &self.origins {

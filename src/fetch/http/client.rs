@@ -27,7 +27,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 use url::{Origin, Url};
 
-use super::guard::{Policy, Refused};
+use super::guard::{Refused, TargetGuard};
 use super::resolve::{GuardedResolver, Lookup};
 use super::slots::Slots;
 use crate::config::FetchSettings;
@@ -89,7 +89,7 @@ pub(crate) struct HttpResponse {
 /// The process-wide HTTP client with its guard and connection slots.
 pub(crate) struct Fetcher {
     client: reqwest::Client,
-    policy: Arc<Policy>,
+    policy: Arc<TargetGuard>,
     slots: Arc<Slots>,
     queue_timeout: Duration,
     connect_timeout: Duration,
@@ -102,7 +102,7 @@ impl Fetcher {
     pub(crate) fn new(
         settings: &FetchSettings,
         lookup: Arc<dyn Lookup>,
-        policy: Policy,
+        policy: TargetGuard,
         metrics: FetchMetrics,
     ) -> anyhow::Result<Self> {
         let policy = Arc::new(policy);

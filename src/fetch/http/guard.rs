@@ -1,7 +1,7 @@
 //! The target guard: which URLs and addresses Fetch and ListPages may reach.
 //!
-//! Pure rules, no I/O. The resolver (`resolve.rs`) applies [`Policy::check_ip`] to every
-//! address a name resolves to, and the client applies [`Policy::check_url`] to the first URL
+//! Pure rules, no I/O. The resolver (`resolve.rs`) applies [`TargetGuard::check_ip`] to every
+//! address a name resolves to, and the client applies [`TargetGuard::check_url`] to the first URL
 //! and to every redirect hop, because reqwest never asks the resolver about IP-literal hosts.
 //! The blocked ranges follow Stripe's smokescreen: anything that is not a globally routed
 //! unicast address is refused unless the server runs with `--allow-private-networks`.
@@ -11,7 +11,44 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use url::{Host, Url};
 
-use crate::metrics::RefusalKind;
+/// Why the guard refused a target, as a small fixed set (the metrics layer turns it into the
+/// `reason` label of `streamgate_fetch_refused_total`; the message keeps the exact range).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RefusalKind {
+    /// 127.0.0.0/8, ::1.
+    Loopback,
+    /// RFC 1918, fc00::/7, fec0::/10.
+    Private,
+    /// 169.254.0.0/16 (cloud metadata), fe80::/10.
+    LinkLocal,
+    /// 100.64.0.0/10 (carrier-grade NAT).
+    Shared,
+    /// 0.0.0.0/8, ::.
+    Unspecified,
+    /// 224.0.0.0/4, ff00::/8.
+    Multicast,
+    /// Documentation, benchmarking, IETF protocol, reserved, broadcast, discard, Teredo.
+    Reserved,
+    /// Not an `http`/`https` URL, or no host.
+    BadScheme,
+}
+
+impl RefusalKind {
+    /// Every kind, in the order of the docs.
+    pub(crate) const ALL: [Self; 8] = [
+        Self::Loopback,
+        Self::Private,
+        Self::LinkLocal,
+        Self::Shared,
+        Self::Unspecified,
+        Self::Multicast,
+        Self::Reserved,
+        Self::BadScheme,
+    ];
+}
+
+/// A refused address range: its kind and the words the message uses for it.
+pub(crate) type Refusal = (RefusalKind, &'static str);
 
 /// A refused target: the address (or host) and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,12 +68,12 @@ pub(crate) struct Refused {
 }
 
 impl Refused {
-    fn address(ip: IpAddr, reason: &str) -> Self {
+    fn address(ip: IpAddr, (kind, reason): Refusal) -> Self {
         Self {
             target: ip.to_string(),
             reason: reason.to_string(),
             resolved: false,
-            kind: kind_of(reason),
+            kind,
             context: None,
         }
     }
@@ -92,22 +129,44 @@ impl std::error::Error for Refused {}
 /// Why an IPv4 address is not a public unicast target, or `None` when it is: every range of
 /// the IANA IPv4 special-purpose registry that is not globally reachable, multicast, and the
 /// deprecated 6to4 relay anycast.
-pub(crate) fn ipv4_refusal(ip: Ipv4Addr) -> Option<&'static str> {
+pub(crate) fn ipv4_refusal(ip: Ipv4Addr) -> Option<Refusal> {
     let o = ip.octets();
     let reason = match o {
-        [0, ..] => "an unspecified (0.0.0.0/8) address",
-        [127, ..] => "a loopback address",
-        [10, ..] => "a private (RFC 1918) address",
-        [172, b, ..] if (16..=31).contains(&b) => "a private (RFC 1918) address",
-        [192, 168, ..] => "a private (RFC 1918) address",
-        [100, b, ..] if (64..=127).contains(&b) => "a shared (CGNAT 100.64.0.0/10) address",
-        [169, 254, ..] => "a link-local address (cloud metadata lives here)",
-        [192, 0, 0, _] => "an IETF protocol (192.0.0.0/24) address",
-        [192, 0, 2, _] | [198, 51, 100, _] | [203, 0, 113, _] => "a documentation address",
-        [192, 88, 99, _] => "a deprecated 6to4 relay anycast (192.88.99.0/24) address",
-        [198, b, ..] if b == 18 || b == 19 => "a benchmarking (198.18.0.0/15) address",
-        [a, ..] if (224..=239).contains(&a) => "a multicast address",
-        [a, ..] if a >= 240 => "a reserved or broadcast address",
+        [0, ..] => (
+            RefusalKind::Unspecified,
+            "an unspecified (0.0.0.0/8) address",
+        ),
+        [127, ..] => (RefusalKind::Loopback, "a loopback address"),
+        [10, ..] => (RefusalKind::Private, "a private (RFC 1918) address"),
+        [172, b, ..] if (16..=31).contains(&b) => {
+            (RefusalKind::Private, "a private (RFC 1918) address")
+        }
+        [192, 168, ..] => (RefusalKind::Private, "a private (RFC 1918) address"),
+        [100, b, ..] if (64..=127).contains(&b) => (
+            RefusalKind::Shared,
+            "a shared (CGNAT 100.64.0.0/10) address",
+        ),
+        [169, 254, ..] => (
+            RefusalKind::LinkLocal,
+            "a link-local address (cloud metadata lives here)",
+        ),
+        [192, 0, 0, _] => (
+            RefusalKind::Reserved,
+            "an IETF protocol (192.0.0.0/24) address",
+        ),
+        [192, 0, 2, _] | [198, 51, 100, _] | [203, 0, 113, _] => {
+            (RefusalKind::Reserved, "a documentation address")
+        }
+        [192, 88, 99, _] => (
+            RefusalKind::Reserved,
+            "a deprecated 6to4 relay anycast (192.88.99.0/24) address",
+        ),
+        [198, b, ..] if b == 18 || b == 19 => (
+            RefusalKind::Reserved,
+            "a benchmarking (198.18.0.0/15) address",
+        ),
+        [a, ..] if (224..=239).contains(&a) => (RefusalKind::Multicast, "a multicast address"),
+        [a, ..] if a >= 240 => (RefusalKind::Reserved, "a reserved or broadcast address"),
         _ => return None,
     };
     Some(reason)
@@ -122,13 +181,13 @@ fn low_ipv4(s: &[u16; 8]) -> Ipv4Addr {
 /// the IANA IPv6 special-purpose registry that is not globally reachable, multicast and the
 /// deprecated site-local range. Forms that reach an IPv4 address (mapped, compatible,
 /// translated, NAT64, 6to4) are judged by that address as well.
-pub(crate) fn ipv6_refusal(ip: Ipv6Addr) -> Option<&'static str> {
+pub(crate) fn ipv6_refusal(ip: Ipv6Addr) -> Option<Refusal> {
     let s = ip.segments();
     if ip.is_unspecified() {
-        return Some("an unspecified (::) address");
+        return Some((RefusalKind::Unspecified, "an unspecified (::) address"));
     }
     if ip.is_loopback() {
-        return Some("a loopback address");
+        return Some((RefusalKind::Loopback, "a loopback address"));
     }
     let embedded = ipv4_refusal;
     match s {
@@ -136,11 +195,17 @@ pub(crate) fn ipv6_refusal(ip: Ipv6Addr) -> Option<&'static str> {
         [0, 0, 0, 0, 0, 0xffff, ..] => return embedded(low_ipv4(&s)),
         // ::a.b.c.d, IPv4-compatible (deprecated by RFC 4291).
         [0, 0, 0, 0, 0, 0, ..] => {
-            return embedded(low_ipv4(&s)).or(Some("an IPv4-compatible IPv6 address (deprecated)"));
+            return embedded(low_ipv4(&s)).or(Some((
+                RefusalKind::Reserved,
+                "an IPv4-compatible IPv6 address (deprecated)",
+            )));
         }
         // ::ffff:0:a.b.c.d, IPv4-translated (RFC 2765 SIIT): not routed on the Internet.
         [0, 0, 0, 0, 0xffff, 0, ..] => {
-            return embedded(low_ipv4(&s)).or(Some("an IPv4-translated (::ffff:0:0:0/96) address"));
+            return embedded(low_ipv4(&s)).or(Some((
+                RefusalKind::Reserved,
+                "an IPv4-translated (::ffff:0:0:0/96) address",
+            )));
         }
         // 64:ff9b::/96, well-known NAT64 prefix: translated to the embedded address.
         [0x64, 0xff9b, 0, 0, 0, 0, ..] => return embedded(low_ipv4(&s)),
@@ -152,49 +217,48 @@ pub(crate) fn ipv6_refusal(ip: Ipv6Addr) -> Option<&'static str> {
         _ => {}
     }
     let reason = match s {
-        [0x64, 0xff9b, 1, ..] => "a local-use NAT64 (64:ff9b:1::/48) address",
-        [0x0100, 0, 0, 0, ..] => "a discard-only (100::/64) address",
-        [0x0100, 0, 0, 1, ..] => "a dummy (100:0:0:1::/64) address",
+        [0x64, 0xff9b, 1, ..] => (
+            RefusalKind::Reserved,
+            "a local-use NAT64 (64:ff9b:1::/48) address",
+        ),
+        [0x0100, 0, 0, 0, ..] => (RefusalKind::Reserved, "a discard-only (100::/64) address"),
+        [0x0100, 0, 0, 1, ..] => (RefusalKind::Reserved, "a dummy (100:0:0:1::/64) address"),
         // Teredo tunnels to an IPv4 server and client; never a direct target.
-        [0x2001, 0, ..] => "a Teredo (2001::/32) address",
+        [0x2001, 0, ..] => (RefusalKind::Reserved, "a Teredo (2001::/32) address"),
         // IETF protocol assignments: benchmarking 2001:2::/48, ORCHID 2001:10::/28 and
         // ORCHIDv2 2001:20::/28 among them; none is a web server's address.
-        [0x2001, b, ..] if b < 0x0200 => "an IETF protocol (2001::/23) address",
-        [0x2001, 0x0db8, ..] => "a documentation (2001:db8::/32) address",
-        [0x3fff, b, ..] if b < 0x1000 => "a documentation (3fff::/20) address",
-        [0x5f00, ..] => "a segment-routing SID (5f00::/16) address",
-        [x, ..] if x & 0xfe00 == 0xfc00 => "a unique-local (fc00::/7) address",
-        [x, ..] if x & 0xffc0 == 0xfe80 => "a link-local (fe80::/10) address",
-        [x, ..] if x & 0xffc0 == 0xfec0 => "a site-local (fec0::/10) address",
-        [x, ..] if x & 0xff00 == 0xff00 => "a multicast address",
+        [0x2001, b, ..] if b < 0x0200 => (
+            RefusalKind::Reserved,
+            "an IETF protocol (2001::/23) address",
+        ),
+        [0x2001, 0x0db8, ..] => (
+            RefusalKind::Reserved,
+            "a documentation (2001:db8::/32) address",
+        ),
+        [0x3fff, b, ..] if b < 0x1000 => {
+            (RefusalKind::Reserved, "a documentation (3fff::/20) address")
+        }
+        [0x5f00, ..] => (
+            RefusalKind::Reserved,
+            "a segment-routing SID (5f00::/16) address",
+        ),
+        [x, ..] if x & 0xfe00 == 0xfc00 => {
+            (RefusalKind::Private, "a unique-local (fc00::/7) address")
+        }
+        [x, ..] if x & 0xffc0 == 0xfe80 => {
+            (RefusalKind::LinkLocal, "a link-local (fe80::/10) address")
+        }
+        [x, ..] if x & 0xffc0 == 0xfec0 => {
+            (RefusalKind::Private, "a site-local (fec0::/10) address")
+        }
+        [x, ..] if x & 0xff00 == 0xff00 => (RefusalKind::Multicast, "a multicast address"),
         _ => return None,
     };
     Some(reason)
 }
 
-/// The metrics kind of a reason from the tables above (a small fixed set: the reasons
-/// themselves name ranges and stay in messages).
-fn kind_of(reason: &str) -> RefusalKind {
-    let has = |word: &str| reason.contains(word);
-    if has("loopback") {
-        RefusalKind::Loopback
-    } else if has("private") || has("unique-local") || has("site-local") {
-        RefusalKind::Private
-    } else if has("link-local") {
-        RefusalKind::LinkLocal
-    } else if has("CGNAT") {
-        RefusalKind::Shared
-    } else if has("unspecified") {
-        RefusalKind::Unspecified
-    } else if has("multicast") {
-        RefusalKind::Multicast
-    } else {
-        RefusalKind::Reserved
-    }
-}
-
 /// Why `ip` is not a public unicast target, or `None` when it is.
-pub(crate) fn ip_refusal(ip: IpAddr) -> Option<&'static str> {
+pub(crate) fn ip_refusal(ip: IpAddr) -> Option<Refusal> {
     match ip {
         IpAddr::V4(v4) => ipv4_refusal(v4),
         IpAddr::V6(v6) => ipv6_refusal(v6),
@@ -203,7 +267,7 @@ pub(crate) fn ip_refusal(ip: IpAddr) -> Option<&'static str> {
 
 /// What the guard lets through.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Policy {
+pub(crate) struct TargetGuard {
     /// `--allow-private-networks`: every address passes.
     pub(crate) allow_private: bool,
     /// Exact addresses let through even though their range is refused (like smokescreen's
@@ -211,14 +275,14 @@ pub(crate) struct Policy {
     pub(crate) allowed: Vec<IpAddr>,
 }
 
-impl Policy {
+impl TargetGuard {
     /// Refuses `ip` unless it is public, allowed by name, or private networks are allowed.
     pub(crate) fn check_ip(&self, ip: IpAddr) -> Result<(), Refused> {
         if self.allow_private || self.allowed.contains(&ip) {
             return Ok(());
         }
         match ip_refusal(ip) {
-            Some(reason) => Err(Refused::address(ip, reason)),
+            Some(refusal) => Err(Refused::address(ip, refusal)),
             None => Ok(()),
         }
     }
@@ -383,7 +447,7 @@ mod tests {
         ] {
             let why = ip_refusal(ip.parse().unwrap());
             assert!(
-                why.is_some_and(|w| w.contains(class)),
+                why.is_some_and(|(_, w)| w.contains(class)),
                 "{ip}: expected {class}, got {why:?}"
             );
         }
@@ -415,7 +479,7 @@ mod tests {
 
     #[test]
     fn a_refused_resolved_address_is_reported_by_host_and_class_only() {
-        let r = Policy::default()
+        let r = TargetGuard::default()
             .check_ip("10.1.2.3".parse().unwrap())
             .unwrap_err()
             .for_host("db.internal");
@@ -440,7 +504,7 @@ mod tests {
 
     #[test]
     fn odd_ipv4_spellings_are_normalised_and_refused() {
-        let policy = Policy::default();
+        let policy = TargetGuard::default();
         for raw in [
             "http://2130706433/",
             "http://0x7f000001/",
@@ -456,7 +520,7 @@ mod tests {
 
     #[test]
     fn metadata_address_is_refused_naming_it() {
-        let err = Policy::default()
+        let err = TargetGuard::default()
             .check_url(
                 TargetUrl::parse("http://169.254.169.254/latest/meta-data/")
                     .unwrap()
@@ -471,14 +535,14 @@ mod tests {
     fn allow_private_and_exact_allow_list_let_addresses_through() {
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
         assert!(
-            Policy {
+            TargetGuard {
                 allow_private: true,
                 allowed: vec![]
             }
             .check_ip(ip)
             .is_ok()
         );
-        let only = Policy {
+        let only = TargetGuard {
             allow_private: false,
             allowed: vec![ip],
         };
@@ -507,7 +571,7 @@ mod tests {
     #[test]
     fn every_refusal_has_the_kind_its_range_names() {
         let kind = |ip: &str| {
-            Policy::default()
+            TargetGuard::default()
                 .check_ip(ip.parse().unwrap())
                 .unwrap_err()
                 .kind

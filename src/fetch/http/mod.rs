@@ -9,5 +9,6 @@ mod resolve;
 mod slots;
 
 pub(crate) use client::{Fetcher, HttpRequest, HttpResponse};
-pub(crate) use guard::{Policy, TargetUrl};
+pub(crate) use guard::RefusalKind;
+pub(crate) use guard::{TargetGuard, TargetUrl};
 pub use resolve::{Lookup, LookupFuture, SystemLookup};

@@ -1,6 +1,6 @@
 //! Name resolution done by the guard itself: reqwest asks [`GuardedResolver`] for every
 //! named host (first request and redirects alike), and only addresses that pass the
-//! [`Policy`] are handed back to connect to. Because the checked addresses are the ones
+//! [`TargetGuard`] are handed back to connect to. Because the checked addresses are the ones
 //! connected to, a name that re-resolves to an internal address (DNS rebinding) is refused.
 
 use std::future::Future;
@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
-use super::guard::Policy;
+use super::guard::TargetGuard;
 
 /// A boxed future of looked-up addresses.
 pub type LookupFuture = Pin<Box<dyn Future<Output = io::Result<Vec<IpAddr>>> + Send>>;
@@ -40,12 +40,12 @@ impl Lookup for SystemLookup {
 /// The reqwest resolver that checks every answer against the guard policy.
 pub(crate) struct GuardedResolver {
     lookup: Arc<dyn Lookup>,
-    policy: Arc<Policy>,
+    policy: Arc<TargetGuard>,
 }
 
 impl GuardedResolver {
     /// Resolves through `lookup`, refusing what `policy` refuses.
-    pub(crate) fn new(lookup: Arc<dyn Lookup>, policy: Arc<Policy>) -> Self {
+    pub(crate) fn new(lookup: Arc<dyn Lookup>, policy: Arc<TargetGuard>) -> Self {
         Self { lookup, policy }
     }
 }
@@ -111,7 +111,7 @@ mod tests {
         m.insert("public.test", vec!["93.184.216.34".parse().unwrap()]);
         GuardedResolver::new(
             Arc::new(Fixed(m)),
-            Arc::new(Policy {
+            Arc::new(TargetGuard {
                 allow_private,
                 allowed: vec![],
             }),

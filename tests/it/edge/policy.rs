@@ -772,7 +772,7 @@ fn the_readme_policy_example_parses() {
     assert!(
         matches!(
             policy.principal_for_token("demo-reports-token"),
-            streamgate::edge::policy::Lookup::Known(p) if &*p.name == "reports"
+            streamgate::edge::policy::PrincipalMatch::Known(p) if &*p.name == "reports"
         ),
         "the documented token names the reports principal"
     );
