@@ -12,7 +12,7 @@ use super::{ConfigError, at_least_one, longer_than_zero};
 /// caller holds right now), low enough that a caller inventing names cannot grow the table
 /// without bound: each entry holds a name of at most 256 bytes twice (the table and the
 /// expiry index) plus its queue.
-pub const DEFAULT_LOCK_MAX_NAMES: usize = 100_000;
+pub const DEFAULT_LOCK_MAX_NAMES: NonZeroUsize = NonZeroUsize::new(100_000).unwrap();
 
 /// Default of `--redis-retries`: retries of a lock call that found Redis unreachable, after
 /// the first attempt. Redisson's `retryAttempts` default; with [`DEFAULT_REDIS_RETRY_INTERVAL`]
@@ -23,6 +23,37 @@ pub const DEFAULT_REDIS_RETRIES: u32 = 3;
 /// goes sooner when the wake-up listener sees Redis come back first. (Text: clap parses it
 /// with humantime like every duration flag.)
 pub const DEFAULT_REDIS_RETRY_INTERVAL: &str = "1500ms";
+
+/// A prefix naming the product, so the keys are found and never collide with an application's own.
+pub const DEFAULT_LOCK_KEY_PREFIX: &str = "streamgate:lock:";
+
+/// 32 Redis connections: each script call takes one for well under a millisecond, so 32 serve
+/// thousands of calls per second.
+pub const DEFAULT_REDIS_POOL_SIZE: NonZeroU32 = NonZeroU32::new(32).unwrap();
+
+/// Two seconds per Redis call: far above a healthy round trip, short enough to report an outage
+/// while the caller still waits.
+pub const DEFAULT_REDIS_TIMEOUT: &str = "2s";
+
+/// Ten seconds: a crashed holder blocks the others briefly, a live one extends its lease (or holds
+/// it with Hold).
+pub const DEFAULT_LOCK_DEFAULT_TTL: &str = "10s";
+
+/// Below 10 ms a lease expires before the grant reaches the caller.
+pub const DEFAULT_LOCK_MIN_TTL: &str = "10ms";
+
+/// An hour: long jobs hold one lease, a forgotten holder is freed the same day.
+pub const DEFAULT_LOCK_MAX_TTL: &str = "1h";
+
+/// The same bound for waiting as for holding.
+pub const DEFAULT_LOCK_MAX_WAIT: &str = "1h";
+
+/// Waiters re-check once a second in case a wake-up was lost (notifications do the usual work).
+pub const DEFAULT_LOCK_RECHECK: &str = "1s";
+
+/// Ten thousand waiters per name: a fleet queueing at once fits, one name cannot hold unbounded
+/// memory.
+pub const DEFAULT_LOCK_MAX_WAITERS: NonZeroUsize = NonZeroUsize::new(10_000).unwrap();
 
 /// The lock flags.
 #[derive(Clone, Debug, Args)]
@@ -37,7 +68,7 @@ pub struct LockArgs {
     #[arg(
         long = "lock-key-prefix",
         env = "STREAMGATE_LOCK_KEY_PREFIX",
-        default_value = "streamgate:lock:"
+        default_value = DEFAULT_LOCK_KEY_PREFIX
     )]
     pub key_prefix: String,
 
@@ -45,42 +76,44 @@ pub struct LockArgs {
     #[arg(
         long = "redis-pool-size",
         env = "STREAMGATE_REDIS_POOL_SIZE",
-        default_value_t = 32
+        default_value_t = DEFAULT_REDIS_POOL_SIZE,
+        value_parser = at_least_one::<NonZeroU32>
     )]
-    pub redis_pool_size: u32,
+    pub redis_pool_size: NonZeroU32,
 
     /// Longest wait for a Redis connection or command before UNAVAILABLE.
-    #[arg(long = "redis-timeout", env = "STREAMGATE_REDIS_TIMEOUT", value_parser = humantime::parse_duration, default_value = "2s")]
+    #[arg(long = "redis-timeout", env = "STREAMGATE_REDIS_TIMEOUT", value_parser = longer_than_zero, default_value = DEFAULT_REDIS_TIMEOUT)]
     pub redis_timeout: Duration,
 
     /// Lease when a request names none.
-    #[arg(long = "lock-default-ttl", env = "STREAMGATE_LOCK_DEFAULT_TTL", value_parser = humantime::parse_duration, default_value = "10s")]
+    #[arg(long = "lock-default-ttl", env = "STREAMGATE_LOCK_DEFAULT_TTL", value_parser = humantime::parse_duration, default_value = DEFAULT_LOCK_DEFAULT_TTL)]
     pub default_ttl: Duration,
 
     /// Shortest lease a request may ask for.
-    #[arg(long = "lock-min-ttl", env = "STREAMGATE_LOCK_MIN_TTL", value_parser = humantime::parse_duration, default_value = "10ms")]
+    #[arg(long = "lock-min-ttl", env = "STREAMGATE_LOCK_MIN_TTL", value_parser = longer_than_zero, default_value = DEFAULT_LOCK_MIN_TTL)]
     pub min_ttl: Duration,
 
     /// Longest lease a request may ask for.
-    #[arg(long = "lock-max-ttl", env = "STREAMGATE_LOCK_MAX_TTL", value_parser = humantime::parse_duration, default_value = "1h")]
+    #[arg(long = "lock-max-ttl", env = "STREAMGATE_LOCK_MAX_TTL", value_parser = humantime::parse_duration, default_value = DEFAULT_LOCK_MAX_TTL)]
     pub max_ttl: Duration,
 
     /// Longest wait_timeout a request may ask for.
-    #[arg(long = "lock-max-wait", env = "STREAMGATE_LOCK_MAX_WAIT", value_parser = humantime::parse_duration, default_value = "1h")]
+    #[arg(long = "lock-max-wait", env = "STREAMGATE_LOCK_MAX_WAIT", value_parser = humantime::parse_duration, default_value = DEFAULT_LOCK_MAX_WAIT)]
     pub max_wait: Duration,
 
     /// Upper bound on the time a waiter sleeps between re-checks when a wake-up
     /// notification is lost.
-    #[arg(long = "lock-recheck", env = "STREAMGATE_LOCK_RECHECK", value_parser = humantime::parse_duration, default_value = "1s")]
+    #[arg(long = "lock-recheck", env = "STREAMGATE_LOCK_RECHECK", value_parser = longer_than_zero, default_value = DEFAULT_LOCK_RECHECK)]
     pub recheck: Duration,
 
     /// Waiters queued on one lock name at once; a caller beyond it gets RESOURCE_EXHAUSTED.
     #[arg(
         long = "lock-max-waiters",
         env = "STREAMGATE_LOCK_MAX_WAITERS",
-        default_value_t = 10_000
+        default_value_t = DEFAULT_LOCK_MAX_WAITERS,
+        value_parser = at_least_one::<NonZeroUsize>
     )]
-    pub max_waiters: usize,
+    pub max_waiters: NonZeroUsize,
 
     /// Lock names the in-process table tracks at once (held or waited on); a call that would
     /// add one more gets RESOURCE_EXHAUSTED naming this flag. Redis keeps its own bound
@@ -88,9 +121,10 @@ pub struct LockArgs {
     #[arg(
         long = "lock-max-names",
         env = "STREAMGATE_LOCK_MAX_NAMES",
-        default_value_t = DEFAULT_LOCK_MAX_NAMES
+        default_value_t = DEFAULT_LOCK_MAX_NAMES,
+        value_parser = at_least_one::<NonZeroUsize>
     )]
-    pub max_names: usize,
+    pub max_names: NonZeroUsize,
 
     /// Retries of a lock call that found Redis unreachable (a failover, a restart), after the
     /// first attempt, each after --redis-retry-interval or as soon as Redis is back, within
@@ -103,7 +137,7 @@ pub struct LockArgs {
     pub redis_retries: u32,
 
     /// Longest pause before a retry of --redis-retries.
-    #[arg(long = "redis-retry-interval", env = "STREAMGATE_REDIS_RETRY_INTERVAL", value_parser = humantime::parse_duration, default_value = DEFAULT_REDIS_RETRY_INTERVAL)]
+    #[arg(long = "redis-retry-interval", env = "STREAMGATE_REDIS_RETRY_INTERVAL", value_parser = longer_than_zero, default_value = DEFAULT_REDIS_RETRY_INTERVAL)]
     pub redis_retry_interval: Duration,
 }
 
@@ -147,7 +181,7 @@ pub struct RedisSettings {
 
 impl LockArgs {
     pub(super) fn settings(&self) -> Result<LockSettings, ConfigError> {
-        let min_ttl = longer_than_zero("lock-min-ttl", self.min_ttl)?;
+        let min_ttl = self.min_ttl;
         if min_ttl > self.max_ttl {
             return Err(ConfigError(
                 "--lock-min-ttl must not exceed --lock-max-ttl".into(),
@@ -163,31 +197,21 @@ impl LockArgs {
             Some(url) => Some(RedisSettings {
                 url: checked_redis_url(url)?,
                 key_prefix: self.key_prefix.clone(),
-                pool_size: NonZeroU32::new(at_least_one("redis-pool-size", self.redis_pool_size)?)
-                    .expect("checked non-zero"),
-                timeout: longer_than_zero("redis-timeout", self.redis_timeout)?,
+                pool_size: self.redis_pool_size,
+                timeout: self.redis_timeout,
                 retries: self.redis_retries,
-                retry_interval: longer_than_zero(
-                    "redis-retry-interval",
-                    self.redis_retry_interval,
-                )?,
+                retry_interval: self.redis_retry_interval,
             }),
         };
-        // Checked with or without Redis, so a bad value is caught before Redis is added.
-        at_least_one("redis-pool-size", self.redis_pool_size)?;
-        longer_than_zero("redis-timeout", self.redis_timeout)?;
-        longer_than_zero("redis-retry-interval", self.redis_retry_interval)?;
         Ok(LockSettings {
             redis,
             default_ttl: self.default_ttl,
             min_ttl,
             max_ttl: self.max_ttl,
             max_wait: self.max_wait,
-            recheck: longer_than_zero("lock-recheck", self.recheck)?,
-            max_waiters: NonZeroUsize::new(at_least_one("lock-max-waiters", self.max_waiters)?)
-                .expect("checked non-zero"),
-            max_names: NonZeroUsize::new(at_least_one("lock-max-names", self.max_names)?)
-                .expect("checked non-zero"),
+            recheck: self.recheck,
+            max_waiters: self.max_waiters,
+            max_names: self.max_names,
         })
     }
 }

@@ -129,24 +129,24 @@ impl Config {
     }
 }
 
-/// A count that must be at least 1.
-fn at_least_one<T>(flag: &str, v: T) -> Result<T, ConfigError>
-where
-    T: Copy + PartialEq + Default,
-{
-    if v == T::default() {
-        Err(ConfigError(format!("--{flag} must be at least 1")))
-    } else {
-        Ok(v)
-    }
+/// The value parser of a count that must be at least 1: it parses straight into the count's
+/// `NonZero` type, so clap's error names the flag and nothing after parsing re-checks or
+/// unwraps it.
+fn at_least_one<N: std::str::FromStr>(raw: &str) -> Result<N, String> {
+    raw.parse::<N>()
+        .map_err(|_| match raw.trim().parse::<u128>() {
+            Ok(0) => "must be at least 1".to_owned(),
+            Ok(_) => "is too large".to_owned(),
+            Err(_) => "is not a whole number".to_owned(),
+        })
 }
 
-/// A duration that must be longer than zero.
-fn longer_than_zero(flag: &str, d: Duration) -> Result<Duration, ConfigError> {
-    if d.is_zero() {
-        Err(ConfigError(format!("--{flag} must be longer than 0")))
-    } else {
-        Ok(d)
+/// The value parser of a duration that must be longer than zero (humantime spellings).
+fn longer_than_zero(raw: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(raw) {
+        Ok(d) if d.is_zero() => Err("must be longer than 0".to_owned()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -157,11 +157,12 @@ mod tests {
     fn error_of(args: &[&str]) -> String {
         let mut all = vec!["streamgate"];
         all.extend_from_slice(args);
-        Config::from_args(all)
-            .expect("the flags parse")
-            .settings()
-            .expect_err("the settings are refused")
-            .0
+        // A value out of range alone is clap's error; one out of range with another flag is
+        // the settings' error. Either must name the flag.
+        match Config::from_args(all) {
+            Err(e) => e.to_string(),
+            Ok(c) => c.settings().expect_err("the settings are refused").0,
+        }
     }
 
     #[test]

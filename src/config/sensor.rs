@@ -9,7 +9,26 @@ use super::{ConfigError, at_least_one};
 
 /// `--sensor-max-streams`: the SensorFeed bench's 1,000 concurrent streams fit; each stream
 /// may retain ~20 MiB at the per-stream limits, so lower it (or those) for a small host.
-pub const DEFAULT_SENSOR_MAX_STREAMS: usize = 1_000;
+pub const DEFAULT_SENSOR_MAX_STREAMS: NonZeroUsize = NonZeroUsize::new(1_000).unwrap();
+
+/// Ten thousand sensors per stream: a building's worth, with per-sensor state of a few KiB each.
+pub const DEFAULT_SENSOR_MAX_SENSORS: NonZeroUsize = NonZeroUsize::new(10_000).unwrap();
+
+/// 64 KiB: a reading is tens of bytes and a config update hundreds; anything larger is a mistake or
+/// an attack.
+pub const DEFAULT_SENSOR_MAX_MESSAGE_BYTES: NonZeroUsize = NonZeroUsize::new(64 * 1024).unwrap();
+
+/// Five seconds of clock skew tolerated, as NTP-synchronised devices stay well within it.
+pub const DEFAULT_SENSOR_MAX_FUTURE_SKEW: &str = "5s";
+
+/// 64 outgoing events buffered per stream before backpressure reaches the sender.
+pub const DEFAULT_SENSOR_BUFFER: NonZeroUsize = NonZeroUsize::new(64).unwrap();
+
+/// Ten thousand readings per window: minutes of a fast sensor, bounded memory per sensor.
+pub const DEFAULT_SENSOR_MAX_WINDOW: NonZeroU32 = NonZeroU32::new(10_000).unwrap();
+
+/// Samples held across one stream's windows: about 20 MiB at most per stream.
+pub const DEFAULT_SENSOR_MAX_SAMPLES: NonZeroUsize = NonZeroUsize::new(100_000).unwrap();
 
 /// The SensorFeed flags.
 #[derive(Clone, Debug, Args)]
@@ -20,25 +39,29 @@ pub struct SensorArgs {
     #[arg(
         long = "sensor-max-streams",
         env = "STREAMGATE_SENSOR_MAX_STREAMS",
-        default_value_t = DEFAULT_SENSOR_MAX_STREAMS
+        default_value_t = DEFAULT_SENSOR_MAX_STREAMS,
+        value_parser = at_least_one::<NonZeroUsize>
     )]
-    pub max_streams: usize,
+    pub max_streams: NonZeroUsize,
 
     /// Distinct sensors one SensorFeed stream may report; a reading or config naming one more
     /// is rejected in-band and the stream goes on.
     #[arg(
         long = "sensor-max-sensors",
         env = "STREAMGATE_SENSOR_MAX_SENSORS",
-        default_value_t = 10_000
+        default_value_t = DEFAULT_SENSOR_MAX_SENSORS,
+        value_parser = at_least_one::<NonZeroUsize>
     )]
-    pub max_sensors: usize,
+    pub max_sensors: NonZeroUsize,
 
     /// Largest gRPC message accepted on SensorFeed (bytes).
-    #[arg(long = "sensor-max-message-bytes", env = "STREAMGATE_SENSOR_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]
-    pub max_message_bytes: usize,
+    #[arg(long = "sensor-max-message-bytes", env = "STREAMGATE_SENSOR_MAX_MESSAGE_BYTES", default_value_t = DEFAULT_SENSOR_MAX_MESSAGE_BYTES,
+        value_parser = at_least_one::<NonZeroUsize>
+    )]
+    pub max_message_bytes: NonZeroUsize,
 
     /// How far in the future a reading's timestamp may be.
-    #[arg(long = "sensor-max-future-skew", env = "STREAMGATE_SENSOR_MAX_FUTURE_SKEW", value_parser = humantime::parse_duration, default_value = "5s")]
+    #[arg(long = "sensor-max-future-skew", env = "STREAMGATE_SENSOR_MAX_FUTURE_SKEW", value_parser = humantime::parse_duration, default_value = DEFAULT_SENSOR_MAX_FUTURE_SKEW)]
     pub max_future_skew: Duration,
 
     /// Requests a SensorFeed stream reads per poll, and so the responses it holds before it
@@ -46,17 +69,19 @@ pub struct SensorArgs {
     #[arg(
         long = "sensor-buffer",
         env = "STREAMGATE_SENSOR_BUFFER",
-        default_value_t = 64
+        default_value_t = DEFAULT_SENSOR_BUFFER,
+        value_parser = at_least_one::<NonZeroUsize>
     )]
-    pub buffer: usize,
+    pub buffer: NonZeroUsize,
 
     /// Longest window (count) a FeedConfig may ask for.
     #[arg(
         long = "sensor-max-window",
         env = "STREAMGATE_SENSOR_MAX_WINDOW",
-        default_value_t = 10_000
+        default_value_t = DEFAULT_SENSOR_MAX_WINDOW,
+        value_parser = at_least_one::<NonZeroU32>
     )]
-    pub max_window: u32,
+    pub max_window: NonZeroU32,
 
     /// Window readings all sensors of one SensorFeed stream may be configured to retain
     /// together (a count window holds its count; a duration-only window up to
@@ -64,9 +89,10 @@ pub struct SensorArgs {
     #[arg(
         long = "sensor-max-samples",
         env = "STREAMGATE_SENSOR_MAX_SAMPLES",
-        default_value_t = 100_000
+        default_value_t = DEFAULT_SENSOR_MAX_SAMPLES,
+        value_parser = at_least_one::<NonZeroUsize>
     )]
-    pub max_samples: usize,
+    pub max_samples: NonZeroUsize,
 }
 
 /// The checked settings of SensorService.
@@ -90,18 +116,14 @@ pub struct SensorSettings {
 
 impl SensorArgs {
     pub(super) fn settings(&self) -> Result<SensorSettings, ConfigError> {
-        let count = |flag: &str, v: usize| {
-            at_least_one(flag, v).map(|v| NonZeroUsize::new(v).expect("checked non-zero"))
-        };
         Ok(SensorSettings {
-            max_streams: count("sensor-max-streams", self.max_streams)?,
-            max_sensors: count("sensor-max-sensors", self.max_sensors)?,
-            max_message_bytes: count("sensor-max-message-bytes", self.max_message_bytes)?,
+            max_streams: self.max_streams,
+            max_sensors: self.max_sensors,
+            max_message_bytes: self.max_message_bytes,
             max_future_skew: self.max_future_skew,
-            buffer: count("sensor-buffer", self.buffer)?,
-            max_samples: count("sensor-max-samples", self.max_samples)?,
-            max_window: NonZeroU32::new(at_least_one("sensor-max-window", self.max_window)?)
-                .expect("checked non-zero"),
+            buffer: self.buffer,
+            max_samples: self.max_samples,
+            max_window: self.max_window,
         })
     }
 }

@@ -9,6 +9,20 @@ use clap::{Args, ValueEnum};
 use super::windows::{DEFAULT_STREAM_WINDOW_BYTES, FlowWindows};
 use super::{ConfigError, at_least_one, longer_than_zero};
 
+/// Loopback and gRPC's customary port: nothing is exposed until the operator says so.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+
+/// Five seconds for open calls to finish, well inside Kubernetes' 30 s termination grace.
+pub const DEFAULT_SHUTDOWN_GRACE: &str = "5s";
+
+/// A thousand connections, inside the usual 1,024 descriptor limit with room for upstream and
+/// Redis sockets.
+pub const DEFAULT_MAX_CONNECTIONS: NonZeroUsize = NonZeroUsize::new(1_000).unwrap();
+
+/// 256 concurrent streams per connection: above what one client multiplexes in practice,
+/// bounding one peer's share.
+pub const DEFAULT_MAX_STREAMS_PER_CONNECTION: NonZeroU32 = NonZeroU32::new(256).unwrap();
+
 /// `--handshake-timeout`: Envoy's edge guidance allows 10 s for a new connection's first
 /// request headers, long enough for a TLS handshake over a slow mobile link, short enough that
 /// silent sockets cannot hold every slot of `--max-connections`.
@@ -31,17 +45,18 @@ pub const DEFAULT_KEEPALIVE_TIMEOUT: &str = "20s";
 /// is a 256-byte lock name, an owner and a few numbers, or a symbol name: well under 1 KiB.
 /// 64 KiB leaves room for growth while a half-sent message can make the server hold 64 times
 /// less than tonic's 4 MiB default.
-pub const DEFAULT_CONTROL_MAX_MESSAGE_BYTES: usize = 64 * 1024;
+pub const DEFAULT_CONTROL_MAX_MESSAGE_BYTES: NonZeroUsize = NonZeroUsize::new(64 * 1024).unwrap();
 
 /// `--max-partial-message-bytes-per-connection`: four Fetch requests of the default 4 MiB
 /// limit arriving at once on one connection (Envoy's per-connection buffer limit plays the
 /// same part, at 1 MiB for its edge guidance, but our messages are buffered whole).
-pub const DEFAULT_MAX_PARTIAL_MESSAGE_BYTES_PER_CONNECTION: usize = 16 << 20;
+pub const DEFAULT_MAX_PARTIAL_MESSAGE_BYTES_PER_CONNECTION: NonZeroUsize =
+    NonZeroUsize::new(16 << 20).unwrap();
 
 /// `--max-partial-message-bytes`: the server-wide ceiling on the same, what the server can
 /// afford to hold for callers still sending (sized for a 1 GiB container next to the
 /// per-stream buffers of the services).
-pub const DEFAULT_MAX_PARTIAL_MESSAGE_BYTES: usize = 256 << 20;
+pub const DEFAULT_MAX_PARTIAL_MESSAGE_BYTES: NonZeroUsize = NonZeroUsize::new(256 << 20).unwrap();
 
 /// Log output format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -57,7 +72,7 @@ pub enum LogFormat {
 #[derive(Clone, Debug, Args)]
 pub struct ServerArgs {
     /// Address gRPC listens on; port 0 picks a free port.
-    #[arg(long, env = "STREAMGATE_LISTEN", default_value = "127.0.0.1:50051")]
+    #[arg(long, env = "STREAMGATE_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
 
     /// Log format (the level comes from RUST_LOG, default `info`).
@@ -66,14 +81,16 @@ pub struct ServerArgs {
 
     /// How long unary calls in flight get to finish after SIGINT/SIGTERM (open streams are
     /// ended at once with UNAVAILABLE).
-    #[arg(long, env = "STREAMGATE_SHUTDOWN_GRACE", value_parser = humantime::parse_duration, default_value = "5s")]
+    #[arg(long, env = "STREAMGATE_SHUTDOWN_GRACE", value_parser = humantime::parse_duration, default_value = DEFAULT_SHUTDOWN_GRACE)]
     pub shutdown_grace: Duration,
 
     /// Connections served at once; a connection accepted beyond it is closed at once (the
     /// client sees the connection end and may retry), so a flood of idle connections cannot
     /// exhaust file descriptors or memory. Keep it below the process's open-file limit.
-    #[arg(long, env = "STREAMGATE_MAX_CONNECTIONS", default_value_t = 1_000)]
-    pub max_connections: usize,
+    #[arg(long, env = "STREAMGATE_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS,
+        value_parser = at_least_one::<NonZeroUsize>
+    )]
+    pub max_connections: NonZeroUsize,
 
     /// Streams one HTTP/2 connection may have open at once, advertised as
     /// SETTINGS_MAX_CONCURRENT_STREAMS; a stream opened beyond it is refused with
@@ -81,9 +98,10 @@ pub struct ServerArgs {
     #[arg(
         long,
         env = "STREAMGATE_MAX_STREAMS_PER_CONNECTION",
-        default_value_t = 256
+        default_value_t = DEFAULT_MAX_STREAMS_PER_CONNECTION,
+        value_parser = at_least_one::<NonZeroU32>
     )]
-    pub max_streams_per_connection: u32,
+    pub max_streams_per_connection: NonZeroU32,
 
     /// How long a new connection gets from accept until its TLS handshake (if any) is done and
     /// its first request's headers have arrived, on HTTP/2 and HTTP/1.1; a connection still
@@ -91,7 +109,7 @@ pub struct ServerArgs {
     #[arg(
         long,
         env = "STREAMGATE_HANDSHAKE_TIMEOUT",
-        value_parser = humantime::parse_duration,
+        value_parser = longer_than_zero,
         default_value = DEFAULT_HANDSHAKE_TIMEOUT
     )]
     pub handshake_timeout: Duration,
@@ -101,7 +119,7 @@ pub struct ServerArgs {
     #[arg(
         long,
         env = "STREAMGATE_TLS_HANDSHAKE_TIMEOUT",
-        value_parser = humantime::parse_duration,
+        value_parser = longer_than_zero,
         hide = true
     )]
     pub tls_handshake_timeout: Option<Duration>,
@@ -110,33 +128,39 @@ pub struct ServerArgs {
     /// HTTP/2 connections get a GOAWAY first, so their clients reconnect without failing a
     /// call. Also, once --max-connections is reached, the connection idle longest is closed to
     /// make room for a new one.
-    #[arg(long, env = "STREAMGATE_IDLE_TIMEOUT", value_parser = humantime::parse_duration, default_value = DEFAULT_IDLE_TIMEOUT)]
+    #[arg(long, env = "STREAMGATE_IDLE_TIMEOUT", value_parser = longer_than_zero, default_value = DEFAULT_IDLE_TIMEOUT)]
     pub idle_timeout: Duration,
 
     /// Interval of the HTTP/2 PINGs sent on a connection that has been quiet that long, so a
     /// peer that vanished frees its slot.
-    #[arg(long, env = "STREAMGATE_KEEPALIVE_INTERVAL", value_parser = humantime::parse_duration, default_value = DEFAULT_KEEPALIVE_INTERVAL)]
+    #[arg(long, env = "STREAMGATE_KEEPALIVE_INTERVAL", value_parser = longer_than_zero, default_value = DEFAULT_KEEPALIVE_INTERVAL)]
     pub keepalive_interval: Duration,
 
     /// How long a keepalive PING may go unanswered before the connection is closed.
-    #[arg(long, env = "STREAMGATE_KEEPALIVE_TIMEOUT", value_parser = humantime::parse_duration, default_value = DEFAULT_KEEPALIVE_TIMEOUT)]
+    #[arg(long, env = "STREAMGATE_KEEPALIVE_TIMEOUT", value_parser = longer_than_zero, default_value = DEFAULT_KEEPALIVE_TIMEOUT)]
     pub keepalive_timeout: Duration,
 
     /// Largest request message LockService, health and reflection accept, in bytes; a larger
     /// one fails with OUT_OF_RANGE, naming the limit, before it is buffered. (Fetch follows
     /// --fetch-max-request-bytes, SensorFeed --sensor-max-message-bytes.)
-    #[arg(long, env = "STREAMGATE_CONTROL_MAX_MESSAGE_BYTES", default_value_t = DEFAULT_CONTROL_MAX_MESSAGE_BYTES)]
-    pub control_max_message_bytes: usize,
+    #[arg(long, env = "STREAMGATE_CONTROL_MAX_MESSAGE_BYTES", default_value_t = DEFAULT_CONTROL_MAX_MESSAGE_BYTES,
+        value_parser = at_least_one::<NonZeroUsize>
+    )]
+    pub control_max_message_bytes: NonZeroUsize,
 
     /// Bytes of request messages received in part (announced but not complete) one
     /// connection may have the server hold, over all its streams; a frame past it fails its
     /// call with RESOURCE_EXHAUSTED.
-    #[arg(long, env = "STREAMGATE_MAX_PARTIAL_MESSAGE_BYTES_PER_CONNECTION", default_value_t = DEFAULT_MAX_PARTIAL_MESSAGE_BYTES_PER_CONNECTION)]
-    pub max_partial_message_bytes_per_connection: usize,
+    #[arg(long, env = "STREAMGATE_MAX_PARTIAL_MESSAGE_BYTES_PER_CONNECTION", default_value_t = DEFAULT_MAX_PARTIAL_MESSAGE_BYTES_PER_CONNECTION,
+        value_parser = at_least_one::<NonZeroUsize>
+    )]
+    pub max_partial_message_bytes_per_connection: NonZeroUsize,
 
     /// The same, over every connection of the server.
-    #[arg(long, env = "STREAMGATE_MAX_PARTIAL_MESSAGE_BYTES", default_value_t = DEFAULT_MAX_PARTIAL_MESSAGE_BYTES)]
-    pub max_partial_message_bytes: usize,
+    #[arg(long, env = "STREAMGATE_MAX_PARTIAL_MESSAGE_BYTES", default_value_t = DEFAULT_MAX_PARTIAL_MESSAGE_BYTES,
+        value_parser = at_least_one::<NonZeroUsize>
+    )]
+    pub max_partial_message_bytes: NonZeroUsize,
 
     /// Unread bytes one stream may send ahead of the server (HTTP/2's initial stream window).
     /// The connection window follows from it and --max-streams-per-connection, so a client
@@ -145,9 +169,10 @@ pub struct ServerArgs {
     #[arg(
         long,
         env = "STREAMGATE_STREAM_WINDOW_BYTES",
-        default_value_t = DEFAULT_STREAM_WINDOW_BYTES
+        default_value_t = DEFAULT_STREAM_WINDOW_BYTES,
+        value_parser = at_least_one::<NonZeroU32>
     )]
-    pub stream_window_bytes: u32,
+    pub stream_window_bytes: NonZeroU32,
 }
 
 /// The checked server-wide settings.
@@ -184,47 +209,24 @@ pub struct ServerSettings {
 
 impl ServerArgs {
     pub(super) fn settings(&self) -> Result<ServerSettings, ConfigError> {
-        let max_streams_per_connection = NonZeroU32::new(at_least_one(
-            "max-streams-per-connection",
-            self.max_streams_per_connection,
-        )?)
-        .expect("checked non-zero");
+        let max_streams_per_connection = self.max_streams_per_connection;
         Ok(ServerSettings {
             listen: self.listen,
             log_format: self.log_format,
             shutdown_grace: self.shutdown_grace.max(Duration::from_millis(1)),
-            max_connections: NonZeroUsize::new(at_least_one(
-                "max-connections",
-                self.max_connections,
-            )?)
-            .expect("checked non-zero"),
+            max_connections: self.max_connections,
             max_streams_per_connection,
             windows: FlowWindows::for_streams(
                 max_streams_per_connection,
                 self.stream_window_bytes,
             )?,
-            handshake_timeout: match self.tls_handshake_timeout {
-                Some(old) => longer_than_zero("tls-handshake-timeout", old)?,
-                None => longer_than_zero("handshake-timeout", self.handshake_timeout)?,
-            },
-            idle_timeout: longer_than_zero("idle-timeout", self.idle_timeout)?,
-            keepalive_interval: longer_than_zero("keepalive-interval", self.keepalive_interval)?,
-            keepalive_timeout: longer_than_zero("keepalive-timeout", self.keepalive_timeout)?,
-            control_max_message_bytes: NonZeroUsize::new(at_least_one(
-                "control-max-message-bytes",
-                self.control_max_message_bytes,
-            )?)
-            .expect("checked non-zero"),
-            max_partial_message_bytes_per_connection: NonZeroUsize::new(at_least_one(
-                "max-partial-message-bytes-per-connection",
-                self.max_partial_message_bytes_per_connection,
-            )?)
-            .expect("checked non-zero"),
-            max_partial_message_bytes: NonZeroUsize::new(at_least_one(
-                "max-partial-message-bytes",
-                self.max_partial_message_bytes,
-            )?)
-            .expect("checked non-zero"),
+            handshake_timeout: self.tls_handshake_timeout.unwrap_or(self.handshake_timeout),
+            idle_timeout: self.idle_timeout,
+            keepalive_interval: self.keepalive_interval,
+            keepalive_timeout: self.keepalive_timeout,
+            control_max_message_bytes: self.control_max_message_bytes,
+            max_partial_message_bytes_per_connection: self.max_partial_message_bytes_per_connection,
+            max_partial_message_bytes: self.max_partial_message_bytes,
         })
     }
 }

@@ -16,7 +16,7 @@ use super::{ConfigError, at_least_one, longer_than_zero};
 /// Spans waiting for export at most; the OpenTelemetry SDKs' default
 /// (`OTEL_BSP_MAX_QUEUE_SIZE`). At a few hundred bytes a span, about 1 MB held while the
 /// collector is away; spans beyond it are dropped and counted, never waited for.
-pub const DEFAULT_OTLP_MAX_QUEUE_SPANS: usize = 2048;
+pub const DEFAULT_OTLP_MAX_QUEUE_SPANS: NonZeroUsize = NonZeroUsize::new(2048).unwrap();
 /// How long one export request may take; the OTLP exporter specification's default
 /// (`OTEL_EXPORTER_OTLP_TIMEOUT`). A collector slower than this counts as down for that batch.
 pub const DEFAULT_OTLP_EXPORT_TIMEOUT: &str = "10s";
@@ -59,15 +59,17 @@ pub struct TraceArgs {
 
     /// Finished spans kept for export at most; while the collector is down or slow, spans
     /// beyond it are dropped and counted (`streamgate_trace_spans_dropped_total`).
-    #[arg(long, env = "STREAMGATE_OTLP_MAX_QUEUE_SPANS", default_value_t = DEFAULT_OTLP_MAX_QUEUE_SPANS)]
-    pub otlp_max_queue_spans: usize,
+    #[arg(long, env = "STREAMGATE_OTLP_MAX_QUEUE_SPANS", default_value_t = DEFAULT_OTLP_MAX_QUEUE_SPANS,
+        value_parser = at_least_one::<NonZeroUsize>
+    )]
+    pub otlp_max_queue_spans: NonZeroUsize,
 
     /// Time one export request gets before its spans are counted as dropped.
-    #[arg(long, env = "STREAMGATE_OTLP_EXPORT_TIMEOUT", value_parser = humantime::parse_duration, default_value = DEFAULT_OTLP_EXPORT_TIMEOUT)]
+    #[arg(long, env = "STREAMGATE_OTLP_EXPORT_TIMEOUT", value_parser = longer_than_zero, default_value = DEFAULT_OTLP_EXPORT_TIMEOUT)]
     pub otlp_export_timeout: Duration,
 
     /// Longest a finished span waits before its batch is sent (a batch of 512 goes at once).
-    #[arg(long, env = "STREAMGATE_OTLP_BATCH_DELAY", value_parser = humantime::parse_duration, default_value = DEFAULT_OTLP_BATCH_DELAY)]
+    #[arg(long, env = "STREAMGATE_OTLP_BATCH_DELAY", value_parser = longer_than_zero, default_value = DEFAULT_OTLP_BATCH_DELAY)]
     pub otlp_batch_delay: Duration,
 }
 
@@ -157,13 +159,9 @@ impl TraceArgs {
             protocol,
             sampling,
             service_name,
-            max_queue_spans: NonZeroUsize::new(at_least_one(
-                "otlp-max-queue-spans",
-                self.otlp_max_queue_spans,
-            )?)
-            .expect("checked non-zero"),
-            export_timeout: longer_than_zero("otlp-export-timeout", self.otlp_export_timeout)?,
-            batch_delay: longer_than_zero("otlp-batch-delay", self.otlp_batch_delay)?,
+            max_queue_spans: self.otlp_max_queue_spans,
+            export_timeout: self.otlp_export_timeout,
+            batch_delay: self.otlp_batch_delay,
         }))
     }
 }
@@ -276,7 +274,7 @@ mod tests {
                 root_ratio: 1.0
             }
         );
-        assert_eq!(t.max_queue_spans.get(), DEFAULT_OTLP_MAX_QUEUE_SPANS);
+        assert_eq!(t.max_queue_spans, DEFAULT_OTLP_MAX_QUEUE_SPANS);
     }
 
     #[test]
@@ -344,6 +342,9 @@ mod tests {
             err(&[], &[on[0], ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")])
                 .contains("OTEL_EXPORTER_OTLP_PROTOCOL")
         );
-        assert!(err(&["--otlp-max-queue-spans", "0"], &on).contains("--otlp-max-queue-spans"));
+        let zero = Config::from_args(["streamgate", "--otlp-max-queue-spans", "0"])
+            .unwrap_err()
+            .to_string();
+        assert!(zero.contains("--otlp-max-queue-spans"), "{zero}");
     }
 }

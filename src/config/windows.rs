@@ -27,7 +27,7 @@ const SPLIT_FRAMES_PER_STREAM: u64 = 8;
 /// keeps the per-connection bound at the default 256 streams to 4 MiB of flow-controlled
 /// data. A larger window buys per-stream throughput over a long round trip at the price of a
 /// larger bound (and fewer streams allowed per connection).
-pub const DEFAULT_STREAM_WINDOW_BYTES: u32 = 16 * 1024;
+pub const DEFAULT_STREAM_WINDOW_BYTES: NonZeroU32 = NonZeroU32::new(16 * 1024).unwrap();
 
 /// HTTP/2's largest window (RFC 9113 §6.9.1).
 const MAX_WINDOW_BYTES: u64 = (1 << 31) - 1;
@@ -55,9 +55,8 @@ pub struct FlowWindows {
 impl FlowWindows {
     /// The windows for `max_streams` streams of `stream_bytes` each: the connection window is
     /// twice the budget all of them can use up when full of the smallest message frames.
-    pub fn for_streams(max_streams: NonZeroU32, stream_bytes: u32) -> Result<Self, ConfigError> {
-        let stream = NonZeroU32::new(stream_bytes)
-            .ok_or_else(|| ConfigError("--stream-window-bytes must be at least 1".to_string()))?;
+    pub fn for_streams(max_streams: NonZeroU32, stream: NonZeroU32) -> Result<Self, ConfigError> {
+        let stream_bytes = stream.get();
         let connection = 2 * u64::from(max_streams.get()) * Self::charge_per_stream(stream_bytes);
         if connection > MAX_WINDOW_BYTES {
             return Err(ConfigError(format!(
@@ -121,7 +120,7 @@ mod tests {
             (32, 65_536),
             (1_000, 4_096),
         ] {
-            let w = FlowWindows::for_streams(streams(n), s).unwrap();
+            let w = FlowWindows::for_streams(streams(n), streams(s)).unwrap();
             // Whole messages of 5 bytes, and 8 one-byte pieces split at window edges.
             let charge = u64::from(n) * ((u64::from(s) - 8).div_ceil(5) * 251 + 8 * 255);
             assert!(
@@ -143,17 +142,19 @@ mod tests {
 
     #[test]
     fn a_product_above_what_http2_allows_is_refused_naming_both_flags() {
-        let err = FlowWindows::for_streams(streams(10_000), 65_536).unwrap_err();
+        let err = FlowWindows::for_streams(streams(10_000), streams(65_536)).unwrap_err();
         assert!(err.0.contains("--max-streams-per-connection"), "{err}");
         assert!(err.0.contains("--stream-window-bytes"), "{err}");
         let largest = u32::try_from(FlowWindows::max_product()).unwrap();
-        assert!(FlowWindows::for_streams(streams(1), largest - 100).is_ok());
-        assert!(FlowWindows::for_streams(streams(1), largest + 1).is_err());
+        assert!(FlowWindows::for_streams(streams(1), streams(largest - 100)).is_ok());
+        assert!(FlowWindows::for_streams(streams(1), streams(largest + 1)).is_err());
     }
 
     #[test]
-    fn a_zero_stream_window_is_refused() {
-        let err = FlowWindows::for_streams(streams(1), 0).unwrap_err();
-        assert!(err.0.contains("--stream-window-bytes"), "{err}");
+    fn a_zero_stream_window_is_refused_naming_the_flag() {
+        let err = crate::config::Config::from_args(["streamgate", "--stream-window-bytes", "0"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--stream-window-bytes"), "{err}");
     }
 }

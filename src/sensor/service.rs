@@ -102,9 +102,9 @@ impl SensorHandler {
         Self {
             limits,
             streams: Arc::new(tokio::sync::Semaphore::new(
-                crate::config::DEFAULT_SENSOR_MAX_STREAMS,
+                crate::config::DEFAULT_SENSOR_MAX_STREAMS.get(),
             )),
-            max_streams: crate::config::DEFAULT_SENSOR_MAX_STREAMS,
+            max_streams: crate::config::DEFAULT_SENSOR_MAX_STREAMS.get(),
             buffer,
             shutdown,
             metrics: FeedMetrics::default(),
