@@ -83,7 +83,7 @@ fn main() {
         .expect("bench settings")
         .trace
         .expect("export is on");
-        streamgate::telemetry::init_with_export(streamgate::config::LogFormat::Text, &settings)
+        streamgate::telemetry::init_with_export(streamgate::LogFormat::Text, &settings)
             .expect("trace export starts")
     });
 

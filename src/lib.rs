@@ -7,23 +7,34 @@
 //! bound.
 
 #![warn(missing_docs)]
+#![deny(unreachable_pub)]
 
-pub mod config;
+mod config;
 pub mod demo;
-pub mod edge;
-pub mod fetch;
+mod edge;
+mod fetch;
 pub mod health_probe;
-pub mod lock;
+mod lock;
 mod log_limit;
-pub mod metrics;
+mod metrics;
 pub mod proto;
-pub mod rpc;
-pub mod sensor;
-pub mod server;
-pub mod shutdown;
+mod rpc;
+mod sensor;
+mod server;
+mod shutdown;
 pub mod telemetry;
-pub mod trace_context;
+mod trace_context;
 
-pub use config::Config;
-pub use server::{App, Deps, serve};
+// The library's whole surface: the modules are private, and what the binary, the tests and
+// the benches need is named here, so `#![deny(unreachable_pub)]` finds any other `pub`
+// item (it must be `pub(crate)`, or go). `demo`, `health_probe` and `telemetry` are the
+// binary's subcommands and start-up, public as modules.
+pub use config::{Config, LogFormat};
+pub use edge::{
+    Credentials, Decisions, Gate, Policy, PrincipalMatch, Reloader, Rule, Service, Target,
+};
+pub use fetch::{Lookup, LookupFuture, SystemLookup};
+pub use metrics::AuthFailure;
+pub use sensor::FeedMetrics;
+pub use server::{App, Deps};
 pub use shutdown::Shutdown;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 /// How often one kind of repeated line is logged at most: long enough that a flood costs a
 /// handful of lines a minute, short enough that an operator tailing the log sees an ongoing
 /// problem within seconds.
-pub const REPEAT_INTERVAL: Duration = Duration::from_secs(10);
+pub(crate) const REPEAT_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Kinds of line tracked at once; past it, new kinds share one slot. The keys come from the
 /// policy file (principal × rule) or from code, so this is a safety bound, never reached in
@@ -22,7 +22,7 @@ const MAX_KINDS: usize = 4096;
 
 /// What to do with one occurrence of a repeated line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Log it; `held_back` lines of the same kind were not logged since the last one.
     Log {
         /// Occurrences not logged since the last logged one.
@@ -35,7 +35,7 @@ pub enum Verdict {
 impl Verdict {
     /// ` (N more like it held back)` for a logged line that follows held-back ones, else
     /// nothing.
-    pub fn suffix(self) -> String {
+    pub(crate) fn suffix(self) -> String {
         match self {
             Verdict::Log { held_back: 0 } | Verdict::Hold => String::new(),
             Verdict::Log { held_back } => format!(
@@ -54,7 +54,7 @@ struct Window {
 
 /// One limiter per family of lines; `K` tells the kinds apart.
 #[derive(Debug)]
-pub struct RepeatLimiter<K> {
+pub(crate) struct RepeatLimiter<K> {
     interval: Duration,
     windows: Mutex<HashMap<K, Window>>,
 }
@@ -67,7 +67,7 @@ impl<K: std::hash::Hash + Eq + Clone> Default for RepeatLimiter<K> {
 
 impl<K: std::hash::Hash + Eq + Clone> RepeatLimiter<K> {
     /// A limiter logging each kind at most once per `interval`.
-    pub fn new(interval: Duration) -> Self {
+    pub(crate) fn new(interval: Duration) -> Self {
         Self {
             interval,
             windows: Mutex::new(HashMap::new()),
@@ -75,12 +75,12 @@ impl<K: std::hash::Hash + Eq + Clone> RepeatLimiter<K> {
     }
 
     /// Whether an occurrence of `kind` now is logged.
-    pub fn check(&self, kind: &K) -> Verdict {
+    pub(crate) fn check(&self, kind: &K) -> Verdict {
         self.check_at(kind, Instant::now())
     }
 
     /// [`Self::check`] at `now` (time passed in, for tests).
-    pub fn check_at(&self, kind: &K, now: Instant) -> Verdict {
+    pub(crate) fn check_at(&self, kind: &K, now: Instant) -> Verdict {
         let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
         if windows.len() >= MAX_KINDS && !windows.contains_key(kind) {
             // Forget the kinds whose window is over; they start afresh next time.
@@ -114,7 +114,7 @@ impl<K: std::hash::Hash + Eq + Clone> RepeatLimiter<K> {
 
     /// Forgets `kind`, so its next occurrence is logged at once (say, the outage it
     /// reported is over and a new one deserves its first line).
-    pub fn reset(&self, kind: &K) -> u64 {
+    pub(crate) fn reset(&self, kind: &K) -> u64 {
         let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
         windows.remove(kind).map_or(0, |w| w.held_back)
     }

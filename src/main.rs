@@ -8,11 +8,11 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use streamgate::config::LogFormat;
+use streamgate::LogFormat;
+use streamgate::Reloader;
 use streamgate::demo::{self, DemoApiArgs};
-use streamgate::edge::Reloader;
 use streamgate::health_probe;
-use streamgate::server::{App, Deps};
+use streamgate::{App, Deps};
 use streamgate::{Config, Shutdown, telemetry};
 use tokio::net::TcpListener;
 

@@ -8,13 +8,13 @@
 use http::{HeaderMap, HeaderValue};
 
 /// The header names.
-pub const TRACEPARENT: &str = "traceparent";
+pub(crate) const TRACEPARENT: &str = "traceparent";
 /// The vendor-specific companion, forwarded as received.
-pub const TRACESTATE: &str = "tracestate";
+pub(crate) const TRACESTATE: &str = "tracestate";
 
 /// The trace a call belongs to.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TraceContext {
+pub(crate) struct TraceContext {
     trace_id: [u8; 16],
     parent_id: [u8; 8],
     flags: u8,
@@ -24,7 +24,7 @@ pub struct TraceContext {
 impl TraceContext {
     /// The context of `headers`, or `None` without a valid `traceparent` (an invalid one is
     /// ignored, as the spec asks: the call then starts no trace here).
-    pub fn from_headers(headers: &HeaderMap) -> Option<Self> {
+    pub(crate) fn from_headers(headers: &HeaderMap) -> Option<Self> {
         let value = headers.get(TRACEPARENT)?.to_str().ok()?;
         let (trace_id, parent_id, flags) = parse_traceparent(value)?;
         Some(Self {
@@ -38,18 +38,19 @@ impl TraceContext {
     }
 
     /// The trace id as 32 lowercase hex digits (what the call's log lines carry).
-    pub fn trace_id(&self) -> String {
+    pub(crate) fn trace_id(&self) -> String {
         hex(&self.trace_id)
     }
 
     /// The parent id the call arrived with, as 16 hex digits.
-    pub fn parent_id(&self) -> String {
+    #[cfg(test)]
+    fn parent_id(&self) -> String {
         hex(&self.parent_id)
     }
 
     /// The caller's span as OpenTelemetry's remote parent (trace id, span id, flags and
     /// `tracestate`), for the call's SERVER span.
-    pub fn remote_parent(&self) -> opentelemetry::trace::SpanContext {
+    pub(crate) fn remote_parent(&self) -> opentelemetry::trace::SpanContext {
         use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
         let state = self
             .tracestate
@@ -67,13 +68,13 @@ impl TraceContext {
     }
 
     /// The `tracestate` the call arrived with, forwarded unchanged.
-    pub fn tracestate(&self) -> Option<&HeaderValue> {
+    pub(crate) fn tracestate(&self) -> Option<&HeaderValue> {
         self.tracestate.as_ref()
     }
 
     /// The headers of one upstream request: `traceparent` with the same trace id, a new
     /// random parent id and the same flags; `tracestate` as received.
-    pub fn upstream_headers(&self) -> Vec<(&'static str, HeaderValue)> {
+    pub(crate) fn upstream_headers(&self) -> Vec<(&'static str, HeaderValue)> {
         let mut parent = [0u8; 8];
         while parent == [0; 8] {
             // An all-zero parent id is invalid.

@@ -7,7 +7,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
-use streamgate::edge::{Credentials, Gate, Policy, Service, Target};
+use streamgate::{Credentials, Gate, Policy, Service, Target};
 use streamgate_client::proto::FetchRequest;
 use streamgate_client::proto::fetch_service_client::FetchServiceClient;
 

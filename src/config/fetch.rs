@@ -10,7 +10,7 @@ use super::{ConfigError, at_least_one, longer_than_zero};
 /// The largest request body a Fetch may be configured to send. The whole Fetch message is
 /// held in memory while it is decoded, so the flag is bounded well inside what one process
 /// should hold for one call.
-pub const MAX_REQUEST_BYTES_LIMIT: usize = 1 << 30;
+pub(super) const MAX_REQUEST_BYTES_LIMIT: usize = 1 << 30;
 
 /// What a FetchRequest carries besides its body (URL, headers, options): the gRPC decode
 /// limit is the body cap plus this much, so a body right at the cap still fits.
@@ -18,76 +18,77 @@ const REQUEST_ENVELOPE_BYTES: usize = 256 << 10;
 
 /// Size of the shared HTTP cache when no flag names one: off, so nobody gets stored answers
 /// without asking for them.
-pub const DEFAULT_CACHE_BYTES: u64 = 0;
+pub(super) const DEFAULT_CACHE_BYTES: u64 = 0;
 
 /// Largest single response the cache stores: 1 MiB, the default body cap, so every answer a
 /// default call can get is cacheable while one large body cannot push out thousands of small ones.
-pub const DEFAULT_CACHE_MAX_ENTRY_BYTES: NonZeroU64 = NonZeroU64::new(1 << 20).unwrap();
+pub(super) const DEFAULT_CACHE_MAX_ENTRY_BYTES: NonZeroU64 = NonZeroU64::new(1 << 20).unwrap();
 
 /// How long a coalesced request waits for the one in flight before it goes upstream itself:
 /// nginx's `proxy_cache_lock_timeout` default.
-pub const DEFAULT_CACHE_LOCK_TIMEOUT: &str = "5s";
+pub(super) const DEFAULT_CACHE_LOCK_TIMEOUT: &str = "5s";
 
 /// Calls that may wait on one in-flight request: enough for a fleet warming up at once (the
 /// issue's 1,000 replicas), small enough that one key cannot hold every call of the server.
-pub const DEFAULT_CACHE_MAX_WAITERS: NonZeroUsize = NonZeroUsize::new(4_096).unwrap();
+pub(super) const DEFAULT_CACHE_MAX_WAITERS: NonZeroUsize = NonZeroUsize::new(4_096).unwrap();
 
 /// How long a key whose answer proved uncacheable skips coalescing (hit-for-miss): Varnish's
 /// default of two minutes.
-pub const DEFAULT_CACHE_HIT_FOR_MISS: &str = "2m";
+pub(super) const DEFAULT_CACHE_HIT_FOR_MISS: &str = "2m";
 
 /// 64 upstream requests in flight: enough to keep a 2-core server busy on upstream latency, few
 /// enough that a slow upstream cannot pin thousands of sockets.
-pub const DEFAULT_FETCH_MAX_CONCURRENCY: NonZeroUsize = NonZeroUsize::new(64).unwrap();
+pub(super) const DEFAULT_FETCH_MAX_CONCURRENCY: NonZeroUsize = NonZeroUsize::new(64).unwrap();
 
 /// Half the global limit, so one slow host can never take every slot from the others.
-pub const DEFAULT_FETCH_MAX_PER_HOST: NonZeroUsize = NonZeroUsize::new(32).unwrap();
+pub(super) const DEFAULT_FETCH_MAX_PER_HOST: NonZeroUsize = NonZeroUsize::new(32).unwrap();
 
 /// A thousand queued calls: a burst of ten seconds at 100 calls/s waits instead of failing, while
 /// the queue cannot grow without bound.
-pub const DEFAULT_FETCH_MAX_QUEUE: NonZeroUsize = NonZeroUsize::new(1_000).unwrap();
+pub(super) const DEFAULT_FETCH_MAX_QUEUE: NonZeroUsize = NonZeroUsize::new(1_000).unwrap();
 
 /// The same as the default request timeout: a call waits for a slot no longer than it would wait
 /// for its answer.
-pub const DEFAULT_FETCH_QUEUE_TIMEOUT: &str = "30s";
+pub(super) const DEFAULT_FETCH_QUEUE_TIMEOUT: &str = "30s";
 
 /// Long enough for a TCP+TLS handshake across continents with one SYN retransmit (3 s), short
 /// enough to fail over.
-pub const DEFAULT_FETCH_CONNECT_TIMEOUT: &str = "5s";
+pub(super) const DEFAULT_FETCH_CONNECT_TIMEOUT: &str = "5s";
 
 /// The common HTTP client default (nginx `proxy_read_timeout` is 60 s, browsers give up later); a
 /// request that names none gets this.
-pub const DEFAULT_FETCH_TIMEOUT: &str = "30s";
+pub(super) const DEFAULT_FETCH_TIMEOUT: &str = "30s";
 
 /// Longest a caller may ask for: a slow export finishes, a forgotten call does not hold a slot for
 /// ever.
-pub const DEFAULT_FETCH_MAX_TIMEOUT: &str = "5m";
+pub(super) const DEFAULT_FETCH_MAX_TIMEOUT: &str = "5m";
 
 /// 1 MiB: every ordinary API answer fits, and 64 calls at the cap hold 64 MiB at most.
-pub const DEFAULT_FETCH_DEFAULT_BODY_BYTES: NonZeroU64 = NonZeroU64::new(1 << 20).unwrap();
+pub(super) const DEFAULT_FETCH_DEFAULT_BODY_BYTES: NonZeroU64 = NonZeroU64::new(1 << 20).unwrap();
 
 /// 16 MiB: the largest body one gRPC answer should carry whole (larger ones belong in a stream).
-pub const DEFAULT_FETCH_MAX_BODY_BYTES: u64 = 16 << 20;
+pub(super) const DEFAULT_FETCH_MAX_BODY_BYTES: u64 = 16 << 20;
 
 /// 4 MiB: gRPC's own default message limit, so no client needs a setting to send what the server
 /// accepts.
-pub const DEFAULT_FETCH_MAX_REQUEST_BYTES: NonZeroUsize = NonZeroUsize::new(4 << 20).unwrap();
+pub(super) const DEFAULT_FETCH_MAX_REQUEST_BYTES: NonZeroUsize =
+    NonZeroUsize::new(4 << 20).unwrap();
 
 /// Five hops, as curl suggests for APIs: real redirect chains are one or two, loops end fast.
-pub const DEFAULT_FETCH_MAX_REDIRECTS: usize = 5;
+pub(super) const DEFAULT_FETCH_MAX_REDIRECTS: usize = 5;
 
 /// Eight pages read ahead of the caller: enough to hide upstream latency, bounded so a slow reader
 /// holds little.
-pub const DEFAULT_PAGES_MAX_PREFETCH: NonZeroU32 = NonZeroU32::new(8).unwrap();
+pub(super) const DEFAULT_PAGES_MAX_PREFETCH: NonZeroU32 = NonZeroU32::new(8).unwrap();
 
 /// Three retries, as the AWS SDKs do: rides out a restart of the upstream without hammering it.
-pub const DEFAULT_PAGES_MAX_ATTEMPTS: NonZeroU32 = NonZeroU32::new(4).unwrap();
+pub(super) const DEFAULT_PAGES_MAX_ATTEMPTS: NonZeroU32 = NonZeroU32::new(4).unwrap();
 
 /// 100 ms doubling: the retries of one page span about a second before the last one.
-pub const DEFAULT_PAGES_RETRY_BASE: &str = "100ms";
+pub(super) const DEFAULT_PAGES_RETRY_BASE: &str = "100ms";
 
 /// No single wait (a `Retry-After` included) longer than a caller would sit through.
-pub const DEFAULT_PAGES_RETRY_MAX: &str = "10s";
+pub(super) const DEFAULT_PAGES_RETRY_MAX: &str = "10s";
 
 /// The Fetch flags.
 #[derive(Clone, Debug, Args)]

@@ -12,48 +12,48 @@ use super::{ConfigError, at_least_one, longer_than_zero};
 /// caller holds right now), low enough that a caller inventing names cannot grow the table
 /// without bound: each entry holds a name of at most 256 bytes twice (the table and the
 /// expiry index) plus its queue.
-pub const DEFAULT_LOCK_MAX_NAMES: NonZeroUsize = NonZeroUsize::new(100_000).unwrap();
+pub(super) const DEFAULT_LOCK_MAX_NAMES: NonZeroUsize = NonZeroUsize::new(100_000).unwrap();
 
 /// Default of `--redis-retries`: retries of a lock call that found Redis unreachable, after
 /// the first attempt. Redisson's `retryAttempts` default; with [`DEFAULT_REDIS_RETRY_INTERVAL`]
 /// it covers a Sentinel or Cluster failover of a few seconds.
-pub const DEFAULT_REDIS_RETRIES: u32 = 3;
+pub(super) const DEFAULT_REDIS_RETRIES: u32 = 3;
 
 /// Default of `--redis-retry-interval`: Redisson's `retryInterval` default (1.5 s). A retry
 /// goes sooner when the wake-up listener sees Redis come back first. (Text: clap parses it
 /// with humantime like every duration flag.)
-pub const DEFAULT_REDIS_RETRY_INTERVAL: &str = "1500ms";
+pub(super) const DEFAULT_REDIS_RETRY_INTERVAL: &str = "1500ms";
 
 /// A prefix naming the product, so the keys are found and never collide with an application's own.
-pub const DEFAULT_LOCK_KEY_PREFIX: &str = "streamgate:lock:";
+pub(super) const DEFAULT_LOCK_KEY_PREFIX: &str = "streamgate:lock:";
 
 /// 32 Redis connections: each script call takes one for well under a millisecond, so 32 serve
 /// thousands of calls per second.
-pub const DEFAULT_REDIS_POOL_SIZE: NonZeroU32 = NonZeroU32::new(32).unwrap();
+pub(super) const DEFAULT_REDIS_POOL_SIZE: NonZeroU32 = NonZeroU32::new(32).unwrap();
 
 /// Two seconds per Redis call: far above a healthy round trip, short enough to report an outage
 /// while the caller still waits.
-pub const DEFAULT_REDIS_TIMEOUT: &str = "2s";
+pub(super) const DEFAULT_REDIS_TIMEOUT: &str = "2s";
 
 /// Ten seconds: a crashed holder blocks the others briefly, a live one extends its lease (or holds
 /// it with Hold).
-pub const DEFAULT_LOCK_DEFAULT_TTL: &str = "10s";
+pub(super) const DEFAULT_LOCK_DEFAULT_TTL: &str = "10s";
 
 /// Below 10 ms a lease expires before the grant reaches the caller.
-pub const DEFAULT_LOCK_MIN_TTL: &str = "10ms";
+pub(super) const DEFAULT_LOCK_MIN_TTL: &str = "10ms";
 
 /// An hour: long jobs hold one lease, a forgotten holder is freed the same day.
-pub const DEFAULT_LOCK_MAX_TTL: &str = "1h";
+pub(super) const DEFAULT_LOCK_MAX_TTL: &str = "1h";
 
 /// The same bound for waiting as for holding.
-pub const DEFAULT_LOCK_MAX_WAIT: &str = "1h";
+pub(super) const DEFAULT_LOCK_MAX_WAIT: &str = "1h";
 
 /// Waiters re-check once a second in case a wake-up was lost (notifications do the usual work).
-pub const DEFAULT_LOCK_RECHECK: &str = "1s";
+pub(super) const DEFAULT_LOCK_RECHECK: &str = "1s";
 
 /// Ten thousand waiters per name: a fleet queueing at once fits, one name cannot hold unbounded
 /// memory.
-pub const DEFAULT_LOCK_MAX_WAITERS: NonZeroUsize = NonZeroUsize::new(10_000).unwrap();
+pub(super) const DEFAULT_LOCK_MAX_WAITERS: NonZeroUsize = NonZeroUsize::new(10_000).unwrap();
 
 /// The lock flags.
 #[derive(Clone, Debug, Args)]

@@ -9,7 +9,7 @@ mod lock;
 mod metrics;
 mod sensor;
 mod server;
-pub mod topology;
+pub(crate) mod topology;
 mod trace;
 mod web;
 mod windows;
@@ -18,15 +18,15 @@ use std::time::Duration;
 
 use clap::Parser;
 
-pub use edge::{EdgeArgs, EdgeSettings, PolicySettings, TlsSettings};
-pub use fetch::{CacheSettings, FetchArgs, FetchSettings, PagesArgs, PagesSettings};
-pub use lock::{LockArgs, LockSettings, RedisSettings};
-pub use metrics::{MetricsArgs, MetricsSettings};
-pub use sensor::{DEFAULT_SENSOR_MAX_STREAMS, SensorArgs, SensorSettings};
-pub use server::{LogFormat, ServerArgs, ServerSettings};
-pub use trace::{OtlpProtocol, Sampling, TraceArgs, TraceSettings};
-pub use web::{AllowedOrigins, WebArgs, WebSettings};
-pub use windows::{DEFAULT_STREAM_WINDOW_BYTES, FlowWindows};
+pub(crate) use edge::{EdgeArgs, EdgeSettings};
+pub(crate) use fetch::{CacheSettings, FetchArgs, FetchSettings, PagesArgs};
+pub(crate) use lock::{LockArgs, LockSettings, RedisSettings};
+pub(crate) use metrics::{MetricsArgs, MetricsSettings};
+pub(crate) use sensor::{DEFAULT_SENSOR_MAX_STREAMS, SensorArgs, SensorSettings};
+pub use server::LogFormat;
+pub(crate) use server::{ServerArgs, ServerSettings};
+pub(crate) use trace::{OtlpProtocol, Sampling, TraceArgs, TraceSettings};
+pub(crate) use web::{AllowedOrigins, WebArgs, WebSettings};
 
 /// Every setting of the `streamgate` server. Durations take humantime spellings (`500ms`, `10s`).
 #[derive(Clone, Debug, Parser)]

@@ -9,26 +9,27 @@ use super::{ConfigError, at_least_one};
 
 /// `--sensor-max-streams`: the SensorFeed bench's 1,000 concurrent streams fit; each stream
 /// may retain ~20 MiB at the per-stream limits, so lower it (or those) for a small host.
-pub const DEFAULT_SENSOR_MAX_STREAMS: NonZeroUsize = NonZeroUsize::new(1_000).unwrap();
+pub(crate) const DEFAULT_SENSOR_MAX_STREAMS: NonZeroUsize = NonZeroUsize::new(1_000).unwrap();
 
 /// Ten thousand sensors per stream: a building's worth, with per-sensor state of a few KiB each.
-pub const DEFAULT_SENSOR_MAX_SENSORS: NonZeroUsize = NonZeroUsize::new(10_000).unwrap();
+pub(super) const DEFAULT_SENSOR_MAX_SENSORS: NonZeroUsize = NonZeroUsize::new(10_000).unwrap();
 
 /// 64 KiB: a reading is tens of bytes and a config update hundreds; anything larger is a mistake or
 /// an attack.
-pub const DEFAULT_SENSOR_MAX_MESSAGE_BYTES: NonZeroUsize = NonZeroUsize::new(64 * 1024).unwrap();
+pub(super) const DEFAULT_SENSOR_MAX_MESSAGE_BYTES: NonZeroUsize =
+    NonZeroUsize::new(64 * 1024).unwrap();
 
 /// Five seconds of clock skew tolerated, as NTP-synchronised devices stay well within it.
-pub const DEFAULT_SENSOR_MAX_FUTURE_SKEW: &str = "5s";
+pub(super) const DEFAULT_SENSOR_MAX_FUTURE_SKEW: &str = "5s";
 
 /// 64 outgoing events buffered per stream before backpressure reaches the sender.
-pub const DEFAULT_SENSOR_BUFFER: NonZeroUsize = NonZeroUsize::new(64).unwrap();
+pub(super) const DEFAULT_SENSOR_BUFFER: NonZeroUsize = NonZeroUsize::new(64).unwrap();
 
 /// Ten thousand readings per window: minutes of a fast sensor, bounded memory per sensor.
-pub const DEFAULT_SENSOR_MAX_WINDOW: NonZeroU32 = NonZeroU32::new(10_000).unwrap();
+pub(super) const DEFAULT_SENSOR_MAX_WINDOW: NonZeroU32 = NonZeroU32::new(10_000).unwrap();
 
 /// Samples held across one stream's windows: about 20 MiB at most per stream.
-pub const DEFAULT_SENSOR_MAX_SAMPLES: NonZeroUsize = NonZeroUsize::new(100_000).unwrap();
+pub(super) const DEFAULT_SENSOR_MAX_SAMPLES: NonZeroUsize = NonZeroUsize::new(100_000).unwrap();
 
 /// The SensorFeed flags.
 #[derive(Clone, Debug, Args)]

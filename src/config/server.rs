@@ -10,53 +10,55 @@ use super::windows::{DEFAULT_STREAM_WINDOW_BYTES, FlowWindows};
 use super::{ConfigError, at_least_one, longer_than_zero};
 
 /// Loopback and gRPC's customary port: nothing is exposed until the operator says so.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+pub(super) const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
 
 /// Five seconds for open calls to finish, well inside Kubernetes' 30 s termination grace.
-pub const DEFAULT_SHUTDOWN_GRACE: &str = "5s";
+pub(super) const DEFAULT_SHUTDOWN_GRACE: &str = "5s";
 
 /// A thousand connections, inside the usual 1,024 descriptor limit with room for upstream and
 /// Redis sockets.
-pub const DEFAULT_MAX_CONNECTIONS: NonZeroUsize = NonZeroUsize::new(1_000).unwrap();
+pub(super) const DEFAULT_MAX_CONNECTIONS: NonZeroUsize = NonZeroUsize::new(1_000).unwrap();
 
 /// 256 concurrent streams per connection: above what one client multiplexes in practice,
 /// bounding one peer's share.
-pub const DEFAULT_MAX_STREAMS_PER_CONNECTION: NonZeroU32 = NonZeroU32::new(256).unwrap();
+pub(super) const DEFAULT_MAX_STREAMS_PER_CONNECTION: NonZeroU32 = NonZeroU32::new(256).unwrap();
 
 /// `--handshake-timeout`: Envoy's edge guidance allows 10 s for a new connection's first
 /// request headers, long enough for a TLS handshake over a slow mobile link, short enough that
 /// silent sockets cannot hold every slot of `--max-connections`.
-pub const DEFAULT_HANDSHAKE_TIMEOUT: &str = "10s";
+pub(super) const DEFAULT_HANDSHAKE_TIMEOUT: &str = "10s";
 
 /// `--idle-timeout`: nginx's `keepalive_timeout` order of magnitude (Envoy's edge guidance
 /// uses 1 h for HTTP/2 but 5 min keeps idle descriptors turning over); a client with calls
 /// every few minutes keeps its connection, a forgotten one frees its slot.
-pub const DEFAULT_IDLE_TIMEOUT: &str = "5m";
+pub(super) const DEFAULT_IDLE_TIMEOUT: &str = "5m";
 
 /// `--keepalive-interval`: one HTTP/2 PING a minute on a quiet connection costs nothing and
 /// finds a peer that vanished (cable pulled, NAT entry dropped) within a minute and a half,
 /// instead of the kernel's 2-hour TCP keepalive.
-pub const DEFAULT_KEEPALIVE_INTERVAL: &str = "1m";
+pub(super) const DEFAULT_KEEPALIVE_INTERVAL: &str = "1m";
 
 /// `--keepalive-timeout`: grpc-go's default wait for the PING's answer.
-pub const DEFAULT_KEEPALIVE_TIMEOUT: &str = "20s";
+pub(super) const DEFAULT_KEEPALIVE_TIMEOUT: &str = "20s";
 
 /// `--control-max-message-bytes`: the largest valid LockService, health or reflection request
 /// is a 256-byte lock name, an owner and a few numbers, or a symbol name: well under 1 KiB.
 /// 64 KiB leaves room for growth while a half-sent message can make the server hold 64 times
 /// less than tonic's 4 MiB default.
-pub const DEFAULT_CONTROL_MAX_MESSAGE_BYTES: NonZeroUsize = NonZeroUsize::new(64 * 1024).unwrap();
+pub(super) const DEFAULT_CONTROL_MAX_MESSAGE_BYTES: NonZeroUsize =
+    NonZeroUsize::new(64 * 1024).unwrap();
 
 /// `--max-partial-message-bytes-per-connection`: four Fetch requests of the default 4 MiB
 /// limit arriving at once on one connection (Envoy's per-connection buffer limit plays the
 /// same part, at 1 MiB for its edge guidance, but our messages are buffered whole).
-pub const DEFAULT_MAX_PARTIAL_MESSAGE_BYTES_PER_CONNECTION: NonZeroUsize =
+pub(super) const DEFAULT_MAX_PARTIAL_MESSAGE_BYTES_PER_CONNECTION: NonZeroUsize =
     NonZeroUsize::new(16 << 20).unwrap();
 
 /// `--max-partial-message-bytes`: the server-wide ceiling on the same, what the server can
 /// afford to hold for callers still sending (sized for a 1 GiB container next to the
 /// per-stream buffers of the services).
-pub const DEFAULT_MAX_PARTIAL_MESSAGE_BYTES: NonZeroUsize = NonZeroUsize::new(256 << 20).unwrap();
+pub(super) const DEFAULT_MAX_PARTIAL_MESSAGE_BYTES: NonZeroUsize =
+    NonZeroUsize::new(256 << 20).unwrap();
 
 /// Log output format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]

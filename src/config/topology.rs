@@ -7,7 +7,7 @@ use std::fmt;
 
 /// One `host:port` of a seed node or a sentinel.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NodeAddr {
+pub(crate) struct NodeAddr {
     /// Host name or IP address (IPv6 without brackets).
     pub host: String,
     /// TCP port.
@@ -39,7 +39,7 @@ impl fmt::Display for NodeAddr {
 /// Credentials given in the URL's userinfo, applied to every node (and, for Sentinel, to the
 /// primary; sentinels are reached without them, as they usually run without ACLs).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Auth {
+pub(crate) struct Auth {
     /// ACL user, if any.
     pub username: Option<String>,
     /// Password, if any.
@@ -74,7 +74,7 @@ fn encode(s: &str) -> String {
 
 /// The Redis deployment `--redis-url` names.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Topology {
+pub(crate) enum Topology {
     /// One server; the URL goes to redis-rs as given.
     Single(String),
     /// A Redis Cluster, reached through any of its seed nodes.
@@ -100,7 +100,7 @@ const SENTINEL: &str = "redis+sentinel://";
 
 impl Topology {
     /// Parses `--redis-url`; the error says what is wrong and what is accepted.
-    pub fn parse(url: &str) -> Result<Self, String> {
+    pub(crate) fn parse(url: &str) -> Result<Self, String> {
         if let Some(rest) = url.strip_prefix(CLUSTER) {
             let rest = rest.trim_end_matches('/');
             if rest.contains('/') || rest.contains('?') {

@@ -16,16 +16,16 @@ use super::{ConfigError, at_least_one, longer_than_zero};
 /// Spans waiting for export at most; the OpenTelemetry SDKs' default
 /// (`OTEL_BSP_MAX_QUEUE_SIZE`). At a few hundred bytes a span, about 1 MB held while the
 /// collector is away; spans beyond it are dropped and counted, never waited for.
-pub const DEFAULT_OTLP_MAX_QUEUE_SPANS: NonZeroUsize = NonZeroUsize::new(2048).unwrap();
+pub(super) const DEFAULT_OTLP_MAX_QUEUE_SPANS: NonZeroUsize = NonZeroUsize::new(2048).unwrap();
 /// How long one export request may take; the OTLP exporter specification's default
 /// (`OTEL_EXPORTER_OTLP_TIMEOUT`). A collector slower than this counts as down for that batch.
-pub const DEFAULT_OTLP_EXPORT_TIMEOUT: &str = "10s";
+pub(super) const DEFAULT_OTLP_EXPORT_TIMEOUT: &str = "10s";
 /// How long a span may wait for a batch to fill before it is sent anyway; the SDKs' default
 /// (`OTEL_BSP_SCHEDULE_DELAY`), which trades a few seconds' delay for fewer, larger requests.
-pub const DEFAULT_OTLP_BATCH_DELAY: &str = "5s";
+pub(super) const DEFAULT_OTLP_BATCH_DELAY: &str = "5s";
 /// The service name spans are reported under unless `OTEL_SERVICE_NAME` or
 /// `OTEL_RESOURCE_ATTRIBUTES` says otherwise.
-pub const DEFAULT_SERVICE_NAME: &str = "streamgate";
+pub(super) const DEFAULT_SERVICE_NAME: &str = "streamgate";
 
 /// The OTLP wire format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]

@@ -27,7 +27,7 @@ const SPLIT_FRAMES_PER_STREAM: u64 = 8;
 /// keeps the per-connection bound at the default 256 streams to 4 MiB of flow-controlled
 /// data. A larger window buys per-stream throughput over a long round trip at the price of a
 /// larger bound (and fewer streams allowed per connection).
-pub const DEFAULT_STREAM_WINDOW_BYTES: NonZeroU32 = NonZeroU32::new(16 * 1024).unwrap();
+pub(crate) const DEFAULT_STREAM_WINDOW_BYTES: NonZeroU32 = NonZeroU32::new(16 * 1024).unwrap();
 
 /// HTTP/2's largest window (RFC 9113 §6.9.1).
 const MAX_WINDOW_BYTES: u64 = (1 << 31) - 1;

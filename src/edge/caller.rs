@@ -15,7 +15,7 @@ use super::rules::{Broken, Destination, LockRpc};
 
 /// The principal name used in logs for a call that proved no identity (report mode only:
 /// enforce mode refuses it before it gets a [`Caller`]).
-pub const UNAUTHENTICATED: &str = "<unauthenticated>";
+pub(crate) const UNAUTHENTICATED: &str = "<unauthenticated>";
 
 /// What a refusal adds when the call carried no credential: the likely mistake is a
 /// forgotten token, and the clients read it from `STREAMGATE_TOKEN`.

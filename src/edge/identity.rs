@@ -26,7 +26,7 @@ impl fmt::Debug for Credentials<'_> {
 
 /// Why an `authorization` value is not a bearer token (the value itself is never echoed).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NotBearer;
+pub(crate) struct NotBearer;
 
 impl fmt::Display for NotBearer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -36,7 +36,7 @@ impl fmt::Display for NotBearer {
 
 /// The token of an `authorization: Bearer <token>` value (scheme case-insensitive, RFC 6750
 /// §2.1), or `NotBearer` for anything else (another scheme, no token, not text).
-pub fn bearer_token(value: &[u8]) -> Result<&str, NotBearer> {
+pub(crate) fn bearer_token(value: &[u8]) -> Result<&str, NotBearer> {
     let value = std::str::from_utf8(value).map_err(|_| NotBearer)?.trim();
     let (scheme, token) = value.split_once(' ').ok_or(NotBearer)?;
     let token = token.trim();
@@ -75,7 +75,7 @@ impl CertIdentity {
 /// an IP address would let a CA-issued CN stand in for a name nobody vetted). Empty when the
 /// certificate cannot be parsed (rustls verified it already, so that does not happen with a
 /// real handshake) or its SAN extension is malformed.
-pub fn cert_identities(leaf: &CertificateDer<'_>) -> Vec<CertIdentity> {
+pub(crate) fn cert_identities(leaf: &CertificateDer<'_>) -> Vec<CertIdentity> {
     let Ok((_, cert)) = x509_parser::parse_x509_certificate(leaf.as_ref()) else {
         return Vec::new();
     };
@@ -101,7 +101,7 @@ pub fn cert_identities(leaf: &CertificateDer<'_>) -> Vec<CertIdentity> {
 }
 
 /// The identities for a log line or a refusal: each quoted (escaped), by kind.
-pub fn describe(ids: &[CertIdentity]) -> String {
+pub(crate) fn describe(ids: &[CertIdentity]) -> String {
     if ids.is_empty() {
         return "(none: no SAN DNS name or URI, and a CN counts only without SANs)".to_owned();
     }

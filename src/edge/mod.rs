@@ -11,25 +11,29 @@ mod caller;
 mod decisions;
 mod error;
 mod hosts;
-pub mod identity;
+pub(crate) mod identity;
 mod limits;
-pub mod policy;
-pub mod rules;
-pub mod tls;
+pub(crate) mod policy;
+pub(crate) mod rules;
+pub(crate) mod tls;
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-pub use caller::{Caller, UNAUTHENTICATED};
-pub use decisions::{DecisionSink, Decisions};
-pub use error::{Denied, EdgeError};
+pub(crate) use caller::Caller;
+pub(crate) use decisions::DecisionSink;
+pub use decisions::Decisions;
+pub(crate) use error::{Denied, EdgeError};
 pub use identity::Credentials;
-pub use limits::InFlight;
-pub use policy::{Mode, Policy, PolicyError};
-pub use rules::{LockRpc, Rule, Service};
-pub use tls::{TlsError, TlsFiles, TlsStore};
+pub(crate) use limits::InFlight;
+pub use policy::Policy;
+pub(crate) use policy::{Mode, PolicyError};
+pub(crate) use rules::LockRpc;
+pub use rules::{Rule, Service};
+pub(crate) use tls::{TlsError, TlsFiles, TlsStore};
 
-use policy::{Principal, PrincipalMatch};
+use policy::Principal;
+pub use policy::PrincipalMatch;
 use rules::Broken;
 
 /// What a call's path addresses, as far as the edge cares.

@@ -407,7 +407,7 @@ fn compile_rules(p: &PrincipalFile, at: &dyn Fn(&str) -> String) -> Result<Rules
 /// Whether users other than the file's owner and group may write `path` (mode `o+w`): then
 /// anyone on the machine can grant themselves every service at the next reload. `false` when
 /// the mode cannot be read (the load itself reports an unreadable file).
-pub fn writable_by_others(path: &Path) -> bool {
+pub(crate) fn writable_by_others(path: &Path) -> bool {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

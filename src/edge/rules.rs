@@ -8,7 +8,7 @@ use std::num::NonZeroU32;
 use http::Method;
 
 use super::hosts::normalize_host;
-pub use super::hosts::{Destination, HostRule};
+pub(crate) use super::hosts::{Destination, HostRule};
 
 /// A streamgate service as the policy's `services` key names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -19,5 +19,5 @@ mod value;
 
 pub(crate) use http::RefusalKind;
 pub use http::{Lookup, LookupFuture, SystemLookup};
-pub use pages::{TrackPages, track_pages};
-pub use service::FetchHandler;
+pub(crate) use pages::track_pages;
+pub(crate) use service::FetchHandler;

@@ -27,7 +27,7 @@ use crate::trace_context::TraceContext;
 const CACHE_STATUS: http::HeaderName = http::HeaderName::from_static("cache-status");
 
 /// Serves `streamgate.v1.FetchService`.
-pub struct FetchHandler {
+pub(crate) struct FetchHandler {
     cache: Arc<HttpCache>,
     settings: Arc<FetchSettings>,
     token_key: Arc<TokenKey>,
@@ -38,7 +38,7 @@ impl FetchHandler {
     /// Builds the shared HTTP client and limits, resolving names through `lookup` and
     /// letting `allowed_addresses` through the guard even inside refused ranges; requests,
     /// refusals and pages are counted in `metrics`.
-    pub fn new(
+    pub(crate) fn new(
         settings: &FetchSettings,
         lookup: Arc<dyn Lookup>,
         allowed_addresses: Vec<IpAddr>,

@@ -16,7 +16,7 @@ use super::types::{AcquireRequest, Grant, LockName, LockToken, Ttl};
 /// Cancellation contract: dropping an `acquire` future at any await point removes the caller
 /// from the queue, and a grant that reached it after the drop is released at once. Callers
 /// bound waits by dropping the future (deadline, client cancel, shutdown).
-pub trait LockBackend: Send + Sync + 'static {
+pub(crate) trait LockBackend: Send + Sync + 'static {
     /// Takes the lock if it is free and nobody is queued ahead; otherwise, when `req.wait` is
     /// non-zero, queues FIFO and waits up to `req.wait` for a hand-off. `Ok(None)` = not
     /// acquired in time.

@@ -8,16 +8,16 @@ use crate::rpc::FieldError;
 
 /// Largest semaphore `limit`. Far above any sensible count of concurrent holders, and small
 /// enough that permit sums stay exact in Redis Lua (doubles, exact below 2^53).
-pub const MAX_LIMIT: u32 = 1_000_000;
+pub(crate) const MAX_LIMIT: u32 = 1_000_000;
 
 /// The weight of a read-write lock's write side, and that lock's capacity: a writer takes
 /// all of it, a reader one unit, so "fits in what is free" is the one admission rule for
 /// semaphores and read-write locks alike. Above any count of simultaneous readers.
-pub const RW_CAPACITY: u64 = 1 << 31;
+pub(crate) const RW_CAPACITY: u64 = 1 << 31;
 
 /// The side of a read-write lock a request names (the protobuf `LockMode`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// Not a read-write lock: a mutex, or a semaphore when `limit` > 1.
     Unset,
     /// The write side.
@@ -28,7 +28,7 @@ pub enum Mode {
 
 /// What one grant takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Claim {
+pub(crate) enum Claim {
     /// The name, alone: today's lock.
     Mutex,
     /// A read share of a read-write lock.
@@ -99,7 +99,7 @@ impl LockKind {
 
 impl Claim {
     /// Validates the request fields; errors name the field at fault.
-    pub fn new(limit: u32, mode: Mode, permits: u32) -> Result<Self, FieldError> {
+    pub(crate) fn new(limit: u32, mode: Mode, permits: u32) -> Result<Self, FieldError> {
         if limit > MAX_LIMIT {
             return Err(FieldError::new(
                 "limit",
@@ -130,7 +130,7 @@ impl Claim {
     }
 
     /// The kind of name this claim is for.
-    pub fn kind(self) -> LockKind {
+    pub(crate) fn kind(self) -> LockKind {
         match self {
             Self::Mutex => LockKind::Mutex,
             Self::Read | Self::Write => LockKind::ReadWrite,
@@ -139,7 +139,7 @@ impl Claim {
     }
 
     /// How much of the name's [`LockKind::capacity`] a grant of this claim takes.
-    pub fn weight(self) -> u64 {
+    pub(crate) fn weight(self) -> u64 {
         match self {
             Self::Mutex => 1,
             Self::Read => 1,
@@ -149,7 +149,7 @@ impl Claim {
     }
 
     /// Whether this claim is a read-write lock's write side (ends a write phase when it goes).
-    pub fn is_writer(self) -> bool {
+    pub(crate) fn is_writer(self) -> bool {
         self == Self::Write
     }
 }

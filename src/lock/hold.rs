@@ -31,7 +31,7 @@ pub(crate) type RenewalLines = RepeatLimiter<()>;
 
 /// What a Hold stream reports.
 #[derive(Debug)]
-pub enum HoldUpdate {
+pub(crate) enum HoldUpdate {
     /// The grant, or `None` when `wait` passed first (the stream then ends).
     Acquired(Option<Grant>),
     /// The lease could not be renewed; the stream ends after this.
@@ -42,7 +42,7 @@ pub enum HoldUpdate {
 
 /// The updates of one Hold. Dropping it (tonic drops the response stream when the client
 /// cancels or disconnects) cancels the holding task, which releases the lock at once.
-pub struct HoldSession {
+pub(crate) struct HoldSession {
     rx: mpsc::Receiver<HoldUpdate>,
     _release_on_drop: DropGuard,
 }

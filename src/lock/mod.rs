@@ -1,18 +1,14 @@
 //! LockService: leased, fenced, fairly queued locks over a [`LockBackend`], held in this
 //! process ([`MemoryBackend`]) or in Redis ([`RedisBackend`]) for every server naming it.
 
-pub mod backend;
-pub mod claim;
-pub mod error;
-pub mod hold;
-pub mod memory;
+pub(crate) mod backend;
+pub(crate) mod claim;
+pub(crate) mod error;
+pub(crate) mod hold;
+pub(crate) mod memory;
 mod metered;
-pub mod redis;
+pub(crate) mod redis;
 mod service;
-pub mod types;
+pub(crate) mod types;
 
-pub use backend::LockBackend;
-pub use error::LockError;
-pub use memory::MemoryBackend;
-pub use redis::RedisBackend;
-pub use service::LockHandler;
+pub(crate) use service::LockHandler;

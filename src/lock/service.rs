@@ -27,7 +27,7 @@ use crate::shutdown::Shutdown;
 use crate::telemetry::semconv;
 
 /// Serves `streamgate.v1.LockService`.
-pub struct LockHandler {
+pub(crate) struct LockHandler {
     backend: Arc<dyn LockBackend>,
     limits: LockLimits,
     shutdown: Shutdown,
@@ -39,7 +39,7 @@ impl LockHandler {
     /// down at start-up does not stop the server: lock calls answer UNAVAILABLE until it is
     /// reachable, and the backend reconnects by itself. `metrics` count grants and waiters of
     /// either backend.
-    pub async fn new(
+    pub(crate) async fn new(
         settings: &LockSettings,
         metrics: LockMetrics,
         shutdown: Shutdown,
@@ -69,7 +69,7 @@ impl LockHandler {
     }
 
     /// Whether the lock store is reachable, as it changes (`None`: always, in-process).
-    pub fn availability(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+    pub(crate) fn availability(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
         self.backend.availability()
     }
 

@@ -11,25 +11,25 @@ use super::error::LockError;
 
 /// Longest lock name, in bytes: long enough for any path-like key, short enough that a
 /// client cannot make Redis keys (prefix + name + suffix) grow without bound.
-pub const MAX_NAME_BYTES: usize = 256;
+pub(crate) const MAX_NAME_BYTES: usize = 256;
 
 /// Longest token accepted by Release and Extend. Grants hand out UUIDs (36 bytes); anything
 /// much longer cannot be one of ours, and is refused before it reaches the backend.
-pub const MAX_TOKEN_BYTES: usize = 64;
+pub(crate) const MAX_TOKEN_BYTES: usize = 64;
 
 /// Longest `owner` text, in bytes: it is only logged, so it gets the name's bound and no
 /// client can make a log line (or a request held in memory while it queues) grow without one.
-pub const MAX_OWNER_BYTES: usize = 256;
+pub(crate) const MAX_OWNER_BYTES: usize = 256;
 
 /// The free-text owner of an acquire request: 0 to [`MAX_OWNER_BYTES`] bytes, for
 /// diagnostics only. Its `Debug` form is escaped, so that is the one to log: a caller cannot
 /// forge log lines with newlines or terminal escapes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LockOwner(String);
+pub(crate) struct LockOwner(String);
 
 impl LockOwner {
     /// Validates `owner`; the error names the field `owner`.
-    pub fn new(owner: impl Into<String>) -> Result<Self, LockError> {
+    pub(crate) fn new(owner: impl Into<String>) -> Result<Self, LockError> {
         let owner = owner.into();
         if owner.len() > MAX_OWNER_BYTES {
             return Err(LockError::invalid(
@@ -44,7 +44,7 @@ impl LockOwner {
     }
 
     /// The owner as given.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -52,11 +52,11 @@ impl LockOwner {
 /// A lock name: 1 to [`MAX_NAME_BYTES`] bytes of UTF-8 without control characters (a name
 /// ends up in log lines and Redis keys: a `\n` in one once forged a log line).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct LockName(String);
+pub(crate) struct LockName(String);
 
 impl LockName {
     /// Validates `name`; the error names the field `name`.
-    pub fn new(name: impl Into<String>) -> Result<Self, LockError> {
+    pub(crate) fn new(name: impl Into<String>) -> Result<Self, LockError> {
         let name = name.into();
         if name.is_empty() {
             return Err(LockError::invalid("name", "must not be empty"));
@@ -83,7 +83,7 @@ impl LockName {
     }
 
     /// The name as given.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -99,28 +99,28 @@ const PERMITS_TOKEN_PREFIX: &str = "p-";
 
 /// The proof of ownership of one grant: a fresh UUID per grant.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct LockToken(String);
+pub(crate) struct LockToken(String);
 
 impl LockToken {
     /// A fresh random token for a new grant (or a queued waiter, whose grant it becomes).
-    pub fn generate() -> Self {
+    pub(crate) fn generate() -> Self {
         Self(uuid::Uuid::new_v4().to_string())
     }
 
     /// A fresh token for a semaphore or read-write grant: `p-` and a UUID, so Release and
     /// Extend find such a grant's state without a lookup, and mutex tokens stay plain UUIDs.
-    pub fn generate_for_permits() -> Self {
+    pub(crate) fn generate_for_permits() -> Self {
         Self(format!("{PERMITS_TOKEN_PREFIX}{}", uuid::Uuid::new_v4()))
     }
 
     /// Whether this token names a semaphore or read-write grant (see
     /// [`Self::generate_for_permits`]).
-    pub fn is_for_permits(&self) -> bool {
+    pub(crate) fn is_for_permits(&self) -> bool {
         self.0.starts_with(PERMITS_TOKEN_PREFIX)
     }
 
     /// Validates a token a client sent back; the error names the field `token`.
-    pub fn parse(token: impl Into<String>) -> Result<Self, LockError> {
+    pub(crate) fn parse(token: impl Into<String>) -> Result<Self, LockError> {
         let token = token.into();
         if token.is_empty() {
             return Err(LockError::invalid("token", "must not be empty"));
@@ -135,7 +135,7 @@ impl LockToken {
     }
 
     /// The token's text.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -148,7 +148,7 @@ impl fmt::Display for LockToken {
 
 /// The lease bounds and defaults, taken from [`LockSettings`] once.
 #[derive(Clone, Copy, Debug)]
-pub struct LockLimits {
+pub(crate) struct LockLimits {
     /// Lease when a request names none.
     pub default_ttl: Duration,
     /// Shortest lease a request may ask for.
@@ -163,7 +163,7 @@ pub struct LockLimits {
 
 impl LockLimits {
     /// The limits named by the server's flags.
-    pub fn from_settings(settings: &LockSettings) -> Self {
+    pub(crate) fn from_settings(settings: &LockSettings) -> Self {
         Self {
             default_ttl: settings.default_ttl,
             min_ttl: settings.min_ttl,
@@ -174,7 +174,7 @@ impl LockLimits {
     }
 
     /// Validates a lease; `None` means the default. `field` names it in the error.
-    pub fn ttl(&self, field: &'static str, ttl: Option<Duration>) -> Result<Ttl, LockError> {
+    pub(crate) fn ttl(&self, field: &'static str, ttl: Option<Duration>) -> Result<Ttl, LockError> {
         let Some(ttl) = ttl else {
             return Ok(Ttl(self.default_ttl));
         };
@@ -193,7 +193,11 @@ impl LockLimits {
     }
 
     /// Validates a wait; `None` or zero means "try once".
-    pub fn wait(&self, field: &'static str, wait: Option<Duration>) -> Result<Duration, LockError> {
+    pub(crate) fn wait(
+        &self,
+        field: &'static str,
+        wait: Option<Duration>,
+    ) -> Result<Duration, LockError> {
         let wait = wait.unwrap_or_default();
         if wait > self.max_wait {
             return Err(LockError::invalid(
@@ -211,23 +215,23 @@ impl LockLimits {
 
 /// A lease length within the server's bounds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Ttl(Duration);
+pub(crate) struct Ttl(Duration);
 
 impl Ttl {
     /// The lease as a duration.
-    pub fn get(self) -> Duration {
+    pub(crate) fn get(self) -> Duration {
         self.0
     }
 
     /// The lease in whole milliseconds (at least 1), as Redis `PX` wants it.
-    pub fn as_millis(self) -> u64 {
+    pub(crate) fn as_millis(self) -> u64 {
         u64::try_from(self.0.as_millis()).unwrap_or(u64::MAX).max(1)
     }
 }
 
 /// One validated acquire request.
 #[derive(Clone, Debug)]
-pub struct AcquireRequest {
+pub(crate) struct AcquireRequest {
     /// The lock.
     pub name: LockName,
     /// The lease the grant gets.
@@ -242,7 +246,7 @@ pub struct AcquireRequest {
 
 /// A granted lock.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Grant {
+pub(crate) struct Grant {
     /// Proof of ownership for Release and Extend.
     pub token: LockToken,
     /// Strictly greater than every earlier grant of the same name.

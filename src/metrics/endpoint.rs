@@ -28,14 +28,14 @@ use super::Metrics;
 
 /// Connections the endpoint serves at once: a scraper or two and an operator's curl need a
 /// handful; 16 descriptors at most, whatever a peer does.
-pub const MAX_CONNECTIONS: usize = 16;
+pub(super) const MAX_CONNECTIONS: usize = 16;
 
 /// Pause after a failed accept (out of descriptors), so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Serves `GET /metrics` (everything else: 404) on `listener` until `stop` is cancelled;
 /// `header_timeout` bounds the wait for each request's headers.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     metrics: Metrics,
     header_timeout: Duration,

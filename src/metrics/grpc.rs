@@ -180,7 +180,7 @@ impl Method {
 }
 
 /// A status code as grpc-go spells it (`codes.Code.String()`), the `grpc_code` value.
-pub fn code_name(code: Code) -> &'static str {
+pub(crate) fn code_name(code: Code) -> &'static str {
     match code {
         Code::Ok => "OK",
         Code::Cancelled => "Canceled",

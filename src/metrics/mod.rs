@@ -11,13 +11,13 @@
 //! spelled here); nothing a client sends (URL, host, lock name, token, sensor id) ever
 //! becomes a label.
 
-pub mod edge;
+pub(crate) mod edge;
 mod endpoint;
-pub mod fetch;
-pub mod grpc;
-pub mod lock;
+pub(crate) mod fetch;
+pub(crate) mod grpc;
+pub(crate) mod lock;
 mod process;
-pub mod sensor;
+pub(crate) mod sensor;
 mod trace;
 
 use std::sync::Arc;
@@ -26,12 +26,13 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-pub use edge::{AuthFailure, EdgeMetrics};
-pub use endpoint::serve as serve_endpoint;
-pub use fetch::FetchMetrics;
-pub use grpc::GrpcMetrics;
-pub use lock::{LockMetrics, WaitGuard};
-pub use sensor::{ALERT_STATES, REJECT_REASONS, SensorMetrics};
+pub use edge::AuthFailure;
+pub(crate) use edge::EdgeMetrics;
+pub(crate) use endpoint::serve as serve_endpoint;
+pub(crate) use fetch::FetchMetrics;
+pub(crate) use grpc::GrpcMetrics;
+pub(crate) use lock::LockMetrics;
+pub(crate) use sensor::SensorMetrics;
 
 /// The metrics of one server; cheap to clone (one `Arc`), off when built with
 /// [`Metrics::off`].

@@ -9,10 +9,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 /// The `state` values of `streamgate_sensor_alerts_total`.
-pub const ALERT_STATES: [&str; 3] = ["firing", "resolved", "silent"];
+pub(crate) const ALERT_STATES: [&str; 3] = ["firing", "resolved", "silent"];
 
 /// The `reason` values of `streamgate_sensor_rejected_readings_total`.
-pub const REJECT_REASONS: [&str; 6] = [
+pub(crate) const REJECT_REASONS: [&str; 6] = [
     "empty_sensor_id",
     "not_finite",
     "out_of_range",

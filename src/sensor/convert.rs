@@ -10,7 +10,7 @@ use super::types::{
 };
 
 /// A request's reading as the domain sees it.
-pub fn reading(r: proto::SensorReading) -> Reading {
+pub(super) fn reading(r: proto::SensorReading) -> Reading {
     Reading {
         sensor_id: r.sensor_id,
         temperature: r.temperature,
@@ -23,7 +23,7 @@ pub fn reading(r: proto::SensorReading) -> Reading {
 }
 
 /// A request's config as the domain sees it.
-pub fn config(c: proto::FeedConfig) -> ConfigUpdate {
+pub(super) fn config(c: proto::FeedConfig) -> ConfigUpdate {
     let span = |d: prost_types::Duration| Span {
         seconds: d.seconds,
         nanos: d.nanos,
@@ -41,7 +41,7 @@ pub fn config(c: proto::FeedConfig) -> ConfigUpdate {
 }
 
 /// A domain output as the response message.
-pub fn response(out: Output) -> proto::SensorFeedResponse {
+pub(super) fn response(out: Output) -> proto::SensorFeedResponse {
     use proto::sensor_feed_response::Msg;
     let msg = match out {
         Output::Reading(r) => Msg::Reading(processed(r)),

@@ -29,7 +29,7 @@ use super::processor::Processor;
 use super::types::{Now, Output};
 
 /// What the response stream yields.
-pub type Item = Result<SensorFeedResponse, Status>;
+pub(super) type Item = Result<SensorFeedResponse, Status>;
 
 /// How the stream ends once its held responses are out.
 enum End {
@@ -42,7 +42,7 @@ enum End {
 
 /// The response stream of one SensorFeed call. Dropping it (tonic does when the client cancels
 /// or disconnects) ends the stream's work at once, and with it `guard` (the live-stream count).
-pub struct Feed<G> {
+pub(super) struct Feed<G> {
     processor: Processor,
     inbound: Streaming<SensorFeedRequest>,
     /// Responses produced and not yet yielded, in order.
@@ -67,7 +67,7 @@ impl<G> Feed<G> {
     /// Processes `inbound` with `processor`, at most `batch` requests per poll; ends on
     /// `server` shutdown. `guard` lives until the stream ends or is dropped. Every output is
     /// counted in `metrics` as it is produced.
-    pub fn new(
+    pub(super) fn new(
         processor: Processor,
         inbound: Streaming<SensorFeedRequest>,
         batch: NonZeroUsize,

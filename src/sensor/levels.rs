@@ -10,7 +10,7 @@ use super::settings::ProcessingSettings;
 use super::types::{AlertState, Severity};
 
 /// The severity after a reading of `temp`, given the severity before it.
-pub fn next_severity(
+pub(super) fn next_severity(
     current: Option<Severity>,
     temp: f64,
     s: &ProcessingSettings,
@@ -29,7 +29,7 @@ pub fn next_severity(
 }
 
 /// The level a severity fires above.
-pub fn level_of(severity: Severity, s: &ProcessingSettings) -> f64 {
+pub(super) fn level_of(severity: Severity, s: &ProcessingSettings) -> f64 {
     match severity {
         Severity::Warn => s.warn_level(),
         Severity::Crit => s.crit.unwrap_or_else(|| s.warn_level()),
@@ -37,7 +37,7 @@ pub fn level_of(severity: Severity, s: &ProcessingSettings) -> f64 {
 }
 
 /// The alert a change from `before` to `after` calls for, if any: (state, severity).
-pub fn transition(
+pub(super) fn transition(
     before: Option<Severity>,
     after: Option<Severity>,
 ) -> Option<(AlertState, Severity)> {
@@ -50,7 +50,7 @@ pub fn transition(
 }
 
 /// A short upper-case name for messages.
-pub fn label(severity: Severity) -> &'static str {
+pub(super) fn label(severity: Severity) -> &'static str {
     match severity {
         Severity::Warn => "WARN",
         Severity::Crit => "CRIT",

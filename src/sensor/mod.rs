@@ -18,9 +18,5 @@ mod types;
 mod validate;
 mod window;
 
-pub use error::SensorError;
-pub use processor::{Processor, StreamLimits};
-pub use service::{FeedMetrics, MAX_SENSOR_ID_BYTES, SensorHandler};
-pub use settings::{DEFAULT_THRESHOLD, ProcessingSettings};
-pub use types::*;
-pub use validate::{MAX_TEMP_C, MIN_TEMP_C, ReadingRules};
+pub use service::FeedMetrics;
+pub(crate) use service::SensorHandler;

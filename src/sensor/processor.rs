@@ -30,7 +30,7 @@ const TRIM_STEP: usize = 64;
 
 /// What one stream may hold, from the server's config.
 #[derive(Clone, Copy, Debug)]
-pub struct StreamLimits {
+pub(crate) struct StreamLimits {
     /// Distinct sensors one stream may name (readings or configs).
     pub max_sensors: usize,
     /// Longest window, in readings; also caps duration windows.
@@ -52,7 +52,7 @@ struct Trim {
 
 /// All state of one SensorFeed stream.
 #[derive(Debug)]
-pub struct Processor {
+pub(crate) struct Processor {
     limits: StreamLimits,
     defaults: ProcessingSettings,
     index: HashMap<String, usize>,
@@ -68,7 +68,7 @@ pub struct Processor {
 impl Processor {
     /// A processor whose sensors start with the default settings: the `alert` flag above
     /// 28.0 °C, no warn/crit levels of their own, no window, no missing-data timeout.
-    pub fn new(limits: StreamLimits) -> Self {
+    pub(crate) fn new(limits: StreamLimits) -> Self {
         Self {
             limits,
             defaults: ProcessingSettings::default(),
@@ -82,25 +82,27 @@ impl Processor {
     }
 
     /// Distinct sensors seen so far on this stream.
-    pub fn sensor_count(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn sensor_count(&self) -> usize {
         self.sensors.len()
+    }
+
+    /// Window samples held right now (never above the reservation).
+    #[cfg(test)]
+    pub(crate) fn retained_samples(&self) -> usize {
+        self.sensors.iter().map(|s| s.window.len()).sum()
     }
 
     /// Window samples the stream's sensors are configured (or, while a trim is pending,
     /// still allowed) to retain: what the `max_samples` budget is checked against.
-    pub fn reserved_samples(&self) -> usize {
+    pub(crate) fn reserved_samples(&self) -> usize {
         self.followers()
             .saturating_mul(self.follower_samples())
             .saturating_add(self.own_samples)
     }
 
-    /// Window samples held right now (for tests: never above the reservation).
-    pub fn retained_samples(&self) -> usize {
-        self.sensors.iter().map(|s| s.window.len()).sum()
-    }
-
     /// When the next missing-data alert is due, if any sensor has a timeout.
-    pub fn next_deadline(&self) -> Option<Instant> {
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.deadlines
             .next(self.defaults.missing_timeout)
             .map(|d| d.at)
@@ -108,7 +110,7 @@ impl Processor {
 
     /// Handles one reading: a rejection, or a processed reading followed by any alerts it
     /// caused.
-    pub fn reading(&mut self, reading: Reading, now: Now, out: &mut Vec<Output>) {
+    pub(crate) fn reading(&mut self, reading: Reading, now: Now, out: &mut Vec<Output>) {
         self.catch_up(now, out);
         let valid = match validate(reading, now.wall, self.limits.rules) {
             Ok(v) => v,
@@ -142,7 +144,7 @@ impl Processor {
     /// Applies a config to one sensor or (with `""`) to every sensor and the default; a config
     /// that would leave any sensor with senseless settings, or the stream over a limit, is
     /// refused whole, in-band.
-    pub fn config(&mut self, update: ConfigUpdate, now: Now, out: &mut Vec<Output>) {
+    pub(crate) fn config(&mut self, update: ConfigUpdate, now: Now, out: &mut Vec<Output>) {
         self.catch_up(now, out);
         let applied = if update.sensor_id.is_empty() {
             self.configure_all(&update)
@@ -159,7 +161,7 @@ impl Processor {
 
     /// Emits a SILENT alert for every sensor whose missing-data deadline is at or before
     /// `now`. Each silence is reported once; the sensor's next reading resolves it.
-    pub fn expire(&mut self, now: Now, out: &mut Vec<Output>) {
+    pub(crate) fn expire(&mut self, now: Now, out: &mut Vec<Output>) {
         while let Some(due) = self.deadlines.next(self.defaults.missing_timeout) {
             if due.at > now.mono {
                 break;

@@ -40,7 +40,7 @@ fn reason_name(code: RejectCode) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::{ALERT_STATES, REJECT_REASONS};
+    use crate::metrics::sensor::{ALERT_STATES, REJECT_REASONS};
 
     #[test]
     fn every_label_value_is_one_the_metrics_export_from_the_start() {

@@ -22,7 +22,7 @@ use super::validate::ReadingRules;
 
 /// Longest sensor id accepted, in bytes. Ids are keys of per-stream state, so they are
 /// bounded like everything else a client sends.
-pub const MAX_SENSOR_ID_BYTES: usize = 256;
+pub(crate) const MAX_SENSOR_ID_BYTES: usize = 256;
 
 /// Live counters of the SensorFeed streams, shared with whoever asks (tests, metrics).
 #[derive(Clone, Debug, Default)]
@@ -64,7 +64,7 @@ impl Drop for LiveStream {
 }
 
 /// Serves `streamgate.v1.SensorService`.
-pub struct SensorHandler {
+pub(crate) struct SensorHandler {
     limits: StreamLimits,
     /// One permit per open stream (`--sensor-max-streams`).
     streams: Arc<tokio::sync::Semaphore>,
@@ -78,7 +78,11 @@ pub struct SensorHandler {
 
 impl SensorHandler {
     /// Takes the per-stream limits from the settings; records into `metrics`.
-    pub fn new(settings: &SensorSettings, metrics: SensorMetrics, shutdown: Shutdown) -> Self {
+    pub(crate) fn new(
+        settings: &SensorSettings,
+        metrics: SensorMetrics,
+        shutdown: Shutdown,
+    ) -> Self {
         Self::with_limits(
             StreamLimits {
                 max_sensors: settings.max_sensors.get(),
@@ -98,7 +102,11 @@ impl SensorHandler {
 
     /// A handler with explicit limits and response buffer (requests taken per poll, and
     /// responses held, per stream).
-    pub fn with_limits(limits: StreamLimits, buffer: NonZeroUsize, shutdown: Shutdown) -> Self {
+    pub(crate) fn with_limits(
+        limits: StreamLimits,
+        buffer: NonZeroUsize,
+        shutdown: Shutdown,
+    ) -> Self {
         Self {
             limits,
             streams: Arc::new(tokio::sync::Semaphore::new(
@@ -113,20 +121,20 @@ impl SensorHandler {
     }
 
     /// The same handler, with at most `max` streams open at once.
-    pub fn with_max_streams(mut self, max: usize) -> Self {
+    pub(crate) fn with_max_streams(mut self, max: usize) -> Self {
         self.streams = Arc::new(tokio::sync::Semaphore::new(max));
         self.max_streams = max;
         self
     }
 
     /// The same handler, recording its streams' outputs into `metrics`.
-    pub fn recording_into(mut self, metrics: SensorMetrics) -> Self {
+    pub(crate) fn recording_into(mut self, metrics: SensorMetrics) -> Self {
         self.recorded = metrics;
         self
     }
 
     /// The live counters of this handler's streams.
-    pub fn metrics(&self) -> FeedMetrics {
+    pub(crate) fn metrics(&self) -> FeedMetrics {
         self.metrics.clone()
     }
 }

@@ -8,12 +8,12 @@ use super::types::{ConfigUpdate, Span};
 
 /// The default level of the `alert` flag (°C): `alert = temperature > 28.0`, warm for an
 /// indoor space, so a fresh stream flags overheating without any config.
-pub const DEFAULT_THRESHOLD: f64 = 28.0;
+pub(crate) const DEFAULT_THRESHOLD: f64 = 28.0;
 
 /// How one sensor's readings are processed (levels, window, silence); always valid once built.
 /// (The server-wide SensorFeed limits are `config::SensorSettings`.)
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct ProcessingSettings {
+pub(crate) struct ProcessingSettings {
     /// Level of the `alert` flag; also the warn level when `warn` is unset.
     pub threshold: f64,
     /// Explicit warn level.
@@ -46,18 +46,18 @@ impl Default for ProcessingSettings {
 
 impl ProcessingSettings {
     /// The level a WARN alert fires above.
-    pub fn warn_level(&self) -> f64 {
+    pub(crate) fn warn_level(&self) -> f64 {
         self.warn.unwrap_or(self.threshold)
     }
 
     /// Whether readings keep window statistics.
-    pub fn has_window(&self) -> bool {
+    pub(crate) fn has_window(&self) -> bool {
         self.window_count.is_some() || self.window_duration.is_some()
     }
 
     /// These settings with `update` applied, or why the result would make no sense (naming
     /// the field). `max_window` is the server's cap on `window_count`.
-    pub fn merged(
+    pub(crate) fn merged(
         &self,
         update: &ConfigUpdate,
         max_window: u32,

@@ -7,7 +7,7 @@ use std::time::{Instant, SystemTime};
 /// them: wall time stamps readings and alerts, monotonic time drives missing-data deadlines
 /// (immune to wall-clock jumps).
 #[derive(Clone, Copy, Debug)]
-pub struct Now {
+pub(crate) struct Now {
     /// Wall-clock time, for timestamps and the future-skew check.
     pub wall: SystemTime,
     /// Monotonic time, for missing-data deadlines.
@@ -16,7 +16,7 @@ pub struct Now {
 
 /// A reading's timestamp as the client sent it.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Stamp {
+pub(crate) enum Stamp {
     /// Not given: the time of receipt is used.
     Unset,
     /// A representable instant.
@@ -27,7 +27,7 @@ pub enum Stamp {
 
 /// One reading as it arrived, not yet validated.
 #[derive(Clone, Debug)]
-pub struct Reading {
+pub(crate) struct Reading {
     /// Which sensor reported.
     pub sensor_id: String,
     /// Degrees Celsius.
@@ -40,7 +40,7 @@ pub struct Reading {
 
 /// A signed span as the client sent it (protobuf `Duration`), validated by the processor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Span {
+pub(crate) struct Span {
     /// Whole seconds; negative spans are refused.
     pub seconds: i64,
     /// Nanoseconds, with the same sign as `seconds`.
@@ -49,7 +49,7 @@ pub struct Span {
 
 /// A config change as it arrived: `None` keeps the current value.
 #[derive(Clone, Debug, Default)]
-pub struct ConfigUpdate {
+pub(crate) struct ConfigUpdate {
     /// `""` = every sensor on the stream and the default for sensors seen later.
     pub sensor_id: String,
     /// The `alert` flag's level, and the warn level when `warn` is unset (°C).
@@ -70,7 +70,7 @@ pub struct ConfigUpdate {
 
 /// Minimum, maximum and mean temperature over a sensor's window.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct WindowStats {
+pub(crate) struct WindowStats {
     /// Readings in the window.
     pub count: u32,
     /// Lowest temperature (°C).
@@ -83,7 +83,7 @@ pub struct WindowStats {
 
 /// An accepted reading, converted.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Processed {
+pub(crate) struct Processed {
     /// Which sensor reported.
     pub sensor_id: String,
     /// Degrees Celsius, as sent.
@@ -103,7 +103,7 @@ pub struct Processed {
 
 /// What kind of state change an [`Alert`] reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AlertState {
+pub(crate) enum AlertState {
     /// A level was crossed upward, or the firing severity changed.
     Firing,
     /// Back below `level - hysteresis`, or a silent sensor reported again.
@@ -114,7 +114,7 @@ pub enum AlertState {
 
 /// Alert severity, ordered: `Warn < Crit`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Severity {
+pub(crate) enum Severity {
     /// Above the warn level.
     Warn,
     /// Above the crit level.
@@ -123,7 +123,7 @@ pub enum Severity {
 
 /// A state change of one sensor.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Alert {
+pub(crate) struct Alert {
     /// Which sensor changed state.
     pub sensor_id: String,
     /// What changed.
@@ -145,7 +145,7 @@ pub struct Alert {
 
 /// Why a reading was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RejectCode {
+pub(crate) enum RejectCode {
     /// `sensor_id` is empty.
     EmptySensorId,
     /// A number is NaN or infinite.
@@ -163,7 +163,7 @@ pub enum RejectCode {
 
 /// A refused reading; the stream goes on.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Rejected {
+pub(crate) struct Rejected {
     /// The reading's sensor id, as sent.
     pub sensor_id: String,
     /// Why, naming the field.
@@ -174,7 +174,7 @@ pub struct Rejected {
 
 /// A refused config; the previous config stays in force and the stream goes on.
 #[derive(Clone, Debug, PartialEq)]
-pub struct ConfigRejected {
+pub(crate) struct ConfigRejected {
     /// The config's sensor id (`""` = all sensors).
     pub sensor_id: String,
     /// Why, naming the field.
@@ -183,7 +183,7 @@ pub struct ConfigRejected {
 
 /// One message for the client.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Output {
+pub(crate) enum Output {
     /// An accepted reading.
     Reading(Processed),
     /// A state change.

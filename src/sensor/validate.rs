@@ -6,13 +6,13 @@ use std::time::{Duration, SystemTime};
 use super::types::{Reading, RejectCode, Rejected, Stamp};
 
 /// Lowest plausible temperature (°C): below the coldest ever measured on Earth (−89.2 °C).
-pub const MIN_TEMP_C: f64 = -90.0;
+pub(crate) const MIN_TEMP_C: f64 = -90.0;
 /// Highest plausible temperature (°C): water boils; an air sensor reading more is broken.
-pub const MAX_TEMP_C: f64 = 100.0;
+pub(crate) const MAX_TEMP_C: f64 = 100.0;
 
 /// What a reading must satisfy.
 #[derive(Clone, Copy, Debug)]
-pub struct ReadingRules {
+pub(crate) struct ReadingRules {
     /// How far past the time of receipt a timestamp may lie.
     pub max_future_skew: Duration,
     /// Longest sensor id, in bytes.
@@ -21,7 +21,7 @@ pub struct ReadingRules {
 
 /// A reading that passed every check, with its timestamp resolved.
 #[derive(Clone, Debug)]
-pub struct Valid {
+pub(super) struct Valid {
     /// Non-empty, within the length limit.
     pub sensor_id: String,
     /// Finite, within −90…+100 °C.
@@ -33,7 +33,11 @@ pub struct Valid {
 }
 
 /// Validates `reading` received at `now`.
-pub fn validate(reading: Reading, now: SystemTime, rules: ReadingRules) -> Result<Valid, Rejected> {
+pub(super) fn validate(
+    reading: Reading,
+    now: SystemTime,
+    rules: ReadingRules,
+) -> Result<Valid, Rejected> {
     let Reading {
         sensor_id,
         temperature,

@@ -12,7 +12,7 @@ use super::types::WindowStats;
 
 /// The bounds a window keeps to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Bounds {
+pub(super) struct Bounds {
     /// At most this many readings (always set: a duration-only window is still capped by the
     /// server's `--sensor-max-window`, so memory stays bounded).
     pub count: usize,
@@ -29,7 +29,7 @@ struct Entry {
 
 /// One sensor's window.
 #[derive(Debug, Default)]
-pub struct Window {
+pub(super) struct Window {
     entries: VecDeque<Entry>,
     mins: VecDeque<(u64, f64)>,
     maxs: VecDeque<(u64, f64)>,
@@ -40,7 +40,7 @@ pub struct Window {
 
 impl Window {
     /// Adds a reading, drops what falls outside `bounds`, and returns the stats including it.
-    pub fn push(&mut self, at: SystemTime, temp: f64, bounds: Bounds) -> WindowStats {
+    pub(super) fn push(&mut self, at: SystemTime, temp: f64, bounds: Bounds) -> WindowStats {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.entries.push_back(Entry { seq, at, temp });
@@ -59,7 +59,7 @@ impl Window {
     }
 
     /// The current stats, `None` when empty.
-    pub fn stats(&self) -> Option<WindowStats> {
+    pub(super) fn stats(&self) -> Option<WindowStats> {
         let count = self.entries.len();
         let min_c = self.mins.front()?.1;
         let max_c = self.maxs.front()?.1;
@@ -72,14 +72,15 @@ impl Window {
     }
 
     /// Readings held.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// Drops the oldest readings until at most `count` remain, and gives the memory back, so
     /// a window configured smaller stops holding what it held before (the stream's sample
     /// budget counts what windows may hold).
-    pub fn shrink_to(&mut self, count: usize) {
+    pub(super) fn shrink_to(&mut self, count: usize) {
         while self.entries.len() > count {
             self.pop_oldest();
         }

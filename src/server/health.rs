@@ -13,7 +13,7 @@ use crate::shutdown::Shutdown;
 const LOCK_SERVICE: &str = "streamgate.v1.LockService";
 
 /// The fully qualified names health reports on, one per service.
-pub const SERVICE_NAMES: [&str; 3] = [
+pub(crate) const SERVICE_NAMES: [&str; 3] = [
     "streamgate.v1.FetchService",
     LOCK_SERVICE,
     "streamgate.v1.SensorService",

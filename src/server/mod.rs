@@ -35,7 +35,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tonic::transport::Server;
 
-use crate::config::{Config, Settings};
+use crate::config::Settings;
 use crate::edge::{Decisions, Gate, Reloader, TlsStore};
 use crate::fetch::{FetchHandler, Lookup, SystemLookup};
 use crate::lock::LockHandler;
@@ -45,8 +45,6 @@ use crate::proto::lock_service_server::LockServiceServer;
 use crate::proto::sensor_service_server::SensorServiceServer;
 use crate::sensor::{FeedMetrics, SensorHandler};
 use crate::shutdown::Shutdown;
-
-pub use health::SERVICE_NAMES;
 
 /// What an embedder or a test injects instead of the real thing.
 #[derive(Clone)]
@@ -301,20 +299,6 @@ impl App {
         tracing::info!("stopped");
         Ok(())
     }
-}
-
-/// Builds the server from a parsed command line with the real dependencies and serves it
-/// (see [`App::serve`]).
-pub async fn serve(
-    config: Config,
-    listener: TcpListener,
-    stop: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let settings = config.settings()?;
-    App::build(settings, Deps::default())
-        .await?
-        .serve(listener, stop)
-        .await
 }
 
 /// The tasks serving `/metrics` and following Redis for `streamgate_redis_up`.

@@ -19,4 +19,4 @@ pub(crate) use plan::Plan;
 pub(crate) use retry::RetryPolicy;
 pub(crate) use token::{Resume, TokenKey, identity};
 pub(crate) use transport::PageProgress;
-pub use transport::{TrackPages, track_pages};
+pub(crate) use transport::track_pages;

@@ -23,12 +23,12 @@ pub(crate) struct PageProgress(pub(crate) Arc<Progress>);
 
 /// Wraps a FetchService server (see the module doc).
 #[derive(Clone, Debug)]
-pub struct TrackPages<S> {
+pub(crate) struct TrackPages<S> {
     inner: S,
 }
 
 /// `server` (a `FetchServiceServer`) with ListPages progress tracking.
-pub fn track_pages<S>(server: S) -> TrackPages<S> {
+pub(crate) fn track_pages<S>(server: S) -> TrackPages<S> {
     TrackPages { inner: server }
 }
 

@@ -65,7 +65,7 @@ impl Shared {
 }
 
 /// Locks that live in this process: the same semantics as Redis for clients of one server.
-pub struct MemoryBackend {
+pub(crate) struct MemoryBackend {
     shared: Arc<Shared>,
     reaper: JoinHandle<()>,
 }
@@ -73,7 +73,7 @@ pub struct MemoryBackend {
 impl MemoryBackend {
     /// An empty lock table with its reaper task (needs a tokio runtime): at most
     /// `max_waiters` callers queued per name, `max_names` names held or waited on in all.
-    pub fn new(max_waiters: usize, max_names: usize) -> Self {
+    pub(crate) fn new(max_waiters: usize, max_names: usize) -> Self {
         let shared = Arc::new(Shared {
             table: Mutex::new(Table::new(max_waiters, max_names)),
             permits: Mutex::new(Permits::new(max_waiters)),

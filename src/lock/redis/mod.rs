@@ -37,7 +37,7 @@ use crate::config::RedisSettings;
 use crate::log_limit::Verdict;
 use crate::shutdown::Shutdown;
 use cluster::Cluster;
-pub use options::{RedisOptions, validate_url};
+pub(crate) use options::RedisOptions;
 use scripts::{AcquireReply, LockKeys, ReleaseReply, Scripts};
 use store::Store;
 use topology::Topology;
@@ -71,7 +71,7 @@ struct BackendCore {
 }
 
 /// Locks in Redis, shared by every streamgate naming it.
-pub struct RedisBackend {
+pub(crate) struct RedisBackend {
     inner: Arc<BackendCore>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -86,7 +86,7 @@ impl Drop for RedisBackend {
 
 impl RedisBackend {
     /// Sets up the backend from the server's Redis settings; see [`Self::start`].
-    pub async fn connect(
+    pub(crate) async fn connect(
         redis: &RedisSettings,
         recheck: Duration,
         max_waiters: usize,
@@ -102,7 +102,7 @@ impl RedisBackend {
     /// Sets up the connections and the wake-up listener for the topology `opts.url` names.
     /// Fails only on a malformed URL: when Redis is down, this logs a warning, lock calls
     /// answer UNAVAILABLE, and everything reconnects by itself.
-    pub async fn start(opts: RedisOptions, shutdown: Shutdown) -> anyhow::Result<Self> {
+    pub(crate) async fn start(opts: RedisOptions, shutdown: Shutdown) -> anyhow::Result<Self> {
         let topology = Topology::parse(&opts.url).map_err(|e| anyhow::anyhow!(e))?;
         let timeout = opts.timeout;
         let wakeups = Arc::new(Wakeups::default());

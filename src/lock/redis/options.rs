@@ -3,18 +3,12 @@
 
 use std::time::Duration;
 
-use super::topology::Topology;
 use crate::config::RedisSettings;
-
-/// Checks `--redis-url` names a topology streamgate can use; the error says why not.
-pub fn validate_url(url: &str) -> Result<(), String> {
-    Topology::parse(url).map(|_| ())
-}
 
 /// What the Redis backend is built from: plain values, so any assembly of the server can
 /// build one (see [`RedisOptions::from_settings`] for the flags they come from).
 #[derive(Clone, Debug)]
-pub struct RedisOptions {
+pub(crate) struct RedisOptions {
     /// `--redis-url`: `redis://`, `rediss://`, `redis+cluster://` or `redis+sentinel://`.
     pub url: String,
     /// `--lock-key-prefix`: the start of every key and channel.
@@ -35,7 +29,11 @@ pub struct RedisOptions {
 
 impl RedisOptions {
     /// The options the server's settings name.
-    pub fn from_settings(redis: &RedisSettings, recheck: Duration, max_waiters: usize) -> Self {
+    pub(crate) fn from_settings(
+        redis: &RedisSettings,
+        recheck: Duration,
+        max_waiters: usize,
+    ) -> Self {
         Self {
             url: redis.url.clone(),
             key_prefix: redis.key_prefix.clone(),

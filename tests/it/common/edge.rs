@@ -11,7 +11,7 @@ use rcgen::{
     SanType,
 };
 use sha2::{Digest, Sha256};
-use streamgate::edge::Decisions;
+use streamgate::Decisions;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use tonic::{Code, Request, Status};
 

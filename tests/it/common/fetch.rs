@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use streamgate::Config;
-use streamgate::fetch::{Lookup, LookupFuture};
+use streamgate::{Lookup, LookupFuture};
 use streamgate_client::proto::FetchRequest;
 use streamgate_client::proto::fetch_service_client::FetchServiceClient;
 use tonic::transport::{Channel, Endpoint};

@@ -23,9 +23,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use streamgate::edge::{Decisions, Reloader};
-use streamgate::sensor::FeedMetrics;
+use streamgate::FeedMetrics;
 use streamgate::{App, Config, Deps, Shutdown};
+use streamgate::{Decisions, Reloader};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;

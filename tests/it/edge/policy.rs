@@ -15,7 +15,7 @@ use common::fetch::{FixedLookup, get as fetch_get, list};
 use common::lock::{acquire_req, hold_req, unique};
 use common::{TestServer, eventually};
 use streamgate::Deps;
-use streamgate::edge::{Policy, Rule};
+use streamgate::{Policy, Rule};
 use streamgate_client::proto::fetch_service_client::FetchServiceClient;
 use streamgate_client::proto::lock_service_client::LockServiceClient;
 use streamgate_client::proto::{
@@ -772,7 +772,7 @@ fn the_readme_policy_example_parses() {
     assert!(
         matches!(
             policy.principal_for_token("demo-reports-token"),
-            streamgate::edge::policy::PrincipalMatch::Known(p) if &*p.name == "reports"
+            streamgate::PrincipalMatch::Known(p) if &*p.name == "reports"
         ),
         "the documented token names the reports principal"
     );

@@ -17,7 +17,7 @@ use common::edge::{Files, bearer, sha256_hex};
 use common::fetch::{FixedLookup, get as fetch_get};
 use common::lock::{acquire_req, unique};
 use streamgate::Deps;
-use streamgate::edge::Rule;
+use streamgate::Rule;
 use streamgate_client::proto::FetchRequest;
 use streamgate_client::proto::fetch_service_client::FetchServiceClient;
 use streamgate_client::proto::lock_service_client::LockServiceClient;

@@ -13,7 +13,7 @@ use common::binary::Binary;
 use common::edge::{Ca, CertKey, Files, assert_transport_failure, bearer, sha256_hex, tls_channel};
 use common::lock::{acquire_req, unique};
 use common::sensor::reading;
-use streamgate::edge::Rule;
+use streamgate::Rule;
 use streamgate_client::proto::lock_service_client::LockServiceClient;
 use streamgate_client::proto::sensor_feed_response::Msg as RespMsg;
 use streamgate_client::proto::{SensorFeedRequest, SensorFeedResponse};

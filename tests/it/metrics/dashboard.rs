@@ -8,7 +8,7 @@ use std::path::Path;
 use common::RedisServer;
 use common::metrics::Metrics;
 use prometheus_parse::Value;
-use streamgate::metrics::AuthFailure;
+use streamgate::AuthFailure;
 use streamgate::{App, Config, Deps};
 use tokio::net::TcpListener;
 

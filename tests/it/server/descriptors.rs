@@ -14,7 +14,7 @@ use common::server_binary;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
-/// The metrics endpoint's connection cap (`streamgate::metrics::MAX_CONNECTIONS`).
+/// The metrics endpoint's connection cap (`streamgate::MAX_CONNECTIONS`).
 const METRICS_MAX_CONNECTIONS: usize = 16;
 
 /// Whether the server closes `tcp` within `limit`.
