@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{ConfigError, at_least_one, longer_than_zero};
+use crate::lock::Topology;
 
 /// Default of `--lock-max-names`: lock names the in-process table tracks at once (held or
 /// waited on). Far above what one server's callers hold in practice (each name is a lock some
@@ -165,8 +166,8 @@ pub struct LockSettings {
 /// How to reach Redis.
 #[derive(Clone, Debug)]
 pub struct RedisSettings {
-    /// The Redis URL.
-    pub url: String,
+    /// What `--redis-url` names, parsed once here.
+    pub topology: Topology,
     /// Prefix of every key.
     pub key_prefix: String,
     /// Connections in the pool.
@@ -195,7 +196,7 @@ impl LockArgs {
         let redis = match &self.redis_url {
             None => None,
             Some(url) => Some(RedisSettings {
-                url: checked_redis_url(url)?,
+                topology: checked_redis_url(url)?,
                 key_prefix: self.key_prefix.clone(),
                 pool_size: self.redis_pool_size,
                 timeout: self.redis_timeout,
@@ -216,7 +217,6 @@ impl LockArgs {
     }
 }
 
-fn checked_redis_url(url: &str) -> Result<String, ConfigError> {
-    super::topology::Topology::parse(url).map_err(ConfigError)?;
-    Ok(url.to_string())
+fn checked_redis_url(url: &str) -> Result<Topology, ConfigError> {
+    Topology::parse(url).map_err(ConfigError)
 }

@@ -9,7 +9,6 @@ mod lock;
 mod metrics;
 mod sensor;
 mod server;
-pub(crate) mod topology;
 mod trace;
 mod web;
 mod windows;

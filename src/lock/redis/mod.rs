@@ -14,12 +14,11 @@
 //! sharded pub/sub (`cluster`). The lock semantics are the same on each.
 
 mod cluster;
-mod options;
 mod pool;
 mod scripts;
 mod sentinel;
 mod store;
-use crate::config::topology;
+pub(crate) mod topology;
 mod wakeups;
 
 use std::sync::Arc;
@@ -37,10 +36,9 @@ use crate::config::RedisSettings;
 use crate::log_limit::Verdict;
 use crate::shutdown::Shutdown;
 use cluster::Cluster;
-pub(crate) use options::RedisOptions;
 use scripts::{AcquireReply, LockKeys, ReleaseReply, Scripts};
 use store::Store;
-use topology::Topology;
+pub(crate) use topology::Topology;
 use wakeups::{Handed, OutageLine, Slot, Wake, Wakeups};
 
 /// Departed waiters whose queue entries await removal; beyond this, entries are left to lapse
@@ -85,26 +83,17 @@ impl Drop for RedisBackend {
 }
 
 impl RedisBackend {
-    /// Sets up the backend from the server's Redis settings; see [`Self::start`].
+    /// Sets up the connections and the wake-up listener for the topology `--redis-url`
+    /// names (parsed once, into the settings). Fails only when a client cannot be built:
+    /// when Redis is down, this logs a warning, lock calls answer UNAVAILABLE, and everything
+    /// reconnects by itself.
     pub(crate) async fn connect(
         redis: &RedisSettings,
         recheck: Duration,
         max_waiters: usize,
         shutdown: Shutdown,
     ) -> anyhow::Result<Self> {
-        Self::start(
-            RedisOptions::from_settings(redis, recheck, max_waiters),
-            shutdown,
-        )
-        .await
-    }
-
-    /// Sets up the connections and the wake-up listener for the topology `opts.url` names.
-    /// Fails only on a malformed URL: when Redis is down, this logs a warning, lock calls
-    /// answer UNAVAILABLE, and everything reconnects by itself.
-    pub(crate) async fn start(opts: RedisOptions, shutdown: Shutdown) -> anyhow::Result<Self> {
-        let topology = Topology::parse(&opts.url).map_err(|e| anyhow::anyhow!(e))?;
-        let timeout = opts.timeout;
+        let timeout = redis.timeout;
         let wakeups = Arc::new(Wakeups::default());
         let (first_tx, first_rx) = tokio::sync::oneshot::channel();
         let store::Opened {
@@ -112,22 +101,22 @@ impl RedisBackend {
             cluster,
             announce,
             mut tasks,
-        } = store::open(topology, &opts, &wakeups, &shutdown, first_tx)?;
+        } = store::open(redis, recheck, &wakeups, &shutdown, first_tx)?;
         let (leave_tx, leave_rx) = mpsc::channel(LEAVE_QUEUE);
         let inner = Arc::new(BackendCore {
             store,
             cluster,
             scripts: Scripts::new(announce),
             wakeups: wakeups.clone(),
-            prefix: opts.key_prefix,
-            recheck: opts.recheck,
+            prefix: redis.key_prefix.clone(),
+            recheck,
             // Refreshed at least every re-check; two missed refreshes and a timeout's grace
             // before another server may treat the entry as dead.
-            waiter_lease: opts.recheck * 2 + timeout,
-            max_waiters: opts.max_waiters,
+            waiter_lease: recheck * 2 + timeout,
+            max_waiters,
             leave_tx,
-            retries: opts.retries,
-            retry_interval: opts.retry_interval,
+            retries: redis.retries,
+            retry_interval: redis.retry_interval,
         });
         let janitor = tokio::spawn(janitor(inner.clone(), leave_rx));
         let _ = first_rx.await;

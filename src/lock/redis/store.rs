@@ -9,13 +9,13 @@ use anyhow::Context;
 use redis::{Client, FromRedisValue, ScriptInvocation};
 use tokio::task::JoinHandle;
 
-use super::RedisOptions;
 use super::cluster::Cluster;
 use super::pool::{self, Dialer, Pool};
 use super::scripts::{Announce, LockKeys};
 use super::sentinel::Sentinels;
 use super::topology::Topology;
 use super::wakeups::{self, Wakeups};
+use crate::config::RedisSettings;
 use crate::lock::error::LockError;
 use crate::shutdown::Shutdown;
 use crate::telemetry::semconv;
@@ -32,20 +32,20 @@ pub(super) struct Opened {
     pub(super) tasks: Vec<JoinHandle<()>>,
 }
 
-/// Sets up the connections and wake-up machinery for `topology` without waiting for Redis;
+/// Sets up the connections and wake-up machinery for `redis.topology` without waiting for Redis;
 /// `first_attempt` fires once the first attempt to reach it has ended, either way.
 pub(super) fn open(
-    topology: Topology,
-    opts: &RedisOptions,
+    redis: &RedisSettings,
+    recheck: Duration,
     wakeups: &Arc<Wakeups>,
     shutdown: &Shutdown,
     first_attempt: tokio::sync::oneshot::Sender<()>,
 ) -> anyhow::Result<Opened> {
-    let timeout = opts.timeout;
+    let timeout = redis.timeout;
     // How often a silent connection is probed, and Sentinel's view re-read.
-    let probe_every = opts.recheck.min(super::MAX_PING_INTERVAL);
+    let probe_every = recheck.min(super::MAX_PING_INTERVAL);
     let mut tasks = Vec::new();
-    let dialer = match topology {
+    let dialer = match redis.topology.clone() {
         Topology::Cluster { seeds, auth } => {
             let cluster = Arc::new(Cluster::new(&seeds, &auth, timeout, wakeups.clone())?);
             tasks.push(tokio::spawn(cluster.clone().maintain(
@@ -78,10 +78,15 @@ pub(super) fn open(
             Client::open(url.as_str()).context("--redis-url is not a valid Redis URL")?,
         ),
     };
-    let pool = pool::build(dialer.clone(), opts.pool_size, timeout, wakeups.outages());
+    let pool = pool::build(
+        dialer.clone(),
+        redis.pool_size.get(),
+        timeout,
+        wakeups.outages(),
+    );
     tasks.push(tokio::spawn(wakeups::listen(
         dialer,
-        LockKeys::channel_pattern(&opts.key_prefix),
+        LockKeys::channel_pattern(&redis.key_prefix),
         wakeups.clone(),
         timeout,
         probe_every,

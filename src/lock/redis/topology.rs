@@ -1,13 +1,13 @@
 //! What `--redis-url` names: one server (`redis://`, `rediss://`, unix sockets), a Redis
 //! Cluster by its seed nodes (`redis+cluster://H:P,H:P`) or a Sentinel-managed primary
-//! (`redis+sentinel://H:P,H:P/MASTER`). Parsed once at start-up (and by config validation),
+//! (`redis+sentinel://H:P,H:P/MASTER`). Parsed once, when the settings are checked at start-up,
 //! so a bad URL is an exit-2 error naming the problem, never a runtime surprise.
 
 use std::fmt;
 
 /// One `host:port` of a seed node or a sentinel.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct NodeAddr {
+pub struct NodeAddr {
     /// Host name or IP address (IPv6 without brackets).
     pub host: String,
     /// TCP port.
@@ -39,7 +39,7 @@ impl fmt::Display for NodeAddr {
 /// Credentials given in the URL's userinfo, applied to every node (and, for Sentinel, to the
 /// primary; sentinels are reached without them, as they usually run without ACLs).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Auth {
+pub struct Auth {
     /// ACL user, if any.
     pub username: Option<String>,
     /// Password, if any.
@@ -74,7 +74,7 @@ fn encode(s: &str) -> String {
 
 /// The Redis deployment `--redis-url` names.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Topology {
+pub enum Topology {
     /// One server; the URL goes to redis-rs as given.
     Single(String),
     /// A Redis Cluster, reached through any of its seed nodes.
