@@ -194,6 +194,8 @@ mod checker {
 
 /// Longest a recorded run's workers go on, whatever happens to Redis.
 const MAX_RUN: Duration = Duration::from_secs(60);
+/// The lease of every grant in a recorded run.
+pub(super) const LEASE: Duration = Duration::from_secs(5);
 /// Most grants one worker asks for in a recorded run.
 const MAX_GRANTS_EACH: u32 = 5_000;
 
@@ -206,7 +208,7 @@ pub(super) async fn start_workers(
     stop: Arc<AtomicBool>,
 ) -> tokio::task::JoinSet<Vec<Observed>> {
     let name = unique("safety");
-    let ttl = Duration::from_secs(5);
+    let ttl = LEASE;
     let started = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
     for w in 0..6 {
