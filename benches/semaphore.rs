@@ -6,7 +6,7 @@
 //!   `semaphore_counter_in_process_vs_floor`: the same in-process.
 //!   `semaphore_counter_vs_uncontended_schedule`: the same wall time against the k-way
 //!   schedule of grants that each cost what one uncontended grant (acquire, hold, release)
-//!   cost in this run: near 1 when hand-offs add no wait of their own.
+//!   cost in this run: near 1 when hand-offs add no wait of their own (`_in_process_` too).
 //! - `redisson_permit_semaphore_vs_floor`: the same workload on Redisson's
 //!   `RPermitExpirableSemaphore` (benches/redisson/, run with `java`) against the same kind
 //!   of redis-server; `semaphore_counter_vs_redisson` = streamgate's wall / Redisson's
@@ -149,6 +149,12 @@ async fn run(server_rt: tokio::runtime::Handle) {
         "semaphore_counter_in_process_vs_floor",
         wall.as_secs_f64(),
         floor,
+    );
+    let (alone, _) = run_workers(&in_process, 1, EACH, permit).await;
+    result(
+        "semaphore_counter_in_process_vs_uncontended_schedule",
+        wall.as_secs_f64(),
+        alone.as_secs_f64() / EACH as f64 * grants as f64 / LIMIT as f64,
     );
 
     let (wall, most) = run_workers(&on_redis, READERS, EACH, reader).await;
