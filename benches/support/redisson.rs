@@ -11,11 +11,17 @@ use std::time::Duration;
 
 /// The workload, as `PermitSemaphoreBench` takes it on its command line.
 pub struct SemaphoreWorkload {
+    /// Threads, each taking permits one at a time.
     pub workers: usize,
+    /// The semaphore's permits.
     pub limit: usize,
+    /// Permits each worker takes in the timed round.
     pub each: usize,
+    /// How long each permit is held.
     pub hold: Duration,
+    /// Each permit's lease.
     pub lease: Duration,
+    /// How long an acquire may wait.
     pub wait: Duration,
 }
 
