@@ -4,7 +4,8 @@
 //! Replication is asynchronous and the old primary accepts writes until Sentinel turns it into
 //! a replica, so grants it made around the switch may be lost (docs/locks.md, Guarantees).
 //! The run therefore counts every grant asked for before the old primary stopped taking writes
-//! (its `ROLE` says replica) as certainly held only until the failover began. What remains is
+//! (its `ROLE` says replica, once it got the `REPLICAOF` Sentinel sends it) as certainly held
+//! only until the failover began. What remains is
 //! what is promised: no instant over the limit or with a writer beside a reader before the
 //! failover and after it, and fences rising across it (for every grant, lost ones included).
 
