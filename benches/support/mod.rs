@@ -11,6 +11,7 @@
 #[allow(unused_imports)]
 pub mod common;
 pub mod process;
+pub mod redisson;
 
 use std::future::Future;
 use std::net::SocketAddr;

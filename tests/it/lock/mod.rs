@@ -7,4 +7,5 @@ mod conformance;
 mod permits;
 mod redis;
 mod safety;
+mod safety_failover;
 mod sentinel;

@@ -1,6 +1,6 @@
 //! A safety checker for semaphore and read-write histories recorded by concurrent clients,
 //! its own tests, and runs of it against two servers sharing one Redis, with a Redis restart
-//! in the middle.
+//! in the middle (`safety_failover.rs`: the same with a Sentinel failover).
 //!
 //! The checker judges only what a client can know for certain: a grant is held at least from
 //! the moment its answer arrived until the earlier of its Release being sent and its lease
@@ -10,6 +10,8 @@
 
 use crate::common;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::lock::*;
@@ -53,14 +55,27 @@ pub enum Model {
 
 /// Checks `history` against `model`; the error names the first violation found.
 pub fn check(model: Model, history: &[Observed]) -> Result<(), String> {
-    for a in history {
-        for b in history {
-            if a.got < b.asked && a.fence >= b.fence {
-                return Err(format!(
-                    "fence {} was granted after fence {} had completed: not rising",
-                    b.fence, a.fence
-                ));
-            }
+    // Every grant completed before b was asked for must have a lower fence: compare b with the
+    // highest fence among them (grants sorted by arrival, a running maximum), O(n log n) so a
+    // long failover run stays quick to check.
+    let mut by_arrival: Vec<(Instant, u64)> = history.iter().map(|o| (o.got, o.fence)).collect();
+    by_arrival.sort_unstable();
+    let highest_so_far: Vec<u64> = by_arrival
+        .iter()
+        .scan(0, |max, &(_, fence)| {
+            *max = fence.max(*max);
+            Some(*max)
+        })
+        .collect();
+    for b in history {
+        let before = by_arrival.partition_point(|&(got, _)| got < b.asked);
+        if let Some(&highest) = before.checked_sub(1).and_then(|i| highest_so_far.get(i))
+            && highest >= b.fence
+        {
+            return Err(format!(
+                "fence {} was granted after fence {highest} had completed: not rising",
+                b.fence
+            ));
         }
     }
     // Sweep the certain intervals; at equal instants ends come first (half-open intervals).
@@ -177,34 +192,32 @@ mod checker {
     }
 }
 
-/// Workers on two servers sharing one Redis take `req`-shaped grants for about `run` (bounded
-/// in count too), holding each a few ms; Redis is killed and restarted on its port once, half
-/// way. Grants from before the restart are cut off at the kill, when Redis lost them.
-async fn record(model: Model, run: Duration) -> Vec<Observed> {
-    let mut redis = RedisServer::start();
-    let args = [
-        "--redis-url",
-        &redis.url(),
-        "--lock-recheck",
-        "200ms",
-        "--redis-timeout",
-        "500ms",
-    ];
-    let servers = [
-        TestServer::start_with_args(&args).await,
-        TestServer::start_with_args(&args).await,
-    ];
+/// Longest a recorded run's workers go on, whatever happens to Redis.
+const MAX_RUN: Duration = Duration::from_secs(60);
+/// The lease of every grant in a recorded run.
+pub(super) const LEASE: Duration = Duration::from_secs(5);
+/// Most grants one worker asks for in a recorded run.
+const MAX_GRANTS_EACH: u32 = 5_000;
+
+/// Six workers on `servers` (alternately) taking `model`-shaped grants of one name, each held a
+/// few ms, until `stop` is set (or [`MAX_RUN`], or [`MAX_GRANTS_EACH`]). An acquire that
+/// fails (UNAVAILABLE while Redis is down or failing over) is retried shortly after.
+pub(super) async fn start_workers(
+    model: Model,
+    servers: &[TestServer],
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinSet<Vec<Observed>> {
     let name = unique("safety");
-    let ttl = Duration::from_secs(5);
+    let ttl = LEASE;
     let started = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
     for w in 0..6 {
-        let mut c = client_for(&servers[w % 2]).await;
-        let name = name.clone();
+        let mut c = client_for(&servers[w % servers.len()]).await;
+        let (name, stop) = (name.clone(), stop.clone());
         workers.spawn(async move {
             let mut seen = Vec::new();
-            for i in 0..400u32 {
-                if started.elapsed() > run {
+            for i in 0..MAX_GRANTS_EACH {
+                if stop.load(Ordering::Relaxed) || started.elapsed() > MAX_RUN {
                     break;
                 }
                 let writer = matches!(model, Model::ReadWrite) && (i + w as u32) % 3 == 0;
@@ -251,21 +264,60 @@ async fn record(model: Model, run: Duration) -> Vec<Observed> {
             seen
         });
     }
+    workers
+}
+
+/// Sets `stop` and gathers every worker's grants.
+pub(super) async fn finish(
+    stop: &AtomicBool,
+    mut workers: tokio::task::JoinSet<Vec<Observed>>,
+) -> Vec<Observed> {
+    stop.store(true, Ordering::Relaxed);
+    let mut history = Vec::new();
+    while let Some(seen) = workers.join_next().await {
+        history.extend(seen.expect("a worker panicked"));
+    }
+    history
+}
+
+/// Counts every grant asked for before `asked_before` as held at most until `lost_at`: Redis
+/// may have lost it then (a kill, a failover), so only that much of it is certain.
+pub(super) fn cut_off(history: &mut [Observed], asked_before: Instant, lost_at: Instant) {
+    for o in history {
+        if o.asked < asked_before {
+            o.released = o.released.min(lost_at);
+        }
+    }
+}
+
+/// Workers on two servers sharing one Redis take `model`-shaped grants for about `run`;
+/// Redis is killed and restarted on its port once, half way. Grants from before the restart
+/// are cut off at the kill, when Redis lost them.
+async fn record(model: Model, run: Duration) -> Vec<Observed> {
+    let mut redis = RedisServer::start();
+    let args = [
+        "--redis-url",
+        &redis.url(),
+        "--lock-recheck",
+        "200ms",
+        "--redis-timeout",
+        "500ms",
+    ];
+    let servers = [
+        TestServer::start_with_args(&args).await,
+        TestServer::start_with_args(&args).await,
+    ];
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers = start_workers(model, &servers, stop.clone()).await;
     tokio::time::sleep(run / 2).await;
     let killed = Instant::now();
     redis.kill();
     let port = redis.port;
     drop(redis);
     let _restarted = RedisServer::start_on(port);
-    let mut history = Vec::new();
-    while let Some(seen) = workers.join_next().await {
-        history.extend(seen.expect("a worker panicked"));
-    }
-    for o in &mut history {
-        if o.asked < killed {
-            o.released = o.released.min(killed);
-        }
-    }
+    tokio::time::sleep(run / 2).await;
+    let mut history = finish(&stop, workers).await;
+    cut_off(&mut history, killed, killed);
     history
 }
 
