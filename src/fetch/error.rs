@@ -1,9 +1,10 @@
 //! The one error type of FetchService and its mapping to gRPC statuses; the README's status
 //! table is read from the `match` in `From<FetchError> for Status`.
 
-use tonic::Status;
+use tonic::{Code, Status};
 
 use super::http::guard::Refused;
+use super::upstream::{REASON_TIMEOUT, REASON_UNAVAILABLE, UpstreamFault};
 use crate::edge::Denied;
 use crate::rpc::FieldError;
 
@@ -21,10 +22,20 @@ pub(crate) enum FetchError {
     #[error(transparent)]
     Denied(#[from] Denied),
     /// The upstream could not be reached or broke the connection (DNS failure, refused,
-    /// reset, a broken body), or kept answering 429/5xx to a page through every retry.
+    /// reset, a broken body), or kept answering 429/5xx to a page through every retry; the
+    /// status is marked with the [`UpstreamFault`].
+    #[error("{0}")]
+    UpstreamUnavailable(String, UpstreamFault),
+    /// The upstream did not connect or answer within the request's timeout or the call's
+    /// deadline; the status is marked with the [`UpstreamFault`].
+    #[error("{0}")]
+    UpstreamTimeout(String, UpstreamFault),
+    /// Streamgate itself cannot serve the request (it is shutting down, a page task failed):
+    /// UNAVAILABLE without the upstream marker.
     #[error("{0}")]
     Unavailable(String),
-    /// The request's timeout or the call's deadline passed.
+    /// The call's deadline passed before an upstream was asked (waiting for a connection
+    /// slot, or between attempts).
     #[error("{0}")]
     DeadlineExceeded(String),
     /// A limit was hit: the response body cap, the request body cap, or the queue wait.
@@ -51,6 +62,10 @@ impl FetchError {
             }
             Self::Refused(r) => Self::Refused(r.with_context(context)),
             Self::Denied(d) => Self::Denied(d.in_context(context)),
+            Self::UpstreamUnavailable(m, f) => {
+                Self::UpstreamUnavailable(format!("{context}: {m}"), f)
+            }
+            Self::UpstreamTimeout(m, f) => Self::UpstreamTimeout(format!("{context}: {m}"), f),
             Self::Unavailable(m) => Self::Unavailable(format!("{context}: {m}")),
             Self::DeadlineExceeded(m) => Self::DeadlineExceeded(format!("{context}: {m}")),
             Self::ResourceExhausted(m) => Self::ResourceExhausted(format!("{context}: {m}")),
@@ -61,7 +76,15 @@ impl FetchError {
     /// Whether a ListPages page should be tried again (connection trouble, not a refusal,
     /// a limit or a timeout).
     pub(crate) fn is_retryable(&self) -> bool {
-        matches!(self, Self::Unavailable(_))
+        matches!(self, Self::Unavailable(_) | Self::UpstreamUnavailable(..))
+    }
+
+    /// The upstream this failure is blamed on, if it is one.
+    pub(crate) fn upstream_fault(&self) -> Option<&UpstreamFault> {
+        match self {
+            Self::UpstreamUnavailable(_, f) | Self::UpstreamTimeout(_, f) => Some(f),
+            _ => None,
+        }
     }
 }
 
@@ -72,6 +95,12 @@ impl From<FetchError> for Status {
             FetchError::InvalidArgument(_) => Status::invalid_argument(msg),
             FetchError::Refused(_) => Status::permission_denied(msg),
             FetchError::Denied(d) => Status::from(d),
+            FetchError::UpstreamUnavailable(_, f) => {
+                f.status(Code::Unavailable, REASON_UNAVAILABLE, msg)
+            }
+            FetchError::UpstreamTimeout(_, f) => {
+                f.status(Code::DeadlineExceeded, REASON_TIMEOUT, msg)
+            }
             FetchError::Unavailable(_) => Status::unavailable(msg),
             FetchError::DeadlineExceeded(_) => Status::deadline_exceeded(msg),
             FetchError::ResourceExhausted(_) => Status::resource_exhausted(msg),
@@ -83,7 +112,8 @@ impl From<FetchError> for Status {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tonic::Code;
+    use tonic_types::StatusExt;
+    use url::Url;
 
     #[test]
     fn invalid_argument_names_the_field() {
@@ -103,5 +133,31 @@ mod tests {
         assert_eq!(s.message(), "page 3: not JSON");
         let s = Status::from(FetchError::Unavailable("refused".into()).context("page 2"));
         assert_eq!(s.code(), Code::Unavailable);
+    }
+
+    #[test]
+    fn only_failures_blamed_on_an_upstream_carry_the_marker() {
+        let url = Url::parse("http://127.0.0.1:9/items").unwrap();
+        let down = FetchError::UpstreamUnavailable("refused".into(), UpstreamFault::of(&url));
+        let s = Status::from(down.context("page 2"));
+        assert_eq!(s.code(), Code::Unavailable);
+        assert_eq!(s.message(), "page 2: refused");
+        let info = s.get_details_error_info().expect("an ErrorInfo");
+        assert_eq!(
+            (info.reason.as_str(), info.metadata["upstream"].as_str()),
+            (REASON_UNAVAILABLE, "127.0.0.1:9")
+        );
+        let slow = FetchError::UpstreamTimeout("slow".into(), UpstreamFault::of(&url));
+        let s = Status::from(slow);
+        assert_eq!(s.code(), Code::DeadlineExceeded);
+        assert_eq!(s.get_details_error_info().unwrap().reason, REASON_TIMEOUT);
+        for own in [
+            FetchError::Unavailable("the server is shutting down".into()),
+            FetchError::DeadlineExceeded("deadline passed while queued".into()),
+        ] {
+            let s = Status::from(own);
+            assert!(s.details().is_empty(), "{s:?}");
+            assert!(s.metadata().is_empty(), "{s:?}");
+        }
     }
 }

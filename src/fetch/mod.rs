@@ -5,7 +5,9 @@
 //! into domain types) → `pages/` (the ListPages driver, strategies, retries, tokens) →
 //! `cache/` (the shared RFC 9111 cache and request coalescing, off by default) →
 //! `http/` (the shared client behind the target guard, resolver and connection slots).
-//! `error.rs` is the one error type, mapped to a gRPC status in one `match`.
+//! `error.rs` is the one error type, mapped to a gRPC status in one `match`; `upstream.rs`
+//! marks the statuses of failures blamed on an upstream (host:port), so that a caller tells
+//! an upstream that is down from streamgate being down.
 
 mod cache;
 mod error;
@@ -15,6 +17,7 @@ mod http;
 mod pages;
 mod request;
 mod service;
+mod upstream;
 mod value;
 
 pub(crate) use http::RefusalKind;

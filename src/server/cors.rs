@@ -28,8 +28,10 @@ use crate::config::{AllowedOrigins, WebSettings};
 const ALLOW_HEADERS: &str = "content-type, x-grpc-web, x-user-agent, grpc-timeout, grpc-accept-encoding, grpc-encoding, authorization, traceparent, tracestate";
 
 /// Response headers a page's script may read: the status of a trailers-only response comes
-/// in headers, not in the body's trailer frame.
-const EXPOSE_HEADERS: &str = "grpc-status, grpc-message, grpc-status-details-bin";
+/// in headers, not in the body's trailer frame; `streamgate-upstream` names the upstream a
+/// failure is blamed on (src/fetch/upstream.rs).
+const EXPOSE_HEADERS: &str =
+    "grpc-status, grpc-message, grpc-status-details-bin, streamgate-upstream";
 
 /// gRPC-Web calls are POSTs only.
 const ALLOW_METHODS: &str = "POST";

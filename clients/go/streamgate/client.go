@@ -137,7 +137,13 @@ var transportHints = []struct{ text, hint string }{
 // the caller's ctx is live is the connection going away, so Unavailable; an Unavailable
 // message gets the likely fix when the mistake is recognised, and names the server when it
 // does not yet. Other errors pass unchanged.
+//
+// A status that blames an upstream is returned as an *UpstreamError, its message and details
+// as the server sent them: it is the upstream that is down, not this server.
 func namingServer(ctx context.Context, authority string, err error) error {
+	if up := asUpstreamError(err); up != nil {
+		return up
+	}
 	s, ok := status.FromError(err)
 	if !ok {
 		return err

@@ -135,3 +135,50 @@ func TestAnEmptyLockNameIsInvalidArgumentNamingTheField(t *testing.T) {
 	_, err := c.Lock(testContext(t), "")
 	requireCode(t, err, codes.InvalidArgument, "name")
 }
+
+// An upstream that is down is not the server being down (docs/clients.md, "Upstream
+// failures"): both are Unavailable, and only the first names an upstream.
+func TestAnUpstreamThatIsDownIsToldFromAServerThatIsDown(t *testing.T) {
+	c := testenv.StartServer(t, "--allow-private-networks").Dial(t)
+	upstream := testenv.ClosedPort(t)
+
+	_, err := c.Fetch(testContext(t), "http://"+upstream+"/hello")
+	if status.Code(err) != codes.Unavailable {
+		t.Fatalf("got %v, want Unavailable", err)
+	}
+	if got, ok := streamgate.UpstreamOf(err); !ok || got != upstream {
+		t.Fatalf("UpstreamOf = %q, %v; want %q: %v", got, ok, upstream, err)
+	}
+	var up *streamgate.UpstreamError
+	if !errors.As(err, &up) || up.Reason != "UPSTREAM_UNAVAILABLE" || up.Metadata["upstream"] != upstream {
+		t.Fatalf("errors.As(*UpstreamError) = %+v: %v", up, err)
+	}
+	pages := 0
+	for _, err := range c.Pages(testContext(t), "http://"+upstream+"/items") {
+		pages++
+		if status.Code(err) != codes.Unavailable {
+			t.Fatalf("got %v, want Unavailable", err)
+		}
+		if got, ok := streamgate.UpstreamOf(err); !ok || got != upstream {
+			t.Fatalf("ListPages: UpstreamOf = %q, %v; want %q: %v", got, ok, upstream, err)
+		}
+	}
+	if pages != 1 {
+		t.Fatalf("the stream yielded %d items, want the one error", pages)
+	}
+
+	dead := testenv.ClosedPort(t)
+	gone, err := streamgate.Dial(testenv.Context(t), dead)
+	if err != nil {
+		t.Fatalf("Dial does not connect, so it cannot fail here: %v", err)
+	}
+	defer gone.Close()
+	_, err = gone.Fetch(testContext(t), "http://"+upstream+"/hello")
+	requireCode(t, err, codes.Unavailable, dead)
+	if got, ok := streamgate.UpstreamOf(err); ok {
+		t.Fatalf("a server that is down blamed upstream %q: %v", got, err)
+	}
+	if errors.As(err, &up) {
+		t.Fatalf("a server that is down is an *UpstreamError: %v", err)
+	}
+}

@@ -249,3 +249,35 @@ async def test_an_empty_token_is_no_token(server: StreamgateServer, upstream: Up
     async with Client(server.addr, token="") as c:
         async with c.lock(unique("empty-token"), wait_timeout=0) as lock:
             assert lock.fencing_token > 0
+
+
+# An upstream that is down is not the server being down (docs/clients.md, "Upstream
+# failures"): both are UNAVAILABLE, and only the first names an upstream.
+
+
+async def test_an_upstream_that_is_down_is_told_from_a_server_that_is_down(server: StreamgateServer) -> None:
+    upstream = f"127.0.0.1:{free_port()}"
+    async with Client(server.addr) as c:
+        with pytest.raises(StreamgateError) as err:
+            await asyncio.wait_for(c.fetch(f"http://{upstream}/hello"), HANG_GUARD_S)
+        assert err.value.code == grpc.StatusCode.UNAVAILABLE
+        assert err.value.upstream == upstream
+        assert err.value.is_upstream_error
+
+        async def first_page() -> None:
+            async for _ in c.list_pages(f"http://{upstream}/items"):
+                pytest.fail("a page from an upstream that is down")
+
+        with pytest.raises(StreamgateError) as err:
+            await asyncio.wait_for(first_page(), HANG_GUARD_S)
+        assert err.value.code == grpc.StatusCode.UNAVAILABLE
+        assert err.value.upstream == upstream
+
+    dead = f"127.0.0.1:{free_port()}"
+    async with Client(dead) as c:
+        with pytest.raises(StreamgateError) as err:
+            await asyncio.wait_for(c.fetch(f"http://{upstream}/hello"), HANG_GUARD_S)
+    assert err.value.code == grpc.StatusCode.UNAVAILABLE
+    assert dead in err.value.details
+    assert err.value.upstream is None
+    assert not err.value.is_upstream_error

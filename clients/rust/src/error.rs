@@ -4,6 +4,7 @@
 use std::fmt;
 
 use tonic::Code;
+use tonic_types::StatusExt;
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -14,12 +15,24 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// a channel that cannot connect is `UNAVAILABLE`, a lock not granted within its wait is
 /// `ABORTED` (see [`Error::is_not_acquired`]), a malformed argument caught before sending is
 /// `INVALID_ARGUMENT`.
+///
+/// A failure the server blames on the HTTP upstream of a Fetch or ListPages (refused, reset,
+/// unresolvable, too slow, or answering 429/5xx through every retry) has the same code as the
+/// server itself being down or slow, `UNAVAILABLE` or `DEADLINE_EXCEEDED`; [`Error::upstream`]
+/// tells them apart (docs/clients.md, "Upstream failures").
 #[derive(Clone, Debug)]
 pub struct Error {
     code: Code,
     message: String,
     not_acquired: bool,
+    upstream: Option<String>,
 }
+
+/// The `ErrorInfo.domain` of the server's error details.
+const ERROR_DOMAIN: &str = "streamgate";
+
+/// The trailer naming the upstream, for a status whose rich details did not come through.
+const UPSTREAM_TRAILER: &str = "streamgate-upstream";
 
 impl Error {
     /// An error with the given code and message.
@@ -28,6 +41,7 @@ impl Error {
             code,
             message: message.into(),
             not_acquired: false,
+            upstream: None,
         }
     }
 
@@ -40,13 +54,18 @@ impl Error {
             code: Code::Aborted,
             message: format!("lock {name:?} not acquired within {wait:?}"),
             not_acquired: true,
+            upstream: None,
         }
     }
 
     /// Names the server in an `UNAVAILABLE` message that does not name it yet, so that a
     /// refused connection says which address was tried (docs/clients.md, "Errors").
+    /// An upstream's failure names the upstream, not the server it came through.
     pub(crate) fn at(mut self, address: &str) -> Self {
-        if self.code == Code::Unavailable && !address.is_empty() && !self.message.contains(address)
+        if self.code == Code::Unavailable
+            && self.upstream.is_none()
+            && !address.is_empty()
+            && !self.message.contains(address)
         {
             self.message = format!("{} (server {address})", self.message);
         }
@@ -66,6 +85,20 @@ impl Error {
     /// Whether this is a lock that was not granted within its wait (rather than a failure).
     pub fn is_not_acquired(&self) -> bool {
         self.not_acquired
+    }
+
+    /// The upstream (`host:port`) the server blames this failure on: the HTTP server behind a
+    /// Fetch or a ListPages page could not be reached, broke the connection, kept failing
+    /// through every retry (`UNAVAILABLE`) or did not answer in time (`DEADLINE_EXCEEDED`).
+    /// `None` for every other failure, including streamgate itself being unreachable,
+    /// shutting down or slow.
+    pub fn upstream(&self) -> Option<&str> {
+        self.upstream.as_deref()
+    }
+
+    /// Whether the server blames this failure on an upstream ([`Error::upstream`] is set).
+    pub fn is_upstream_error(&self) -> bool {
+        self.upstream.is_some()
     }
 }
 
@@ -101,8 +134,32 @@ impl From<tonic::Status> for Error {
             Code::Unknown | Code::Cancelled | Code::Internal if from_transport => Code::Unavailable,
             code => code,
         };
-        Self::new(code, with_hint(code, message))
+        let upstream = (!from_transport).then(|| upstream_of(&status)).flatten();
+        let message = if upstream.is_some() {
+            // The server's own words about its upstream; no hint about this client's transport.
+            message
+        } else {
+            with_hint(code, message)
+        };
+        Self {
+            upstream,
+            ..Self::new(code, message)
+        }
     }
+}
+
+/// The upstream a server status blames: the `upstream` of its `google.rpc.ErrorInfo` (domain
+/// `streamgate`, reason `UPSTREAM_…`), else its `streamgate-upstream` trailer.
+fn upstream_of(status: &tonic::Status) -> Option<String> {
+    if let Some(info) = status.get_details_error_info() {
+        if info.domain == ERROR_DOMAIN && info.reason.starts_with("UPSTREAM_") {
+            if let Some(upstream) = info.metadata.get("upstream") {
+                return Some(upstream.clone());
+            }
+        }
+    }
+    let trailer = status.metadata().get(UPSTREAM_TRAILER)?.to_str().ok()?;
+    (!trailer.is_empty()).then(|| trailer.to_string())
 }
 
 /// Appends the likely cause and fix of a transport failure the client recognises (a TLS
@@ -245,6 +302,30 @@ mod tests {
         );
         let other = with_hint(Code::InvalidArgument, "frame with invalid size".into());
         assert_eq!(other, "frame with invalid size");
+    }
+
+    #[test]
+    fn an_upstream_failure_names_the_upstream_not_the_server() {
+        let details = tonic_types::ErrorDetails::with_error_info(
+            "UPSTREAM_UNAVAILABLE",
+            ERROR_DOMAIN,
+            [("upstream".to_string(), "api.example:443".to_string())],
+        );
+        let status = tonic::Status::with_error_details(Code::Unavailable, "refused", details);
+        let err = Error::from(status).at("127.0.0.1:9");
+        assert_eq!(err.upstream(), Some("api.example:443"));
+        assert!(err.is_upstream_error());
+        assert_eq!(err.message(), "refused");
+
+        let mut bare = tonic::Status::unavailable("refused");
+        bare.metadata_mut()
+            .insert(UPSTREAM_TRAILER, "10.0.0.1:80".parse().unwrap());
+        assert_eq!(Error::from(bare).upstream(), Some("10.0.0.1:80"));
+
+        let own = Error::from(tonic::Status::unavailable("shutting down")).at("127.0.0.1:9");
+        assert_eq!(own.upstream(), None);
+        assert!(!own.is_upstream_error());
+        assert!(own.message().contains("127.0.0.1:9"), "{own}");
     }
 
     #[test]

@@ -369,3 +369,37 @@ async fn an_empty_token_is_no_token_in_the_cli() {
     assert!(output.status.success(), "{stderr}");
     assert_eq!(String::from_utf8_lossy(&output.stdout), "hi");
 }
+
+// An upstream that is down is not the server being down (docs/clients.md, "Upstream
+// failures"): both are UNAVAILABLE, and only the first names an upstream.
+
+#[tokio::test]
+async fn an_upstream_that_is_down_is_told_from_a_server_that_is_down() {
+    let server = ServerProcess::start(&["--pages-max-attempts", "1"]);
+    let client = server.client().await;
+    let upstream = format!("127.0.0.1:{}", common::free_port());
+
+    let err = failure(client.get(&format!("http://{upstream}/hello"))).await;
+    assert_eq!(err.code(), Code::Unavailable, "{err}");
+    assert_eq!(err.upstream(), Some(upstream.as_str()), "{err}");
+    assert!(err.is_upstream_error());
+
+    let mut pages = Box::pin(client.list_pages(
+        &format!("http://{upstream}/items"),
+        streamgate_client::PagesOptions::new(),
+    ));
+    let err = tokio::time::timeout(HANG_GUARD, pages.next())
+        .await
+        .expect("the stream hung")
+        .expect("an item")
+        .expect_err("the upstream is down");
+    assert_eq!(err.code(), Code::Unavailable, "{err}");
+    assert_eq!(err.upstream(), Some(upstream.as_str()), "{err}");
+
+    let dead = format!("127.0.0.1:{}", common::free_port());
+    let client = Client::connect_lazy(&dead).expect("building a client never connects");
+    let err = failure(client.get(&format!("http://{upstream}/hello"))).await;
+    assert_unavailable_naming(&err, &dead);
+    assert_eq!(err.upstream(), None, "{err}");
+    assert!(!err.is_upstream_error());
+}

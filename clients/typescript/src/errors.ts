@@ -33,7 +33,21 @@ const codeNames = new Map<number, GrpcCodeName>(
   Object.entries(GrpcCode).map(([name, code]) => [code, name as GrpcCodeName]),
 );
 
-/** A failed streamgate call: the gRPC status code and the server's message. */
+/**
+ * The trailer in which the server names the upstream (`host:port`) a failure is blamed on; the
+ * same as the `upstream` of the `google.rpc.ErrorInfo` in `grpc-status-details-bin`, read here
+ * without the google.rpc protos.
+ */
+export const UPSTREAM_TRAILER = "streamgate-upstream";
+
+/**
+ * A failed streamgate call: the gRPC status code and the server's message.
+ *
+ * A failure the server blames on the HTTP upstream of a fetch or a page (refused, reset,
+ * unresolvable, too slow, or answering 429/5xx through every retry) has the same code as the
+ * server itself being down or slow (UNAVAILABLE, DEADLINE_EXCEEDED); `upstream` tells them
+ * apart (docs/clients.md, "Upstream failures").
+ */
 export class StreamgateError extends Error {
   override readonly name = "StreamgateError";
   /** The gRPC status code (a value of `GrpcCode`). */
@@ -47,11 +61,23 @@ export class StreamgateError extends Error {
    */
   readonly notAcquired: boolean;
 
-  constructor(code: number, rawMessage: string, options?: { cause?: unknown; notAcquired?: boolean }) {
+  /**
+   * The upstream (`host:port`) the server blames this failure on; undefined for every other
+   * failure, including the server itself being unreachable, shutting down or slow.
+   */
+  readonly upstream: string | undefined;
+
+  constructor(code: number, rawMessage: string, options?: { cause?: unknown; notAcquired?: boolean; upstream?: string }) {
     super(`${codeName(code)}: ${rawMessage}`, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.rawMessage = rawMessage;
     this.notAcquired = options?.notAcquired ?? false;
+    this.upstream = options?.upstream;
+  }
+
+  /** Whether the server blames this failure on an upstream (`upstream` is set). */
+  get isUpstreamError(): boolean {
+    return this.upstream !== undefined;
   }
 
   /** The code's name, e.g. "INVALID_ARGUMENT". */
@@ -85,7 +111,12 @@ export function toStreamgateError(err: unknown): StreamgateError {
     if (e instanceof StreamgateError) return e;
   }
   const ce = ConnectError.from(err);
-  return new StreamgateError(ce.code, ce.rawMessage, { cause: err });
+  return new StreamgateError(ce.code, ce.rawMessage, { cause: err, upstream: upstreamOf(ce) });
+}
+
+/** The upstream a server status blames, from its `streamgate-upstream` trailer. */
+export function upstreamOf(ce: ConnectError): string | undefined {
+  return ce.metadata.get(UPSTREAM_TRAILER) || undefined;
 }
 
 /** The error of a call its caller aborted: CANCELLED, as Connect reports any abort. */

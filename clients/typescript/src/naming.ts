@@ -6,6 +6,7 @@
  * Node.
  */
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { upstreamOf } from "./errors.js";
 
 /**
  * Codes Connect gives a broken connection: a session closed or reset mid-call reads as
@@ -58,6 +59,8 @@ function causeChain(err: unknown): { texts: string; transport: boolean } {
 export function namingServer(authority: string, tls = false): Interceptor {
   const rename = (err: unknown, signal: AbortSignal): unknown => {
     const ce = ConnectError.from(err);
+    // The server's status about its upstream: the upstream is named, not this server.
+    if (upstreamOf(ce) !== undefined) return err;
     const chain = causeChain(ce.cause ?? err);
     // A stream reset by a dying session has no cause, only its rst code (CANCEL).
     const closed = /stream closed with error code/.test(ce.rawMessage);

@@ -76,6 +76,42 @@ test("the first call on a dead address fails with UNAVAILABLE naming it", async 
   );
 });
 
+// An upstream that is down is not the server being down (docs/clients.md, "Upstream
+// failures"): both are UNAVAILABLE, and only the first names an upstream.
+test("an upstream that is down is told from a server that is down", async () => {
+  const open = await startServer(["--allow-private-networks"]);
+  try {
+    const upstream = `127.0.0.1:${await freePort()}`;
+    await using client = new StreamgateClient(open.address);
+    await assert.rejects(client.fetch(`http://${upstream}/hello`, { callTimeoutMs: 20_000 }), (err: unknown) => {
+      assert.ok(err instanceof StreamgateError, String(err));
+      assert.equal(err.code, GrpcCode.UNAVAILABLE, err.message);
+      assert.equal(err.upstream, upstream, err.message);
+      assert.ok(err.isUpstreamError);
+      return true;
+    });
+    await assert.rejects(
+      (async () => {
+        for await (const _ of client.listPages(`http://${upstream}/items`, { callTimeoutMs: 20_000 })) break;
+      })(),
+      (err: unknown) => err instanceof StreamgateError && err.code === GrpcCode.UNAVAILABLE && err.upstream === upstream,
+    );
+
+    const dead = `127.0.0.1:${await freePort()}`;
+    await using gone = new StreamgateClient(dead);
+    await assert.rejects(gone.fetch(`http://${upstream}/hello`, { callTimeoutMs: 20_000 }), (err: unknown) => {
+      assert.ok(err instanceof StreamgateError, String(err));
+      assert.equal(err.code, GrpcCode.UNAVAILABLE, err.message);
+      assert.ok(err.rawMessage.includes(dead), err.message);
+      assert.equal(err.upstream, undefined, err.message);
+      assert.ok(!err.isUpstreamError);
+      return true;
+    });
+  } finally {
+    await open.stop();
+  }
+});
+
 test("not acquired in time is one ABORTED error; tryLock answers null", async () => {
   const name = fresh("busy");
   await using client = server.client();

@@ -40,6 +40,7 @@ use self::store::{Found, Revalidation, Store, Stored};
 use crate::config::CacheSettings;
 use crate::fetch::error::FetchError;
 use crate::fetch::http::{Fetcher, HttpRequest, HttpResponse};
+use crate::fetch::upstream::UpstreamFault;
 use crate::metrics::FetchMetrics;
 
 pub(crate) use self::answer::Answer;
@@ -383,11 +384,15 @@ impl Core {
                     {
                         Ok(outcome) => outcome,
                         Err(_) if lock_deadline >= call.deadline => {
-                            return Err(FetchError::DeadlineExceeded(format!(
-                                "waited for an identical request to {} in flight past the \
+                            // The identical request is the one the upstream is slow to answer.
+                            return Err(FetchError::UpstreamTimeout(
+                                format!(
+                                    "waited for an identical request to {} in flight past the \
                                      deadline",
-                                call.req.url
-                            )));
+                                    call.req.url
+                                ),
+                                UpstreamFault::of(&call.req.url),
+                            ));
                         }
                         Err(_) => {
                             return self.alone(call, candidate, why, Some("lock-timeout")).await;
@@ -629,10 +634,13 @@ async fn lead(flight: &Arc<Flight>, call: &Call) -> Result<Answer, FetchError> {
             )));
         }
         Err(_) => {
-            return Err(FetchError::DeadlineExceeded(format!(
-                "no complete response from {} within the timeout",
-                call.req.url
-            )));
+            return Err(FetchError::UpstreamTimeout(
+                format!(
+                    "no complete response from {} within the timeout",
+                    call.req.url
+                ),
+                UpstreamFault::of(&call.req.url),
+            ));
         }
     };
     match &*outcome {

@@ -33,6 +33,7 @@ use super::slots::Slots;
 use crate::config::FetchSettings;
 use crate::edge::{Caller, Denied};
 use crate::fetch::error::FetchError;
+use crate::fetch::upstream::UpstreamFault;
 use crate::metrics::FetchMetrics;
 use crate::telemetry::semconv;
 use crate::trace_context::TraceContext;
@@ -188,9 +189,10 @@ impl Fetcher {
         let sent = Instant::now();
         let res = match tokio::time::timeout_at(deadline, self.send(req)).await {
             Ok(res) => res,
-            Err(_) => Err(FetchError::DeadlineExceeded(format!(
-                "no complete response from {url} within the timeout"
-            ))),
+            Err(_) => Err(FetchError::UpstreamTimeout(
+                format!("no complete response from {url} within the timeout"),
+                UpstreamFault::of(&url),
+            )),
         };
         match &res {
             Ok(r) => self.metrics.upstream(Some(r.status), sent.elapsed()),
@@ -369,20 +371,23 @@ fn classify(e: reqwest::Error, url: &Url, connect_timeout: Duration) -> FetchErr
         source = s.source();
     }
     let chain = error_chain(&e);
+    let fault = UpstreamFault::of(url);
     if e.is_timeout() && e.is_connect() {
-        FetchError::DeadlineExceeded(format!(
+        let message = format!(
             "could not connect to {url} within the connect timeout of {} \
              (--fetch-connect-timeout): {chain}",
             humantime::format_duration(connect_timeout)
-        ))
+        );
+        FetchError::UpstreamTimeout(message, fault)
     } else if e.is_timeout() {
-        FetchError::DeadlineExceeded(format!("timed out talking to {url}: {chain}"))
+        FetchError::UpstreamTimeout(format!("timed out talking to {url}: {chain}"), fault)
     } else if e.is_connect() {
-        FetchError::Unavailable(format!("cannot connect to {url}: {chain}"))
+        FetchError::UpstreamUnavailable(format!("cannot connect to {url}: {chain}"), fault)
     } else if e.is_body() || e.is_decode() {
-        FetchError::Unavailable(format!("reading the response from {url} failed: {chain}"))
+        let message = format!("reading the response from {url} failed: {chain}");
+        FetchError::UpstreamUnavailable(message, fault)
     } else {
-        FetchError::Unavailable(format!("request to {url} failed: {chain}"))
+        FetchError::UpstreamUnavailable(format!("request to {url} failed: {chain}"), fault)
     }
 }
 

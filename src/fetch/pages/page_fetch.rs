@@ -14,6 +14,7 @@ use super::retry::{is_retryable_status, retry_after};
 use crate::fetch::cache::{CacheMode, HttpCache};
 use crate::fetch::error::FetchError;
 use crate::fetch::http::HttpRequest;
+use crate::fetch::upstream::UpstreamFault;
 use crate::rpc::effective_deadline;
 
 /// A page request's result: what the response means, and where it came from.
@@ -52,14 +53,15 @@ pub(crate) async fn fetch_page(
             .execute(req, deadline, CacheMode::Default)
             .await
             .map(|a| a.response);
-        let (retryable, hint, failure) = match &result {
+        let (retryable, hint, failure, fault) = match &result {
             Ok(r) if is_retryable_status(r.status) => (
                 true,
                 retry_after(&r.headers),
                 format!("upstream answered HTTP {}", r.status),
+                Some(UpstreamFault::answered(&r.url, r.status)),
             ),
-            Err(e) if e.is_retryable() => (true, None, e.to_string()),
-            _ => (false, None, String::new()),
+            Err(e) if e.is_retryable() => (true, None, e.to_string(), e.upstream_fault().cloned()),
+            _ => (false, None, String::new(), None),
         };
         if !retryable {
             let resp = result?;
@@ -71,8 +73,14 @@ pub(crate) async fn fetch_page(
                 url: resp.url,
             });
         }
+        // The last attempt's upstream is the one blamed; a failure of streamgate's own
+        // (shutting down) stays unmarked.
         let give_up = |why: &str| {
-            FetchError::Unavailable(format!("{failure} after {attempt} attempt(s){why}"))
+            let message = format!("{failure} after {attempt} attempt(s){why}");
+            match &fault {
+                Some(f) => FetchError::UpstreamUnavailable(message, f.clone()),
+                None => FetchError::Unavailable(message),
+            }
         };
         if attempt >= plan.retry.max_attempts {
             return Err(give_up(""));

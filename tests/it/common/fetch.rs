@@ -275,3 +275,39 @@ pub fn ids(pages: &[streamgate_client::proto::Page]) -> Vec<u64> {
         })
         .collect()
 }
+
+/// What a status says about the upstream it blames (src/fetch/upstream.rs): the
+/// `google.rpc.ErrorInfo` in `grpc-status-details-bin` and the `streamgate-upstream` trailer.
+#[derive(Debug)]
+pub struct UpstreamMarker {
+    /// `ErrorInfo.reason`: `UPSTREAM_UNAVAILABLE` or `UPSTREAM_TIMEOUT`.
+    pub reason: String,
+    /// `ErrorInfo.domain`.
+    pub domain: String,
+    /// `ErrorInfo.metadata` (`upstream`, `url`, `httpStatus`).
+    pub metadata: HashMap<String, String>,
+    /// The `streamgate-upstream` trailer.
+    pub trailer: Option<String>,
+}
+
+/// The upstream marker of `status`, `None` when it carries neither part.
+pub fn upstream_marker(status: &tonic::Status) -> Option<UpstreamMarker> {
+    use tonic_types::StatusExt;
+    let trailer = status
+        .metadata()
+        .get("streamgate-upstream")
+        .map(|v| v.to_str().expect("an ASCII trailer").to_string());
+    let info = status.get_details_error_info();
+    if info.is_none() && trailer.is_none() {
+        return None;
+    }
+    let (reason, domain, metadata) = info
+        .map(|i| (i.reason, i.domain, i.metadata))
+        .unwrap_or_default();
+    Some(UpstreamMarker {
+        reason,
+        domain,
+        metadata,
+        trailer,
+    })
+}

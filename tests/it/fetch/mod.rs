@@ -9,3 +9,4 @@ mod guard;
 mod limits;
 mod requests;
 mod status;
+mod upstream_marker;

@@ -3,3 +3,4 @@
 mod lazy;
 mod resume;
 mod styles;
+mod upstream_marker;

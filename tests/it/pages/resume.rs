@@ -394,5 +394,9 @@ async fn stopping_the_server_ends_an_open_stream_with_a_status_and_serve_returns
     }
     let end = end.expect("the stream ended with a status, not a clean end");
     assert_eq!(end.code(), Code::Unavailable, "{end:?}");
+    assert!(
+        common::fetch::upstream_marker(&end).is_none(),
+        "streamgate stopping is not an upstream being down: {end:?}"
+    );
     stopped.await.unwrap().expect("serve returned Ok");
 }

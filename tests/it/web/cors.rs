@@ -121,7 +121,12 @@ async fn a_call_from_a_listed_origin_exposes_grpc_status_and_message() {
     assert_eq!(header(&res, "access-control-allow-origin"), PAGE_ORIGIN);
     assert_eq!(header(&res, "access-control-allow-credentials"), "true");
     let exposed = header(&res, "access-control-expose-headers");
-    for name in ["grpc-status", "grpc-message", "grpc-status-details-bin"] {
+    for name in [
+        "grpc-status",
+        "grpc-message",
+        "grpc-status-details-bin",
+        "streamgate-upstream",
+    ] {
         assert!(exposed.contains(name), "{name} not exposed: {exposed}");
     }
     assert_eq!(header(&res, "grpc-status"), "3");

@@ -16,12 +16,24 @@ class StreamgateError(Exception):
     Every RPC failure (and a lock not acquired in time) surfaces as this one type, so callers
     branch on ``err.code`` (``grpc.StatusCode.PERMISSION_DENIED`` ...) instead of catching
     transport-specific exceptions.
+
+    A failure the server blames on the HTTP upstream of a fetch or a page (refused, reset,
+    unresolvable, too slow, or answering 429/5xx through every retry) has the same code as
+    the server itself being down or slow (``UNAVAILABLE``, ``DEADLINE_EXCEEDED``);
+    ``upstream`` tells them apart: the upstream's ``host:port``, else None
+    (docs/clients.md, "Upstream failures").
     """
 
-    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+    def __init__(self, code: grpc.StatusCode, details: str, upstream: str | None = None) -> None:
         super().__init__(f"{code.name}: {details}")
         self.code = code
         self.details = details
+        self.upstream = upstream
+
+    @property
+    def is_upstream_error(self) -> bool:
+        """Whether the server blames this failure on an upstream (``upstream`` is set)."""
+        return self.upstream is not None
 
 
 class LockNotAcquired(StreamgateError):
@@ -72,12 +84,30 @@ def transport_hint(details: str) -> str | None:
     return None
 
 
+#: The trailer in which the server names the upstream a failure is blamed on (``host:port``);
+#: the same as the ``upstream`` of the ``google.rpc.ErrorInfo`` in ``grpc-status-details-bin``,
+#: read here without a dependency on the google.rpc protos.
+UPSTREAM_TRAILER = "streamgate-upstream"
+
+
+def upstream_of(err: grpc.aio.AioRpcError) -> str | None:
+    """The upstream (``host:port``) the server blames ``err`` on, from its trailer."""
+    for key, value in err.trailing_metadata() or ():
+        if key == UPSTREAM_TRAILER and isinstance(value, str) and value:
+            return value
+    return None
+
+
 def from_rpc_error(err: grpc.aio.AioRpcError, address: str = "") -> StreamgateError:
     """Converts grpc.aio's exception into the client's own; an ``UNAVAILABLE`` message says the
     likely fix when the client recognises the mistake (a TLS mismatch, a certificate that does
     not verify) and names the server ``address`` when it does not yet (docs/clients.md,
-    "Errors")."""
+    "Errors"). A failure the server blames on an upstream keeps the server's message and
+    carries the upstream instead."""
     details = err.details() or ""
+    upstream = upstream_of(err)
+    if upstream is not None:
+        return StreamgateError(err.code(), details, upstream)
     if err.code() == grpc.StatusCode.UNAVAILABLE:
         hint = transport_hint(details)
         if hint is not None:
