@@ -121,6 +121,10 @@ impl crate::proto::fetch_service_server::FetchService for FetchHandler {
         let trace = req.extensions().get::<TraceContext>().cloned();
         let caller = req.extensions().get::<Arc<Caller>>().cloned();
         let (mut http_req, timeout, cache_mode) = request::fetch(req.into_inner(), &self.settings)?;
+        if let Some(caller) = &caller {
+            // The caller's `fetch_methods`, asked of the method Fetch has just parsed.
+            caller.method_allowed(&http_req.method)?;
+        }
         http_req.use_cache = caller.as_ref().is_none_or(|c| c.fetch_cache_allowed());
         http_req.trace = trace;
         http_req.caller = caller;

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio_stream::{Stream, StreamExt};
 use tonic::metadata::MetadataMap;
-use tonic::{Request, Response, Status};
+use tonic::{Extensions, Request, Response, Status};
 
 use super::backend::LockBackend;
 use super::claim::{Claim, Mode};
@@ -17,6 +17,7 @@ use super::memory::MemoryBackend;
 use super::redis::RedisBackend;
 use super::types::{AcquireRequest, Grant, LockLimits, LockName, LockOwner, LockToken};
 use crate::config::LockSettings;
+use crate::edge::{Caller, LockRpc};
 use crate::metrics::LockMetrics;
 use crate::proto::{
     AcquireLockRequest, AcquireLockResponse, ExtendRequest, ExtendResponse, HoldEvent, HoldRequest,
@@ -195,13 +196,22 @@ async fn traced_acquire(
 
 type HoldStream = Pin<Box<dyn Stream<Item = Result<HoldEvent, Status>> + Send>>;
 
+/// The caller's `lock_prefixes` rule for `rpc` on `name`, asked once the name is valid. The
+/// auth layer puts the caller in the extensions; without one (no policy) every name passes.
+fn allowed(extensions: &Extensions, rpc: LockRpc, name: &LockName) -> Result<(), Status> {
+    match extensions.get::<Arc<Caller>>() {
+        Some(caller) => Ok(caller.lock_allowed(rpc, name.as_str())?),
+        None => Ok(()),
+    }
+}
+
 #[tonic::async_trait]
 impl crate::proto::lock_service_server::LockService for LockHandler {
     async fn acquire_lock(
         &self,
         req: Request<AcquireLockRequest>,
     ) -> Result<Response<AcquireLockResponse>, Status> {
-        let (metadata, _, msg) = req.into_parts();
+        let (metadata, extensions, msg) = req.into_parts();
         let claim = ClaimFields {
             limit: msg.limit,
             mode: msg.mode,
@@ -215,6 +225,7 @@ impl crate::proto::lock_service_server::LockService for LockHandler {
             claim,
             &metadata,
         )?;
+        allowed(&extensions, LockRpc::Acquire, &req.name)?;
         let grant = tokio::select! {
             res = traced_acquire(self.backend.as_ref(), &req) => res?,
             _ = self.shutdown.recv() => return Err(LockError::ShuttingDown.into()),
@@ -229,8 +240,9 @@ impl crate::proto::lock_service_server::LockService for LockHandler {
         &self,
         req: Request<ReleaseRequest>,
     ) -> Result<Response<ReleaseResponse>, Status> {
-        let msg = req.into_inner();
+        let (_, extensions, msg) = req.into_parts();
         let name = LockName::new(msg.name)?;
+        allowed(&extensions, LockRpc::Release, &name)?;
         let token = LockToken::parse(msg.token)?;
         let released = self.backend.release(&name, &token).await?;
         Ok(Response::new(ReleaseResponse { released }))
@@ -240,8 +252,9 @@ impl crate::proto::lock_service_server::LockService for LockHandler {
         &self,
         req: Request<ExtendRequest>,
     ) -> Result<Response<ExtendResponse>, Status> {
-        let msg = req.into_inner();
+        let (_, extensions, msg) = req.into_parts();
         let name = LockName::new(msg.name)?;
+        allowed(&extensions, LockRpc::Extend, &name)?;
         let token = LockToken::parse(msg.token)?;
         let ttl = self.limits.ttl("ttl", duration("ttl", msg.ttl)?)?;
         let expires = self.backend.extend(&name, &token, ttl).await?;
@@ -254,7 +267,7 @@ impl crate::proto::lock_service_server::LockService for LockHandler {
     type HoldStream = HoldStream;
 
     async fn hold(&self, req: Request<HoldRequest>) -> Result<Response<Self::HoldStream>, Status> {
-        let (metadata, _, msg) = req.into_parts();
+        let (metadata, extensions, msg) = req.into_parts();
         let claim = ClaimFields {
             limit: msg.limit,
             mode: msg.mode,
@@ -268,6 +281,7 @@ impl crate::proto::lock_service_server::LockService for LockHandler {
             claim,
             &metadata,
         )?;
+        allowed(&extensions, LockRpc::Hold, &req.name)?;
         let session = hold::start(
             self.backend.clone(),
             req,

@@ -7,8 +7,9 @@
 //! TLS handshake), the HTTP/2 server (`--max-streams-per-connection` advertised and
 //! enforced; or HTTP/1.1, which gRPC-Web from browsers may use), the tower layers of
 //! [`layers`] (shared by every service: CORS and the gRPC-Web translation first, then trace
-//! context, gRPC metrics, [`auth`]), then the service's own wrappers (the ListPages progress
-//! tracker, the policy rules of [`policed`]) and handler.
+//! context, gRPC metrics, [`auth`]), then the ListPages progress tracker and the handler,
+//! which asks the caller's per-message rules (`fetch_methods`, `lock_prefixes`) where it
+//! validates the request.
 //!
 //! With `--metrics-listen`, the builder also makes the server's [`Metrics`], hands each
 //! service its part, and serves `/metrics` on that address for as long as the server runs.
@@ -23,7 +24,6 @@ mod grpc_web;
 mod health;
 mod incoming;
 mod layers;
-mod policed;
 mod trace;
 
 use std::future::Future;
@@ -238,13 +238,10 @@ impl App {
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(crate::fetch::track_pages(
-                FetchServiceServer::new(policed::Policed::new(fetch))
+                FetchServiceServer::new(fetch)
                     .max_decoding_message_size(settings.fetch.max_message_bytes()),
             ))
-            .add_service(
-                LockServiceServer::new(policed::Policed::new(lock))
-                    .max_decoding_message_size(control_limit),
-            )
+            .add_service(LockServiceServer::new(lock).max_decoding_message_size(control_limit))
             .add_service(
                 SensorServiceServer::new(sensor)
                     .max_decoding_message_size(settings.sensor.max_message_bytes.get()),
