@@ -70,7 +70,12 @@ pub fn ms(d: Duration) -> f64 {
 /// fine for runs of seconds). Unlike throughput, it hardly moves when other processes share
 /// the cores.
 pub fn process_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    cpu_of("/proc/self/stat")
+}
+
+/// User + system CPU time of the process whose `/proc/PID/stat` is at `path`.
+pub fn cpu_of(path: &str) -> Duration {
+    let stat = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"));
     // Fields after the command name (which is in parentheses and may hold spaces).
     let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();

@@ -18,8 +18,15 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts the binary on a free loopback port and waits for its `listening on` line.
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// Starts the binary with `args` besides `--listen` on a free loopback port, and waits
+    /// for its `listening on` line.
+    pub async fn start_with(args: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_streamgate"))
             .args(["--listen", "127.0.0.1:0"])
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -43,6 +50,12 @@ impl ServerProcess {
         // Keep draining its log so it never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Self { child, addr }
+    }
+
+    /// User + system CPU time it has spent so far (clock ticks of 10 ms: fine for runs of
+    /// seconds).
+    pub fn cpu(&self) -> Duration {
+        super::cpu_of(&format!("/proc/{}/stat", self.child.id()))
     }
 
     /// Its resident memory (KiB).

@@ -26,8 +26,9 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use http::header::{
-    CACHE_CONTROL, CONTENT_LOCATION, HeaderValue, IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH,
-    IF_RANGE, IF_UNMODIFIED_SINCE, LOCATION, PRAGMA,
+    AGE, CACHE_CONTROL, CONTENT_LOCATION, DATE, ETAG, EXPIRES, HeaderValue, IF_MATCH,
+    IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, IF_UNMODIFIED_SINCE, LAST_MODIFIED, LOCATION,
+    PRAGMA, VARY,
 };
 use http::{HeaderMap, Method};
 use http_cache_semantics::AfterResponse;
@@ -178,20 +179,22 @@ impl Core {
         if req.method != Method::GET && req.method != Method::HEAD {
             return self.pass_method(req, deadline).await;
         }
-        // Fetch standard, HTTP-network-or-cache fetch: a caller's own conditional request
-        // is its business, answered by the origin and not stored.
-        if [
-            IF_MODIFIED_SINCE,
-            IF_NONE_MATCH,
-            IF_UNMODIFIED_SINCE,
-            IF_MATCH,
-            IF_RANGE,
-        ]
-        .iter()
-        .any(|h| req.headers.contains_key(h))
-            && mode == CacheMode::Default
-        {
-            mode = CacheMode::NoStore;
+        // A caller's own `If-None-Match` / `If-Modified-Since` is answered from a fresh stored
+        // 200 (RFC 9111 §4.3.2), otherwise by the origin, not stored: its answer (often a 304)
+        // is for that caller alone. The other preconditions (`If-Match`, `If-Unmodified-Since`,
+        // `If-Range`) are the origin's to judge, as the Fetch standard does with all of them.
+        let mut validating = false;
+        if mode == CacheMode::Default {
+            if [IF_UNMODIFIED_SINCE, IF_MATCH, IF_RANGE]
+                .iter()
+                .any(|h| req.headers.contains_key(h))
+            {
+                mode = CacheMode::NoStore;
+            } else {
+                validating = [IF_MODIFIED_SINCE, IF_NONE_MATCH]
+                    .iter()
+                    .any(|h| req.headers.contains_key(h));
+            }
         }
         add_mode_headers(&mut req.headers, mode);
         if mode == CacheMode::NoStore {
@@ -224,18 +227,30 @@ impl Core {
         let found = match mode {
             CacheMode::Reload => None,
             CacheMode::NoCache => {
-                // Looked up as if the request said `no-cache`, so the rules hand back a
-                // revalidation request even for a fresh answer.
-                let mut parts = call.parts.clone();
-                parts
-                    .headers
-                    .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+                let parts = rules::demanding_revalidation(&call.parts);
                 self.store.find(&call.key, &call.credentials, &parts, now)
             }
             _ => self
                 .store
                 .find(&call.key, &call.credentials, &call.parts, now),
         };
+        if validating {
+            return match found {
+                Some(Found::Fresh(stored)) if stored.status == 200 => {
+                    self.metrics.cache_hit();
+                    Ok(validated_hit(&stored, &call.req.headers, now))
+                }
+                _ => {
+                    let mut req = call.req;
+                    add_mode_headers(&mut req.headers, CacheMode::NoStore);
+                    let response = self.fetcher.execute(req, deadline).await?;
+                    let mut status =
+                        CacheStatus::forward(status::Fwd::Bypass).detail("conditional");
+                    status.fwd_status = Some(response.status);
+                    Ok(Answer::new(response, status))
+                }
+            };
+        }
         match (mode, found) {
             (CacheMode::ForceCache | CacheMode::OnlyIfCached, Some(f)) => {
                 let stored = match f {
@@ -531,7 +546,7 @@ impl Core {
         now: SystemTime,
     ) -> Decision {
         self.metrics.cache_revalidated();
-        let parts_304 = rules::response_parts(not_modified);
+        let parts_304 = rules::not_modified_parts(not_modified, &stored.headers);
         let AfterResponse::NotModified(policy, _) =
             stored.policy.after_response(&call.parts, &parts_304, now)
         else {
@@ -544,10 +559,15 @@ impl Core {
         let mut headers = stored.headers.clone();
         for name in not_modified.headers.keys() {
             // RFC 9111 §3.2: the 304's fields replace the stored ones, except those that
-            // describe the stored body.
+            // describe the stored body (`Content-MD5`, RFC 1864, is a digest of the body of
+            // the message it comes in, and a 304 has none).
             if matches!(
                 name.as_str(),
-                "content-length" | "content-encoding" | "transfer-encoding" | "content-range"
+                "content-length"
+                    | "content-encoding"
+                    | "transfer-encoding"
+                    | "content-range"
+                    | "content-md5"
             ) {
                 continue;
             }
@@ -675,6 +695,33 @@ fn hit(stored: &Stored, now: SystemTime, detail: Option<&'static str>) -> Answer
         },
         status,
     )
+}
+
+/// A fresh stored 200 answering a caller's own `If-None-Match` / `If-Modified-Since`: a 304
+/// when the condition says not modified, carrying only the fields RFC 9110 §15.4.5 lists
+/// (and `Last-Modified` and `Age`, which guide the caller's cache), else the stored 200.
+fn validated_hit(stored: &Stored, req: &HeaderMap, now: SystemTime) -> Answer {
+    let mut answer = hit(stored, now, None);
+    if rules::not_modified(req, &stored.headers) {
+        let full = std::mem::take(&mut answer.response.headers);
+        for name in [
+            CACHE_CONTROL,
+            CONTENT_LOCATION,
+            DATE,
+            ETAG,
+            EXPIRES,
+            VARY,
+            LAST_MODIFIED,
+            AGE,
+        ] {
+            for v in full.get_all(&name) {
+                answer.response.headers.append(name.clone(), v.clone());
+            }
+        }
+        answer.response.status = 304;
+        answer.response.body = bytes::Bytes::new();
+    }
+    answer
 }
 
 /// The request headers the Fetch standard adds for a cache mode, unless the caller set them.

@@ -13,7 +13,7 @@ use quick_cache::{DefaultHashBuilder, Lifecycle, OptionsBuilder, Weighter};
 use url::Url;
 
 use super::key::{Credentials, StoreKey};
-use super::rules::StaleWindows;
+use super::rules::{self, StaleWindows};
 use crate::config::CacheSettings;
 use crate::metrics::FetchMetrics;
 
@@ -50,6 +50,9 @@ pub(crate) struct Stored {
     /// When it stops being fresh (its time to live when stored, from then).
     pub(crate) fresh_until: SystemTime,
     pub(crate) windows: StaleWindows,
+    /// Its `Age` is invalid ([`rules::age_is_invalid`]): stale from the start, revalidated
+    /// before every use.
+    freshness_invalid: bool,
     weight: u64,
 }
 
@@ -72,9 +75,16 @@ impl Stored {
             + 3 * header_bytes as u64
             + url.as_str().len() as u64
             + VARIANT_OVERHEAD_BYTES;
+        let freshness_invalid = rules::age_is_invalid(&headers);
+        let fresh_until = if freshness_invalid {
+            now
+        } else {
+            now + policy.time_to_live(now)
+        };
         Self {
-            fresh_until: now + policy.time_to_live(now),
+            fresh_until,
             windows: StaleWindows::of(&headers),
+            freshness_invalid,
             policy,
             credentials,
             status,
@@ -134,6 +144,21 @@ pub(crate) enum Found {
         stored: Arc<Stored>,
         revalidation: Revalidation,
     },
+}
+
+/// What the rules said of `stored` for a request, as the cache uses it.
+fn found(stored: &Arc<Stored>, verdict: BeforeRequest) -> Option<Found> {
+    match verdict {
+        BeforeRequest::Fresh(_) => Some(Found::Fresh(stored.clone())),
+        BeforeRequest::Stale {
+            request,
+            matches: true,
+        } => Some(Found::Stale {
+            stored: stored.clone(),
+            revalidation: Box::new(request),
+        }),
+        BeforeRequest::Stale { matches: false, .. } => None,
+    }
 }
 
 /// The variants of one method and URL, newest first.
@@ -208,16 +233,15 @@ impl Store {
             .0
             .iter()
             .filter(|s| &s.credentials == credentials)
-            .find_map(|s| match s.policy.before_request(req, now) {
-                BeforeRequest::Fresh(_) => Some(Found::Fresh(s.clone())),
-                BeforeRequest::Stale {
-                    request,
-                    matches: true,
-                } => Some(Found::Stale {
-                    stored: s.clone(),
-                    revalidation: Box::new(request),
-                }),
-                BeforeRequest::Stale { matches: false, .. } => None,
+            .find_map(|s| {
+                let forced;
+                let req = if s.freshness_invalid {
+                    forced = rules::demanding_revalidation(req);
+                    &forced
+                } else {
+                    req
+                };
+                found(s, s.policy.before_request(req, now))
             })
     }
 

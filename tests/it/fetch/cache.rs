@@ -29,7 +29,7 @@ impl Seen {
         self.0.lock().unwrap().get(key).copied().unwrap_or(0)
     }
 
-    fn hit(&self, key: String) -> usize {
+    pub(super) fn hit(&self, key: String) -> usize {
         let mut m = self.0.lock().unwrap();
         let n = m.entry(key).or_default();
         *n += 1;
