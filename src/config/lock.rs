@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::topology::Topology;
 use super::{ConfigError, at_least_one, longer_than_zero};
-use crate::lock::Topology;
 
 /// Default of `--lock-max-names`: lock names the in-process table tracks at once (held or
 /// waited on). Far above what one server's callers hold in practice (each name is a lock some

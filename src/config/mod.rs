@@ -9,6 +9,7 @@ mod lock;
 mod metrics;
 mod sensor;
 mod server;
+pub(crate) mod topology;
 mod trace;
 mod web;
 mod windows;

@@ -20,7 +20,6 @@ mod service;
 mod upstream;
 mod value;
 
-pub(crate) use http::RefusalKind;
 pub use http::{Lookup, LookupFuture, SystemLookup};
 pub(crate) use pages::track_pages;
 pub(crate) use service::FetchHandler;

@@ -11,5 +11,4 @@ pub(crate) mod redis;
 mod service;
 pub(crate) mod types;
 
-pub(crate) use redis::Topology;
 pub(crate) use service::LockHandler;

@@ -18,7 +18,6 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use super::{TraceExemplar, current_exemplar, latency_buckets};
-use crate::fetch::RefusalKind;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusClass {
@@ -143,6 +142,44 @@ impl Families {
         }
         f
     }
+}
+
+/// Why the guard refused a target: the `reason` label of `streamgate_fetch_refused_total`. The
+/// guard tags each row of its range tables with one (the message keeps the exact range), and
+/// [`refusal_label`] maps it to the label; it lives here so the guard's module needs nothing
+/// of the metrics but this type, and metrics need nothing of fetch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RefusalKind {
+    /// 127.0.0.0/8, ::1.
+    Loopback,
+    /// RFC 1918, fc00::/7, fec0::/10.
+    Private,
+    /// 169.254.0.0/16 (cloud metadata), fe80::/10.
+    LinkLocal,
+    /// 100.64.0.0/10 (carrier-grade NAT).
+    Shared,
+    /// 0.0.0.0/8, ::.
+    Unspecified,
+    /// 224.0.0.0/4, ff00::/8.
+    Multicast,
+    /// Documentation, benchmarking, IETF protocol, reserved, broadcast, discard, Teredo.
+    Reserved,
+    /// Not an `http`/`https` URL, or no host.
+    BadScheme,
+}
+
+impl RefusalKind {
+    /// Every kind, in the order of the docs.
+    pub(crate) const ALL: [Self; 8] = [
+        Self::Loopback,
+        Self::Private,
+        Self::LinkLocal,
+        Self::Shared,
+        Self::Unspecified,
+        Self::Multicast,
+        Self::Reserved,
+        Self::BadScheme,
+    ];
 }
 
 /// The `reason` label of `streamgate_fetch_refused_total` for a guard refusal.

@@ -29,7 +29,7 @@ use prometheus_client::registry::Registry;
 pub use edge::AuthFailure;
 pub(crate) use edge::EdgeMetrics;
 pub(crate) use endpoint::serve as serve_endpoint;
-pub(crate) use fetch::FetchMetrics;
+pub(crate) use fetch::{FetchMetrics, RefusalKind};
 pub(crate) use grpc::GrpcMetrics;
 pub(crate) use lock::LockMetrics;
 pub(crate) use sensor::SensorMetrics;

@@ -11,41 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use url::{Host, Url};
 
-/// Why the guard refused a target, as a small fixed set (the metrics layer turns it into the
-/// `reason` label of `streamgate_fetch_refused_total`; the message keeps the exact range).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum RefusalKind {
-    /// 127.0.0.0/8, ::1.
-    Loopback,
-    /// RFC 1918, fc00::/7, fec0::/10.
-    Private,
-    /// 169.254.0.0/16 (cloud metadata), fe80::/10.
-    LinkLocal,
-    /// 100.64.0.0/10 (carrier-grade NAT).
-    Shared,
-    /// 0.0.0.0/8, ::.
-    Unspecified,
-    /// 224.0.0.0/4, ff00::/8.
-    Multicast,
-    /// Documentation, benchmarking, IETF protocol, reserved, broadcast, discard, Teredo.
-    Reserved,
-    /// Not an `http`/`https` URL, or no host.
-    BadScheme,
-}
-
-impl RefusalKind {
-    /// Every kind, in the order of the docs.
-    pub(crate) const ALL: [Self; 8] = [
-        Self::Loopback,
-        Self::Private,
-        Self::LinkLocal,
-        Self::Shared,
-        Self::Unspecified,
-        Self::Multicast,
-        Self::Reserved,
-        Self::BadScheme,
-    ];
-}
+use crate::metrics::RefusalKind;
 
 /// A refused address range: its kind and the words the message uses for it.
 pub(crate) type Refusal = (RefusalKind, &'static str);

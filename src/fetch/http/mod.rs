@@ -9,6 +9,5 @@ mod resolve;
 mod slots;
 
 pub(crate) use client::{Fetcher, HttpRequest, HttpResponse};
-pub(crate) use guard::RefusalKind;
 pub(crate) use guard::{TargetGuard, TargetUrl};
 pub use resolve::{Lookup, LookupFuture, SystemLookup};

@@ -8,7 +8,7 @@
 //! `--lock-recheck`, and each re-check also refreshes the waiter's queue entry so entries of
 //! a crashed server lapse.
 //!
-//! `--redis-url` picks the topology ([`Topology`]): one server and a Sentinel-managed primary
+//! `--redis-url` picks the topology ([`topology::Topology`]): one server and a Sentinel-managed primary
 //! run the scripts on a pool and hear hand-offs through one pattern subscription
 //! (`wakeups`); Redis Cluster runs them through the cluster client and hears hand-offs over
 //! sharded pub/sub (`cluster`). The lock semantics are the same on each.
@@ -18,7 +18,7 @@ mod pool;
 mod scripts;
 mod sentinel;
 mod store;
-pub(crate) mod topology;
+use crate::config::topology;
 mod wakeups;
 
 use std::sync::Arc;
@@ -38,7 +38,6 @@ use crate::shutdown::Shutdown;
 use cluster::Cluster;
 use scripts::{AcquireReply, LockKeys, ReleaseReply, Scripts};
 use store::Store;
-pub(crate) use topology::Topology;
 use wakeups::{Handed, OutageLine, Slot, Wake, Wakeups};
 
 /// Departed waiters whose queue entries await removal; beyond this, entries are left to lapse
