@@ -17,20 +17,13 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use streamgate::proto::sensor_feed_request::Msg as SrvReq;
-use streamgate::proto::sensor_feed_response::Msg as SrvResp;
-use streamgate::proto::sensor_service_server::{SensorService, SensorServiceServer};
-use streamgate::proto::{ProcessedReading, SensorFeedRequest, SensorFeedResponse};
 use streamgate_client::SensorServiceClient;
 use streamgate_client::proto as client;
-use tokio::net::TcpListener;
-use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
-use tonic::{Request, Response, Status, Streaming};
+use tokio_stream::wrappers::ReceiverStream;
 
 use support::process::ServerProcess;
 use support::{TestServer, connect, percentile, result};
@@ -42,57 +35,6 @@ fn env_or(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// The baseline: each reading echoed as a ProcessedReading, nothing else.
-struct Echo;
-
-type EchoStream = Pin<Box<dyn futures::Stream<Item = Result<SensorFeedResponse, Status>> + Send>>;
-
-#[tonic::async_trait]
-impl SensorService for Echo {
-    type SensorFeedStream = EchoStream;
-
-    async fn sensor_feed(
-        &self,
-        req: Request<Streaming<SensorFeedRequest>>,
-    ) -> Result<Response<EchoStream>, Status> {
-        let out = req.into_inner().filter_map(|item| async move {
-            match item {
-                Ok(SensorFeedRequest {
-                    msg: Some(SrvReq::Reading(r)),
-                }) => {
-                    let reading = ProcessedReading {
-                        sensor_id: r.sensor_id,
-                        temp_c: r.temperature,
-                        temp_f: r.temperature * 9.0 / 5.0 + 32.0,
-                        humidity: r.humidity,
-                        alert: r.temperature > 28.0,
-                        timestamp: Some(r.timestamp.unwrap_or_else(|| SystemTime::now().into())),
-                        window: None,
-                    };
-                    Some(Ok(SensorFeedResponse {
-                        msg: Some(SrvResp::Reading(reading)),
-                    }))
-                }
-                Ok(_) => None,
-                Err(status) => Some(Err(status)),
-            }
-        });
-        Ok(Response::new(Box::pin(out)))
-    }
-}
-
-async fn start_echo() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind echo");
-    let addr = listener.local_addr().expect("echo address");
-    tokio::spawn(async move {
-        let _ = tonic::transport::Server::builder()
-            .add_service(SensorServiceServer::new(Echo))
-            .serve_with_incoming(TcpListenerStream::new(listener))
-            .await;
-    });
-    addr
 }
 
 async fn start_in_process() -> TestServer {
@@ -202,7 +144,7 @@ async fn main() {
     let streams = env_or("SENSOR_BENCH_STREAMS", 1_000) as usize;
     let secs = env_or("SENSOR_BENCH_SECS", 10);
 
-    let echo = start_echo().await;
+    let echo = support::echo::start(None).await;
     let in_process = start_in_process().await;
     let sg = in_process.addr;
     // Warm both up (connections, allocator) before timing.

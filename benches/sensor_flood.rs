@@ -10,7 +10,10 @@
 //!
 //! Prints `RESULT sensor_go_flood_events_per_s` (one stream, `SENSOR_FLOOD_READINGS`
 //! readings, default 200,000) and `RESULT sensor_go_flood32_events_per_s` (32 streams of
-//! `SENSOR_FLOOD_READINGS / 32`), each with the Rust client's figure as the baseline.
+//! `SENSOR_FLOOD_READINGS / 32`), each with the Rust client's figure as the baseline; then the
+//! Go client's ceiling on this machine, the same floods against a server that only answers
+//! (`support::echo`), as `RESULT sensor_go_flood_vs_go_ceiling` (Go against streamgate over Go
+//! against that server).
 
 #[path = "support/mod.rs"]
 mod support;
@@ -167,6 +170,33 @@ async fn main() {
 
     let (g, r) = compare(&go, server.addr, 1, readings).await;
     result("sensor_go_flood_events_per_s", g, r);
-    let (g, r) = compare(&go, server.addr, 32, readings / 32).await;
-    result("sensor_go_flood32_events_per_s", g, r);
+    let (g32, r32) = compare(&go, server.addr, 32, readings / 32).await;
+    result("sensor_go_flood32_events_per_s", g32, r32);
+
+    // The Go client's own ceiling: the same floods against a server that only answers (tonic,
+    // streamgate's windows). When Go against streamgate is close to Go against it, the gap to
+    // the Rust client is the Go client's, not the server's.
+    let echo = support::echo::start(Some(support::echo::STREAMGATE_WINDOWS)).await;
+    tokio::task::block_in_place(|| go_flood(&go, echo, 1, 10_000));
+    let ceiling = best_go(&go, echo, 1, readings);
+    println!(
+        "ceiling: the Go client against a bare echo server: {ceiling:.0} events/s = {:.3} x the Rust client's rate against streamgate (target 0.8)",
+        ceiling / r
+    );
+    result("sensor_go_flood_vs_go_ceiling", g, ceiling);
+    let ceiling32 = best_go(&go, echo, 32, readings / 32);
+    println!(
+        "ceiling: 32 streams, the Go client against a bare echo server: {ceiling32:.0} events/s = {:.3} x the Rust client's rate against streamgate",
+        ceiling32 / r32
+    );
+    result("sensor_go_flood32_vs_go_ceiling", g32, ceiling32);
+}
+
+/// Best-of-rounds events/s of the Go client alone against `addr`.
+fn best_go(go: &Path, addr: SocketAddr, streams: usize, readings: usize) -> f64 {
+    tokio::task::block_in_place(|| {
+        (0..ROUNDS)
+            .map(|_| go_flood(go, addr, streams, readings))
+            .fold(0f64, f64::max)
+    })
 }

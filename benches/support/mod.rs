@@ -10,6 +10,7 @@
 #[path = "../../tests/it/common/mod.rs"]
 #[allow(unused_imports)]
 pub mod common;
+pub mod echo;
 pub mod process;
 pub mod redisson;
 
