@@ -11,6 +11,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use url::{Host, Url};
 
+use crate::telemetry::semconv::url_full;
+
 /// Why the guard refused a target, as a small fixed set (the metrics layer turns it into the
 /// `reason` label of `streamgate_fetch_refused_total`; the message keeps the exact range).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,7 +83,7 @@ impl Refused {
     /// A redirect to a scheme other than http or https.
     pub(crate) fn scheme(url: &Url) -> Self {
         Self {
-            target: url.to_string(),
+            target: url_full(url),
             reason: format!("a {} URL, not http or https", url.scheme()),
             resolved: false,
             kind: RefusalKind::BadScheme,
@@ -296,7 +298,7 @@ impl TargetGuard {
             Some(Host::Ipv6(v6)) => self.check_ip(IpAddr::V6(v6)),
             Some(Host::Domain(_)) => Ok(()),
             None => Err(Refused {
-                target: url.to_string(),
+                target: url_full(url),
                 reason: "a URL without a host".into(),
                 resolved: false,
                 kind: RefusalKind::BadScheme,
