@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use url::{Host, Url};
 
-use crate::telemetry::semconv::url_full;
+use crate::telemetry::semconv::{raw_url_redacted, url_full};
 
 /// Why the guard refused a target, as a small fixed set (the metrics layer turns it into the
 /// `reason` label of `streamgate_fetch_refused_total`; the message keeps the exact range).
@@ -318,7 +318,9 @@ impl TargetUrl {
         if raw.is_empty() {
             return Err("is empty; give an absolute http or https URL".into());
         }
-        let url = Url::parse(raw).map_err(|e| format!("{raw:?} is not an absolute URL ({e})"))?;
+        // The message echoes the URL redacted, as every Fetch status message does.
+        let url = Url::parse(raw)
+            .map_err(|e| format!("{:?} is not an absolute URL ({e})", raw_url_redacted(raw)))?;
         if url.scheme() != "http" && url.scheme() != "https" {
             return Err(format!(
                 "scheme {:?} is not allowed; use http or https",
@@ -326,7 +328,7 @@ impl TargetUrl {
             ));
         }
         if url.host().is_none() {
-            return Err(format!("{raw:?} has no host"));
+            return Err(format!("{:?} has no host", url_full(&url)));
         }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(
@@ -568,6 +570,12 @@ mod tests {
         assert!(TargetUrl::parse("").is_err());
         assert!(TargetUrl::parse("http://user:pw@example.com/").is_err());
         assert!(TargetUrl::parse("https://example.com/x?y=1").is_ok());
+    }
+
+    #[test]
+    fn an_invalid_url_is_named_without_its_query_values() {
+        let e = TargetUrl::parse("http://example.com:99999/x?key=s3cret").unwrap_err();
+        assert!(e.contains("key=REDACTED") && !e.contains("s3cret"), "{e}");
     }
 
     #[test]
