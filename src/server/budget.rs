@@ -125,8 +125,8 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        // Not from a tracked connection (never in the server): nothing to charge, but the
-        // message limit still holds.
+        // No connection state only outside the server (it tracks every connection): nothing
+        // is charged then, but the message limit still holds.
         let conn = req.extensions().get::<Arc<ConnState>>().cloned();
         let budgets = self.budgets.clone();
         let limit = self.limits.for_path(req.uri().path());
