@@ -143,7 +143,7 @@ pub struct ServerArgs {
     pub keepalive_timeout: Duration,
 
     /// Largest request message LockService, health and reflection accept, in bytes; a larger
-    /// one fails with OUT_OF_RANGE, naming the limit, before it is buffered. (Fetch follows
+    /// one fails with RESOURCE_EXHAUSTED, naming the flag, before it is buffered. (Fetch follows
     /// --fetch-max-request-bytes, SensorFeed --sensor-max-message-bytes.)
     #[arg(long, env = "STREAMGATE_CONTROL_MAX_MESSAGE_BYTES", default_value_t = DEFAULT_CONTROL_MAX_MESSAGE_BYTES,
         value_parser = at_least_one::<NonZeroUsize>

@@ -127,8 +127,15 @@ impl<G> Feed<G> {
                     self.end = Some(End::Finished);
                     break;
                 }
-                // tonic reports an oversized message as OUT_OF_RANGE; the contract calls a
-                // limit RESOURCE_EXHAUSTED.
+                // A limit refused the request stream before this handler saw the message
+                // (the message limit or the partial-message budget): the stream ends with
+                // that refusal, naming its flag.
+                Some(Err(status)) if status.code() == Code::ResourceExhausted => {
+                    self.end = Some(End::Failed(status));
+                    break;
+                }
+                // tonic's decode limit, the backstop behind that check, reports an oversized
+                // message as OUT_OF_RANGE; the contract calls a limit RESOURCE_EXHAUSTED.
                 Some(Err(status)) if status.code() == Code::OutOfRange => {
                     Err(SensorError::MessageTooLarge {
                         detail: status.message().to_owned(),

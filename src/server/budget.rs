@@ -7,6 +7,12 @@
 //! RESOURCE_EXHAUSTED naming the flag; a message once complete no longer counts (its handler
 //! owns it), nor does any part of a call that ended.
 //!
+//! The same reading of the framing refuses a message whose announced length is over its
+//! service's limit ([`super::message_limit`]) before any of it is buffered.
+//!
+//! A refused call's response trailers carry the refusal whatever its handler does with the
+//! failed request stream ([`super::refusal`]).
+//!
 //! It sits after the gRPC-Web translation, so it sees binary gRPC framing for every call.
 
 use std::pin::Pin;
@@ -22,6 +28,8 @@ use tonic::body::Body;
 use tower::{Layer, Service};
 
 use super::conn::ConnState;
+use super::message_limit::{MessageLimit, MessageLimits};
+use super::refusal::{Answer, Refusal};
 
 /// The two budgets and what is charged against the server-wide one.
 pub(super) struct Budgets {
@@ -71,11 +79,12 @@ impl Budgets {
 #[derive(Clone)]
 pub(super) struct BudgetLayer {
     budgets: Arc<Budgets>,
+    limits: MessageLimits,
 }
 
 impl BudgetLayer {
-    pub(super) fn new(budgets: Arc<Budgets>) -> Self {
-        Self { budgets }
+    pub(super) fn new(budgets: Arc<Budgets>, limits: MessageLimits) -> Self {
+        Self { budgets, limits }
     }
 }
 
@@ -86,6 +95,7 @@ impl<S> Layer<S> for BudgetLayer {
         Budgeted {
             inner,
             budgets: self.budgets.clone(),
+            limits: self.limits.clone(),
         }
     }
 }
@@ -95,6 +105,7 @@ impl<S> Layer<S> for BudgetLayer {
 pub(super) struct Budgeted<S> {
     inner: S,
     budgets: Arc<Budgets>,
+    limits: MessageLimits,
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Budgeted<S>
@@ -102,29 +113,39 @@ where
     S: Service<Request<Body>, Response = Response<ResBody>>,
     ReqBody: HttpBody<Data = Bytes> + Send + 'static,
     ReqBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    ResBody: HttpBody<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    type Response = Response<ResBody>;
+    type Response = Response<Body>;
     type Error = S::Error;
-    type Future = S::Future;
+    type Future = Answer<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        // No connection state only outside the server (it tracks every connection): nothing
+        // is charged then, but the message limit still holds.
         let conn = req.extensions().get::<Arc<ConnState>>().cloned();
         let budgets = self.budgets.clone();
-        self.inner.call(req.map(|inner| match conn {
-            Some(conn) => Body::new(PartialBody {
+        let limit = self.limits.for_path(req.uri().path());
+        let refusal = Refusal::default();
+        let body_refusal = refusal.clone();
+        let answer = self.inner.call(req.map(|inner| {
+            Body::new(PartialBody {
                 inner,
                 conn,
                 budgets,
-                framing: Framing::default(),
+                framing: Framing {
+                    limit,
+                    ..Framing::default()
+                },
                 charged: 0,
-            }),
-            // Not from a tracked connection (never in the server): nothing to charge.
-            None => Body::new(inner),
-        }))
+                refusal: body_refusal,
+            })
+        }));
+        Answer::new(answer, refusal)
     }
 }
 
@@ -132,6 +153,8 @@ where
 /// message.
 #[derive(Default)]
 struct Framing {
+    /// The service's limit on one message; `None` for a path no service serves.
+    limit: Option<MessageLimit>,
     prefix: [u8; 5],
     prefix_len: usize,
     remaining: usize,
@@ -140,8 +163,9 @@ struct Framing {
 }
 
 impl Framing {
-    /// Follows `chunk`; the bytes of the message still incomplete after it.
-    fn follow(&mut self, chunk: &[u8]) -> usize {
+    /// Follows `chunk`; the bytes of the message still incomplete after it, or the refusal
+    /// of a message announced over the limit.
+    fn follow(&mut self, chunk: &[u8]) -> Result<usize, Status> {
         let mut rest = chunk;
         while !rest.is_empty() {
             if self.prefix_len < 5 {
@@ -158,6 +182,9 @@ impl Framing {
                         self.prefix[4],
                     ]);
                     self.remaining = len as usize;
+                    if let Some(limit) = &self.limit {
+                        limit.check(self.remaining)?;
+                    }
                 }
             } else {
                 let take = self.remaining.min(rest.len());
@@ -166,10 +193,13 @@ impl Framing {
                 rest = &rest[take..];
             }
             if self.prefix_len == 5 && self.remaining == 0 {
-                *self = Self::default();
+                *self = Self {
+                    limit: self.limit,
+                    ..Self::default()
+                };
             }
         }
-        self.partial
+        Ok(self.partial)
     }
 }
 
@@ -178,16 +208,19 @@ pin_project_lite::pin_project! {
     struct PartialBody<B> {
         #[pin]
         inner: B,
-        conn: Arc<ConnState>,
+        conn: Option<Arc<ConnState>>,
         budgets: Arc<Budgets>,
         framing: Framing,
         charged: usize,
+        refusal: Refusal,
     }
 
     impl<B> PinnedDrop for PartialBody<B> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            this.budgets.release(this.conn.partial_bytes(), *this.charged);
+            if let Some(conn) = this.conn {
+                this.budgets.release(conn.partial_bytes(), *this.charged);
+            }
         }
     }
 }
@@ -211,10 +244,18 @@ where
             None => return Poll::Ready(None),
         };
         if let Some(data) = frame.data_ref() {
-            let partial = this.framing.follow(data);
-            let counter = this.conn.partial_bytes();
+            let partial = this
+                .framing
+                .follow(data)
+                .map_err(|e| this.refusal.refuse(e))?;
+            let Some(conn) = this.conn else {
+                return Poll::Ready(Some(Ok(frame)));
+            };
+            let counter = conn.partial_bytes();
             if partial > *this.charged {
-                this.budgets.charge(counter, partial - *this.charged)?;
+                this.budgets
+                    .charge(counter, partial - *this.charged)
+                    .map_err(|e| this.refusal.refuse(e))?;
             } else {
                 this.budgets.release(counter, *this.charged - partial);
             }
@@ -240,11 +281,39 @@ mod tests {
     fn framing_counts_only_the_incomplete_message() {
         let mut f = Framing::default();
         // A whole 3-byte message, then the prefix and 2 bytes of a 10-byte one.
-        assert_eq!(f.follow(&[0, 0, 0, 0, 3, 1, 2, 3, 0, 0, 0, 0, 10, 1, 2]), 7);
-        assert_eq!(f.follow(&[0; 7]), 14);
-        assert_eq!(f.follow(&[0]), 0, "complete: nothing held in part");
-        assert_eq!(f.follow(&[0, 0, 0]), 3, "a prefix split across chunks");
-        assert_eq!(f.follow(&[0, 0]), 0, "an empty message is complete at once");
+        assert_eq!(
+            f.follow(&[0, 0, 0, 0, 3, 1, 2, 3, 0, 0, 0, 0, 10, 1, 2])
+                .unwrap(),
+            7
+        );
+        assert_eq!(f.follow(&[0; 7]).unwrap(), 14);
+        assert_eq!(f.follow(&[0]).unwrap(), 0, "complete: nothing held in part");
+        assert_eq!(
+            f.follow(&[0, 0, 0]).unwrap(),
+            3,
+            "a prefix split across chunks"
+        );
+        assert_eq!(
+            f.follow(&[0, 0]).unwrap(),
+            0,
+            "an empty message is complete at once"
+        );
+    }
+
+    #[test]
+    fn a_message_announced_over_the_limit_is_refused_at_its_prefix() {
+        let mut f = Framing {
+            limit: Some(MessageLimit::flag("--control-max-message-bytes", 10)),
+            ..Framing::default()
+        };
+        // A 10-byte message is within the limit, and the limit outlives it.
+        assert_eq!(f.follow(&[0, 0, 0, 0, 10]).unwrap(), 5);
+        assert_eq!(f.follow(&[0; 10]).unwrap(), 0);
+        // The prefix of an 11-byte message, split across chunks, is refused once whole.
+        assert_eq!(f.follow(&[0, 0, 0]).unwrap(), 3);
+        let e = f.follow(&[0, 11]).unwrap_err();
+        assert_eq!(e.code(), tonic::Code::ResourceExhausted);
+        assert!(e.message().contains("11 bytes"), "{e}");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! preflights and marks answers for the page's origin ([`super::cors`]), then gRPC-Web is
 //! refused for client-streaming methods and translated ([`super::grpc_web`]). TCP_NODELAY and
 //! TLS are set on the connection ([`super::incoming`]); message limits are per service
-//! ([`super::App::serve`]).
+//! ([`super::App::serve`] builds them, [`super::budget`] applies them).
 
 use std::sync::Arc;
 
@@ -20,6 +20,7 @@ use super::conn::Registry;
 use super::cors::CorsLayer;
 use super::grpc_metrics::GrpcMetricsLayer;
 use super::grpc_web;
+use super::message_limit::MessageLimits;
 use super::trace::TraceLayer;
 use crate::config::WebSettings;
 use crate::edge::Gate;
@@ -51,6 +52,7 @@ pub(super) fn stack(
     gate: Option<Arc<Gate>>,
     registry: Arc<Registry>,
     budgets: Arc<Budgets>,
+    limits: MessageLimits,
     exporting_traces: bool,
 ) -> ServiceBuilder<Layers> {
     ServiceBuilder::new()
@@ -60,7 +62,7 @@ pub(super) fn stack(
         .layer(CorsLayer::new(web))
         .layer(grpc_web::layer(&web.allowed_hosts))
         // After the translation, where every call is framed as gRPC.
-        .layer(BudgetLayer::new(budgets))
+        .layer(BudgetLayer::new(budgets, limits))
         // Trace context next, so everything after it (and its log lines) runs in the call's
         // span; gRPC metrics before auth, so the edge's refusals are counted under their codes.
         .layer(TraceLayer::new(exporting_traces))

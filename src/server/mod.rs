@@ -24,6 +24,8 @@ mod grpc_web;
 mod health;
 mod incoming;
 mod layers;
+mod message_limit;
+mod refusal;
 mod trace;
 
 use std::future::Future;
@@ -34,6 +36,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tonic::transport::Server;
+
+use message_limit::{MessageLimit, MessageLimits};
 
 use crate::config::Settings;
 use crate::edge::{Decisions, Gate, Reloader, TlsStore};
@@ -192,7 +196,17 @@ impl App {
             settings.server.handshake_timeout,
             lock.availability(),
         );
+        // Each service's message limit, set twice from one figure: checked on the announced
+        // length by the budget layer (RESOURCE_EXHAUSTED naming the flag, nothing buffered),
+        // and as tonic's decode limit behind it.
         let control_limit = settings.server.control_max_message_bytes.get();
+        let control = MessageLimit::flag("--control-max-message-bytes", control_limit);
+        let fetch_limit = MessageLimit::derived(
+            "--fetch-max-request-bytes",
+            settings.fetch.max_request_bytes,
+            settings.fetch.max_message_bytes(),
+        );
+        let sensor_limit = settings.sensor.max_message_bytes.get();
         let reflection_v1 = reflection_builder()
             .build_v1()
             .context("building reflection v1")?
@@ -201,6 +215,22 @@ impl App {
             .build_v1alpha()
             .context("building reflection v1alpha")?
             .max_decoding_message_size(control_limit);
+        let health_service = health.service().max_decoding_message_size(control_limit);
+        let fetch_service = FetchServiceServer::new(fetch)
+            .max_decoding_message_size(settings.fetch.max_message_bytes());
+        let lock_service = LockServiceServer::new(lock).max_decoding_message_size(control_limit);
+        let sensor_service =
+            SensorServiceServer::new(sensor).max_decoding_message_size(sensor_limit);
+        let limits = MessageLimits::default()
+            .with(&health_service, control)
+            .with(&reflection_v1, control)
+            .with(&reflection_v1alpha, control)
+            .with(&fetch_service, fetch_limit)
+            .with(&lock_service, control)
+            .with(
+                &sensor_service,
+                MessageLimit::flag("--sensor-max-message-bytes", sensor_limit),
+            );
 
         let reporter = health.clone();
         let stop_streams = shutdown.clone();
@@ -232,20 +262,15 @@ impl App {
                         .get(),
                     settings.server.max_partial_message_bytes.get(),
                 ),
+                limits,
                 settings.trace.is_some(),
             ))
-            .add_service(health.service().max_decoding_message_size(control_limit))
+            .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
-            .add_service(crate::fetch::track_pages(
-                FetchServiceServer::new(fetch)
-                    .max_decoding_message_size(settings.fetch.max_message_bytes()),
-            ))
-            .add_service(LockServiceServer::new(lock).max_decoding_message_size(control_limit))
-            .add_service(
-                SensorServiceServer::new(sensor)
-                    .max_decoding_message_size(settings.sensor.max_message_bytes.get()),
-            );
+            .add_service(crate::fetch::track_pages(fetch_service))
+            .add_service(lock_service)
+            .add_service(sensor_service);
 
         let accept = incoming::Accept {
             max: settings.server.max_connections.get(),

@@ -219,17 +219,46 @@ pub(crate) fn url_full(url: &Url) -> String {
         let _ = out.set_password(Some("REDACTED"));
     }
     if let Some(query) = url.query() {
-        let redacted: Vec<String> = query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((k, _)) => format!("{k}=REDACTED"),
-                None => pair.to_owned(),
-            })
-            .collect();
-        out.set_query(Some(&redacted.join("&")));
+        out.set_query(Some(&redact_query(query)));
     }
     out.set_fragment(None);
     out.to_string()
+}
+
+/// A query string with every value replaced by `REDACTED`, the names kept.
+fn redact_query(query: &str) -> String {
+    let redacted: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) => format!("{k}=REDACTED"),
+            None => pair.to_owned(),
+        })
+        .collect();
+    redacted.join("&")
+}
+
+/// A URL as a caller wrote it, that did not parse, redacted as [`url_full`] would: its query
+/// values and fragment (credentials cannot be told apart reliably in text that is not a URL,
+/// so everything before the last `@` of the authority goes too).
+pub(crate) fn raw_url_redacted(raw: &str) -> String {
+    let (rest, query) = match raw.split_once('?') {
+        Some((rest, query)) => (rest, Some(query.split('#').next().unwrap_or_default())),
+        None => (raw.split('#').next().unwrap_or_default(), None),
+    };
+    let rest = match rest.split_once("://") {
+        Some((scheme, after)) => {
+            let (authority, path) = after.split_at(after.find('/').unwrap_or(after.len()));
+            match authority.rsplit_once('@') {
+                Some((_, host)) => format!("{scheme}://REDACTED@{host}{path}"),
+                None => rest.to_owned(),
+            }
+        }
+        None => rest.to_owned(),
+    };
+    match query {
+        Some(q) => format!("{rest}?{}", redact_query(q)),
+        None => rest,
+    }
 }
 
 #[cfg(test)]
@@ -251,6 +280,15 @@ mod tests {
             url_full(&Url::parse("http://h:8080/p").unwrap()),
             "http://h:8080/p"
         );
+    }
+
+    #[test]
+    fn a_url_that_did_not_parse_is_redacted_as_text() {
+        assert_eq!(
+            raw_url_redacted("http://u:p@h:99999/x?key=s3cret&flag#frag"),
+            "http://REDACTED@h:99999/x?key=REDACTED&flag"
+        );
+        assert_eq!(raw_url_redacted("not a url#x"), "not a url");
     }
 
     #[test]

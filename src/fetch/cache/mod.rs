@@ -43,6 +43,7 @@ use crate::fetch::error::FetchError;
 use crate::fetch::http::{Fetcher, HttpRequest, HttpResponse};
 use crate::fetch::upstream::UpstreamFault;
 use crate::metrics::FetchMetrics;
+use crate::telemetry::semconv::url_full;
 
 pub(crate) use self::answer::Answer;
 pub(crate) use self::status::CacheStatus;
@@ -349,7 +350,7 @@ impl Core {
             if Instant::now() >= call.deadline {
                 return Err(FetchError::DeadlineExceeded(format!(
                     "no answer from {} within the timeout",
-                    call.req.url
+                    url_full(&call.req.url)
                 )));
             }
             if self.is_hit_for_miss(&call.key) {
@@ -404,7 +405,7 @@ impl Core {
                                 format!(
                                     "waited for an identical request to {} in flight past the \
                                      deadline",
-                                    call.req.url
+                                    url_full(&call.req.url)
                                 ),
                                 UpstreamFault::of(&call.req.url),
                             ));
@@ -650,14 +651,14 @@ async fn lead(flight: &Arc<Flight>, call: &Call) -> Result<Answer, FetchError> {
         Ok(None) => {
             return Err(FetchError::Unavailable(format!(
                 "the request to {} ended without an answer",
-                call.req.url
+                url_full(&call.req.url)
             )));
         }
         Err(_) => {
             return Err(FetchError::UpstreamTimeout(
                 format!(
                     "no complete response from {} within the timeout",
-                    call.req.url
+                    url_full(&call.req.url)
                 ),
                 UpstreamFault::of(&call.req.url),
             ));
@@ -678,7 +679,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 fn taken(call: &Call) -> FetchError {
     FetchError::Unavailable(format!(
         "the answer from {} was already taken (a cache bug)",
-        call.req.url
+        url_full(&call.req.url)
     ))
 }
 

@@ -190,7 +190,10 @@ impl Fetcher {
         let res = match tokio::time::timeout_at(deadline, self.send(req)).await {
             Ok(res) => res,
             Err(_) => Err(FetchError::UpstreamTimeout(
-                format!("no complete response from {url} within the timeout"),
+                format!(
+                    "no complete response from {} within the timeout",
+                    semconv::url_full(&url)
+                ),
                 UpstreamFault::of(&url),
             )),
         };
@@ -254,7 +257,7 @@ impl Fetcher {
             if let Some(caller) = &caller {
                 caller
                     .host_allowed(&next)
-                    .map_err(|d| d.in_context(&format!("redirect to {next}")))?;
+                    .map_err(|d| d.in_context(&redirect_context(&next)))?;
             }
             self.check_hop(&next)?;
             redirects += 1;
@@ -281,7 +284,7 @@ impl Fetcher {
     /// The guard's verdict on a redirect target (named hosts are checked again by the
     /// resolver when they are looked up).
     fn check_hop(&self, next: &Url) -> Result<(), FetchError> {
-        let context = format!("redirect to {next}");
+        let context = redirect_context(next);
         if next.scheme() != "http" && next.scheme() != "https" {
             return Err(Refused::scheme(next).with_context(&context).into());
         }
@@ -289,6 +292,12 @@ impl Fetcher {
             .check_url(next)
             .map_err(|r| r.with_context(&context).into())
     }
+}
+
+/// What a failure at a redirect hop is prefixed with, its URL redacted like every URL in a
+/// status message.
+fn redirect_context(next: &Url) -> String {
+    format!("redirect to {}", semconv::url_full(next))
 }
 
 /// The caller's headers that may go to another origin.
@@ -331,7 +340,8 @@ async fn read_capped(
 ) -> Result<HttpResponse, FetchError> {
     let too_large = |n: &dyn std::fmt::Display| {
         FetchError::ResourceExhausted(format!(
-            "response body from {url} is {n} bytes, over the cap of {cap} bytes (max_body_bytes)"
+            "response body from {} is {n} bytes, over the cap of {cap} bytes (max_body_bytes)",
+            semconv::url_full(url)
         ))
     };
     if let Some(len) = resp.content_length().filter(|&l| l > cap) {
@@ -370,8 +380,12 @@ fn classify(e: reqwest::Error, url: &Url, connect_timeout: Duration) -> FetchErr
         }
         source = s.source();
     }
+    // reqwest names the full URL in its message; the caller gets it redacted, as the
+    // ErrorInfo marker and the spans have it (query values often carry keys).
+    let e = e.without_url();
     let chain = error_chain(&e);
     let fault = UpstreamFault::of(url);
+    let url = semconv::url_full(url);
     if e.is_timeout() && e.is_connect() {
         let message = format!(
             "could not connect to {url} within the connect timeout of {} \

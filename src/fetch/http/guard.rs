@@ -12,6 +12,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use url::{Host, Url};
 
 use crate::metrics::RefusalKind;
+use crate::telemetry::semconv::{raw_url_redacted, url_full};
 
 /// A refused address range: its kind and the words the message uses for it.
 pub(crate) type Refusal = (RefusalKind, &'static str);
@@ -47,7 +48,7 @@ impl Refused {
     /// A redirect to a scheme other than http or https.
     pub(crate) fn scheme(url: &Url) -> Self {
         Self {
-            target: url.to_string(),
+            target: url_full(url),
             reason: format!("a {} URL, not http or https", url.scheme()),
             resolved: false,
             kind: RefusalKind::BadScheme,
@@ -262,7 +263,7 @@ impl TargetGuard {
             Some(Host::Ipv6(v6)) => self.check_ip(IpAddr::V6(v6)),
             Some(Host::Domain(_)) => Ok(()),
             None => Err(Refused {
-                target: url.to_string(),
+                target: url_full(url),
                 reason: "a URL without a host".into(),
                 resolved: false,
                 kind: RefusalKind::BadScheme,
@@ -282,7 +283,9 @@ impl TargetUrl {
         if raw.is_empty() {
             return Err("is empty; give an absolute http or https URL".into());
         }
-        let url = Url::parse(raw).map_err(|e| format!("{raw:?} is not an absolute URL ({e})"))?;
+        // The message echoes the URL redacted, as every Fetch status message does.
+        let url = Url::parse(raw)
+            .map_err(|e| format!("{:?} is not an absolute URL ({e})", raw_url_redacted(raw)))?;
         if url.scheme() != "http" && url.scheme() != "https" {
             return Err(format!(
                 "scheme {:?} is not allowed; use http or https",
@@ -290,7 +293,7 @@ impl TargetUrl {
             ));
         }
         if url.host().is_none() {
-            return Err(format!("{raw:?} has no host"));
+            return Err(format!("{:?} has no host", url_full(&url)));
         }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(
@@ -532,6 +535,12 @@ mod tests {
         assert!(TargetUrl::parse("").is_err());
         assert!(TargetUrl::parse("http://user:pw@example.com/").is_err());
         assert!(TargetUrl::parse("https://example.com/x?y=1").is_ok());
+    }
+
+    #[test]
+    fn an_invalid_url_is_named_without_its_query_values() {
+        let e = TargetUrl::parse("http://example.com:99999/x?key=s3cret").unwrap_err();
+        assert!(e.contains("key=REDACTED") && !e.contains("s3cret"), "{e}");
     }
 
     #[test]

@@ -29,6 +29,7 @@ use super::progress::Progress;
 use super::token::Resume;
 use crate::fetch::cache::HttpCache;
 use crate::fetch::error::FetchError;
+use crate::telemetry::semconv::url_full;
 
 /// Cursors or links remembered to detect a loop; a loop longer than this goes unnoticed
 /// until `max_pages` or the deadline ends it, but memory stays bounded.
@@ -199,7 +200,7 @@ impl Driver {
         let label = format!(
             "{} ({})",
             page_label(&task.position, task.index),
-            self.plan.paging.request_url(&task.position)
+            url_full(&self.plan.paging.request_url(&task.position))
         );
         let fetched = match page_result(joined, &label) {
             Ok(f) => f,
@@ -355,7 +356,8 @@ fn page_label(pos: &Position, index: u32) -> String {
 fn describe(p: &Position) -> String {
     match p {
         Position::Cursor(Some(c)) => format!("{c:?}"),
-        Position::Link(u) => u.clone(),
+        // Redacted like every URL in a status message (a next link often repeats the key).
+        Position::Link(u) => Url::parse(u).map_or_else(|_| u.clone(), |u| url_full(&u)),
         other => format!("{other:?}"),
     }
 }

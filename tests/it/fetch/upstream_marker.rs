@@ -58,6 +58,55 @@ async fn the_marker_carries_no_query_values() {
 }
 
 #[tokio::test]
+async fn no_status_message_carries_a_query_value() {
+    let up = Upstream::start(
+        Router::new()
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(3)).await;
+                    "late"
+                }),
+            )
+            .route("/big", get(|| async { "x".repeat(4096) })),
+    )
+    .await;
+    let server = TestServer::start().await;
+    let mut client = client_for(server.addr).await;
+    let port = free_port();
+    let refused = get_req(format!("http://127.0.0.1:{port}/items?api_key=s3cret-k3y"));
+    let slow = FetchRequest {
+        timeout: Some(prost_types::Duration {
+            seconds: 0,
+            nanos: 200_000_000,
+        }),
+        ..get_req(up.url("/slow?api_key=s3cret-k3y"))
+    };
+    let big = FetchRequest {
+        max_body_bytes: 100,
+        ..get_req(up.url("/big?api_key=s3cret-k3y"))
+    };
+    for (req, code) in [
+        (refused, Code::Unavailable),
+        (slow, Code::DeadlineExceeded),
+        (big, Code::ResourceExhausted),
+    ] {
+        let status = client.fetch(req).await.unwrap_err();
+        assert_eq!(status.code(), code, "{status:?}");
+        assert!(
+            !status.message().contains("s3cret-k3y"),
+            "a query value in the message: {}",
+            status.message()
+        );
+        assert!(
+            status.message().contains("api_key=REDACTED"),
+            "the URL is named, redacted: {}",
+            status.message()
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_slow_upstream_is_deadline_exceeded_marked_as_an_upstream_timeout() {
     let up = Upstream::start(Router::new().route(
         "/slow",

@@ -405,8 +405,12 @@ mod cases {
             ..hold_req("ok", 1_000, 0)
         };
         let err = c.hold(huge_owner).await.unwrap_err();
-        assert_eq!(err.code(), Code::OutOfRange, "{err:?}");
-        assert!(err.message().contains("too large"), "{}", err.message());
+        assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+        assert!(
+            err.message().contains("--control-max-message-bytes"),
+            "{}",
+            err.message()
+        );
     }
 }
 

@@ -33,6 +33,28 @@ async fn a_refused_upstream_ends_the_stream_marked_with_its_host_and_port() {
 }
 
 #[tokio::test]
+async fn the_final_status_message_carries_no_query_value() {
+    let server = TestServer::start_with_args(&FAST_RETRIES).await;
+    let mut client = client_for(server.addr).await;
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/items?api_key=s3cret-k3y");
+    let (pages, end) = read_all(&mut client, list(url, 5)).await;
+    assert!(pages.is_empty());
+    let end = end.expect("a status");
+    assert_eq!(end.code(), Code::Unavailable, "{end:?}");
+    assert!(
+        !end.message().contains("s3cret-k3y"),
+        "a query value in the message: {}",
+        end.message()
+    );
+    assert!(
+        end.message().contains("api_key=REDACTED"),
+        "the page's URL is named, redacted: {}",
+        end.message()
+    );
+}
+
+#[tokio::test]
 async fn an_upstream_answering_503_through_every_retry_is_marked_with_its_last_status() {
     let up = Upstream::start(Router::new().route(
         "/items",

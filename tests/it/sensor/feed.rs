@@ -369,7 +369,10 @@ async fn an_oversized_message_ends_the_stream_with_resource_exhausted() {
     let status = f.end_status().await;
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
     assert!(
-        status.message().contains("--sensor-max-message-bytes"),
+        status.message().starts_with("request message of ")
+            && status
+                .message()
+                .ends_with("bytes is over --sensor-max-message-bytes (1024)"),
         "{}",
         status.message()
     );

@@ -1,7 +1,7 @@
 //! gRPC-Web on the gRPC port, from a non-browser client that frames requests by hand over
 //! HTTP/1.1 (as curl would): status and trailers as the gRPC-Web spec says, for an OK unary
 //! call, an INVALID_ARGUMENT, a server stream, a lock taken and released, the base64 text
-//! encoding, and the refusal of the bidirectional SensorFeed; and the gRPC metrics count
+//! encoding, a message over its service's limit, and the refusal of the bidirectional SensorFeed; and the gRPC metrics count
 //! gRPC-Web calls as they count native ones (the translation is ahead of every other layer).
 //!
 //! A gRPC-Web body is a sequence of frames: 1 flag byte (0x00 message, 0x80 trailers), a
@@ -400,6 +400,29 @@ async fn a_lock_is_acquired_and_released_over_grpc_web() {
             .expect("an answer")
             .released
     );
+}
+
+#[tokio::test]
+async fn a_message_over_its_limit_over_grpc_web_is_resource_exhausted_naming_the_flag() {
+    let server = TestServer::start().await;
+    let acquire = AcquireLockRequest {
+        name: "x".repeat(70_000),
+        ..Default::default()
+    };
+    let expected = format!(
+        "request message of {} bytes is over --control-max-message-bytes (65536)",
+        acquire.encoded_len()
+    );
+    for encoding in [Encoding::Binary, Encoding::Text] {
+        let a = call_web(&server, ACQUIRE_LOCK, encoding, frame(&acquire)).await;
+        assert_eq!(
+            a.grpc_status(),
+            Some("8"),
+            "RESOURCE_EXHAUSTED: {:?}",
+            a.trailers
+        );
+        assert_eq!(a.grpc_message(), expected);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
