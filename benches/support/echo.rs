@@ -76,7 +76,13 @@ pub async fn start(windows: Option<Windows>) -> SocketAddr {
         }
         let _ = builder
             .add_service(SensorServiceServer::new(Echo))
-            .serve_with_incoming(TcpListenerStream::new(listener))
+            .serve_with_incoming(TcpListenerStream::new(listener).map(|conn| {
+                // As streamgate does: without TCP_NODELAY, small answers wait on Nagle and the
+                // client's delayed ACKs (tonic sets it only on listeners it binds itself).
+                conn.inspect(|c| {
+                    let _ = c.set_nodelay(true);
+                })
+            }))
             .await;
     });
     addr
