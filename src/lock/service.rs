@@ -15,7 +15,7 @@ use super::error::LockError;
 use super::hold::{self, HoldUpdate};
 use super::memory::MemoryBackend;
 use super::redis::RedisBackend;
-use super::types::{AcquireRequest, Grant, LockLimits, LockName, LockOwner, LockToken};
+use super::types::{AcquireRequest, Grant, LeaseBounds, LockName, LockOwner, LockToken};
 use crate::config::LockSettings;
 use crate::edge::{Caller, LockRpc};
 use crate::metrics::LockMetrics;
@@ -30,7 +30,7 @@ use crate::telemetry::semconv;
 /// Serves `streamgate.v1.LockService`.
 pub(crate) struct LockHandler {
     backend: Arc<dyn LockBackend>,
-    limits: LockLimits,
+    settings: LockSettings,
     shutdown: Shutdown,
     renewal_lines: Arc<hold::RenewalLines>,
 }
@@ -45,25 +45,24 @@ impl LockHandler {
         metrics: LockMetrics,
         shutdown: Shutdown,
     ) -> anyhow::Result<Self> {
-        let limits = LockLimits::from_settings(settings);
         let backend: Arc<dyn LockBackend> = match &settings.redis {
             Some(redis) => Arc::new(
                 RedisBackend::connect(
                     redis,
                     settings.recheck,
-                    limits.max_waiters,
+                    settings.max_waiters.get(),
                     shutdown.clone(),
                 )
                 .await?,
             ),
             None => Arc::new(MemoryBackend::new(
-                limits.max_waiters,
+                settings.max_waiters.get(),
                 settings.max_names.get(),
             )),
         };
         Ok(Self {
             backend: super::metered::metered(backend, metrics),
-            limits,
+            settings: settings.clone(),
             shutdown,
             renewal_lines: Arc::default(),
         })
@@ -85,9 +84,9 @@ impl LockHandler {
     ) -> Result<AcquireRequest, LockError> {
         let name = LockName::new(name)?;
         let claim = claim.validate()?;
-        let ttl = self.limits.ttl("ttl", duration("ttl", ttl)?)?;
+        let ttl = self.settings.ttl("ttl", duration("ttl", ttl)?)?;
         let mut wait = self
-            .limits
+            .settings
             .wait("wait_timeout", duration("wait_timeout", wait)?)?;
         if let Some(deadline) = rpc::grpc_timeout(metadata) {
             // Leave the queue the deadline margin before the client gives up, so it hears
@@ -256,7 +255,7 @@ impl crate::proto::lock_service_server::LockService for LockHandler {
         let name = LockName::new(msg.name)?;
         allowed(&extensions, LockRpc::Extend, &name)?;
         let token = LockToken::parse(msg.token)?;
-        let ttl = self.limits.ttl("ttl", duration("ttl", msg.ttl)?)?;
+        let ttl = self.settings.ttl("ttl", duration("ttl", msg.ttl)?)?;
         let expires = self.backend.extend(&name, &token, ttl).await?;
         Ok(Response::new(ExtendResponse {
             extended: expires.is_some(),

@@ -146,35 +146,17 @@ impl fmt::Display for LockToken {
     }
 }
 
-/// The lease bounds and defaults, taken from [`LockSettings`] once.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct LockLimits {
-    /// Lease when a request names none.
-    pub default_ttl: Duration,
-    /// Shortest lease a request may ask for.
-    pub min_ttl: Duration,
-    /// Longest lease a request may ask for.
-    pub max_ttl: Duration,
-    /// Longest wait a request may ask for.
-    pub max_wait: Duration,
-    /// Waiters queued on one name at once.
-    pub max_waiters: usize,
+/// The lease and wait bounds of [`LockSettings`], checked on every request against the
+/// settings themselves (no copy of them to drift).
+pub(crate) trait LeaseBounds {
+    /// Validates a lease; `None` means the default. `field` names it in the error.
+    fn ttl(&self, field: &'static str, ttl: Option<Duration>) -> Result<Ttl, LockError>;
+    /// Validates a wait; `None` or zero means "try once".
+    fn wait(&self, field: &'static str, wait: Option<Duration>) -> Result<Duration, LockError>;
 }
 
-impl LockLimits {
-    /// The limits named by the server's flags.
-    pub(crate) fn from_settings(settings: &LockSettings) -> Self {
-        Self {
-            default_ttl: settings.default_ttl,
-            min_ttl: settings.min_ttl,
-            max_ttl: settings.max_ttl,
-            max_wait: settings.max_wait,
-            max_waiters: settings.max_waiters.get(),
-        }
-    }
-
-    /// Validates a lease; `None` means the default. `field` names it in the error.
-    pub(crate) fn ttl(&self, field: &'static str, ttl: Option<Duration>) -> Result<Ttl, LockError> {
+impl LeaseBounds for LockSettings {
+    fn ttl(&self, field: &'static str, ttl: Option<Duration>) -> Result<Ttl, LockError> {
         let Some(ttl) = ttl else {
             return Ok(Ttl(self.default_ttl));
         };
@@ -192,12 +174,7 @@ impl LockLimits {
         Ok(Ttl(ttl))
     }
 
-    /// Validates a wait; `None` or zero means "try once".
-    pub(crate) fn wait(
-        &self,
-        field: &'static str,
-        wait: Option<Duration>,
-    ) -> Result<Duration, LockError> {
+    fn wait(&self, field: &'static str, wait: Option<Duration>) -> Result<Duration, LockError> {
         let wait = wait.unwrap_or_default();
         if wait > self.max_wait {
             return Err(LockError::invalid(
@@ -218,6 +195,12 @@ impl LockLimits {
 pub(crate) struct Ttl(Duration);
 
 impl Ttl {
+    /// A lease of `d`, unchecked, for tests of what holds one.
+    #[cfg(test)]
+    pub(crate) fn unchecked(d: Duration) -> Self {
+        Self(d)
+    }
+
     /// The lease as a duration.
     pub(crate) fn get(self) -> Duration {
         self.0
@@ -259,14 +242,12 @@ pub(crate) struct Grant {
 mod tests {
     use super::*;
 
-    fn limits() -> LockLimits {
-        LockLimits {
-            default_ttl: Duration::from_secs(10),
-            min_ttl: Duration::from_millis(10),
-            max_ttl: Duration::from_secs(3600),
-            max_wait: Duration::from_secs(3600),
-            max_waiters: 10,
-        }
+    /// The embedded defaults: leases of 10 ms..=1 h (10 s by default), waits up to 1 h.
+    fn limits() -> LockSettings {
+        crate::config::Config::for_tests()
+            .settings()
+            .expect("the test settings are valid")
+            .lock
     }
 
     #[test]

@@ -356,17 +356,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::lock::types::LockLimits;
 
     fn ttl(ms: u64) -> Ttl {
-        let limits = LockLimits {
-            default_ttl: Duration::from_secs(1),
-            min_ttl: Duration::from_millis(1),
-            max_ttl: Duration::from_secs(60),
-            max_wait: Duration::from_secs(60),
-            max_waiters: 8,
-        };
-        limits.ttl("ttl", Some(Duration::from_millis(ms))).unwrap()
+        Ttl::unchecked(Duration::from_millis(ms))
     }
 
     fn name() -> LockName {
