@@ -96,8 +96,17 @@ where
         if let Some(ctx) = caller {
             req.extensions_mut().insert(ctx);
         }
+        let fut = self.inner.call(req);
+        let inner = if span.is_none() {
+            // A call in no trace: nothing to enter on each poll.
+            Handler::Plain { fut }
+        } else {
+            Handler::InSpan {
+                fut: fut.instrument(span.clone()),
+            }
+        };
         TracedFuture {
-            inner: self.inner.call(req).instrument(span.clone()),
+            inner,
             span: Some(span),
         }
     }
@@ -107,8 +116,17 @@ pin_project! {
     /// The handler's future, in the call's span; the response body gets the span too.
     pub(super) struct TracedFuture<F> {
         #[pin]
-        inner: Instrumented<F>,
+        inner: Handler<F>,
         span: Option<Span>,
+    }
+}
+
+pin_project! {
+    /// The handler's future, polled (and dropped) inside the call's span when it has one.
+    #[project = HandlerProj]
+    enum Handler<F> {
+        InSpan { #[pin] fut: Instrumented<F> },
+        Plain { #[pin] fut: F },
     }
 }
 
@@ -120,7 +138,10 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let res = std::task::ready!(this.inner.poll(cx));
+        let res = std::task::ready!(match this.inner.project() {
+            HandlerProj::InSpan { fut } => fut.poll(cx),
+            HandlerProj::Plain { fut } => fut.poll(cx),
+        });
         let span = this.span.take().unwrap_or_else(Span::none);
         Poll::Ready(res.map(|resp| {
             // A trailers-only response (an error before any message) has its status here.
@@ -166,7 +187,9 @@ impl<B: Body<Data = Bytes>> Body for TracedBody<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let this = self.project();
-        let _entered = this.span.enter();
+        // Entering a disabled span still costs calls (and `tracing`'s log-compatibility
+        // check) on every frame.
+        let _entered = (!this.span.is_none()).then(|| this.span.enter());
         let frame = std::task::ready!(this.inner.poll_frame(cx));
         let trailers = frame.as_ref().and_then(|f| f.as_ref().ok());
         if let Some(code) = trailers.and_then(Frame::trailers_ref).and_then(grpc_status) {
