@@ -37,6 +37,22 @@ impl TraceContext {
         })
     }
 
+    /// A trace this server starts and does not sample (`trace_id` non-zero): the call's
+    /// upstream requests carry it with the sampled flag clear, as they would under an
+    /// unsampled OpenTelemetry span, so the trace goes on downstream.
+    pub(crate) fn unsampled_root(trace_id: [u8; 16]) -> Self {
+        let mut parent_id = [0u8; 8];
+        while parent_id == [0; 8] {
+            parent_id = rand::random();
+        }
+        Self {
+            trace_id,
+            parent_id,
+            flags: 0,
+            tracestate: None,
+        }
+    }
+
     /// The trace id as 32 lowercase hex digits (what the call's log lines carry).
     pub(crate) fn trace_id(&self) -> String {
         hex(&self.trace_id)

@@ -1,10 +1,13 @@
 //! Trace context and the call's span. A call with a valid W3C `traceparent` gets it as a
 //! request extension ([`TraceContext`], which FetchService forwards upstream).
 //!
-//! With trace export on (`--otlp-endpoint`), every call runs in its OpenTelemetry SERVER
-//! span (`rpc.system`, `rpc.service`, `rpc.method`, and `rpc.grpc.status_code` once the
-//! status is out), a child of the caller's span; without, only a call that brought a
-//! `traceparent` gets a span, the `call` span that makes its log lines carry `trace_id`.
+//! With trace export on (`--otlp-endpoint`), every call the sampler picks runs in its
+//! OpenTelemetry SERVER span (`rpc.system`, `rpc.service`, `rpc.method`, and
+//! `rpc.grpc.status_code` once the status is out), a child of the caller's span. The
+//! decision is taken first (`telemetry::sampling`), so a call left out creates no
+//! OpenTelemetry span: it gets the log-only `call` span naming its trace id (the caller's,
+//! or one started here and passed upstream unsampled). Without export, only a call that
+//! brought a `traceparent` gets a span, that same `call` span.
 //! Either way the handler and the response body (streams do their work while polled) run
 //! inside it, and a call without one is passed through untouched.
 
@@ -19,6 +22,7 @@ use tower::{Layer, Service};
 use tracing::Span;
 use tracing::instrument::{Instrument, Instrumented};
 
+use crate::telemetry::sampling::{self, Decision};
 use crate::telemetry::semconv;
 use crate::trace_context::TraceContext;
 
@@ -70,11 +74,21 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        let caller = TraceContext::from_headers(req.headers());
+        let mut caller = TraceContext::from_headers(req.headers());
+        let path = req.uri().path();
         let span = if self.exporting {
-            semconv::server_span(req.uri().path(), caller.as_ref())
+            match sampling::decide(caller.as_ref(), path.trim_start_matches('/')) {
+                Decision::Export { root } => semconv::server_span(path, caller.as_ref(), root),
+                Decision::NoPipeline => semconv::server_span(path, caller.as_ref(), None),
+                Decision::Skip { trace_id } => {
+                    // Not exported: no OpenTelemetry span is made; the log lines still name
+                    // the trace, and the upstream requests carry it on, unsampled.
+                    let ctx = caller.get_or_insert_with(|| TraceContext::unsampled_root(trace_id));
+                    log_span(ctx)
+                }
+            }
         } else if let Some(ctx) = &caller {
-            tracing::info_span!("call", trace_id = %ctx.trace_id())
+            log_span(ctx)
         } else {
             // A disabled span: entering it is a branch, and log lines carry nothing extra.
             Span::none()
@@ -82,8 +96,17 @@ where
         if let Some(ctx) = caller {
             req.extensions_mut().insert(ctx);
         }
+        let fut = self.inner.call(req);
+        let inner = if span.is_none() {
+            // A call in no trace: nothing to enter on each poll.
+            Handler::Plain { fut }
+        } else {
+            Handler::InSpan {
+                fut: fut.instrument(span.clone()),
+            }
+        };
         TracedFuture {
-            inner: self.inner.call(req).instrument(span.clone()),
+            inner,
             span: Some(span),
         }
     }
@@ -93,8 +116,17 @@ pin_project! {
     /// The handler's future, in the call's span; the response body gets the span too.
     pub(super) struct TracedFuture<F> {
         #[pin]
-        inner: Instrumented<F>,
+        inner: Handler<F>,
         span: Option<Span>,
+    }
+}
+
+pin_project! {
+    /// The handler's future, polled (and dropped) inside the call's span when it has one.
+    #[project = HandlerProj]
+    enum Handler<F> {
+        InSpan { #[pin] fut: Instrumented<F> },
+        Plain { #[pin] fut: F },
     }
 }
 
@@ -106,7 +138,10 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let res = std::task::ready!(this.inner.poll(cx));
+        let res = std::task::ready!(match this.inner.project() {
+            HandlerProj::InSpan { fut } => fut.poll(cx),
+            HandlerProj::Plain { fut } => fut.poll(cx),
+        });
         let span = this.span.take().unwrap_or_else(Span::none);
         Poll::Ready(res.map(|resp| {
             // A trailers-only response (an error before any message) has its status here.
@@ -152,7 +187,9 @@ impl<B: Body<Data = Bytes>> Body for TracedBody<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let this = self.project();
-        let _entered = this.span.enter();
+        // Entering a disabled span still costs calls (and `tracing`'s log-compatibility
+        // check) on every frame.
+        let _entered = (!this.span.is_none()).then(|| this.span.enter());
         let frame = std::task::ready!(this.inner.poll_frame(cx));
         let trailers = frame.as_ref().and_then(|f| f.as_ref().ok());
         if let Some(code) = trailers.and_then(Frame::trailers_ref).and_then(grpc_status) {
@@ -169,6 +206,12 @@ impl<B: Body<Data = Bytes>> Body for TracedBody<B> {
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
     }
+}
+
+/// The log-only span of a call in a trace that is not exported: its log lines carry the
+/// trace id.
+fn log_span(ctx: &TraceContext) -> Span {
+    tracing::info_span!("call", trace_id = %ctx.trace_id())
 }
 
 fn grpc_status(headers: &HeaderMap) -> Option<i64> {

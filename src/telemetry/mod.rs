@@ -14,6 +14,7 @@
 
 mod export;
 mod http;
+pub(crate) mod sampling;
 pub(crate) mod semconv;
 
 use std::time::Duration;
@@ -53,6 +54,7 @@ pub fn init_with_export(
     let provider = SdkTracerProvider::builder()
         .with_span_processor(processor)
         .with_sampler(sampler(settings.sampling))
+        .with_id_generator(sampling::PresampledIds::default())
         .with_resource(resource)
         .build();
     let tracer = provider.tracer("streamgate");
@@ -66,12 +68,19 @@ pub fn init_with_export(
         .with_target(false)
         // Busy/idle times would cost two clock reads per poll of every call's future.
         .with_tracked_inactivity(false)
+        // Attaching the span's OpenTelemetry context on every enter (every poll of the
+        // call's future and body) serves code that reads `Context::current()`; streamgate
+        // reads its spans' contexts through `tracing` (semconv), and a child span's parent
+        // is then the enclosing exported `tracing` span.
+        .with_context_activation(false)
         .with_filter(FilterFn::new(own_telemetry));
     Registry::default()
         .with(log_layer(format))
         .with(spans)
         .try_init()
         .map_err(|e| ExportError(format!("a global subscriber is already installed: {e}")))?;
+    // Only once the pipeline is the process's: calls are then sampled before their spans.
+    sampling::install(sampler(settings.sampling));
     tracing::info!(
         endpoint = %settings.endpoint,
         protocol = ?settings.protocol,

@@ -21,15 +21,30 @@ use crate::trace_context::{TRACEPARENT, TRACESTATE, TraceContext};
 /// The SERVER span of one gRPC call to `path` (`/package.Service/Method`), child of the
 /// caller's span when it sent a valid `traceparent`. `rpc.grpc.status_code` is recorded
 /// when the status is known ([`record_grpc_status`]).
-pub(crate) fn server_span(path: &str, caller: Option<&TraceContext>) -> Span {
-    let (service, method) = path
-        .trim_start_matches('/')
-        .split_once('/')
-        .unwrap_or(("unknown", "unknown"));
+///
+/// `root`: the trace id sampling drew for a call without a caller ([`super::sampling`]); the
+/// span starts with it.
+pub(crate) fn server_span(
+    path: &str,
+    caller: Option<&TraceContext>,
+    root: Option<opentelemetry::trace::TraceId>,
+) -> Span {
+    match root {
+        Some(trace_id) => {
+            super::sampling::with_root_trace_id(trace_id, || start_server_span(path, caller))
+        }
+        None => start_server_span(path, caller),
+    }
+}
+
+/// [`server_span`], started (its OpenTelemetry span built) before it returns.
+fn start_server_span(path: &str, caller: Option<&TraceContext>) -> Span {
+    let name = path.trim_start_matches('/');
+    let (service, method) = name.split_once('/').unwrap_or(("unknown", "unknown"));
     let span = tracing::info_span!(
         target: "streamgate::rpc",
         "call",
-        otel.name = %path.trim_start_matches('/'),
+        otel.name = %name,
         otel.kind = "server",
         otel.status_code = tracing::field::Empty,
         rpc.system = "grpc",
@@ -65,7 +80,7 @@ pub(crate) fn record_grpc_status(span: &Span, code: i64) {
 /// The CLIENT span of one upstream HTTP request (each redirect hop is a request of its own).
 /// `http.response.status_code` is recorded by [`record_http_status`].
 pub(crate) fn http_client_span(method: &http::Method, url: &Url) -> Span {
-    if Span::current().is_none() {
+    if !in_exported_span() {
         return Span::none();
     }
     tracing::info_span!(
@@ -131,7 +146,7 @@ pub(crate) fn upstream_trace_headers(
 
 /// A Redis script call's CLIENT span (`EVALSHA`, falling back to `EVAL` inside redis-rs).
 pub(crate) fn redis_script_span() -> Span {
-    if Span::current().is_none() {
+    if !in_exported_span() {
         return Span::none();
     }
     tracing::info_span!(
@@ -155,7 +170,7 @@ pub(crate) fn record_redis_error(span: &Span) {
 /// One span per SensorFeed stream; its counts are recorded when it ends
 /// ([`record_stream_counts`]).
 pub(crate) fn stream_span() -> Span {
-    if Span::current().is_none() {
+    if !in_exported_span() {
         return Span::none();
     }
     tracing::info_span!(
@@ -187,16 +202,31 @@ pub(crate) fn record_stream_counts(
 /// A span event on the current span (a lock wait, a hand-off): exported with the span,
 /// not logged.
 pub(crate) fn event(name: &'static str, attributes: Vec<KeyValue>) {
-    let span = Span::current();
-    if !span.is_none() {
-        span.add_event(Cow::Borrowed(name), attributes);
+    if in_exported_span() {
+        Span::current().add_event(Cow::Borrowed(name), attributes);
     }
 }
 
 /// The trace id (32 hex digits) of the current call when it is sampled for export.
 pub(crate) fn sampled_trace_id() -> Option<String> {
+    if !in_exported_span() {
+        return None;
+    }
     let sc = span_context(&Span::current());
     (sc.is_valid() && sc.is_sampled()).then(|| sc.trace_id().to_string())
+}
+
+/// Whether the current span is one made for export (they all name their `otel.kind`), so a
+/// child span, an event or an exemplar has an exported trace to join. A call that is not
+/// exported runs in no span or in the log-only `call` span (`server::trace`), and its
+/// children are not created: an `otel.kind` span under it would start a trace of its own.
+pub(crate) fn in_exported_span() -> bool {
+    // The dispatcher's current span, read without cloning a `Span` handle.
+    tracing::dispatcher::get_default(|d| {
+        d.current_span()
+            .metadata()
+            .is_some_and(|m| m.fields().field("otel.kind").is_some())
+    })
 }
 
 /// The OpenTelemetry context of `span` (invalid when no trace is exported).
@@ -211,6 +241,14 @@ fn span_context(span: &Span) -> SpanContext {
 /// (a query often carries an API key or a signature, and which parameter does is not
 /// knowable here), keeping the parameter names.
 pub(crate) fn url_full(url: &Url) -> String {
+    if url.username().is_empty()
+        && url.password().is_none()
+        && url.query().is_none()
+        && url.fragment().is_none()
+    {
+        // Nothing to redact (most upstream URLs): no copy to edit and re-serialise.
+        return url.as_str().to_owned();
+    }
     let mut out = url.clone();
     if !out.username().is_empty() {
         let _ = out.set_username("REDACTED");
