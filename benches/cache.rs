@@ -9,7 +9,12 @@
 //!   (a URL answered `no-store`, so every call goes upstream), in alternating rounds (goal
 //!   at most 0.5);
 //! - `fetch_cache_hit_rps_vs_health_check_rps`: hit calls/s over health-check calls/s, same
-//!   calls, concurrency and channel count, alternating rounds (goal at least 0.8).
+//!   calls, concurrency and channel count, alternating rounds (goal at least 0.8);
+//! - its ceiling, `canned_answer_rps_vs_health_check_rps`: in the same rounds, a bare tonic
+//!   FetchService (a runtime of its own in this process) that answers every call with a copy
+//!   of a hit's answer, doing nothing else; and `fetch_cache_hit_rps_vs_canned_answer_rps`.
+//!   A hit can go no faster than carrying its answer back, so when the canned server's ratio
+//!   is under 0.8 the goal is out of reach here whatever the cache does.
 //!
 //! Run: `cargo bench --bench cache`
 
@@ -17,6 +22,8 @@
 mod support;
 
 use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -24,10 +31,15 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::header::CACHE_CONTROL;
 use axum::routing::get;
+use futures::StreamExt;
+use prost::Message;
+use streamgate::proto::fetch_service_server::{FetchService, FetchServiceServer};
 use streamgate_client::proto::FetchRequest;
 use streamgate_client::proto::fetch_service_client::FetchServiceClient;
 use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Channel;
+use tonic::{Request, Response, Status};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 
@@ -74,6 +86,51 @@ fn main() {
         bounded("hits and misses", hits_and_misses(&server, &upstream)).await;
     });
     upstream_rt.shutdown_background();
+}
+
+/// A FetchService that answers every Fetch with the same stored answer and does nothing else:
+/// what carrying a hit's answer back costs, the ceiling of a hit's calls/s.
+struct Canned(streamgate::proto::FetchResponse);
+
+type PageStream =
+    Pin<Box<dyn futures::Stream<Item = Result<streamgate::proto::Page, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl FetchService for Canned {
+    async fn fetch(
+        &self,
+        _: Request<streamgate::proto::FetchRequest>,
+    ) -> Result<Response<streamgate::proto::FetchResponse>, Status> {
+        Ok(Response::new(self.0.clone()))
+    }
+
+    type ListPagesStream = PageStream;
+
+    async fn list_pages(
+        &self,
+        _: Request<streamgate::proto::ListPagesRequest>,
+    ) -> Result<Response<PageStream>, Status> {
+        Err(Status::unimplemented(
+            "the canned server only answers Fetch",
+        ))
+    }
+}
+
+/// Serves [`Canned`] with `answer` on a free loopback port (TCP_NODELAY, as streamgate sets).
+async fn start_canned(answer: streamgate::proto::FetchResponse) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind canned");
+    let addr = listener.local_addr().expect("canned address");
+    let incoming = TcpListenerStream::new(listener).map(|conn| {
+        conn.inspect(|s| {
+            let _ = s.set_nodelay(true);
+        })
+    });
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(FetchServiceServer::new(Canned(answer)))
+            .serve_with_incoming(incoming),
+    );
+    addr
 }
 
 /// Runs `run`, failing the bench when it takes longer than [`RUN_TIMEOUT`].
@@ -227,30 +284,54 @@ async fn hits_and_misses(server: &ServerProcess, upstream: &Upstream) {
         fetch_call(&fetch, &hit_url, "stored").await,
         "the first call of /hit stores its answer"
     );
+    // The ceiling's server answers with a copy of a real hit's answer (same headers and body).
+    let hit_answer = fetch
+        .clone()
+        .fetch(FetchRequest {
+            url: hit_url.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("a hit")
+        .into_inner();
+    let answer = streamgate::proto::FetchResponse::decode(hit_answer.encode_to_vec().as_slice())
+        .expect("the same message");
+    let canned_rt = support::runtime("canned");
+    // Spawned on its own runtime (its serving task too), as the server has its own process.
+    let canned_addr = canned_rt
+        .spawn(start_canned(answer))
+        .await
+        .expect("the canned server starts");
+    let canned = FetchServiceClient::new(support::connect(canned_addr).await);
     let hit = |_| fetch_call(&fetch, &hit_url, "; hit");
     let miss = |_| fetch_call(&fetch, &miss_url, "fwd=");
     let check = |_| health_call(&health);
+    let canned_call = |_| fetch_call(&canned, &hit_url, "; hit");
     warm_up(hit).await;
     warm_up(miss).await;
     warm_up(check).await;
+    warm_up(canned_call).await;
 
     // Server CPU (µs) per call and calls/s, summed over the rounds.
     let (mut hit_cpu, mut miss_cpu) = (0.0, 0.0);
-    let (mut hit_rps, mut health_rps) = (0.0, 0.0);
+    let (mut hit_rps, mut health_rps, mut canned_rps) = (0.0, 0.0, 0.0);
     for round in 1..=ROUNDS {
         let (m, m_cpu) = measured(server, load(CALLS, CONCURRENCY, miss)).await;
         let (h, h_cpu) = measured(server, load(CALLS, CONCURRENCY, hit)).await;
         let (c, c_cpu) = measured(server, load(CALLS, CONCURRENCY, check)).await;
+        let k = load(CALLS, CONCURRENCY, canned_call).await;
         println!(
-            "cache round {round}: server µs/call miss {m_cpu:.1}, hit {h_cpu:.1}, health check {c_cpu:.1}; calls/s miss {:.0}, hit {:.0}, health check {:.0}",
+            "cache round {round}: server µs/call miss {m_cpu:.1}, hit {h_cpu:.1}, health check {c_cpu:.1}; calls/s miss {:.0}, hit {:.0}, health check {:.0}, canned answer {:.0}",
             m.per_sec(),
             h.per_sec(),
-            c.per_sec()
+            c.per_sec(),
+            k.per_sec()
         );
         miss_cpu += m_cpu;
         hit_cpu += h_cpu;
         hit_rps += h.per_sec();
         health_rps += c.per_sec();
+        canned_rps += k.per_sec();
     }
     result("fetch_cache_hit_cpu_vs_miss", hit_cpu, miss_cpu);
     result(
@@ -258,6 +339,21 @@ async fn hits_and_misses(server: &ServerProcess, upstream: &Upstream) {
         hit_rps,
         health_rps,
     );
+    println!(
+        "ceiling: a server that only sends a hit's answer back reaches {:.3} of the health check's calls/s (target for hits 0.8)",
+        canned_rps / health_rps
+    );
+    result(
+        "canned_answer_rps_vs_health_check_rps",
+        canned_rps,
+        health_rps,
+    );
+    result(
+        "fetch_cache_hit_rps_vs_canned_answer_rps",
+        hit_rps,
+        canned_rps,
+    );
+    canned_rt.shutdown_background();
 }
 
 /// Runs `run` and returns it with the server's CPU per call (µs) during it.
