@@ -436,10 +436,13 @@ impl LockBackend for RedisBackend {
             match ReleaseReply::parse(&reply)? {
                 ReleaseReply::NotHeld => Ok(false),
                 ReleaseReply::Freed => Ok(true),
-                ReleaseReply::HandedTo { token, handed } => {
-                    // The next holder may be waiting on this very server: answer it now rather
-                    // than after the announcement's trip through Redis.
-                    inner.wakeups.wake(&token, Wake::Granted(handed));
+                ReleaseReply::HandedTo(next) => {
+                    // The next holders may be waiting on this very server: answer them now
+                    // rather than after the announcement's trip through Redis. Waiters of
+                    // other servers are not here, and hear the announcement.
+                    for (token, handed) in next {
+                        inner.wakeups.wake(&token, Wake::Granted(handed));
+                    }
                     Ok(true)
                 }
             }

@@ -280,40 +280,59 @@ impl AcquireReply {
 pub(super) enum ReleaseReply {
     /// The token did not hold the lock.
     NotHeld,
-    /// Released; nobody was waiting.
+    /// Released; nobody was waiting (or no waiter fits the freed permits yet).
     Freed,
-    /// Released and handed straight to the waiter `token`.
-    HandedTo { token: String, handed: Handed },
+    /// Released and handed straight to these waiters (one for a mutex; a semaphore's freed
+    /// permits or a read-write lock's end of a write phase may serve several), in grant order.
+    HandedTo(Vec<(String, Handed)>),
 }
 
 impl ReleaseReply {
     pub(super) fn parse(reply: &[redis::Value]) -> Result<Self, LockError> {
         use redis::Value::{BulkString, Int, SimpleString};
-        match reply {
-            [Int(0)] => Ok(Self::NotHeld),
-            [Int(1)] => Ok(Self::Freed),
-            [Int(1), token, Int(fence), Int(ttl)] if *fence > 0 && *ttl >= 0 => {
-                let token = match token {
-                    BulkString(b) => String::from_utf8_lossy(b).into_owned(),
-                    SimpleString(s) => s.clone(),
-                    other => {
-                        return Err(LockError::Backend(format!(
-                            "release script named the next holder as {other:?}"
-                        )));
-                    }
-                };
-                Ok(Self::HandedTo {
-                    token,
-                    handed: Handed {
-                        fence: fence.unsigned_abs(),
-                        ttl_ms: ttl.unsigned_abs(),
-                    },
-                })
+        let handed = match reply {
+            [Int(0)] => return Ok(Self::NotHeld),
+            [Int(1)] => return Ok(Self::Freed),
+            [Int(1), handed @ ..] if handed.len() % 3 == 0 => handed,
+            other => {
+                return Err(LockError::Backend(format!(
+                    "release script replied {other:?}"
+                )));
             }
-            other => Err(LockError::Backend(format!(
-                "release script replied {other:?}"
-            ))),
+        };
+        let mut next = Vec::with_capacity(handed.len() / 3);
+        for triple in handed.chunks_exact(3) {
+            let [token, fence, ttl] = triple else {
+                unreachable!("chunks_exact(3) yields triples");
+            };
+            let token = match token {
+                BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+                SimpleString(s) => s.clone(),
+                other => {
+                    return Err(LockError::Backend(format!(
+                        "release script named the next holder as {other:?}"
+                    )));
+                }
+            };
+            let (Int(fence), Int(ttl)) = (fence, ttl) else {
+                return Err(LockError::Backend(format!(
+                    "release script replied {reply:?}"
+                )));
+            };
+            if *fence <= 0 || *ttl < 0 {
+                return Err(LockError::Backend(format!(
+                    "release script replied {reply:?}"
+                )));
+            }
+            next.push((
+                token,
+                Handed {
+                    fence: fence.unsigned_abs(),
+                    ttl_ms: ttl.unsigned_abs(),
+                },
+            ));
         }
+        Ok(Self::HandedTo(next))
     }
 }
 
@@ -374,15 +393,49 @@ mod tests {
         assert_eq!(ReleaseReply::parse(&[Int(1)]).unwrap(), ReleaseReply::Freed);
         assert_eq!(
             ReleaseReply::parse(&[Int(1), BulkString(b"w1".to_vec()), Int(9), Int(800)]).unwrap(),
-            ReleaseReply::HandedTo {
-                token: "w1".into(),
-                handed: Handed {
+            ReleaseReply::HandedTo(vec![(
+                "w1".into(),
+                Handed {
                     fence: 9,
                     ttl_ms: 800
                 }
-            }
+            )])
         );
         assert!(ReleaseReply::parse(&[Int(2)]).is_err());
         assert!(ReleaseReply::parse(&[Int(1), Int(3), Int(9), Int(800)]).is_err());
+        assert!(ReleaseReply::parse(&[Int(1), BulkString(b"w1".to_vec()), Int(9)]).is_err());
+    }
+
+    #[test]
+    fn a_release_that_serves_several_waiters_names_each_grant() {
+        use redis::Value::{BulkString, Int};
+        let reply = [
+            Int(1),
+            BulkString(b"p-a".to_vec()),
+            Int(11),
+            Int(500),
+            BulkString(b"p-b".to_vec()),
+            Int(12),
+            Int(700),
+        ];
+        assert_eq!(
+            ReleaseReply::parse(&reply).unwrap(),
+            ReleaseReply::HandedTo(vec![
+                (
+                    "p-a".into(),
+                    Handed {
+                        fence: 11,
+                        ttl_ms: 500
+                    }
+                ),
+                (
+                    "p-b".into(),
+                    Handed {
+                        fence: 12,
+                        ttl_ms: 700
+                    }
+                ),
+            ])
+        );
     }
 }

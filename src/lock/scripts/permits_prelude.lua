@@ -79,12 +79,20 @@ local function live_entry(waiter, now)
   return {ttl = tonumber(ttl), weight = tonumber(weight), writer = writer}
 end
 
+-- The grants this run handed to queued waiters, as {token, fence, ttl_ms, ...}: the release
+-- script returns them so the releasing server answers a waiter of its own at once, without
+-- waiting for the announcement's round trip through the subscription.
+local served = {}
+
 -- Grants queued `waiter` and tells its server on the channel ("token:fence:ttl_ms").
 local function serve(waiter, e, now, channel)
   redis.call('ZREM', pqueue, waiter)
   redis.call('HDEL', pwaiters, waiter)
-  local _, shown = grant(waiter, e.weight, e.writer, e.ttl, now)
+  local fence, shown = grant(waiter, e.weight, e.writer, e.ttl, now)
   redis.call(PUBLISH_CMD, channel, waiter .. ':' .. shown .. ':' .. e.ttl)
+  table.insert(served, waiter)
+  table.insert(served, fence)
+  table.insert(served, e.ttl)
 end
 
 -- Grants every waiter the free permits now serve: after a write phase every queued reader

@@ -1,5 +1,6 @@
 -- ARGV: 1 channel, 2 token, 3 attempt (unique per Release call), 4 remember_ms.
--- Returns {1} when the token held a grant (its permits now serve the queue), else {0}.
+-- Returns {1, token, fence, ttl_ms, ...} when the token held a grant: its permits now serve
+-- the queue, and each waiter they served is listed (none: {1}); {0} when it held none.
 local now = now_ms()
 expire_holders(now)
 if not drop_grant(ARGV[2]) then
@@ -13,4 +14,8 @@ end
 redis.call('SET', preleased, ARGV[2] .. ':' .. ARGV[3], 'PX', ARGV[4])
 hand_off(now, ARGV[1])
 settle(now)
-return {1}
+local reply = {1}
+for _, v in ipairs(served) do
+  table.insert(reply, v)
+end
+return reply
