@@ -46,8 +46,12 @@ impl Counters {
     }
 }
 
-/// Acquires `name` (waiting up to 20 s), retrying an UNAVAILABLE answer for at most 10 s
-/// (a slot on the move); returns the grant and how many UNAVAILABLE answers came first.
+/// Acquires `name` with a 30 s lease (waiting up to 20 s), retrying an UNAVAILABLE answer for
+/// at most 10 s (a slot on the move); returns the grant and how many UNAVAILABLE answers came
+/// first. The lease outlasts any stall of a loaded machine between grant and release (with a
+/// 5 s lease, a release answered false twice under heavy load while the slot moved: most
+/// likely a lapsed lease), so a `false` release means a lost lock, not a lapsed one; a lock
+/// truly left held shows as a waiter's 20 s wait running out.
 async fn acquire_through_moves(
     c: &mut streamgate_client::proto::lock_service_client::LockServiceClient<
         tonic::transport::Channel,
@@ -55,7 +59,7 @@ async fn acquire_through_moves(
     name: &str,
 ) -> (streamgate_client::proto::AcquireLockResponse, u32) {
     through_unavailable(Duration::from_secs(10), "AcquireLock through moves", || {
-        let (mut c, req) = (c.clone(), acquire_req(name, 5_000, 20_000));
+        let (mut c, req) = (c.clone(), acquire_req(name, 30_000, 20_000));
         async move { c.acquire_lock(req).await }
     })
     .await
