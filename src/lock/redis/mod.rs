@@ -424,12 +424,16 @@ impl LockBackend for RedisBackend {
     ) -> BoxFuture<'a, Result<bool, LockError>> {
         Box::pin(async move {
             let inner = &self.inner;
+            // One id for the whole call, retries included: a retry after an answer lost to a
+            // timeout then hears "released" from the run that did release, not "not held".
+            let attempt = uuid::Uuid::new_v4().simple().to_string();
             let reply: Vec<redis::Value> = inner
                 .retrying(None, || async {
                     inner.check_reachable()?;
-                    let inv = inner
-                        .scripts
-                        .release(&inner.keys(name), token, inner.waiter_lease);
+                    let inv =
+                        inner
+                            .scripts
+                            .release(&inner.keys(name), token, &attempt, inner.waiter_lease);
                     inner.store.invoke(&inv).await
                 })
                 .await?;

@@ -105,12 +105,15 @@ impl Scripts {
         inv
     }
 
-    /// Release if `token` holds the lock, handing it to the next waiter. `remember` is how
-    /// long a re-sent copy of this very call still answers "released" (see release.lua).
+    /// Release if `token` holds the lock, handing it to the next waiter. `attempt` names the
+    /// Release call: every run of the script for one call (the cluster client re-sending a
+    /// command whose answer it lost, or this server retrying it) passes the same one, and
+    /// for `remember` a later run answers "released" as the first did (see release.lua).
     pub(super) fn release<'a>(
         &'a self,
         keys: &LockKeys,
         token: &LockToken,
+        attempt: &str,
         remember: Duration,
     ) -> ScriptInvocation<'a> {
         let permits = token.is_for_permits();
@@ -123,7 +126,7 @@ impl Scripts {
         keys.apply(&mut inv, permits);
         inv.arg(&keys.channel)
             .arg(token.as_str())
-            .arg(uuid::Uuid::new_v4().simple().to_string())
+            .arg(attempt)
             .arg(millis(remember));
         inv
     }
@@ -190,14 +193,14 @@ impl LockKeys {
             fence: format!("{tag}:fence"),
             queue: format!("{tag}:queue"),
             waiters: format!("{tag}:waiters"),
-            released: format!("{tag}:released"),
+            released: format!("{tag}:releases"),
             permits: [
                 "pstate",
                 "pholders",
                 "pgrants",
                 "pqueue",
                 "pwaiters",
-                "preleased",
+                "preleases",
             ]
             .map(|k| format!("{tag}:{k}")),
             channel: format!("{tag}:wake"),

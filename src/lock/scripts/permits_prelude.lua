@@ -4,7 +4,7 @@
 -- held, lastw = 1 when the latest grant went to a writer), 7 pholders (zset token -> lease
 -- end, Redis ms), 8 pgrants (hash token -> "weight:fence"), 9 pqueue (zset waiter ->
 -- arrival), 10 pwaiters (hash waiter -> "live_until_ms:ttl_ms:weight:writer"),
--- 11 preleased (the last release, "token:attempt"). Every key expires with the last lease or
+-- 11 preleases (recent Release calls, as the mutex's releases). Every key expires with the last lease or
 -- queue entry it carries (`settle`).
 local pstate, pholders, pgrants = KEYS[6], KEYS[7], KEYS[8]
 local pqueue, pwaiters, preleased = KEYS[9], KEYS[10], KEYS[11]

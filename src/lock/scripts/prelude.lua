@@ -1,13 +1,30 @@
 -- Shared by every lock script. KEYS: 1 owner (hash: token, fence; PX lease),
 -- 2 fence (the last number handed out: fencing tokens and queue order; expires with the
 -- rest), 3 queue (zset waiter -> arrival), 4 waiters (hash waiter -> "live_until_ms:ttl_ms"),
--- 5 released (the last release, "token:attempt", kept briefly). All five share one hash tag. Every key has a TTL, so a name nobody uses leaves nothing.
+-- 5 releases (zset "token:attempt" -> forget at, Redis ms: recent Release calls). All five share one hash tag. Every key has a TTL, so a name nobody uses leaves nothing.
 -- `PUBLISH_CMD` (PUBLISH, or SPUBLISH on Redis Cluster) is defined by the line above this.
 local owner, fence_key, queue, waiters, released = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Remembers the Release call `call` ("token:attempt") in the zset `key` for `ms`, so that a
+-- re-run of that call (a re-sent script, a retry after a lost answer) answers as its first
+-- run did, however many other holders released meanwhile. Bounded: entries past their time
+-- go, and at most the newest 1,024 stay.
+local function remember_release(key, now, call, ms)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  redis.call('ZADD', key, now + ms, call)
+  redis.call('ZREMRANGEBYRANK', key, 0, -1025)
+  redis.call('PEXPIRE', key, ms)
+end
+
+-- Whether the Release call `call` ran and released within its remembered time.
+local function was_released(key, now, call)
+  local forget_at = redis.call('ZSCORE', key, call)
+  return forget_at and tonumber(forget_at) > now
 end
 
 -- The next fencing token (also used as a queue position): max(previous + 1, Redis TIME in

@@ -489,7 +489,7 @@ async fn a_release_resent_after_its_answer_was_lost_still_reports_released() {
     let tag = format!("{{streamgate:lock:{name}}}");
     let run = |attempt: &'static str| {
         let mut inv = script.prepare_invoke();
-        for k in ["owner", "fence", "queue", "waiters", "released"] {
+        for k in ["owner", "fence", "queue", "waiters", "releases"] {
             inv.key(format!("{tag}:{k}"));
         }
         inv.arg(format!("{tag}:wake"))
@@ -507,6 +507,19 @@ async fn a_release_resent_after_its_answer_was_lost_still_reports_released() {
         resent,
         vec![1],
         "the re-sent copy answers as the first run did"
+    );
+    // Other holders take and release the lock before a late retry of the first call (its
+    // answer lost to a timeout): the retry still hears what its first run did.
+    for _ in 0..3 {
+        let other = acquire(&mut c, &name, 30_000, 0).await;
+        assert!(other.acquired);
+        assert!(release(&mut c, &name, &other.token).await);
+    }
+    let late: Vec<i64> = run("attempt-1").invoke_async(&mut conn).await.unwrap();
+    assert_eq!(
+        late,
+        vec![1],
+        "a retry after other releases answers as the first run did"
     );
     let other: Vec<i64> = run("attempt-2").invoke_async(&mut conn).await.unwrap();
     assert_eq!(
