@@ -1,6 +1,6 @@
-//! Redis Cluster (`redis+cluster://H:P,H:P`): one redis-rs cluster client, which multiplexes
-//! one connection per node and follows MOVED/ASK and nodes going away, and wake-ups over
-//! sharded pub/sub.
+//! Redis Cluster (`redis+cluster://H:P,H:P`): one redis-rs cluster client, whose two
+//! connections (scripts, subscriptions) each multiplex one connection per node and follow
+//! MOVED/ASK and nodes going away, and wake-ups over sharded pub/sub.
 //!
 //! Why sharded pub/sub: a plain PUBLISH in a cluster is broadcast to every node over the
 //! cluster bus, so the single pattern subscription of single-server mode would cost every
@@ -18,6 +18,13 @@
 //!
 //! Subscribing and unsubscribing happen under one async mutex, so a late SUNSUBSCRIBE can
 //! never undo the SSUBSCRIBE of a waiter that arrived meanwhile.
+//!
+//! Subscriptions live on a cluster connection of their own, never the one that runs the lock
+//! scripts. The client takes any `sunsubscribe` push for the answer to the oldest command in
+//! flight on its node connection, and Redis sends one unasked when a slot moves: on a shared
+//! connection every later answer would go to the command after its own (a moving slot once
+//! gave a Release the reply of a queued Acquire). On the subscription connection the only
+//! commands are (un)subscriptions, whose answers carry nothing this server reads.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{MultipleNodeRoutingInfo, ResponsePolicy, RoutingInfo};
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo, Slot};
 use redis::{FromRedisValue, PushInfo, PushKind, ScriptInvocation, Value};
 use tokio::sync::{Notify, OnceCell};
 
@@ -76,13 +83,21 @@ impl Channels {
     }
 }
 
-/// The cluster client, its connection once reached, and the sharded subscriptions.
+/// The cluster client, its connections once reached, and the sharded subscriptions.
 pub(super) struct Cluster {
     client: redis::cluster::ClusterClient,
-    conn: OnceCell<ClusterConnection>,
+    conn: OnceCell<Conns>,
     channels: Arc<Channels>,
     wakeups: Arc<Wakeups>,
     timeout: Duration,
+}
+
+/// Two cluster connections, each multiplexing one connection per node.
+struct Conns {
+    /// Lock scripts and health checks.
+    commands: ClusterConnection,
+    /// SSUBSCRIBE and SUNSUBSCRIBE only.
+    subscriptions: ClusterConnection,
 }
 
 /// A waiter's interest in its lock's channel; dropping it lets the channel lapse.
@@ -138,8 +153,18 @@ impl Cluster {
         })
     }
 
+    /// The connection for lock scripts and health checks.
     fn conn(&self) -> Result<ClusterConnection, LockError> {
-        self.conn.get().cloned().ok_or_else(|| {
+        self.conns().map(|c| c.commands.clone())
+    }
+
+    /// The connection for (un)subscriptions only (see the module documentation).
+    fn subscriptions(&self) -> Result<ClusterConnection, LockError> {
+        self.conns().map(|c| c.subscriptions.clone())
+    }
+
+    fn conns(&self) -> Result<&Conns, LockError> {
+        self.conn.get().ok_or_else(|| {
             LockError::Unavailable("no node of the Redis Cluster has been reached yet".into())
         })
     }
@@ -179,7 +204,7 @@ impl Cluster {
             channels: self.channels.clone(),
             channel: channel.to_owned(),
         };
-        let mut conn = self.conn()?;
+        let mut conn = self.subscriptions()?;
         bounded(self.timeout, async {
             let mut active = self.channels.active.lock().await;
             if !active.contains(channel) {
@@ -222,25 +247,23 @@ impl Cluster {
         }
     }
 
-    /// PINGs every master (connecting first if need be); the cluster is up when all answer,
-    /// as Redis Cluster itself refuses queries while a slot has no reachable owner.
+    /// Asks every slot's master who it is (connecting first if need be); the cluster is up
+    /// when all answer, as Redis Cluster itself refuses queries while a slot has no reachable
+    /// owner.
     async fn check_health(&self) -> bool {
         let result = tokio::time::timeout(self.timeout, async {
             let mut conn = match self.conn.get() {
-                Some(conn) => conn.clone(),
+                Some(conns) => conns.commands.clone(),
                 None => {
-                    let conn = self.client.get_async_connection().await?;
-                    self.conn.get_or_init(|| async { conn }).await.clone()
+                    let conns = Conns {
+                        commands: self.client.get_async_connection().await?,
+                        subscriptions: self.client.get_async_connection().await?,
+                    };
+                    let conns = self.conn.get_or_init(|| async { conns }).await;
+                    conns.commands.clone()
                 }
             };
-            conn.route_command(
-                redis::cmd("PING"),
-                RoutingInfo::MultiNode((
-                    MultipleNodeRoutingInfo::AllMasters,
-                    Some(ResponsePolicy::AllSucceeded),
-                )),
-            )
-            .await
+            every_master_answers(&mut conn).await
         })
         .await;
         let up = matches!(result, Ok(Ok(_)));
@@ -264,7 +287,9 @@ impl Cluster {
 
     /// Subscribes again to every wanted channel and has every local waiter re-check.
     async fn resubscribe(&self) {
-        let Ok(mut conn) = self.conn() else { return };
+        let Ok(mut conn) = self.subscriptions() else {
+            return;
+        };
         let mut active = self.channels.active.lock().await;
         active.clear();
         let wanted: Vec<String> = self
@@ -300,7 +325,9 @@ impl Cluster {
 
     /// Unsubscribes channels nobody has waited on for [`LINGER`].
     async fn sweep(&self) {
-        let Ok(mut conn) = self.conn() else { return };
+        let Ok(mut conn) = self.subscriptions() else {
+            return;
+        };
         let mut active = self.channels.active.lock().await;
         let idle: Vec<String> = {
             let mut wanted = self.channels.wanted();
@@ -355,6 +382,85 @@ fn push_handler(
     }
 }
 
+/// Reads one key of a slot of each master in the cluster's slot map (`CLUSTER SLOTS` from
+/// any node). Not a PING to all masters: the client sends that only to the nodes it holds a
+/// connection to, so a master that went away and was dropped would never be asked again, and
+/// a client that connected while the cluster was forming would never learn of the rest. A
+/// keyed command goes where the client believes the slot lives, reconnecting if need be, and
+/// a wrong guess is corrected by MOVED (which also refreshes the client's slot map); it
+/// succeeds only when the slot's owner answers.
+async fn every_master_answers(conn: &mut ClusterConnection) -> redis::RedisResult<()> {
+    let slots = conn
+        .route_command(
+            redis::cmd("CLUSTER").arg("SLOTS").clone(),
+            RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
+        )
+        .await?;
+    let (masters, covered) = masters_of(&slots).ok_or_else(|| {
+        redis::RedisError::from((
+            redis::ErrorKind::Parse,
+            "CLUSTER SLOTS answered in an unknown shape",
+        ))
+    })?;
+    if covered < 16_384 {
+        return Err(redis::RedisError::from((
+            redis::ErrorKind::Io,
+            "slots without a master",
+            format!("{covered} of 16384 covered"),
+        )));
+    }
+    for (slot, _) in masters {
+        let _: bool = redis::cmd("EXISTS")
+            .arg(key_in_slot(slot))
+            .query_async(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// A key that hashes to `slot` (found by trying names, remembered per slot).
+fn key_in_slot(slot: u16) -> String {
+    static KEYS: Mutex<Option<HashMap<u16, String>>> = Mutex::new(None);
+    let mut keys = KEYS.lock().unwrap_or_else(|p| p.into_inner());
+    let keys = keys.get_or_insert_with(HashMap::new);
+    if let Some(key) = keys.get(&slot) {
+        return key.clone();
+    }
+    let want = Slot::new(slot);
+    let key = (0u64..)
+        .map(|i| format!("streamgate-health-{i}"))
+        .find(|k| Some(Slot::for_key(k)) == want)
+        .expect("every slot has a key");
+    keys.insert(slot, key.clone());
+    key
+}
+
+/// Each distinct master of a `CLUSTER SLOTS` answer with one slot it serves, and how many
+/// slots the answer covers.
+fn masters_of(slots: &Value) -> Option<(Vec<(u16, String)>, u32)> {
+    let Value::Array(ranges) = slots else {
+        return None;
+    };
+    let mut masters: Vec<(u16, String)> = Vec::new();
+    let mut covered = 0u32;
+    for range in ranges {
+        let Value::Array(fields) = range else {
+            return None;
+        };
+        let (Value::Int(start), Value::Int(end), Value::Array(master)) =
+            (fields.first()?, fields.get(1)?, fields.get(2)?)
+        else {
+            return None;
+        };
+        covered += u32::try_from(end - start + 1).ok()?;
+        let id = text(master.get(2)?)?;
+        if !masters.iter().any(|(_, known)| *known == id) {
+            masters.push((u16::try_from(*start).ok()?, id));
+        }
+    }
+    Some((masters, covered))
+}
+
 fn text(v: &Value) -> Option<String> {
     match v {
         Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
@@ -370,4 +476,58 @@ fn unavailable(e: redis::RedisError) -> LockError {
         "Redis Cluster"
     };
     LockError::Unavailable(format!("{what}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(port: i64, id: &str) -> Value {
+        Value::Array(vec![
+            Value::BulkString(b"127.0.0.1".to_vec()),
+            Value::Int(port),
+            Value::BulkString(id.as_bytes().to_vec()),
+        ])
+    }
+
+    fn range(start: i64, end: i64, master: Value, replicas: Vec<Value>) -> Value {
+        let mut fields = vec![Value::Int(start), Value::Int(end), master];
+        fields.extend(replicas);
+        Value::Array(fields)
+    }
+
+    #[test]
+    fn masters_are_listed_once_each_with_the_slots_covered() {
+        let slots = Value::Array(vec![
+            range(0, 5460, node(7000, "a"), vec![node(7003, "d")]),
+            range(5461, 10922, node(7001, "b"), vec![]),
+            range(10923, 16382, node(7002, "c"), vec![]),
+            // A slot moved to "a": the same master again, in a range of one.
+            range(16383, 16383, node(7000, "a"), vec![]),
+        ]);
+        let (masters, covered) = masters_of(&slots).unwrap();
+        assert_eq!(covered, 16_384);
+        assert_eq!(
+            masters,
+            vec![(0, "a".into()), (5461, "b".into()), (10923, "c".into())]
+        );
+    }
+
+    #[test]
+    fn a_partial_map_covers_fewer_slots_and_a_strange_answer_is_none() {
+        let slots = Value::Array(vec![range(0, 5460, node(7000, "a"), vec![])]);
+        assert_eq!(masters_of(&slots).unwrap().1, 5461);
+        assert_eq!(masters_of(&Value::Int(1)), None);
+        let broken = Value::Array(vec![Value::Array(vec![Value::Int(0)])]);
+        assert_eq!(masters_of(&broken), None);
+    }
+
+    #[test]
+    fn the_health_key_of_a_slot_hashes_to_it() {
+        for slot in [0u16, 1, 5461, 16_383] {
+            let key = key_in_slot(slot);
+            assert_eq!(Some(Slot::for_key(&key)), Slot::new(slot), "{key}");
+            assert_eq!(key_in_slot(slot), key, "remembered");
+        }
+    }
 }

@@ -430,10 +430,12 @@ impl LockBackend for RedisBackend {
             let reply: Vec<redis::Value> = inner
                 .retrying(None, || async {
                     inner.check_reachable()?;
-                    let inv =
-                        inner
-                            .scripts
-                            .release(&inner.keys(name), token, &attempt, inner.waiter_lease);
+                    let inv = inner.scripts.release(
+                        &inner.keys(name),
+                        token,
+                        &attempt,
+                        inner.waiter_lease,
+                    );
                     inner.store.invoke(&inv).await
                 })
                 .await?;
