@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use super::cache::CacheMode;
 use super::error::FetchError;
-use super::http::{HttpRequest, TargetUrl};
+use super::http::{HttpRequest, RecentUrls, TargetUrl};
 use super::pages::{Paging, ParamNames, Plan, Resume, RetryPolicy, Style, TokenKey, identity};
 use crate::config::FetchSettings;
 use crate::proto::{
@@ -62,8 +62,11 @@ const MAX_PARAM_NAME_BYTES: usize = 256;
 pub(crate) fn fetch(
     req: FetchRequest,
     settings: &FetchSettings,
+    urls: &RecentUrls,
 ) -> Result<(HttpRequest, Duration, CacheMode), FetchError> {
-    let url = TargetUrl::parse(&req.url).map_err(|r| FetchError::invalid("url", r))?;
+    let url = urls
+        .parse(&req.url)
+        .map_err(|r| FetchError::invalid("url", r))?;
     let url = url.into_url();
     let method = parse_method(&req.method)?;
     let headers = parse_headers("headers", req.headers)?;

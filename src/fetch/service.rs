@@ -11,7 +11,7 @@ use tonic::{Request, Response, Status};
 
 use super::cache::{Answer, HttpCache};
 use super::error::FetchError;
-use super::http::{Fetcher, HttpResponse, Lookup, TargetGuard};
+use super::http::{Fetcher, HttpResponse, Lookup, RecentUrls, TargetGuard};
 use super::pages::{PageOut, PageProgress, TokenKey, page_stream};
 use super::request;
 use super::value::json_to_proto;
@@ -31,6 +31,7 @@ pub(crate) struct FetchHandler {
     cache: Arc<HttpCache>,
     settings: Arc<FetchSettings>,
     token_key: Arc<TokenKey>,
+    urls: RecentUrls,
     shutdown: Shutdown,
 }
 
@@ -55,19 +56,19 @@ impl FetchHandler {
             cache: Arc::new(cache),
             settings: Arc::new(settings.clone()),
             token_key: Arc::new(TokenKey::new(settings.pages.page_token_key.as_deref())),
+            urls: RecentUrls::new(),
             shutdown,
         })
     }
 }
 
 fn to_proto_headers(headers: &HeaderMap) -> Vec<Header> {
-    headers
-        .iter()
-        .map(|(n, v)| Header {
-            name: n.as_str().to_string(),
-            value: String::from_utf8_lossy(v.as_bytes()).into_owned(),
-        })
-        .collect()
+    let mut out = Vec::with_capacity(headers.len());
+    out.extend(headers.iter().map(|(n, v)| Header {
+        name: n.as_str().to_owned(),
+        value: String::from_utf8_lossy(v.as_bytes()).into_owned(),
+    }));
+    out
 }
 
 fn to_proto_duration(d: std::time::Duration) -> prost_types::Duration {
@@ -120,7 +121,8 @@ impl crate::proto::fetch_service_server::FetchService for FetchHandler {
         let call = call_deadline(req.metadata(), start);
         let trace = req.extensions().get::<TraceContext>().cloned();
         let caller = req.extensions().get::<Arc<Caller>>().cloned();
-        let (mut http_req, timeout, cache_mode) = request::fetch(req.into_inner(), &self.settings)?;
+        let (mut http_req, timeout, cache_mode) =
+            request::fetch(req.into_inner(), &self.settings, &self.urls)?;
         if let Some(caller) = &caller {
             // The caller's `fetch_methods`, asked of the method Fetch has just parsed.
             caller.method_allowed(&http_req.method)?;
@@ -142,12 +144,16 @@ impl crate::proto::fetch_service_server::FetchService for FetchHandler {
         let cache_status = cache_status.map(|s| s.header_value()).unwrap_or_default();
         if !cache_status.is_empty() {
             if let Ok(value) = http::HeaderValue::from_str(&cache_status) {
-                // RFC 9211 §2: a cache prepends its entry to those of caches before it.
-                let earlier: Vec<_> = headers.get_all(CACHE_STATUS).iter().cloned().collect();
-                headers.remove(CACHE_STATUS);
-                headers.append(CACHE_STATUS, value);
-                for v in earlier {
-                    headers.append(CACHE_STATUS, v);
+                if !headers.contains_key(CACHE_STATUS) {
+                    headers.insert(CACHE_STATUS, value);
+                } else {
+                    // RFC 9211 §2: a cache prepends its entry to those of caches before it.
+                    let earlier: Vec<_> = headers.get_all(CACHE_STATUS).iter().cloned().collect();
+                    headers.remove(CACHE_STATUS);
+                    headers.append(CACHE_STATUS, value);
+                    for v in earlier {
+                        headers.append(CACHE_STATUS, v);
+                    }
                 }
             }
         }

@@ -1,7 +1,5 @@
 //! The RFC 9211 `Cache-Status` field every answer carries while the cache is on.
 
-use std::fmt::Write;
-
 /// The name this cache gives itself in `Cache-Status`.
 pub(crate) const CACHE_NAME: &str = "streamgate";
 
@@ -79,18 +77,25 @@ impl CacheStatus {
 
     /// The field value, e.g. `streamgate; fwd=uri-miss; fwd-status=200; stored; collapsed`.
     pub(crate) fn header_value(&self) -> String {
-        let mut out = String::from(CACHE_NAME);
+        // Built with push_str and itoa, not `write!`: this runs on every answer, hits included,
+        // and the formatting machinery cost more than the rest of a hit's bookkeeping.
+        let mut numbers = itoa::Buffer::new();
+        let mut out = String::with_capacity(64);
+        out.push_str(CACHE_NAME);
         if self.hit {
             out.push_str("; hit");
         }
         if let Some(fwd) = self.fwd {
-            let _ = write!(out, "; fwd={}", fwd.as_str());
+            out.push_str("; fwd=");
+            out.push_str(fwd.as_str());
         }
         if let Some(status) = self.fwd_status {
-            let _ = write!(out, "; fwd-status={status}");
+            out.push_str("; fwd-status=");
+            out.push_str(numbers.format(status));
         }
         if let Some(ttl) = self.ttl {
-            let _ = write!(out, "; ttl={ttl}");
+            out.push_str("; ttl=");
+            out.push_str(numbers.format(ttl));
         }
         if self.stored {
             out.push_str("; stored");
@@ -99,7 +104,8 @@ impl CacheStatus {
             out.push_str("; collapsed");
         }
         if let Some(detail) = self.detail {
-            let _ = write!(out, "; detail={detail}");
+            out.push_str("; detail=");
+            out.push_str(detail);
         }
         out
     }

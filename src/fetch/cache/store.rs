@@ -66,6 +66,7 @@ impl Stored {
         url: Url,
         now: SystemTime,
     ) -> Self {
+        let headers = without_connection_fields(headers);
         let header_bytes: usize = headers
             .iter()
             .map(|(n, v)| n.as_str().len() + v.len())
@@ -108,27 +109,34 @@ impl Stored {
         }
     }
 
-    /// The headers to answer with at `now`: as stored, without connection-specific fields,
-    /// with `Age` brought up to date (RFC 9111 §5.1).
+    /// The headers to answer with at `now`: as stored (connection-specific fields went
+    /// before storage), with `Age` brought up to date (RFC 9111 §5.1).
     pub(crate) fn served_headers(&self, now: SystemTime) -> HeaderMap {
         let mut headers = self.headers.clone();
-        let named_by_connection: Vec<HeaderName> = headers
-            .get_all(CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-            .collect();
-        for name in named_by_connection {
-            headers.remove(name);
-        }
-        for name in HOP_BY_HOP {
-            headers.remove(name);
-        }
         let age = self.policy.age(now).as_secs();
         headers.insert(AGE, HeaderValue::from(age));
         headers
     }
+}
+
+/// Removes the fields that belong to one connection: those `Connection` names and the
+/// hop-by-hop ones. RFC 9111 §3.1 lets a cache do so before storage, so that each hit need
+/// not.
+fn without_connection_fields(mut headers: HeaderMap) -> HeaderMap {
+    let named_by_connection: Vec<HeaderName> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for name in named_by_connection {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+    headers
 }
 
 /// The request that revalidates a stored answer (boxed: it is far larger than the rest).

@@ -9,5 +9,5 @@ mod resolve;
 mod slots;
 
 pub(crate) use client::{Fetcher, HttpRequest, HttpResponse};
-pub(crate) use guard::{TargetGuard, TargetUrl};
+pub(crate) use guard::{RecentUrls, TargetGuard, TargetUrl};
 pub use resolve::{Lookup, LookupFuture, SystemLookup};
