@@ -19,7 +19,7 @@ CACHE="${STREAMGATE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/streamgate}"
 BIN="$CACHE/bin/kubeconform-$KUBECONFORM_VERSION"
 if [[ ! -x "$BIN" ]]; then
     command -v go >/dev/null || { echo "kube-validate: needs go (Go 1.21 or newer) to build kubeconform" >&2; exit 1; }
-    mkdir -p "$CACHE/gobin-$KUBECONFORM_VERSION"
+    mkdir -p "$CACHE/gobin-$KUBECONFORM_VERSION" "$CACHE/bin"
     GOBIN="$CACHE/gobin-$KUBECONFORM_VERSION" GOTOOLCHAIN=local \
         go install "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION"
     mv "$CACHE/gobin-$KUBECONFORM_VERSION/kubeconform" "$BIN"
