@@ -16,6 +16,13 @@
 //! Prints `RESULT fetch_rps_tracing_on_vs_off` (goal ≥ 0.90) and
 //! `RESULT fetch_rps_tracing_1pct_vs_off` (goal ≥ 0.97), with the spans the receiver got.
 //!
+//! The ceiling beside them, in the same rounds: the bare forwarder (`support::forwarder`,
+//! tonic + reqwest and nothing else) making the same two spans per call with the
+//! OpenTelemetry SDK directly (no `tracing` in front of it), exported the same way (batches
+//! of 512 from a queue of 2,048, OTLP/gRPC, to the same receiver), against the same forwarder
+//! without spans: `RESULT otel_sdk_forwarder_rps_on_vs_off` is what exporting every call costs
+//! at least, and `RESULT fetch_rps_tracing_on_vs_ceiling` is streamgate's ratio over it.
+//!
 //! Run: `cargo bench --bench tracing`
 
 #[path = "support/mod.rs"]
@@ -47,6 +54,8 @@ const REQUESTS: usize = 20_000;
 const CONCURRENCY: usize = 64;
 /// Calls made before measuring (connections, allocator).
 const WARM_UP: usize = 200;
+/// The loads of a round: streamgate off, on, 1 %; the bare forwarder without and with spans.
+const SIDES: usize = 5;
 /// The upstream's body size.
 const BODY_BYTES: usize = 1024;
 /// The root sampling ratio of the `1 %` run.
@@ -88,6 +97,17 @@ fn main() {
             .expect("trace export starts")
     });
 
+    // The ceiling's forwarders and their export task, on the server's runtime too.
+    let (sdk_provider, fwd_off, fwd_on) = server_rt.block_on(async {
+        let (provider, tracer) =
+            support::forwarder::sdk_tracer(&endpoint, std::time::Duration::from_millis(200));
+        (
+            provider,
+            support::forwarder::start(None).await,
+            support::forwarder::start(Some(tracer)).await,
+        )
+    });
+
     rt.block_on(async {
         let off = start_server(&server_rt, None).await;
         let on = start_server(&server_rt, Some(&endpoint)).await;
@@ -97,13 +117,19 @@ fn main() {
         let call_off = |_| fetch_call(&off_client, &url, false);
         let call_on = |_| fetch_call(&on_client, &url, true);
         let call_1pct = |_| fetch_call(&on_client, &url, false);
+        let fwd_off_client = FetchServiceClient::new(support::connect(fwd_off).await);
+        let fwd_on_client = FetchServiceClient::new(support::connect(fwd_on).await);
+        let call_fwd_off = |_| fetch_call(&fwd_off_client, &url, false);
+        let call_fwd_on = |_| fetch_call(&fwd_on_client, &url, true);
         for i in 0..WARM_UP {
             assert!(call_off(i).await, "warm-up call failed");
             assert!(call_on(i).await, "warm-up call failed");
             assert!(call_1pct(i).await, "warm-up call failed");
+            assert!(call_fwd_off(i).await, "warm-up call failed");
+            assert!(call_fwd_on(i).await, "warm-up call failed");
         }
 
-        let mut best: [Option<Load>; 3] = [None, None, None];
+        let mut best: [Option<Load>; SIDES] = [const { None }; SIDES];
         // Loads of 5,000 calls in two rounds swung from 0.56 to 1.67 run to run on a shared
         // 2-core machine; longer loads, more rounds and a rotating order weigh a burst of
         // other work on every side alike.
@@ -112,21 +138,26 @@ fn main() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(4);
         for round in 1..=rounds {
-            let mut runs: [Option<Load>; 3] = [None, None, None];
-            for k in 0..3 {
-                let which = (k + round) % 3;
+            let mut runs: [Option<Load>; SIDES] = [const { None }; SIDES];
+            for k in 0..SIDES {
+                let which = (k + round) % SIDES;
                 runs[which] = Some(match which {
                     0 => load(REQUESTS, CONCURRENCY, call_off).await,
                     1 => load(REQUESTS, CONCURRENCY, call_on).await,
-                    _ => load(REQUESTS, CONCURRENCY, call_1pct).await,
+                    2 => load(REQUESTS, CONCURRENCY, call_1pct).await,
+                    3 => load(REQUESTS, CONCURRENCY, call_fwd_off).await,
+                    _ => load(REQUESTS, CONCURRENCY, call_fwd_on).await,
                 });
             }
             let runs = runs.map(|r| r.expect("each side ran"));
             println!(
-                "tracing round {round}: off {:.0} calls/s, on (all sampled) {:.0} calls/s, 1 % roots {:.0} calls/s",
+                "tracing round {round}: off {:.0} calls/s, on (all sampled) {:.0} calls/s, 1 % roots {:.0} calls/s; \
+                 bare forwarder {:.0} calls/s, with SDK spans {:.0} calls/s",
                 runs[0].per_sec(),
                 runs[1].per_sec(),
-                runs[2].per_sec()
+                runs[2].per_sec(),
+                runs[3].per_sec(),
+                runs[4].per_sec()
             );
             for (b, r) in best.iter_mut().zip(runs) {
                 if b.as_ref().is_none_or(|b| r.per_sec() > b.per_sec()) {
@@ -134,8 +165,10 @@ fn main() {
                 }
             }
         }
-        let [off_load, on_load, pct_load] = best.map(|b| b.expect("a round"));
+        let [off_load, on_load, pct_load, fwd_off_load, fwd_on_load] =
+            best.map(|b| b.expect("a round"));
         export.shutdown(std::time::Duration::from_secs(5)).await;
+        let _ = sdk_provider.shutdown();
         let stats = streamgate::telemetry::export_stats();
         println!(
             "spans received by the OTLP receiver: {}; exported {}, dropped (queue full) {}, dropped (export failed) {}",
@@ -158,6 +191,28 @@ fn main() {
             "fetch_tracing_cpu_us_per_call_on_vs_off",
             on_load.cpu_us_per_call(),
             off_load.cpu_us_per_call(),
+        );
+        result(
+            "fetch_tracing_cpu_us_per_call_1pct_vs_off",
+            pct_load.cpu_us_per_call(),
+            off_load.cpu_us_per_call(),
+        );
+        // The ceiling: what the SDK's own spans and export cost the least server there is.
+        let ceiling = fwd_on_load.per_sec() / fwd_off_load.per_sec();
+        result(
+            "otel_sdk_forwarder_rps_on_vs_off",
+            fwd_on_load.per_sec(),
+            fwd_off_load.per_sec(),
+        );
+        result(
+            "otel_sdk_forwarder_cpu_us_per_call_on_vs_off",
+            fwd_on_load.cpu_us_per_call(),
+            fwd_off_load.cpu_us_per_call(),
+        );
+        result(
+            "fetch_rps_tracing_on_vs_ceiling",
+            on_load.per_sec() / off_load.per_sec(),
+            ceiling,
         );
         let _ = on.stop().await;
         let _ = off.stop().await;

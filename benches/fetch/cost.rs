@@ -2,24 +2,15 @@
 //! together, so it hardly moves when other processes share the cores) of Fetch against the two
 //! hops it cannot avoid, a gRPC call (the health check) and an HTTP request (the direct path).
 //!
-//! The ceiling beside it: a bare forwarder, the generated FetchService trait implemented with
-//! nothing but `reqwest::get` (no validation, guard, slots or deadline), served by plain tonic
-//! on a runtime of its own. What it costs over the two hops is the price of chaining them with
+//! The ceiling beside it: the bare forwarder (`support::forwarder`: the generated FetchService
+//! trait implemented with nothing but a reqwest GET), served by plain tonic on a runtime of its
+//! own. What it costs over the two hops is the price of chaining them with
 //! tonic and reqwest; what Fetch costs over it is streamgate's own work.
 //!
 //! Besides the shared baseline runs, it measures the loads again in alternating rounds, so
 //! that a change in the machine's load during the bench weighs on all of them alike.
 
-use std::net::SocketAddr;
-use std::pin::Pin;
-
-use streamgate::proto::fetch_service_server::{FetchService, FetchServiceServer};
-use streamgate::proto::{FetchRequest, FetchResponse, Header, ListPagesRequest, Page};
 use streamgate_client::proto::fetch_service_client::FetchServiceClient;
-use tokio::net::TcpListener;
-use tokio_stream::StreamExt;
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::{Request, Response, Status};
 use tonic_health::pb::health_client::HealthClient;
 
 use super::support::{self, load, result};
@@ -50,7 +41,7 @@ pub async fn run(bench: &Bench) {
 
     let forwarder_rt = support::runtime("forwarder");
     let forwarder_addr = forwarder_rt
-        .spawn(start_forwarder())
+        .spawn(support::forwarder::start(None))
         .await
         .expect("the forwarder starts");
     let fetch = FetchServiceClient::new(support::connect(bench.addr()).await);
@@ -95,77 +86,4 @@ pub async fn run(bench: &Bench) {
     result("bare_forwarder_rps_vs_health_check_rps", b_rps, h_rps);
     result("fetch_rps_vs_health_check_rps_alternating", f_rps, h_rps);
     forwarder_rt.shutdown_background();
-}
-
-/// The bare forwarder on a free loopback port (TCP_NODELAY set, as streamgate sets it).
-async fn start_forwarder() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind forwarder");
-    let addr = listener.local_addr().expect("forwarder address");
-    let incoming = TcpListenerStream::new(listener).map(|conn| {
-        conn.inspect(|s| {
-            let _ = s.set_nodelay(true);
-        })
-    });
-    let forwarder = Forwarder {
-        client: reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .expect("reqwest client"),
-    };
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(FetchServiceServer::new(forwarder))
-            .serve_with_incoming(incoming),
-    );
-    addr
-}
-
-/// FetchService with nothing but the HTTP request: the least any Fetch can do.
-struct Forwarder {
-    client: reqwest::Client,
-}
-
-type PageStream = Pin<Box<dyn futures::Stream<Item = Result<Page, Status>> + Send>>;
-
-#[tonic::async_trait]
-impl FetchService for Forwarder {
-    async fn fetch(&self, req: Request<FetchRequest>) -> Result<Response<FetchResponse>, Status> {
-        let unavailable = |e: reqwest::Error| Status::unavailable(e.to_string());
-        let resp = self
-            .client
-            .get(&req.get_ref().url)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let status = u32::from(resp.status().as_u16());
-        let headers = resp
-            .headers()
-            .iter()
-            .map(|(n, v)| Header {
-                name: n.as_str().to_string(),
-                value: String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            })
-            .collect();
-        let url = resp.url().to_string();
-        let body = resp.bytes().await.map_err(unavailable)?;
-        Ok(Response::new(FetchResponse {
-            status,
-            headers,
-            body,
-            url,
-            elapsed: None,
-            cache_status: String::new(),
-        }))
-    }
-
-    type ListPagesStream = PageStream;
-
-    async fn list_pages(
-        &self,
-        _: Request<ListPagesRequest>,
-    ) -> Result<Response<PageStream>, Status> {
-        Err(Status::unimplemented("the bare forwarder only fetches"))
-    }
 }

@@ -11,6 +11,7 @@
 #[allow(unused_imports)]
 pub mod common;
 pub mod echo;
+pub mod forwarder;
 pub mod process;
 pub mod redisson;
 

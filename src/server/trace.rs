@@ -5,9 +5,10 @@
 //! OpenTelemetry SERVER span (`rpc.system`, `rpc.service`, `rpc.method`, and
 //! `rpc.grpc.status_code` once the status is out), a child of the caller's span. The
 //! decision is taken first (`telemetry::sampling`), so a call left out creates no
-//! OpenTelemetry span: it gets the log-only `call` span naming its trace id (the caller's,
-//! or one started here and passed upstream unsampled). Without export, only a call that
-//! brought a `traceparent` gets a span, that same `call` span.
+//! OpenTelemetry span: a call that brought a `traceparent` gets the log-only `call` span
+//! naming its trace id, and one without gets a trace id drawn here, passed upstream
+//! unsampled, and no span. Without export, only a call that brought a `traceparent` gets a
+//! span, that same `call` span.
 //! Either way the handler and the response body (streams do their work while polled) run
 //! inside it, and a call without one is passed through untouched.
 
@@ -80,12 +81,18 @@ where
             match sampling::decide(caller.as_ref(), path.trim_start_matches('/')) {
                 Decision::Export { root } => semconv::server_span(path, caller.as_ref(), root),
                 Decision::NoPipeline => semconv::server_span(path, caller.as_ref(), None),
-                Decision::Skip { trace_id } => {
-                    // Not exported: no OpenTelemetry span is made; the log lines still name
-                    // the trace, and the upstream requests carry it on, unsampled.
-                    let ctx = caller.get_or_insert_with(|| TraceContext::unsampled_root(trace_id));
-                    log_span(ctx)
-                }
+                // Not exported: no OpenTelemetry span is made, and the upstream requests
+                // carry the trace on, unsampled. A caller's trace is named in the log lines,
+                // as without export; a root drawn here gets no log span: no one can look its
+                // trace up, and the span (a registry entry, its field formatted, entered on
+                // every poll) was what an unexported call paid for most.
+                Decision::Skip { trace_id } => match &caller {
+                    Some(ctx) => log_span(ctx),
+                    None => {
+                        caller = Some(TraceContext::unsampled_root(trace_id));
+                        Span::none()
+                    }
+                },
             }
         } else if let Some(ctx) = &caller {
             log_span(ctx)
