@@ -27,7 +27,7 @@ pub(crate) use error::{Denied, EdgeError};
 pub use identity::Credentials;
 pub(crate) use limits::InFlight;
 pub use policy::Policy;
-pub(crate) use policy::{Mode, PolicyError};
+pub(crate) use policy::{Mode, PolicyError, ReflectionAccess};
 pub(crate) use rules::LockRpc;
 pub use rules::{Rule, Service};
 pub(crate) use tls::{TlsError, TlsFiles, TlsStore};
@@ -39,7 +39,7 @@ use rules::Broken;
 /// What a call's path addresses, as far as the edge cares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
-    /// Health and reflection: open to every caller, with or without credentials.
+    /// Health: open to every caller, with or without credentials (load balancers call it).
     Open,
     /// One of streamgate's services.
     Service(Service),
@@ -58,9 +58,11 @@ impl Target {
             "streamgate.v1.FetchService" => Self::Service(Service::Fetch),
             "streamgate.v1.LockService" => Self::Service(Service::Lock),
             "streamgate.v1.SensorService" => Self::Service(Service::Sensor),
-            "grpc.health.v1.Health"
-            | "grpc.reflection.v1.ServerReflection"
-            | "grpc.reflection.v1alpha.ServerReflection" => Self::Open,
+            "grpc.health.v1.Health" => Self::Open,
+            // A service of the policy only with `reflection = "policy"` ([`Gate::admit`]).
+            "grpc.reflection.v1.ServerReflection" | "grpc.reflection.v1alpha.ServerReflection" => {
+                Self::Service(Service::Reflection)
+            }
             _ => Self::Other,
         }
     }
@@ -129,8 +131,20 @@ impl Gate {
         Ok(())
     }
 
+    /// Whether a call to `target` is let in without a look at its credentials: health
+    /// always, reflection unless the policy says `reflection = "policy"`.
+    pub fn open_to_all(&self, target: Target) -> bool {
+        match target {
+            Target::Open => true,
+            Target::Service(Service::Reflection) => {
+                self.policy().reflection() == ReflectionAccess::Open
+            }
+            _ => false,
+        }
+    }
+
     /// Decides whether a call may start: authentication, `services`, `rate_per_second`,
-    /// `max_concurrent`, in that order. Open targets are let in without a look.
+    /// `max_concurrent`, in that order (for targets not [`Gate::open_to_all`]).
     pub fn admit(&self, target: Target, creds: &Credentials<'_>) -> Result<Admission, EdgeError> {
         let policy = self.policy();
         let enforce = policy.mode() == Mode::Enforce;
@@ -403,10 +417,14 @@ mod tests {
             Target::of_path("/grpc.health.v1.Health/Check"),
             Target::Open
         );
-        assert_eq!(
-            Target::of_path("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"),
-            Target::Open
-        );
+        for version in ["v1", "v1alpha"] {
+            assert_eq!(
+                Target::of_path(&format!(
+                    "/grpc.reflection.{version}.ServerReflection/ServerReflectionInfo"
+                )),
+                Target::Service(Service::Reflection)
+            );
+        }
         assert_eq!(Target::of_path("/x.Y/Z"), Target::Other);
         assert_eq!(Target::of_path("garbage"), Target::Other);
     }

@@ -30,6 +30,21 @@ pub enum Mode {
     Report,
 }
 
+/// Who may call server reflection under a policy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReflectionAccess {
+    /// Every caller, with or without credentials: the contract's default (grpcurl and IDEs
+    /// list the services of a server they know nothing about).
+    #[default]
+    Open,
+    /// A service like the others: a known principal whose `services` include `reflection`
+    /// (or every service), and anonymous callers only through an `anonymous` principal
+    /// that does. Reflection names every method and message, which a locked-down
+    /// deployment may not want to hand to anyone who reaches the port.
+    Policy,
+}
+
 /// The file as written (the contract's format; unknown keys are refused so a typo such as
 /// `fetch_host` does not silently allow everything).
 #[derive(Debug, Deserialize)]
@@ -37,6 +52,8 @@ pub enum Mode {
 struct PolicyFile {
     #[serde(default)]
     mode: Mode,
+    #[serde(default)]
+    reflection: ReflectionAccess,
     anonymous: Option<String>,
     #[serde(default)]
     principals: BTreeMap<String, PrincipalFile>,
@@ -85,6 +102,7 @@ impl fmt::Debug for Principal {
 /// A checked, compiled policy.
 pub struct Policy {
     mode: Mode,
+    reflection: ReflectionAccess,
     anonymous: Option<Arc<Principal>>,
     principals: BTreeMap<Arc<str>, Arc<Principal>>,
     /// SHA-256 of every known bearer token and its principal. Searched in full on every
@@ -214,6 +232,7 @@ impl Policy {
         };
         Ok(Self {
             mode: file.mode,
+            reflection: file.reflection,
             anonymous,
             principals,
             tokens,
@@ -233,6 +252,11 @@ impl Policy {
     /// Enforce or report.
     pub fn mode(&self) -> Mode {
         self.mode
+    }
+
+    /// Who may call server reflection.
+    pub fn reflection(&self) -> ReflectionAccess {
+        self.reflection
     }
 
     /// The principal a caller without any credential becomes, if the policy names one.
@@ -324,7 +348,7 @@ fn compile_services(
             .map(|(i, s)| {
                 Service::from_policy_name(s).ok_or_else(|| {
                     PolicyError(format!(
-                        "{}[{i}]: {s:?} is not a service (fetch, lock, sensor, or \"*\" alone)",
+                        "{}[{i}]: {s:?} is not a service (fetch, lock, sensor, reflection, or \"*\" alone)",
                         at("services")
                     ))
                 })
@@ -544,6 +568,17 @@ mod tests {
         assert!(!writable_by_others(&path));
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
         assert!(writable_by_others(&path));
+    }
+
+    #[test]
+    fn reflection_is_open_unless_the_file_puts_it_under_the_policy() {
+        let open = Policy::parse("[principals.a]\nservices = [\"*\"]\n", None).unwrap();
+        assert_eq!(open.reflection(), ReflectionAccess::Open);
+        let text = "reflection = \"policy\"\n[principals.a]\nservices = [\"reflection\"]\n";
+        let policed = Policy::parse(text, None).unwrap();
+        assert_eq!(policed.reflection(), ReflectionAccess::Policy);
+        let e = error("reflection = \"closed\"\n[principals.a]\nservices = [\"*\"]\n");
+        assert!(e.contains("closed") || e.contains("reflection"), "{e}");
     }
 
     #[test]

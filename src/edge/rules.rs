@@ -19,15 +19,20 @@ pub enum Service {
     Lock,
     /// `streamgate.v1.SensorService`.
     Sensor,
+    /// Server reflection (`grpc.reflection.v1` and `v1alpha`): a service of the policy only
+    /// when the file says `reflection = "policy"`; open to every caller otherwise, as the
+    /// contract says.
+    Reflection,
 }
 
 impl Service {
-    /// `fetch`, `lock` or `sensor`.
+    /// `fetch`, `lock`, `sensor` or `reflection`.
     pub fn from_policy_name(name: &str) -> Option<Self> {
         match name {
             "fetch" => Some(Self::Fetch),
             "lock" => Some(Self::Lock),
             "sensor" => Some(Self::Sensor),
+            "reflection" => Some(Self::Reflection),
             _ => None,
         }
     }
@@ -38,6 +43,7 @@ impl Service {
             Self::Fetch => "fetch",
             Self::Lock => "lock",
             Self::Sensor => "sensor",
+            Self::Reflection => "reflection",
         }
     }
 }

@@ -68,7 +68,7 @@ where
             return AuthFuture::admitted(self.inner.call(req), None);
         };
         let target = Target::of_path(req.uri().path());
-        if target == Target::Open {
+        if gate.open_to_all(target) {
             return AuthFuture::admitted(self.inner.call(req), None);
         }
         let certs = req

@@ -655,6 +655,20 @@ async fn health_and_reflection_need_no_credential() {
         .into_inner();
     assert_eq!(health.status, 1, "SERVING");
 
+    let services = list_services(channel, None)
+        .await
+        .expect("reflection needs no credential");
+    assert!(
+        services.iter().any(|s| s == "streamgate.v1.FetchService"),
+        "{services:?}"
+    );
+}
+
+/// The services server reflection lists, asked with `token` as bearer when given.
+async fn list_services(
+    channel: Channel,
+    token: Option<&str>,
+) -> Result<Vec<String>, tonic::Status> {
     use tonic_reflection::pb::v1::ServerReflectionRequest;
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
@@ -663,25 +677,77 @@ async fn health_and_reflection_need_no_credential() {
         host: String::new(),
         message_request: Some(MessageRequest::ListServices(String::new())),
     };
+    let mut call = tonic::Request::new(tokio_stream::iter([req]));
+    if let Some(token) = token {
+        call.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {token}").parse().expect("a header value"),
+        );
+    }
     let mut replies = ServerReflectionClient::new(channel)
-        .server_reflection_info(tokio_stream::iter([req]))
-        .await
-        .expect("reflection needs no credential")
+        .server_reflection_info(call)
+        .await?
         .into_inner();
-    let reply = replies
-        .message()
-        .await
-        .expect("a reply")
-        .expect("one reply");
+    let reply = replies.message().await?.expect("one reply");
     match reply.message_response {
-        Some(MessageResponse::ListServicesResponse(list)) => assert!(
-            list.service
-                .iter()
-                .any(|s| s.name == "streamgate.v1.FetchService"),
-            "{list:?}"
-        ),
+        Some(MessageResponse::ListServicesResponse(list)) => {
+            Ok(list.service.into_iter().map(|s| s.name).collect())
+        }
         other => panic!("unexpected reflection reply {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn with_reflection_policy_reflection_is_a_service_of_the_policy_and_health_stays_open() {
+    let files = Files::new();
+    // billing lists fetch and lock only; ops has every service.
+    let text = format!("reflection = \"policy\"\n{}", policy("enforce", ""));
+    let s = start(&files, &text).await;
+    let channel = s.plain_channel().await;
+
+    let anonymous = list_services(channel.clone(), None).await.unwrap_err();
+    assert_eq!(anonymous.code(), Code::Unauthenticated, "{anonymous:?}");
+    let billing = list_services(channel.clone(), Some(BILLING))
+        .await
+        .unwrap_err();
+    assert_eq!(billing.code(), Code::PermissionDenied, "{billing:?}");
+    assert!(billing.message().contains("reflection"), "{billing:?}");
+    let ops = list_services(channel.clone(), Some(OPS))
+        .await
+        .expect("a principal with every service may reflect");
+    assert!(
+        ops.iter().any(|s| s == "streamgate.v1.LockService"),
+        "{ops:?}"
+    );
+
+    let health = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .expect("health stays open to anonymous callers")
+        .into_inner();
+    assert_eq!(health.status, 1, "SERVING");
+
+    // An anonymous principal that lists reflection lets callers without a credential in.
+    let text = format!(
+        "reflection = \"policy\"\nanonymous = \"public\"\n{}\n[principals.public]\nservices = [\"reflection\"]\n",
+        policy("enforce", "").trim_start()
+    );
+    let s = start(&files, &text).await;
+    let listed = list_services(s.plain_channel().await, None)
+        .await
+        .expect("the anonymous principal may reflect");
+    assert!(
+        listed.iter().any(|s| s == "streamgate.v1.FetchService"),
+        "{listed:?}"
+    );
+    let refused = lock_client(&s)
+        .await
+        .acquire_lock(acquire_req(&format!("billing/{}", unique("r")), 5_000, 0))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
 }
 
 #[tokio::test]
