@@ -193,10 +193,13 @@ pub(crate) fn record_stream_counts(
     alerts: u64,
     configs: u64,
 ) {
-    span.record("sensor.readings", readings);
-    span.record("sensor.rejected", rejected);
-    span.record("sensor.alerts", alerts);
-    span.record("sensor.configs_rejected", configs);
+    // As i64: tracing-opentelemetry exports a `u64` recorded on an existing span as a
+    // string, and a backend's numeric queries (`sensor.readings > 1000`) need a number.
+    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    span.record("sensor.readings", count(readings));
+    span.record("sensor.rejected", count(rejected));
+    span.record("sensor.alerts", count(alerts));
+    span.record("sensor.configs_rejected", count(configs));
 }
 
 /// A span event on the current span (a lock wait, a hand-off): exported with the span,

@@ -5,6 +5,7 @@ go on and the lost spans are counted."""
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import time
 import urllib.request
@@ -19,8 +20,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from fixtures import start
-from harness import Jaeger, StreamgateServer, Upstream, free_port, numbered_pages
-from streamgate_client import Client
+from harness import Jaeger, RedisServer, StreamgateServer, Upstream, free_port, numbered_pages
+from streamgate_client import AlertEvent, Client, ReadingEvent, RejectedEvent, SensorInput
 
 # How long spans may take to reach Jaeger's store (the server batches for 100 ms here).
 TRACE_WAIT_S = 30.0
@@ -90,6 +91,11 @@ def service(trace: dict[str, Any], span: dict[str, Any]) -> str:
 
 def parent_id(span: dict[str, Any]) -> str | None:
     return next((r["spanID"] for r in span.get("references", []) if r["refType"] == "CHILD_OF"), None)
+
+
+def events(span: dict[str, Any]) -> list[dict[str, Any]]:
+    """The span's events (Jaeger's "logs"), each as {"event": name, attribute: value, ...}."""
+    return [{f["key"]: f["value"] for f in log.get("fields", [])} for log in span.get("logs", [])]
 
 
 def wait_for_trace(jaeger: Jaeger, trace_id: str, complete: Any) -> dict[str, Any]:
@@ -232,3 +238,98 @@ async def test_calls_succeed_and_drops_are_counted_while_the_collector_is_down(u
             assert (await c.fetch(f"{upstream.base}/hello")).status == 200
         log = srv.process.output()
     assert log.count("trace export failing") == 1, log
+
+
+async def test_redis_scripts_lock_hand_offs_and_sensor_streams_reach_the_backend_over_otlp_http(
+    jaeger: Jaeger, redis: RedisServer, client_tracing: TracerProvider
+) -> None:
+    """The second OTLP wire format, and the spans below the SERVER span: one per Redis script
+    call, the lock's wait and hand-off as events, one span per SensorFeed stream with its
+    counts (not one per reading)."""
+    name = "traced-handoff"
+    with StreamgateServer(
+        "--redis-url",
+        redis.url,
+        "--otlp-endpoint",
+        jaeger.otlp_http,
+        "--otlp-protocol",
+        "http-protobuf",
+        "--otlp-batch-delay",
+        "100ms",
+    ) as srv:
+        tracer = client_tracing.get_tracer("streamgate-tests")
+        async with Client(srv.addr) as c:
+            held = asyncio.Event()
+            release = asyncio.Event()
+
+            async def holder() -> int:
+                async with c.lock(name, ttl=10, wait_timeout=0) as lk:
+                    held.set()
+                    await release.wait()
+                    return lk.fencing_token
+
+            holding = asyncio.create_task(holder())
+            await asyncio.wait_for(held.wait(), 10)
+            items: list[SensorInput] = [
+                {"sensor_id": "s1", "temperature": 20.0, "humidity": 40.0},
+                {"sensor_id": "s1", "temperature": 31.0, "humidity": 40.0},
+                {"sensor_id": "s1", "temperature": math.nan},
+                {"sensor_id": "s1", "temperature": 22.0, "humidity": 40.0},
+            ]
+
+            async def feed() -> Any:
+                for item in items:
+                    yield item
+
+            with tracer.start_as_current_span("handoff-and-feed") as root:
+                # The holder lets go once the traced acquire is queued behind it.
+                asyncio.get_running_loop().call_later(0.5, release.set)
+                async with c.lock(name, ttl=5, wait_timeout=10) as lk:
+                    fence = lk.fencing_token
+                feed_events = [e async for e in c.sensor_feed(feed())]
+            first_fence = await holding
+    assert fence > first_fence
+    counts = {
+        "sensor.readings": sum(isinstance(e, ReadingEvent) for e in feed_events),
+        "sensor.rejected": sum(isinstance(e, RejectedEvent) for e in feed_events),
+        "sensor.alerts": sum(isinstance(e, AlertEvent) for e in feed_events),
+    }
+    assert counts == {"sensor.readings": 3, "sensor.rejected": 1, "sensor.alerts": 2}, feed_events
+    trace_id = format(root.get_span_context().trace_id, "032x")
+
+    def ours(trace: dict[str, Any]) -> list[dict[str, Any]]:
+        return [s for s in trace["spans"] if service(trace, s) == "streamgate"]
+
+    def server(trace: dict[str, Any], method: str) -> dict[str, Any] | None:
+        return next((s for s in ours(trace) if tag(s, "rpc.method") == method), None)
+
+    def children(trace: dict[str, Any], parent: dict[str, Any] | None) -> list[dict[str, Any]]:
+        return [] if parent is None else [s for s in ours(trace) if parent_id(s) == parent["spanID"]]
+
+    def complete(trace: dict[str, Any]) -> bool:
+        return all(children(trace, server(trace, m)) for m in ("AcquireLock", "Release", "SensorFeed"))
+
+    trace = wait_for_trace(jaeger, trace_id, complete)
+    acquire = server(trace, "AcquireLock")
+    assert acquire is not None
+    # Each Redis script call of the acquire is a CLIENT span of its own (the acquire runs at
+    # least one: the attempt that queued it; the grant comes from the holder's release).
+    scripts = children(trace, acquire)
+    assert scripts and all(s["operationName"] == "EVALSHA" for s in scripts), scripts
+    assert all(tag(s, "db.system.name") == "redis" and tag(s, "span.kind") == "client" for s in scripts)
+    assert [s["operationName"] for s in children(trace, server(trace, "Release"))] == ["EVALSHA"]
+    # The wait and the hand-off are events of the acquire's SERVER span, in that order.
+    acquire_events = events(acquire)
+    assert [e["event"] for e in acquire_events] == ["lock.wait", "lock.granted"], acquire_events
+    assert acquire_events[0]["lock.name"] == name
+    assert acquire_events[1]["lock.handoff"] is True
+    assert acquire_events[1]["lock.fencing_token"] == fence
+    assert acquire_events[1]["lock.waited_ms"] > 0
+
+    # SensorFeed: one stream span under the call, carrying the counts the caller saw.
+    streams = children(trace, server(trace, "SensorFeed"))
+    assert [s["operationName"] for s in streams] == ["SensorFeed stream"], streams
+    assert {k: tag(streams[0], k) for k in counts} == counts
+    assert tag(streams[0], "sensor.configs_rejected") == 0
+    # No span per reading: the call's whole subtree is the stream span.
+    assert children(trace, streams[0]) == []
