@@ -73,7 +73,10 @@ pub fn init_with_export(
         // reads its spans' contexts through `tracing` (semconv), and a child span's parent
         // is then the enclosing exported `tracing` span.
         .with_context_activation(false)
-        .with_filter(FilterFn::new(own_telemetry));
+        // Nothing below INFO goes to this layer (its spans are INFO, its events WARN and
+        // up): with the hint, the libraries' TRACE and DEBUG call sites (h2 and hyper hit
+        // them on every frame) stop at the global level check instead of an interest lookup.
+        .with_filter(FilterFn::new(own_telemetry).with_max_level_hint(tracing::Level::INFO));
     Registry::default()
         .with(log_layer(format))
         .with(spans)
