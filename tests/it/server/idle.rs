@@ -265,7 +265,7 @@ async fn pending_tls_handshakes_count_against_the_cap() {
     assert_eq!(
         closed.into_iter().filter(|c| *c).count(),
         1,
-        "the fifth socket without a ClientHello took the slot of one of the first four"
+        "five sockets without a ClientHello at a cap of four: one of them is closed at once"
     );
 }
 

@@ -76,7 +76,7 @@ async fn a_peer_that_answers_its_pings_stays_connected() {
         let frame = conn
             .read_frame()
             .await
-            .expect("the connection of a live peer stays open");
+            .expect("the connection of a live peer stays open, and pinged every interval");
         if frame.kind == PING && frame.flags & ACK == 0 {
             pings += 1;
             conn.ack_ping(&frame).await;
