@@ -148,7 +148,8 @@ impl Policy {
 
     /// Compiles a policy from its TOML text.
     pub fn parse(text: &str, previous: Option<&Policy>) -> Result<Self, PolicyError> {
-        let file: PolicyFile = toml::from_str(text).map_err(|e| PolicyError(e.to_string()))?;
+        let file: PolicyFile =
+            toml::from_str(text).map_err(|e| PolicyError(one_line_toml_error(text, &e)))?;
         let mut principals = BTreeMap::new();
         let mut tokens = Vec::new();
         let mut seen_tokens: HashMap<[u8; 32], Arc<str>> = HashMap::new();
@@ -357,6 +358,20 @@ fn compile_services(
     ))
 }
 
+/// `line L, column C: what` for a TOML error. toml's own rendering quotes the offending line
+/// under the message over several lines, which a SIGHUP's log warning splits into lines
+/// without a level or a time, the reason (the key) on none of them.
+fn one_line_toml_error(text: &str, e: &toml::de::Error) -> String {
+    let what = e.message().trim().replace('\n', "; ");
+    let Some(start) = e.span().map(|s| s.start) else {
+        return what;
+    };
+    let before = text.get(..start).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!("line {line}, column {column}: {what}")
+}
+
 fn compile_rules(p: &PrincipalFile, at: &dyn Fn(&str) -> String) -> Result<Rules, PolicyError> {
     // Absent means every service: the contract says so, and other teams' files rely on it.
     // `parse` warns about it, and refuses a reload in which it would widen a principal.
@@ -480,6 +495,19 @@ mod tests {
         Policy::parse(text, None)
             .expect_err("the policy is refused")
             .0
+    }
+
+    #[test]
+    fn a_toml_error_is_one_line_naming_where_and_what() {
+        let e = error(&format!(
+            "[principals.a]\ntokens_sha256 = [\"{}\"]\nservices = [\"*\"]\nlock_prefix = [\"a/\"]\n",
+            sha("t")
+        ));
+        assert!(!e.contains('\n'), "{e:?}");
+        assert!(
+            e.starts_with("line 4, column 1: ") && e.contains("unknown field `lock_prefix`"),
+            "{e}"
+        );
     }
 
     #[test]

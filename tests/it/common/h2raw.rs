@@ -13,11 +13,15 @@ pub const MAX_CONCURRENT_STREAMS: u16 = 0x3;
 /// RST_STREAM error code REFUSED_STREAM (RFC 9113 §7).
 pub const REFUSED_STREAM: u32 = 0x7;
 
-const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// The client connection preface (RFC 9113 §3.4).
+pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 const HEADERS: u8 = 0x1;
 const RST_STREAM: u8 = 0x3;
 const SETTINGS: u8 = 0x4;
-const ACK: u8 = 0x1;
+/// PING (RFC 9113 §6.7).
+pub const PING: u8 = 0x6;
+/// The ACK flag of SETTINGS and PING.
+pub const ACK: u8 = 0x1;
 const END_HEADERS: u8 = 0x4;
 
 /// One frame as read off the wire.
@@ -93,6 +97,14 @@ impl RawH2 {
         write_frame(&mut self.tcp, HEADERS, END_HEADERS, id, &block)
             .await
             .expect("write HEADERS");
+    }
+
+    /// Answers the server's `ping` with a PING ACK carrying the same opaque data, as every
+    /// live peer must (RFC 9113 §6.7).
+    pub async fn ack_ping(&mut self, ping: &Frame) {
+        write_frame(&mut self.tcp, PING, ACK, 0, &ping.payload)
+            .await
+            .expect("write PING ACK");
     }
 
     /// The next frame, `None` at the end of the connection or after 10 s of silence.

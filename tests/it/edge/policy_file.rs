@@ -3,6 +3,7 @@
 //! unknown keys refused (at start, exit 2 naming the file and the key; on reload, the old
 //! policy kept), a warning for a file others may write; `fetch_hosts` entries with a port or
 //! a scheme; `fetch_methods` in any case; and refusals that log a few lines, not one each.
+//! Reloads are shown both in process and through SIGHUP to the real binary.
 
 use crate::common;
 
@@ -141,6 +142,69 @@ async fn a_reload_of_a_file_missing_services_keeps_the_old_policy_and_says_why()
         .expect("the old policy still serves its principal");
 }
 
+/// The real binary, so the reload is the one its SIGHUP handler runs.
+#[tokio::test]
+async fn sighup_swaps_in_an_edited_policy_and_keeps_it_when_the_next_edit_is_broken() {
+    let files = Files::new();
+    let prefixes =
+        |list: &str| principal(&format!("services = [\"lock\"]\nlock_prefixes = [{list}]"));
+    let path = files.write("policy.toml", &prefixes("\"app/\""));
+    let mut bin = Binary::spawn(&["--listen", "127.0.0.1:0", "--policy", &path]);
+    let addr = listening_address(&mut bin);
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect to the binary");
+    let mut c = LockServiceClient::new(channel);
+    let mut acquire = async |prefix: &str| {
+        c.acquire_lock(bearer(acquire_req(&unique(prefix), 1_000, 0), TOKEN))
+            .await
+            .map(|_| ())
+            .map_err(|e| e.code())
+    };
+    assert_eq!(acquire("app/").await, Ok(()));
+    assert_eq!(acquire("ops/").await, Err(Code::PermissionDenied));
+
+    // One edit grants ops/ and takes app/ away.
+    files.write("policy.toml", &prefixes("\"ops/\""));
+    bin.signal("HUP");
+    bin.wait_for("reloaded the policy");
+    assert_eq!(acquire("ops/").await, Ok(()), "granted by the edit");
+    assert_eq!(
+        acquire("app/").await,
+        Err(Code::PermissionDenied),
+        "taken away by the edit"
+    );
+
+    // A typo in a key: refused, and the edited policy stays in force.
+    files.write(
+        "policy.toml",
+        &principal("services = [\"lock\"]\nlock_prefix = [\"app/\"]"),
+    );
+    bin.signal("HUP");
+    let why = bin.wait_for("keeping the current policy");
+    assert!(
+        why.contains("WARN") && why.contains(&path) && why.contains("unknown field `lock_prefix`"),
+        "one log line names the file and the key: {why}"
+    );
+    assert_eq!(acquire("ops/").await, Ok(()), "the previous policy stays");
+    assert_eq!(acquire("app/").await, Err(Code::PermissionDenied));
+
+    bin.signal("TERM");
+    assert_eq!(bin.exit_code_within(Duration::from_secs(10)), Some(Some(0)));
+}
+
+/// The address from the binary's `listening on ADDR` line.
+fn listening_address(bin: &mut Binary) -> String {
+    let line = bin.wait_for("listening on ");
+    line.split("listening on ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned()
+}
+
 #[tokio::test]
 async fn fetch_hosts_entries_with_a_port_or_a_scheme_narrow_the_host() {
     let up = ok_upstream().await;
@@ -230,13 +294,7 @@ async fn three_hundred_refused_calls_log_a_line_not_three_hundred() {
         &principal("services = [\"lock\"]\nlock_prefixes = [\"app/\"]"),
     );
     let mut bin = Binary::spawn(&["--listen", "127.0.0.1:0", "--policy", &path]);
-    let line = bin.wait_for("listening on ");
-    let addr = line
-        .split("listening on ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_owned();
+    let addr = listening_address(&mut bin);
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .expect("endpoint")
         .connect()

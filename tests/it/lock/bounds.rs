@@ -1,6 +1,7 @@
 //! Bounds a caller cannot push past: names without control characters (a `\n` once forged a
 //! log line), a server-wide cap on in-process lock names, and a Redis outage that costs a
-//! few log lines and a backed-off Hold retry, not a line every 20 ms per stream.
+//! few log lines and a backed-off Hold retry, not a line every 20 ms per stream: retries come
+//! fast at first (a blip costs the lease little), then about once a second.
 
 use crate::common;
 
@@ -8,8 +9,9 @@ use std::time::Duration;
 
 use common::lock::*;
 use common::logs::Captured;
-use common::{RedisServer, TestServer};
+use common::{RedisServer, TestServer, eventually};
 use streamgate_client::proto::{ExtendRequest, ReleaseRequest, hold_event};
+use tokio::time::Instant;
 use tonic::Code;
 
 const FORGED: &str = "evil\n2026-12-03T00:00:00Z  INFO streamgate: forged line\u{1b}[2J";
@@ -145,4 +147,83 @@ async fn a_redis_outage_under_a_hold_logs_a_few_lines_and_backs_off() {
         warn.len(),
         warn.join("\n")
     );
+}
+
+/// EVALSHA calls Redis has refused so far (`rejected_calls` of `INFO commandstats`): each is
+/// one renewal attempt once the scripts are denied.
+async fn refused_scripts(mut conn: redis::aio::MultiplexedConnection) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .expect("INFO commandstats");
+    info.lines()
+        .find(|l| l.starts_with("cmdstat_evalsha:"))
+        .and_then(|l| {
+            l.split("rejected_calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_hold_whose_renewals_fail_retries_fast_at_first_then_about_once_a_second() {
+    let redis = RedisServer::start();
+    // No call-level retries: each renewal attempt of the Hold is one script sent to Redis.
+    let server =
+        TestServer::start_with_args(&["--redis-url", &redis.url(), "--redis-retries", "0"]).await;
+    let admin = redis::Client::open(redis.url())
+        .expect("redis URL")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect to redis");
+    let mut c = client_for(&server).await;
+    // Renewed from 3 s on (ttl/3); failing renewals are retried until the lease ends at 9 s.
+    let mut hold = c
+        .hold(hold_req(&unique("backoff"), 9_000, 0))
+        .await
+        .unwrap()
+        .into_inner();
+    match hold.message().await.unwrap().and_then(|e| e.event) {
+        Some(hold_event::Event::Acquired(g)) => assert!(g.acquired),
+        other => panic!("expected the grant, got {other:?}"),
+    }
+    // Redis stays up but refuses the scripts, so every attempt reaches it and is counted
+    // (with Redis down the server would not even dial it).
+    let _: () = redis::cmd("ACL")
+        .arg(&["SETUSER", "default", "-evalsha"][..])
+        .query_async(&mut admin.clone())
+        .await
+        .expect("deny EVALSHA");
+    eventually(Duration::from_secs(10), "the first renewal fails", || {
+        let admin = admin.clone();
+        async move {
+            let n = refused_scripts(admin).await;
+            if n > 0 { Ok(()) } else { Err(n) }
+        }
+    })
+    .await;
+    let failing_since = Instant::now();
+    // Pauses of 20 ms doubling: five attempts within 0.3 s of the first failure.
+    tokio::time::sleep_until(failing_since + Duration::from_millis(400)).await;
+    let early = refused_scripts(admin.clone()).await;
+    // From about 1 s past the first failure, the pause is at its 1 s ceiling.
+    tokio::time::sleep_until(failing_since + Duration::from_millis(1_400)).await;
+    let before = refused_scripts(admin.clone()).await;
+    tokio::time::sleep_until(failing_since + Duration::from_millis(3_400)).await;
+    let late = refused_scripts(admin.clone()).await - before;
+    assert!(
+        early >= 4,
+        "{early} attempts in the first 0.4 s: the first retries come fast"
+    );
+    assert!(
+        (1..=4).contains(&late),
+        "{late} attempts in 2 s, a second and more into the failure: backed off to ~1 a second, \
+         still trying (a fixed 20 ms pause would make ~100)"
+    );
+    drop(hold);
 }

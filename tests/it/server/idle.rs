@@ -3,7 +3,8 @@
 //! sends its ClientHello are all closed after `--handshake-timeout`; a connection without an
 //! open stream gets a GOAWAY and is closed after `--idle-timeout`; at `--max-connections`
 //! the connection idle longest makes room for a new one, and only busy connections get a
-//! newcomer turned away; pending TLS handshakes never hold up accepting a real caller.
+//! newcomer turned away; pending TLS handshakes never hold up accepting a real caller, hold
+//! a slot each while pending, and give it back when they time out.
 
 use crate::common;
 
@@ -11,7 +12,8 @@ use std::time::Duration;
 
 use common::TestServer;
 use common::edge::{Ca, Files};
-use common::h2raw::RawH2;
+use common::h2raw::{PREFACE, RawH2};
+use futures::future::join_all;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tonic_health::pb::HealthCheckRequest;
@@ -197,6 +199,127 @@ async fn pending_tls_handshakes_do_not_hold_up_a_real_caller() {
         .expect("a real TLS caller is answered while 300 handshakes are pending");
     answer.expect("health answers");
     drop(silent);
+}
+
+#[tokio::test]
+async fn silent_sockets_and_bare_prefaces_filling_the_cap_do_not_lock_out_a_real_caller() {
+    // Silent sockets at the cap once locked every caller out for good; the same at a small
+    // scale. The handshake timeout is out of reach, so only closing a connection that never
+    // sent a request can let the caller in.
+    const CAP: usize = 8;
+    const PREFACES: usize = 4;
+    let cap = CAP.to_string();
+    let server =
+        TestServer::start_with_args(&["--max-connections", &cap, "--handshake-timeout", "120s"])
+            .await;
+    let mut peers = Vec::new();
+    for _ in 0..CAP {
+        peers.push(TcpStream::connect(server.addr).await.expect("connect"));
+    }
+    for _ in 0..PREFACES {
+        let mut tcp = TcpStream::connect(server.addr).await.expect("connect");
+        tcp.write_all(PREFACE).await.expect("send the preface");
+        peers.push(tcp);
+    }
+    let channel = tokio::time::timeout(Duration::from_secs(10), server.channel())
+        .await
+        .expect("a real caller connects while silent peers hold every slot");
+    let answer = tokio::time::timeout(
+        Duration::from_secs(10),
+        HealthClient::new(channel.clone()).check(HealthCheckRequest::default()),
+    )
+    .await
+    .expect("a real caller is answered while silent peers hold every slot");
+    answer.expect("health answers");
+    // The caller's connection (still open) holds a slot, so at most CAP - 1 peers keep one.
+    let closed = join_all(
+        peers
+            .iter_mut()
+            .map(|p| closed_within(p, Duration::from_secs(2))),
+    )
+    .await;
+    let closed = closed.into_iter().filter(|c| *c).count();
+    let at_least = CAP + PREFACES - (CAP - 1);
+    assert!(
+        closed >= at_least,
+        "{closed} of {} silent peers closed, not {at_least}: each newcomer past the cap took \
+         the slot of one",
+        CAP + PREFACES
+    );
+    drop(channel);
+}
+
+#[tokio::test]
+async fn pending_tls_handshakes_count_against_the_cap() {
+    // Out of reach: only the cap can close one of them.
+    let (server, _files, _ca) =
+        tls_server(&["--max-connections", "4", "--handshake-timeout", "120s"]).await;
+    let mut silent = Vec::new();
+    for _ in 0..5 {
+        silent.push(TcpStream::connect(server.addr).await.expect("connect"));
+    }
+    let closed = join_all(
+        silent
+            .iter_mut()
+            .map(|s| closed_within(s, Duration::from_secs(3))),
+    )
+    .await;
+    assert_eq!(
+        closed.into_iter().filter(|c| *c).count(),
+        1,
+        "five sockets without a ClientHello at a cap of four: one of them is closed at once"
+    );
+}
+
+#[tokio::test]
+async fn slots_of_timed_out_tls_handshakes_come_back_for_real_callers() {
+    let (server, _files, ca) =
+        tls_server(&["--max-connections", "4", "--handshake-timeout", "2s"]).await;
+    let mut silent = Vec::new();
+    for _ in 0..4 {
+        silent.push(TcpStream::connect(server.addr).await.expect("connect"));
+    }
+    let closed = join_all(
+        silent
+            .iter_mut()
+            .map(|s| closed_within(s, Duration::from_secs(15))),
+    )
+    .await;
+    assert!(
+        closed.iter().all(|c| *c),
+        "every socket without a ClientHello is closed after the handshake timeout: {closed:?}"
+    );
+    // Busy callers, so none of them can be evicted: they get in only if every slot is back.
+    let mut busy = Vec::new();
+    for i in 0..4 {
+        let channel = server
+            .tls_channel(&ca.pem, None)
+            .await
+            .unwrap_or_else(|e| panic!("caller {i} connects: {e:?}"));
+        let mut watch = HealthClient::new(channel.clone())
+            .watch(HealthCheckRequest::default())
+            .await
+            .unwrap_or_else(|e| panic!("caller {i} is served: {e:?}"))
+            .into_inner();
+        watch
+            .message()
+            .await
+            .expect("the Watch stream")
+            .expect("a first status");
+        busy.push((channel, watch));
+    }
+    // The slots came back once each, not more: the cap still turns away a fifth.
+    let fifth = async {
+        let channel = server.tls_channel(&ca.pem, None).await.ok()?;
+        HealthClient::new(channel)
+            .check(HealthCheckRequest::default())
+            .await
+            .ok()
+    };
+    assert!(
+        fifth.await.is_none(),
+        "with four busy connections at a cap of four, a fifth caller is turned away"
+    );
 }
 
 /// A connection that has served one request and has no open stream.

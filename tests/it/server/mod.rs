@@ -4,6 +4,7 @@ mod binary;
 mod descriptors;
 mod health_command;
 mod idle;
+mod keepalive;
 mod limits;
 mod load;
 mod memory;

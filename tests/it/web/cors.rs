@@ -1,6 +1,7 @@
 //! CORS for gRPC-Web, over the wire: off by default; a listed origin gets its preflight
 //! answered and its calls' gRPC status exposed; an origin not listed gets no CORS header, so
-//! a browser never sends its call. (The browser side of this is in the TypeScript client's
+//! a browser never sends its call; Private Network Access is granted to a listed origin only,
+//! never to `*`. (The browser side of this is in the TypeScript client's
 //! Chromium tests.)
 
 use crate::common;
@@ -22,9 +23,31 @@ fn http1_client() -> reqwest::Client {
 
 /// The preflight a browser sends before a gRPC-Web call from `origin`.
 async fn preflight(server: &TestServer, origin: &str) -> reqwest::Response {
-    http1_client()
-        .request(reqwest::Method::OPTIONS, format!("{}{FETCH}", server.url()))
-        .header("origin", origin)
+    preflight_with(server, origin, &[]).await
+}
+
+/// The preflight Chromium sends from a public page to a server on a private or loopback
+/// address (Private Network Access).
+async fn private_network_preflight(server: &TestServer, origin: &str) -> reqwest::Response {
+    preflight_with(
+        server,
+        origin,
+        &[("access-control-request-private-network", "true")],
+    )
+    .await
+}
+
+async fn preflight_with(
+    server: &TestServer,
+    origin: &str,
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut req =
+        http1_client().request(reqwest::Method::OPTIONS, format!("{}{FETCH}", server.url()));
+    for (name, value) in extra {
+        req = req.header(*name, *value);
+    }
+    req.header("origin", origin)
         .header("access-control-request-method", "POST")
         .header(
             "access-control-request-headers",
@@ -138,4 +161,42 @@ async fn the_wildcard_allows_any_origin() {
     let res = preflight(&server, "http://localhost:3000").await;
     assert_eq!(res.status().as_u16(), 204);
     assert_eq!(header(&res, "access-control-allow-origin"), "*");
+}
+
+#[tokio::test]
+async fn the_wildcard_never_grants_private_network_access() {
+    let server = TestServer::start_with_args(&["--cors-allow-origin", "*"]).await;
+    let res = private_network_preflight(&server, "https://public.example").await;
+    // The preflight itself is answered (the wildcard allows the origin) ...
+    assert_eq!(res.status().as_u16(), 204);
+    assert_eq!(header(&res, "access-control-allow-origin"), "*");
+    // ... but not the step onto the private network: `*` would invite every public page.
+    assert!(
+        res.headers()
+            .get("access-control-allow-private-network")
+            .is_none(),
+        "{:?}",
+        res.headers()
+    );
+}
+
+#[tokio::test]
+async fn only_a_listed_origin_is_granted_private_network_access() {
+    let server = TestServer::start_with_args(&["--cors-allow-origin", PAGE_ORIGIN]).await;
+    let res = private_network_preflight(&server, PAGE_ORIGIN).await;
+    assert_eq!(res.status().as_u16(), 204);
+    assert_eq!(header(&res, "access-control-allow-private-network"), "true");
+    // Granted only when the browser asks for it.
+    let plain = preflight(&server, PAGE_ORIGIN).await;
+    assert!(
+        plain
+            .headers()
+            .get("access-control-allow-private-network")
+            .is_none(),
+        "{:?}",
+        plain.headers()
+    );
+    let other = private_network_preflight(&server, "https://public.example").await;
+    assert_eq!(other.status().as_u16(), 403);
+    assert!(cors_headers(&other).is_empty(), "{:?}", other.headers());
 }
