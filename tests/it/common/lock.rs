@@ -36,6 +36,12 @@ impl LockEnv {
     /// Starts a server on `backend`. The Redis backend's fallback re-check is set to 20 s so
     /// that a test seeing a wake-up within a second has seen a notification, not a poll.
     pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, &["--lock-recheck", "20s"]).await
+    }
+
+    /// Starts a server on `backend`, with `redis_args` after `--redis-url` on the Redis
+    /// backends (the in-process one has no re-check or waiter lease to set).
+    pub async fn start_with(backend: Backend, redis_args: &[&str]) -> Self {
         match backend {
             Backend::Memory => Self {
                 server: TestServer::start().await,
@@ -45,9 +51,7 @@ impl LockEnv {
             Backend::Redis => {
                 let redis = RedisServer::start();
                 let url = redis.url();
-                let server =
-                    TestServer::start_with_args(&["--redis-url", &url, "--lock-recheck", "20s"])
-                        .await;
+                let server = TestServer::start_with_args(&with_url(&url, redis_args)).await;
                 Self {
                     server,
                     redis: Some(redis),
@@ -57,9 +61,7 @@ impl LockEnv {
             Backend::Cluster => {
                 let cluster = RedisCluster::start();
                 let url = cluster.url();
-                let server =
-                    TestServer::start_with_args(&["--redis-url", &url, "--lock-recheck", "20s"])
-                        .await;
+                let server = TestServer::start_with_args(&with_url(&url, redis_args)).await;
                 Self {
                     server,
                     redis: None,
@@ -118,6 +120,13 @@ impl LockEnv {
     pub async fn client(&self) -> LockServiceClient<Channel> {
         client_for(&self.server).await
     }
+}
+
+/// `--redis-url URL` followed by `args`.
+fn with_url<'a>(url: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec!["--redis-url", url];
+    all.extend_from_slice(args);
+    all
 }
 
 /// Waits (at most 10 s) until at least `n` callers queue on `name` in `redis`.

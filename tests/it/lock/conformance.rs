@@ -17,6 +17,7 @@ mod cases {
 
     // Semaphores and read-write locks: the same suite, cases in their own file.
     pub use crate::lock::permits::*;
+    pub use crate::lock::permits_lease::*;
 
     pub async fn a_free_lock_is_granted_and_a_held_one_denied(env: &LockEnv) {
         let mut c = env.client().await;
@@ -481,4 +482,6 @@ every_backend!(
     cancelled_and_timed_out_permit_waiters_leak_nothing,
     a_held_read_share_is_renewed_while_open_and_released_on_disconnect,
     bad_kind_fields_are_invalid_argument_naming_the_field,
+    extend_prolongs_exactly_that_semaphore_grant_and_a_dead_one_is_refused_as_a_mutexs,
+    extend_prolongs_exactly_that_read_or_write_grant_and_a_dead_one_is_refused_as_a_mutexs,
 );

@@ -4,7 +4,9 @@
 mod bounds;
 mod cluster;
 mod conformance;
+mod long_waits;
 mod permits;
+mod permits_lease;
 mod redis;
 mod safety;
 mod safety_failover;
