@@ -8,6 +8,7 @@ mod long_waits;
 mod permits;
 mod permits_lease;
 mod redis;
+mod redis_permits;
 mod safety;
 mod safety_failover;
 mod sentinel;
