@@ -11,4 +11,5 @@ mod redis;
 mod redis_permits;
 mod safety;
 mod safety_failover;
+mod safety_workers;
 mod sentinel;
