@@ -8,7 +8,7 @@ use streamgate_client::proto::{
 };
 use tonic::transport::Channel;
 
-use super::redis_topology::RedisCluster;
+use super::redis_topology::{RedisCluster, RedisSentinels};
 use super::{RedisServer, TestServer};
 
 /// Which lock backend a server uses.
@@ -20,6 +20,9 @@ pub enum Backend {
     Redis,
     /// A three-master Redis Cluster spawned for the test.
     Cluster,
+    /// A primary, its replica and three sentinels spawned for the test, named by
+    /// `redis+sentinel://`.
+    Sentinel,
 }
 
 /// A streamgate server on one backend (and the redis-server behind it, if any).
@@ -30,6 +33,8 @@ pub struct LockEnv {
     pub redis: Option<RedisServer>,
     /// The Redis Cluster behind it (cluster backend only).
     pub cluster: Option<RedisCluster>,
+    /// The Sentinel-managed Redis behind it (Sentinel backend only).
+    pub sentinels: Option<RedisSentinels>,
 }
 
 impl LockEnv {
@@ -47,6 +52,7 @@ impl LockEnv {
                 server: TestServer::start().await,
                 redis: None,
                 cluster: None,
+                sentinels: None,
             },
             Backend::Redis => {
                 let redis = RedisServer::start();
@@ -56,6 +62,7 @@ impl LockEnv {
                     server,
                     redis: Some(redis),
                     cluster: None,
+                    sentinels: None,
                 }
             }
             Backend::Cluster => {
@@ -66,6 +73,19 @@ impl LockEnv {
                     server,
                     redis: None,
                     cluster: Some(cluster),
+                    sentinels: None,
+                }
+            }
+            Backend::Sentinel => {
+                // The set starts blocking (it waits for replication and the sentinels).
+                let set = tokio::task::block_in_place(RedisSentinels::start);
+                let url = set.url();
+                let server = TestServer::start_with_args(&with_url(&url, redis_args)).await;
+                Self {
+                    server,
+                    redis: None,
+                    cluster: None,
+                    sentinels: Some(set),
                 }
             }
         }
@@ -101,8 +121,13 @@ impl LockEnv {
     }
 
     async fn wait_for_key(&self, name: &str, suffix: &str, n: usize, done: impl Fn(usize) -> bool) {
+        if let Some(set) = &self.sentinels {
+            // No failover here: the primary the set started with holds the keys.
+            let url = format!("redis://127.0.0.1:{}/", set.primary.port);
+            return watch_queue(&url, name, suffix, n, done).await;
+        }
         match (&self.redis, &self.cluster) {
-            (Some(redis), _) => watch_queue(redis, name, suffix, n, done).await,
+            (Some(redis), _) => watch_queue(&redis.url(), name, suffix, n, done).await,
             (None, Some(cluster)) => {
                 let what = format!("the queue of {name} reaches {n}");
                 let done = &done;
@@ -131,19 +156,13 @@ fn with_url<'a>(url: &'a str, args: &[&'a str]) -> Vec<&'a str> {
 
 /// Waits (at most 10 s) until at least `n` callers queue on `name` in `redis`.
 pub async fn wait_for_queued(redis: &RedisServer, name: &str, n: usize) {
-    watch_queue(redis, name, "queue", n, |queued| queued >= n).await;
+    watch_queue(&redis.url(), name, "queue", n, |queued| queued >= n).await;
 }
 
-/// Polls the length of `name`'s queue (the key ending `suffix`) in `redis` until `done`
-/// holds (at most 10 s).
-async fn watch_queue(
-    redis: &RedisServer,
-    name: &str,
-    suffix: &str,
-    n: usize,
-    done: impl Fn(usize) -> bool,
-) {
-    let client = redis::Client::open(redis.url()).expect("redis url");
+/// Polls the length of `name`'s queue (the key ending `suffix`) in the Redis at `url` until
+/// `done` holds (at most 10 s).
+async fn watch_queue(url: &str, name: &str, suffix: &str, n: usize, done: impl Fn(usize) -> bool) {
+    let client = redis::Client::open(url).expect("redis url");
     let conn = client
         .get_multiplexed_async_connection()
         .await

@@ -1,7 +1,8 @@
 //! One conformance suite for LockService, run against every backend: the in-process one,
-//! Redis (a real redis-server per test) and Redis Cluster (three real masters). Every case is
-//! a plain async fn over a `LockEnv`; the macro at the bottom instantiates each for the
-//! in-process and single-Redis backends, and one test runs them all on one cluster.
+//! Redis (a real redis-server per test), Redis Cluster (three real masters) and Redis behind
+//! Sentinel (a primary, a replica, three sentinels). Every case is a plain async fn over a
+//! `LockEnv`; the macro at the bottom instantiates each for the in-process and single-Redis
+//! backends, and one test each runs them all on one cluster and on one Sentinel set.
 
 use crate::common;
 
@@ -445,6 +446,21 @@ macro_rules! on_one_cluster {
     };
 }
 
+/// Behind Sentinel every case runs in turn on one set (a primary, a replica and three
+/// sentinels), in one test, for the same reason.
+macro_rules! on_one_sentinel_set {
+    ($($case:ident),* $(,)?) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn every_case_holds_behind_redis_sentinel() {
+            let env = LockEnv::start(Backend::Sentinel).await;
+            $(
+                eprintln!("sentinel case: {}", stringify!($case));
+                cases::$case(&env).await;
+            )*
+        }
+    };
+}
+
 macro_rules! every_backend {
     ($($case:ident),* $(,)?) => {
         conformance!(memory, Backend::Memory, [$($case),*]);
@@ -452,6 +468,10 @@ macro_rules! every_backend {
         mod cluster {
             use super::*;
             on_one_cluster!($($case),*);
+        }
+        mod sentinel {
+            use super::*;
+            on_one_sentinel_set!($($case),*);
         }
     };
 }
