@@ -1,6 +1,7 @@
 //! A safety checker for semaphore and read-write histories recorded by concurrent clients,
 //! its own tests, and runs of it against two servers sharing one Redis, with a Redis restart
-//! in the middle (`safety_failover.rs`: the same with a Sentinel failover).
+//! in the middle (`safety_failover.rs`: the same with a Sentinel failover), and against one
+//! in-process server.
 //!
 //! The recorded clients release most grants, let some lapse (they renew once, then stop and
 //! never release) and crash while holding others (a Hold whose stream and connection are
@@ -328,6 +329,44 @@ async fn a_semaphore_history_across_two_servers_and_a_redis_restart_is_safe() {
 async fn a_read_write_history_across_two_servers_and_a_redis_restart_is_safe() {
     let history = record(Model::ReadWrite, Duration::from_secs(4)).await;
     eprintln!("read-write history: {} grants checked", history.len());
+    assert!(history.iter().any(|o| o.writer) && history.iter().any(|o| !o.writer));
+    assert_every_ending(&history);
+    assert_eq!(check(Model::ReadWrite, &history), Ok(()));
+}
+
+/// Workers on one in-process server (its locks are its own) take `model`-shaped grants for
+/// `run`, with no disruption: the lapses and crashes alone.
+async fn record_in_process(model: Model, run: Duration) -> Vec<Observed> {
+    let servers = [TestServer::start().await];
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers = start_workers(model, &servers, stop.clone()).await;
+    tokio::time::sleep(run).await;
+    finish(&stop, workers).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_semaphore_history_on_the_in_process_backend_is_safe() {
+    let history = record_in_process(Model::Semaphore(2), Duration::from_secs(3)).await;
+    eprintln!(
+        "in-process semaphore history: {} grants checked",
+        history.len()
+    );
+    assert!(
+        history.len() >= 20,
+        "only {} grants recorded",
+        history.len()
+    );
+    assert_every_ending(&history);
+    assert_eq!(check(Model::Semaphore(2), &history), Ok(()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_write_history_on_the_in_process_backend_is_safe() {
+    let history = record_in_process(Model::ReadWrite, Duration::from_secs(3)).await;
+    eprintln!(
+        "in-process read-write history: {} grants checked",
+        history.len()
+    );
     assert!(history.iter().any(|o| o.writer) && history.iter().any(|o| !o.writer));
     assert_every_ending(&history);
     assert_eq!(check(Model::ReadWrite, &history), Ok(()));
