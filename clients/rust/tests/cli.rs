@@ -163,6 +163,174 @@ async fn lock_of_a_missing_command_exits_127_and_releases() {
 }
 
 #[tokio::test]
+async fn lock_with_permits_takes_that_many_of_the_limit() {
+    let server = ServerProcess::start(&[]);
+    let cli_path = env!("CARGO_BIN_EXE_streamgate-cli");
+    // Inside a grant of two permits of three, another two are not free and one is.
+    let inner = format!(
+        "{cli_path} --server {url} lock pool --limit 3 --permits 2 -- true; echo two=$?; \
+         {cli_path} --server {url} lock pool --limit 3 -- true; echo one=$?",
+        url = server.url
+    );
+    let args = [
+        "lock",
+        "pool",
+        "--limit",
+        "3",
+        "--permits",
+        "2",
+        "--",
+        "sh",
+        "-c",
+        &inner,
+    ];
+    let run = run_cli(&server.url, &args).await;
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(
+        run.stdout.split_whitespace().collect::<Vec<_>>(),
+        ["two=75", "one=0"],
+        "stderr: {}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
+async fn lock_with_read_shares_with_readers_and_with_write_is_alone() {
+    let server = ServerProcess::start(&[]);
+    let cli_path = env!("CARGO_BIN_EXE_streamgate-cli");
+    // Each command tries, without waiting, a read share and the write side of its own lock.
+    let inner = format!(
+        "{cli_path} --server {url} lock doc --read -- true; echo read=$?; \
+         {cli_path} --server {url} lock doc --write -- true; echo write=$?",
+        url = server.url
+    );
+    for (side, expected) in [
+        ("--read", ["read=0", "write=75"]),
+        ("--write", ["read=75", "write=75"]),
+    ] {
+        let run = run_cli(
+            &server.url,
+            &["lock", "doc", side, "--", "sh", "-c", &inner],
+        )
+        .await;
+        assert_eq!(run.code, Some(0), "{side}: stderr: {}", run.stderr);
+        assert_eq!(
+            run.stdout.split_whitespace().collect::<Vec<_>>(),
+            expected,
+            "inside {side}; stderr: {}",
+            run.stderr
+        );
+    }
+}
+
+/// A CLI holding a read share of `doc` whose command prints its fencing token and then runs
+/// until its stdin closes; returns the process and its token, read once it holds the share.
+async fn reader_holding_doc(url: &str) -> (tokio::process::Child, u64) {
+    let mut child = cli(
+        url,
+        &[
+            "lock",
+            "doc",
+            "--read",
+            "--",
+            "sh",
+            "-c",
+            "echo $STREAMGATE_FENCING_TOKEN; cat > /dev/null",
+        ],
+    )
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .expect("spawn the cli");
+    let stdout = child.stdout.take().expect("piped");
+    let line = tokio::time::timeout(
+        Duration::from_secs(30),
+        BufReader::new(stdout).lines().next_line(),
+    )
+    .await
+    .expect("the reader holds within 30 s")
+    .expect("read stdout")
+    .expect("the command printed its token");
+    (child, line.trim().parse().expect("a fencing token"))
+}
+
+/// Closes `reader`'s stdin, which ends its command, and waits for the CLI to exit.
+async fn end_reader(mut reader: tokio::process::Child) {
+    drop(reader.stdin.take());
+    let status = tokio::time::timeout(Duration::from_secs(30), reader.wait())
+        .await
+        .expect("the reader exits within 30 s of its command ending")
+        .expect("wait");
+    assert_eq!(status.code(), Some(0));
+}
+
+#[tokio::test]
+async fn lock_with_write_and_wait_holds_once_both_readers_end_with_a_higher_token() {
+    let server = ServerProcess::start(&[]);
+    let (first, first_token) = reader_holding_doc(&server.url).await;
+    // The first reader's command still runs: both hold a share at once.
+    let (second, second_token) = reader_holding_doc(&server.url).await;
+    assert!(second_token > first_token);
+
+    let mut writer = cli(
+        &server.url,
+        &[
+            "lock",
+            "doc",
+            "--write",
+            "--wait",
+            "30s",
+            "--",
+            "sh",
+            "-c",
+            "echo $STREAMGATE_FENCING_TOKEN",
+        ],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .expect("spawn the cli");
+    let mut lines = BufReader::new(writer.stdout.take().expect("piped")).lines();
+    // While either reader holds, the writer's command must not run.
+    let quiet = Duration::from_millis(500);
+    assert!(
+        tokio::time::timeout(quiet, lines.next_line())
+            .await
+            .is_err(),
+        "the writer ran beside two readers"
+    );
+    end_reader(first).await;
+    assert!(
+        tokio::time::timeout(quiet, lines.next_line())
+            .await
+            .is_err(),
+        "the writer ran beside the second reader"
+    );
+    end_reader(second).await;
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("the writer holds within 30 s of the readers ending")
+        .expect("read stdout")
+        .expect("the writer's command printed its token");
+    let token: u64 = line.trim().parse().expect("a fencing token");
+    assert!(
+        token > second_token,
+        "the writer's token {token} is above the readers' {first_token} and {second_token}"
+    );
+    let output = tokio::time::timeout(Duration::from_secs(30), writer.wait_with_output())
+        .await
+        .expect("the writer exits within 30 s")
+        .expect("wait");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test]
 async fn pages_prints_every_item_one_per_line() {
     let server = ServerProcess::start(&[]);
     let upstream = Upstream::start(collection_router(25)).await;

@@ -8,7 +8,7 @@ use streamgate_client::proto::{
 };
 use tonic::transport::Channel;
 
-use super::redis_topology::RedisCluster;
+use super::redis_topology::{RedisCluster, RedisSentinels};
 use super::{RedisServer, TestServer};
 
 /// Which lock backend a server uses.
@@ -20,6 +20,9 @@ pub enum Backend {
     Redis,
     /// A three-master Redis Cluster spawned for the test.
     Cluster,
+    /// A primary, its replica and three sentinels spawned for the test, named by
+    /// `redis+sentinel://`.
+    Sentinel,
 }
 
 /// A streamgate server on one backend (and the redis-server behind it, if any).
@@ -30,40 +33,59 @@ pub struct LockEnv {
     pub redis: Option<RedisServer>,
     /// The Redis Cluster behind it (cluster backend only).
     pub cluster: Option<RedisCluster>,
+    /// The Sentinel-managed Redis behind it (Sentinel backend only).
+    pub sentinels: Option<RedisSentinels>,
 }
 
 impl LockEnv {
     /// Starts a server on `backend`. The Redis backend's fallback re-check is set to 20 s so
     /// that a test seeing a wake-up within a second has seen a notification, not a poll.
     pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, &["--lock-recheck", "20s"]).await
+    }
+
+    /// Starts a server on `backend`, with `redis_args` after `--redis-url` on the Redis
+    /// backends (the in-process one has no re-check or waiter lease to set).
+    pub async fn start_with(backend: Backend, redis_args: &[&str]) -> Self {
         match backend {
             Backend::Memory => Self {
                 server: TestServer::start().await,
                 redis: None,
                 cluster: None,
+                sentinels: None,
             },
             Backend::Redis => {
                 let redis = RedisServer::start();
                 let url = redis.url();
-                let server =
-                    TestServer::start_with_args(&["--redis-url", &url, "--lock-recheck", "20s"])
-                        .await;
+                let server = TestServer::start_with_args(&with_url(&url, redis_args)).await;
                 Self {
                     server,
                     redis: Some(redis),
                     cluster: None,
+                    sentinels: None,
                 }
             }
             Backend::Cluster => {
                 let cluster = RedisCluster::start();
                 let url = cluster.url();
-                let server =
-                    TestServer::start_with_args(&["--redis-url", &url, "--lock-recheck", "20s"])
-                        .await;
+                let server = TestServer::start_with_args(&with_url(&url, redis_args)).await;
                 Self {
                     server,
                     redis: None,
                     cluster: Some(cluster),
+                    sentinels: None,
+                }
+            }
+            Backend::Sentinel => {
+                // The set starts blocking (it waits for replication and the sentinels).
+                let set = tokio::task::block_in_place(RedisSentinels::start);
+                let url = set.url();
+                let server = TestServer::start_with_args(&with_url(&url, redis_args)).await;
+                Self {
+                    server,
+                    redis: None,
+                    cluster: None,
+                    sentinels: Some(set),
                 }
             }
         }
@@ -99,8 +121,13 @@ impl LockEnv {
     }
 
     async fn wait_for_key(&self, name: &str, suffix: &str, n: usize, done: impl Fn(usize) -> bool) {
+        if let Some(set) = &self.sentinels {
+            // No failover here: the primary the set started with holds the keys.
+            let url = format!("redis://127.0.0.1:{}/", set.primary.port);
+            return watch_queue(&url, name, suffix, n, done).await;
+        }
         match (&self.redis, &self.cluster) {
-            (Some(redis), _) => watch_queue(redis, name, suffix, n, done).await,
+            (Some(redis), _) => watch_queue(&redis.url(), name, suffix, n, done).await,
             (None, Some(cluster)) => {
                 let what = format!("the queue of {name} reaches {n}");
                 let done = &done;
@@ -120,21 +147,22 @@ impl LockEnv {
     }
 }
 
-/// Waits (at most 10 s) until at least `n` callers queue on `name` in `redis`.
-pub async fn wait_for_queued(redis: &RedisServer, name: &str, n: usize) {
-    watch_queue(redis, name, "queue", n, |queued| queued >= n).await;
+/// `--redis-url URL` followed by `args`.
+fn with_url<'a>(url: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec!["--redis-url", url];
+    all.extend_from_slice(args);
+    all
 }
 
-/// Polls the length of `name`'s queue (the key ending `suffix`) in `redis` until `done`
-/// holds (at most 10 s).
-async fn watch_queue(
-    redis: &RedisServer,
-    name: &str,
-    suffix: &str,
-    n: usize,
-    done: impl Fn(usize) -> bool,
-) {
-    let client = redis::Client::open(redis.url()).expect("redis url");
+/// Waits (at most 10 s) until at least `n` callers queue on `name` in `redis`.
+pub async fn wait_for_queued(redis: &RedisServer, name: &str, n: usize) {
+    watch_queue(&redis.url(), name, "queue", n, |queued| queued >= n).await;
+}
+
+/// Polls the length of `name`'s queue (the key ending `suffix`) in the Redis at `url` until
+/// `done` holds (at most 10 s).
+async fn watch_queue(url: &str, name: &str, suffix: &str, n: usize, done: impl Fn(usize) -> bool) {
+    let client = redis::Client::open(url).expect("redis url");
     let conn = client
         .get_multiplexed_async_connection()
         .await

@@ -1,7 +1,8 @@
 //! One conformance suite for LockService, run against every backend: the in-process one,
-//! Redis (a real redis-server per test) and Redis Cluster (three real masters). Every case is
-//! a plain async fn over a `LockEnv`; the macro at the bottom instantiates each for the
-//! in-process and single-Redis backends, and one test runs them all on one cluster.
+//! Redis (a real redis-server per test), Redis Cluster (three real masters) and Redis behind
+//! Sentinel (a primary, a replica, three sentinels). Every case is a plain async fn over a
+//! `LockEnv`; the macro at the bottom instantiates each for the in-process and single-Redis
+//! backends, and one test each runs them all on one cluster and on one Sentinel set.
 
 use crate::common;
 
@@ -17,6 +18,7 @@ mod cases {
 
     // Semaphores and read-write locks: the same suite, cases in their own file.
     pub use crate::lock::permits::*;
+    pub use crate::lock::permits_lease::*;
 
     pub async fn a_free_lock_is_granted_and_a_held_one_denied(env: &LockEnv) {
         let mut c = env.client().await;
@@ -444,6 +446,21 @@ macro_rules! on_one_cluster {
     };
 }
 
+/// Behind Sentinel every case runs in turn on one set (a primary, a replica and three
+/// sentinels), in one test, for the same reason.
+macro_rules! on_one_sentinel_set {
+    ($($case:ident),* $(,)?) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn every_case_holds_behind_redis_sentinel() {
+            let env = LockEnv::start(Backend::Sentinel).await;
+            $(
+                eprintln!("sentinel case: {}", stringify!($case));
+                cases::$case(&env).await;
+            )*
+        }
+    };
+}
+
 macro_rules! every_backend {
     ($($case:ident),* $(,)?) => {
         conformance!(memory, Backend::Memory, [$($case),*]);
@@ -451,6 +468,10 @@ macro_rules! every_backend {
         mod cluster {
             use super::*;
             on_one_cluster!($($case),*);
+        }
+        mod sentinel {
+            use super::*;
+            on_one_sentinel_set!($($case),*);
         }
     };
 }
@@ -481,4 +502,6 @@ every_backend!(
     cancelled_and_timed_out_permit_waiters_leak_nothing,
     a_held_read_share_is_renewed_while_open_and_released_on_disconnect,
     bad_kind_fields_are_invalid_argument_naming_the_field,
+    extend_prolongs_exactly_that_semaphore_grant_and_a_dead_one_is_refused_as_a_mutexs,
+    extend_prolongs_exactly_that_read_or_write_grant_and_a_dead_one_is_refused_as_a_mutexs,
 );

@@ -4,8 +4,12 @@
 mod bounds;
 mod cluster;
 mod conformance;
+mod long_waits;
 mod permits;
+mod permits_lease;
 mod redis;
+mod redis_permits;
 mod safety;
 mod safety_failover;
+mod safety_workers;
 mod sentinel;

@@ -213,7 +213,7 @@ async fn a_hold_ends_with_unavailable_when_its_server_stops_and_the_lock_is_rele
 }
 
 /// Lua scripts Redis has run so far (EVALSHA, plus EVAL for a first load).
-async fn scripts_run(conn: &mut redis::aio::MultiplexedConnection) -> u64 {
+pub(super) async fn scripts_run(conn: &mut redis::aio::MultiplexedConnection) -> u64 {
     let info: String = redis::cmd("INFO")
         .arg("commandstats")
         .query_async(conn)
@@ -373,7 +373,7 @@ async fn the_next_head_learns_the_new_lease_from_the_hand_off_and_takes_over_whe
 }
 
 /// Keys in `redis` (DBSIZE).
-async fn keys_in(conn: &mut redis::aio::MultiplexedConnection) -> u64 {
+pub(super) async fn keys_in(conn: &mut redis::aio::MultiplexedConnection) -> u64 {
     redis::cmd("DBSIZE").query_async(conn).await.unwrap()
 }
 

@@ -1,22 +1,29 @@
 //! A safety checker for semaphore and read-write histories recorded by concurrent clients,
 //! its own tests, and runs of it against two servers sharing one Redis, with a Redis restart
-//! in the middle (`safety_failover.rs`: the same with a Sentinel failover).
+//! in the middle (`safety_failover.rs`: the same with a Sentinel failover), and against one
+//! in-process server.
+//!
+//! The recorded clients release most grants, let some lapse (they renew once, then stop and
+//! never release) and crash while holding others (a Hold whose stream and connection are
+//! dropped, which the server must release for them).
 //!
 //! The checker judges only what a client can know for certain: a grant is held at least from
-//! the moment its answer arrived until the earlier of its Release being sent and its lease
-//! running out (counted from when the request was sent, the earliest the server could have
-//! started it). Overlaps of those certain intervals beyond the model are violations, and so is
-//! a fence that is not above that of a grant completed before this one was asked for.
+//! the moment its answer arrived until the earlier of its holder letting it go (its Release
+//! sent, its connection dropped) and the earliest its lease can end. That is counted from when
+//! the request was sent (the earliest the server could have started the lease), or from when
+//! the last Extend that renewed it was sent (an Extend replaces the lease with one of its own
+//! ttl). Overlaps of those certain intervals beyond the model are violations, and so is a fence
+//! that is not above that of a grant completed before this one was asked for.
 
 use crate::common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use common::lock::*;
 use common::{RedisServer, TestServer};
-use streamgate_client::proto::LockMode;
+
+use super::safety_workers::{assert_every_ending, cut_off, finish, start_workers};
 
 /// One grant as its client saw it.
 #[derive(Clone, Debug)]
@@ -25,21 +32,41 @@ pub struct Observed {
     pub asked: Instant,
     /// When its grant arrived.
     pub got: Instant,
-    /// When its Release was sent (or the instant the grant is known gone, e.g. Redis lost it).
-    pub released: Instant,
+    /// When its holder let it go (its Release sent, its connection dropped), or the instant
+    /// it is known gone (Redis lost it); `None` when neither: its lease ran out.
+    pub released: Option<Instant>,
     /// Its lease.
     pub ttl: Duration,
+    /// The last Extend that renewed it: when that was sent, and its ttl.
+    pub renewed: Option<(Instant, Duration)>,
     /// Its fencing token.
     pub fence: u64,
     /// Whether it was a read-write lock's writer.
     pub writer: bool,
+    /// How its holder ended it.
+    pub ending: Ending,
+}
+
+/// How a recorded grant's holder ended it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// It sent Release.
+    Released,
+    /// It stopped renewing and let the lease run out.
+    Lapsed,
+    /// It went away holding it: a Hold whose stream and connection were dropped.
+    Crashed,
 }
 
 impl Observed {
     /// The interval the grant was certainly held; empty when it may have lapsed before it
     /// arrived.
     fn certain(&self) -> Option<(Instant, Instant)> {
-        let end = self.released.min(self.asked + self.ttl);
+        let lease_end = match self.renewed {
+            Some((sent, ttl)) => sent + ttl,
+            None => self.asked + self.ttl,
+        };
+        let end = self.released.map_or(lease_end, |r| r.min(lease_end));
         (self.got < end).then_some((self.got, end))
     }
 }
@@ -120,10 +147,22 @@ mod checker {
         Observed {
             asked: at(base, from.saturating_sub(1)),
             got: at(base, from),
-            released: at(base, to),
+            released: Some(at(base, to)),
             ttl: Duration::from_secs(60),
+            renewed: None,
             fence,
             writer,
+            ending: Ending::Released,
+        }
+    }
+
+    /// A grant asked for at `from` - 1 with a lease of `ttl` ms, never released.
+    fn lapsed(base: Instant, from: u64, ttl: u64, fence: u64) -> Observed {
+        Observed {
+            released: None,
+            ttl: Duration::from_millis(ttl),
+            ending: Ending::Lapsed,
+            ..grant(base, from, from, fence, false)
         }
     }
 
@@ -181,6 +220,56 @@ mod checker {
     }
 
     #[test]
+    fn a_grant_never_released_counts_until_its_lease_can_have_ended() {
+        let b = Instant::now();
+        // Asked at 9 with 20 ms: held at least until 29.
+        let overlapping = [lapsed(b, 10, 20, 1), grant(b, 25, 40, 2, false)];
+        assert!(check(Model::Semaphore(1), &overlapping).is_err());
+        let after = [lapsed(b, 10, 20, 1), grant(b, 30, 40, 2, false)];
+        assert_eq!(check(Model::Semaphore(1), &after), Ok(()));
+    }
+
+    #[test]
+    fn an_extend_moves_the_certain_end_to_its_own_lease() {
+        let b = Instant::now();
+        // Renewed at 25 for 30 ms: held at least until 55, past the first lease's 29.
+        let mut renewed = lapsed(b, 10, 20, 1);
+        renewed.renewed = Some((at(b, 25), Duration::from_millis(30)));
+        let overlapping = [renewed.clone(), grant(b, 50, 60, 2, false)];
+        assert!(check(Model::Semaphore(1), &overlapping).is_err());
+        let after = [renewed, grant(b, 56, 60, 2, false)];
+        assert_eq!(check(Model::Semaphore(1), &after), Ok(()));
+        // An Extend to a shorter lease ends it sooner: 12 + 5 ms, not 9 + 60 s.
+        let mut shortened = lapsed(b, 10, 60_000, 3);
+        shortened.renewed = Some((at(b, 12), Duration::from_millis(5)));
+        assert_eq!(
+            check(
+                Model::Semaphore(1),
+                &[shortened, grant(b, 20, 30, 4, false)]
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_crashed_holder_counts_until_its_connection_dropped() {
+        let b = Instant::now();
+        let mut crashed = grant(b, 10, 20, 1, true);
+        crashed.ending = Ending::Crashed;
+        assert!(
+            check(
+                Model::ReadWrite,
+                &[crashed.clone(), grant(b, 15, 30, 2, false)]
+            )
+            .is_err()
+        );
+        assert_eq!(
+            check(Model::ReadWrite, &[crashed, grant(b, 20, 30, 2, false)]),
+            Ok(())
+        );
+    }
+
+    #[test]
     fn a_lease_that_ran_out_ends_the_certain_interval() {
         let b = Instant::now();
         let mut lapsed = grant(b, 10, 100, 1, false);
@@ -189,104 +278,6 @@ mod checker {
             check(Model::Semaphore(1), &[lapsed, grant(b, 50, 60, 2, false)]),
             Ok(())
         );
-    }
-}
-
-/// Longest a recorded run's workers go on, whatever happens to Redis.
-const MAX_RUN: Duration = Duration::from_secs(60);
-/// The lease of every grant in a recorded run.
-pub(super) const LEASE: Duration = Duration::from_secs(5);
-/// Most grants one worker asks for in a recorded run.
-const MAX_GRANTS_EACH: u32 = 5_000;
-
-/// Six workers on `servers` (alternately) taking `model`-shaped grants of one name, each held a
-/// few ms, until `stop` is set (or [`MAX_RUN`], or [`MAX_GRANTS_EACH`]). An acquire that
-/// fails (UNAVAILABLE while Redis is down or failing over) is retried shortly after.
-pub(super) async fn start_workers(
-    model: Model,
-    servers: &[TestServer],
-    stop: Arc<AtomicBool>,
-) -> tokio::task::JoinSet<Vec<Observed>> {
-    let name = unique("safety");
-    let ttl = LEASE;
-    let started = Instant::now();
-    let mut workers = tokio::task::JoinSet::new();
-    for w in 0..6 {
-        let mut c = client_for(&servers[w % servers.len()]).await;
-        let (name, stop) = (name.clone(), stop.clone());
-        workers.spawn(async move {
-            let mut seen = Vec::new();
-            for i in 0..MAX_GRANTS_EACH {
-                if stop.load(Ordering::Relaxed) || started.elapsed() > MAX_RUN {
-                    break;
-                }
-                let writer = matches!(model, Model::ReadWrite) && (i + w as u32) % 3 == 0;
-                let req = match model {
-                    Model::Semaphore(limit) => {
-                        permits_req(&name, limit as u32, 1, ttl.as_millis() as u64, 2_000)
-                    }
-                    Model::ReadWrite => {
-                        let mode = if writer {
-                            LockMode::Exclusive
-                        } else {
-                            LockMode::Shared
-                        };
-                        rw_req(&name, mode, ttl.as_millis() as u64, 2_000)
-                    }
-                };
-                let asked = Instant::now();
-                let Ok(g) = c.acquire_lock(req).await.map(|r| r.into_inner()) else {
-                    // Redis down: UNAVAILABLE; try again shortly.
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    continue;
-                };
-                if !g.acquired {
-                    continue;
-                }
-                let got = Instant::now();
-                tokio::time::sleep(Duration::from_millis(3)).await;
-                let released = Instant::now();
-                let _ = c
-                    .release(streamgate_client::proto::ReleaseRequest {
-                        name: name.clone(),
-                        token: g.token.clone(),
-                    })
-                    .await;
-                seen.push(Observed {
-                    asked,
-                    got,
-                    released,
-                    ttl,
-                    fence: g.fencing_token,
-                    writer,
-                });
-            }
-            seen
-        });
-    }
-    workers
-}
-
-/// Sets `stop` and gathers every worker's grants.
-pub(super) async fn finish(
-    stop: &AtomicBool,
-    mut workers: tokio::task::JoinSet<Vec<Observed>>,
-) -> Vec<Observed> {
-    stop.store(true, Ordering::Relaxed);
-    let mut history = Vec::new();
-    while let Some(seen) = workers.join_next().await {
-        history.extend(seen.expect("a worker panicked"));
-    }
-    history
-}
-
-/// Counts every grant asked for before `asked_before` as held at most until `lost_at`: Redis
-/// may have lost it then (a kill, a failover), so only that much of it is certain.
-pub(super) fn cut_off(history: &mut [Observed], asked_before: Instant, lost_at: Instant) {
-    for o in history {
-        if o.asked < asked_before {
-            o.released = o.released.min(lost_at);
-        }
     }
 }
 
@@ -330,6 +321,7 @@ async fn a_semaphore_history_across_two_servers_and_a_redis_restart_is_safe() {
         "only {} grants recorded",
         history.len()
     );
+    assert_every_ending(&history);
     assert_eq!(check(Model::Semaphore(2), &history), Ok(()));
 }
 
@@ -338,5 +330,44 @@ async fn a_read_write_history_across_two_servers_and_a_redis_restart_is_safe() {
     let history = record(Model::ReadWrite, Duration::from_secs(4)).await;
     eprintln!("read-write history: {} grants checked", history.len());
     assert!(history.iter().any(|o| o.writer) && history.iter().any(|o| !o.writer));
+    assert_every_ending(&history);
+    assert_eq!(check(Model::ReadWrite, &history), Ok(()));
+}
+
+/// Workers on one in-process server (its locks are its own) take `model`-shaped grants for
+/// `run`, with no disruption: the lapses and crashes alone.
+async fn record_in_process(model: Model, run: Duration) -> Vec<Observed> {
+    let servers = [TestServer::start().await];
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers = start_workers(model, &servers, stop.clone()).await;
+    tokio::time::sleep(run).await;
+    finish(&stop, workers).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_semaphore_history_on_the_in_process_backend_is_safe() {
+    let history = record_in_process(Model::Semaphore(2), Duration::from_secs(3)).await;
+    eprintln!(
+        "in-process semaphore history: {} grants checked",
+        history.len()
+    );
+    assert!(
+        history.len() >= 20,
+        "only {} grants recorded",
+        history.len()
+    );
+    assert_every_ending(&history);
+    assert_eq!(check(Model::Semaphore(2), &history), Ok(()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_write_history_on_the_in_process_backend_is_safe() {
+    let history = record_in_process(Model::ReadWrite, Duration::from_secs(3)).await;
+    eprintln!(
+        "in-process read-write history: {} grants checked",
+        history.len()
+    );
+    assert!(history.iter().any(|o| o.writer) && history.iter().any(|o| !o.writer));
+    assert_every_ending(&history);
     assert_eq!(check(Model::ReadWrite, &history), Ok(()));
 }

@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 use common::TestServer;
 use common::redis_topology::{RedisProc, RedisSentinels};
 
-use super::safety::{LEASE, Model, Observed, check, cut_off, finish, start_workers};
+use super::safety::{Model, Observed, check};
+use super::safety_workers::{LEASE, assert_every_ending, cut_off, finish, start_workers};
 
 /// How long the workers go on before the failover, and (after the leases of the grants held
 /// across it) after the old primary stopped taking writes.
@@ -115,6 +116,7 @@ async fn a_semaphore_history_across_two_servers_and_a_sentinel_failover_is_safe(
         after >= MIN_GRANTS_AFTER,
         "only {after} grants after the failover"
     );
+    assert_every_ending(&history);
     assert_eq!(check(Model::Semaphore(2), &history), Ok(()));
 }
 
@@ -130,5 +132,6 @@ async fn a_read_write_history_across_two_servers_and_a_sentinel_failover_is_safe
         "only {after} grants after the failover"
     );
     assert!(history.iter().any(|o| o.writer) && history.iter().any(|o| !o.writer));
+    assert_every_ending(&history);
     assert_eq!(check(Model::ReadWrite, &history), Ok(()));
 }
