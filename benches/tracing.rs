@@ -1,6 +1,7 @@
 //! What trace export costs a Fetch call: the same closed-loop load (20,000 GETs of a 1 KiB body
 //! at concurrency 64, alternating, the best of `TRACING_ROUNDS` rounds each, default 4, the
-//! order rotated each round) through a server exporting
+//! order rotated each round and reversed every other round, a 1.5 s pause before each load so
+//! the previous side's spans are exported first) through a server exporting
 //! every call's spans, one exporting 1 % of root calls, and one not exporting, in one run.
 //! Spans go over OTLP/gRPC to a minimal OTLP receiver in this process (a tonic
 //! `TraceService` that counts them), so the export's encoding and network hop are paid.
@@ -56,6 +57,9 @@ const CONCURRENCY: usize = 64;
 const WARM_UP: usize = 200;
 /// The loads of a round: streamgate off, on, 1 %; the bare forwarder without and with spans.
 const SIDES: usize = 5;
+/// The pause before each side's load, longer than the export batch delay (200 ms) with room
+/// for the batches still queued to go out.
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(1500);
 /// The upstream's body size.
 const BODY_BYTES: usize = 1024;
 /// The root sampling ratio of the `1 %` run.
@@ -140,7 +144,14 @@ fn main() {
         for round in 1..=rounds {
             let mut runs: [Option<Load>; SIDES] = [const { None }; SIDES];
             for k in 0..SIDES {
+                // Rotated each round, and reversed every other round: a plain rotation keeps
+                // each side right behind the same one (the 1 % side behind the all-sampled
+                // one, whose export backlog it then paid for).
+                let k = if round % 2 == 0 { SIDES - 1 - k } else { k };
                 let which = (k + round) % SIDES;
+                // Each side starts on a quiet process: the previous side's queued spans are
+                // exported (batches leave every 200 ms here) before it begins.
+                tokio::time::sleep(SETTLE).await;
                 runs[which] = Some(match which {
                     0 => load(REQUESTS, CONCURRENCY, call_off).await,
                     1 => load(REQUESTS, CONCURRENCY, call_on).await,
