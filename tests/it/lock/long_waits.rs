@@ -4,7 +4,8 @@
 //! after the last refresh; an entry past its deadline is skipped as a crashed server's. Here
 //! the lease is short (100 ms re-checks and a 500 ms timeout: 700 ms) and waiters queue for
 //! several times it: each must keep its place and be granted in arrival order. The in-process
-//! backend has no waiter lease (a waiter leaves only with its call); it runs the same cases.
+//! backend has no waiter lease (a waiter leaves only with its call); it runs the same cases,
+//! and so do Redis Cluster and Sentinel.
 
 use crate::common;
 
@@ -202,6 +203,29 @@ macro_rules! on_backends {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
                     let env = LockEnv::start_with(Backend::Redis, &SHORT_WAITER_LEASE).await;
+                    super::$case(&env).await;
+                }
+            )*
+        }
+        // The same scripts behind Cluster and Sentinel, where a waiter's re-check also
+        // crosses a slot's node or a pool that asks the sentinels for the primary. The
+        // queue's keys are not counted there (the order and the grants are).
+        mod cluster {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let env = LockEnv::start_with(Backend::Cluster, &SHORT_WAITER_LEASE).await;
+                    super::$case(&env).await;
+                }
+            )*
+        }
+        mod sentinel {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let env = LockEnv::start_with(Backend::Sentinel, &SHORT_WAITER_LEASE).await;
                     super::$case(&env).await;
                 }
             )*
