@@ -4,7 +4,8 @@ use std::time::{Duration, SystemTime};
 
 use streamgate_client::proto::lock_service_client::LockServiceClient;
 use streamgate_client::proto::{
-    AcquireLockRequest, AcquireLockResponse, HoldRequest, LockMode, ReleaseRequest,
+    AcquireLockRequest, AcquireLockResponse, ExtendRequest, ExtendResponse, HoldRequest, LockMode,
+    ReleaseRequest,
 };
 use tonic::transport::Channel;
 
@@ -148,7 +149,13 @@ impl LockEnv {
 }
 
 /// `--redis-url URL` followed by `args`.
-fn with_url<'a>(url: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+/// The server flags of the Redis tests whose queue state must lapse within seconds: a waiter
+/// lease of 2 × 200 ms + 500 ms.
+pub const SHORT_LEASE_REDIS_ARGS: [&str; 4] =
+    ["--lock-recheck", "200ms", "--redis-timeout", "500ms"];
+
+/// `--redis-url url` followed by `args`.
+pub fn with_url<'a>(url: &'a str, args: &[&'a str]) -> Vec<&'a str> {
     let mut all = vec!["--redis-url", url];
     all.extend_from_slice(args);
     all
@@ -268,6 +275,24 @@ pub async fn acquire(
         .acquire_lock(acquire_req(name, ttl_ms, wait_ms))
         .await
         .expect("AcquireLock RPC succeeds")
+        .into_inner()
+}
+
+/// An Extend that must succeed as an RPC (its answer may still be `extended = false`).
+pub async fn extend(
+    client: &mut LockServiceClient<Channel>,
+    name: &str,
+    token: &str,
+    ttl_ms: u64,
+) -> ExtendResponse {
+    client
+        .extend(ExtendRequest {
+            name: name.into(),
+            token: token.into(),
+            ttl: Some(ms(ttl_ms)),
+        })
+        .await
+        .expect("Extend RPC succeeds")
         .into_inner()
 }
 

@@ -275,15 +275,8 @@ async fn moving_a_hot_locks_slot_mid_run_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn names_that_come_and_go_leave_no_keys_on_any_master() {
     let cluster = RedisCluster::start();
-    let server = TestServer::start_with_args(&[
-        "--redis-url",
-        &cluster.url(),
-        "--lock-recheck",
-        "200ms",
-        "--redis-timeout",
-        "500ms",
-    ])
-    .await;
+    let server =
+        TestServer::start_with_args(&with_url(&cluster.url(), &SHORT_LEASE_REDIS_ARGS)).await;
     let mut c = client_for(&server).await;
     let mut last = HashMap::new();
     for i in 0..60 {

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use common::lock::*;
 use streamgate_client::proto::lock_service_client::LockServiceClient;
-use streamgate_client::proto::{ExtendRequest, ExtendResponse, LockMode};
+use streamgate_client::proto::{ExtendResponse, LockMode};
 use tonic::transport::Channel;
 
 /// The short lease the cases extend: long enough for the Extend to arrive before it ends on a
@@ -19,24 +19,6 @@ const SHORT_MS: u64 = 600;
 const PAST_SHORT: Duration = Duration::from_millis(SHORT_MS + 400);
 /// What an Extend renews a grant to.
 const LONG_MS: u64 = 30_000;
-
-/// Extend that must succeed as an RPC.
-async fn extend(
-    client: &mut LockServiceClient<Channel>,
-    name: &str,
-    token: &str,
-    ttl_ms: u64,
-) -> ExtendResponse {
-    client
-        .extend(ExtendRequest {
-            name: name.into(),
-            token: token.into(),
-            ttl: Some(ms(ttl_ms)),
-        })
-        .await
-        .expect("Extend RPC succeeds")
-        .into_inner()
-}
 
 /// What an Extend of a mutex token that expired answers on this backend: the answer every
 /// dead semaphore or read-write token must get too.

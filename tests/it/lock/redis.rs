@@ -381,15 +381,8 @@ pub(super) async fn keys_in(conn: &mut redis::aio::MultiplexedConnection) -> u64
 async fn names_that_come_and_go_leave_no_keys_and_their_fences_keep_rising() {
     let redis = RedisServer::start();
     // Short waiter leases (2 x 200 ms + 500 ms), so queue state lapses within seconds.
-    let server = TestServer::start_with_args(&[
-        "--redis-url",
-        &redis.url(),
-        "--lock-recheck",
-        "200ms",
-        "--redis-timeout",
-        "500ms",
-    ])
-    .await;
+    let server =
+        TestServer::start_with_args(&with_url(&redis.url(), &SHORT_LEASE_REDIS_ARGS)).await;
     let client = redis::Client::open(redis.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let mut c = client_for(&server).await;

@@ -10,9 +10,7 @@ use std::time::Duration;
 use common::lock::*;
 use common::{RedisServer, TestServer, eventually};
 use streamgate_client::proto::hold_event::Event;
-use streamgate_client::proto::lock_service_client::LockServiceClient;
-use streamgate_client::proto::{AcquireLockRequest, ExtendRequest, HoldRequest, LockMode};
-use tonic::transport::Channel;
+use streamgate_client::proto::{AcquireLockRequest, HoldRequest, LockMode};
 
 use super::redis::{keys_in, scripts_run};
 
@@ -34,19 +32,6 @@ async fn keys_without_ttl(conn: &mut redis::aio::MultiplexedConnection) -> Vec<S
     immortal
 }
 
-/// An Extend that must succeed as an RPC; returns `extended`.
-async fn extend(c: &mut LockServiceClient<Channel>, name: &str, token: &str, ttl_ms: u64) -> bool {
-    c.extend(ExtendRequest {
-        name: name.into(),
-        token: token.into(),
-        ttl: Some(ms(ttl_ms)),
-    })
-    .await
-    .expect("Extend RPC succeeds")
-    .into_inner()
-    .extended
-}
-
 /// The request of name number `i` in the come-and-go run, which cycles through the kinds:
 /// the whole of a semaphore of 3, a reader, a writer.
 fn come_and_go_req(name: &str, i: usize, ttl_ms: u64, wait_ms: u64) -> AcquireLockRequest {
@@ -61,15 +46,8 @@ fn come_and_go_req(name: &str, i: usize, ttl_ms: u64, wait_ms: u64) -> AcquireLo
 async fn semaphore_and_read_write_names_that_come_and_go_leave_no_keys_and_none_without_a_ttl() {
     let redis = RedisServer::start();
     // Short waiter leases (2 x 200 ms + 500 ms), so queue state lapses within seconds.
-    let server = TestServer::start_with_args(&[
-        "--redis-url",
-        &redis.url(),
-        "--lock-recheck",
-        "200ms",
-        "--redis-timeout",
-        "500ms",
-    ])
-    .await;
+    let server =
+        TestServer::start_with_args(&with_url(&redis.url(), &SHORT_LEASE_REDIS_ARGS)).await;
     let client = redis::Client::open(redis.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let mut c = client_for(&server).await;
@@ -99,7 +77,10 @@ async fn semaphore_and_read_write_names_that_come_and_go_leave_no_keys_and_none_
         }
         match i % 5 {
             0 | 1 => assert!(release(&mut c, &name, &g.token).await, "name {i}"),
-            2 => assert!(extend(&mut c, &name, &g.token, 150).await, "name {i}"),
+            2 => assert!(
+                extend(&mut c, &name, &g.token, 150).await.extended,
+                "name {i}"
+            ),
             3 => {}
             _ => {
                 assert!(release(&mut c, &name, &g.token).await, "name {i}");
@@ -169,7 +150,7 @@ async fn each_semaphore_and_read_write_operation_is_one_script() {
     // Redis loads each script on its first EVALSHA (a NOSCRIPT round that counts as a call).
     let warm = unique("warm-up");
     let g = acquire_with(&mut c, permits_req(&warm, 2, 1, 10_000, 0)).await;
-    assert!(extend(&mut c, &warm, &g.token, 10_000).await);
+    assert!(extend(&mut c, &warm, &g.token, 10_000).await.extended);
     assert!(release(&mut c, &warm, &g.token).await);
 
     for kind in 0..3 {
@@ -183,7 +164,7 @@ async fn each_semaphore_and_read_write_operation_is_one_script() {
         assert_scripts(&mut conn, before, 1, &format!("{label}: a grant")).await;
 
         let before = scripts_run(&mut conn).await;
-        assert!(extend(&mut c, &name, &held.token, 30_000).await);
+        assert!(extend(&mut c, &name, &held.token, 30_000).await.extended);
         assert_scripts(&mut conn, before, 1, &format!("{label}: an Extend")).await;
 
         let before = scripts_run(&mut conn).await;
@@ -208,7 +189,7 @@ async fn each_semaphore_and_read_write_operation_is_one_script() {
 
         let before = scripts_run(&mut conn).await;
         assert!(!release(&mut c, &name, &granted.token).await);
-        assert!(!extend(&mut c, &name, &granted.token, 30_000).await);
+        assert!(!extend(&mut c, &name, &granted.token, 30_000).await.extended);
         assert_scripts(
             &mut conn,
             before,

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
+use common::lock::{SHORT_LEASE_REDIS_ARGS, with_url};
 use common::{RedisServer, TestServer};
 
 use super::safety_workers::{assert_every_ending, cut_off, finish, start_workers};
@@ -286,14 +287,8 @@ mod checker {
 /// are cut off at the kill, when Redis lost them.
 async fn record(model: Model, run: Duration) -> Vec<Observed> {
     let mut redis = RedisServer::start();
-    let args = [
-        "--redis-url",
-        &redis.url(),
-        "--lock-recheck",
-        "200ms",
-        "--redis-timeout",
-        "500ms",
-    ];
+    let url = redis.url();
+    let args = with_url(&url, &SHORT_LEASE_REDIS_ARGS);
     let servers = [
         TestServer::start_with_args(&args).await,
         TestServer::start_with_args(&args).await,

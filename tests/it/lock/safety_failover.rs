@@ -16,6 +16,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use common::TestServer;
+use common::lock::{SHORT_LEASE_REDIS_ARGS, with_url};
 use common::redis_topology::{RedisProc, RedisSentinels};
 
 use super::safety::{Model, Observed, check};
@@ -41,14 +42,8 @@ fn is_replica(node: &RedisProc) -> bool {
 /// cut off, and how many grants were asked for after the switch.
 async fn record_across_failover(model: Model) -> (Vec<Observed>, usize) {
     let set = RedisSentinels::start();
-    let args = [
-        "--redis-url",
-        &set.url(),
-        "--lock-recheck",
-        "200ms",
-        "--redis-timeout",
-        "500ms",
-    ];
+    let url = set.url();
+    let args = with_url(&url, &SHORT_LEASE_REDIS_ARGS);
     let servers = [
         TestServer::start_with_args(&args).await,
         TestServer::start_with_args(&args).await,

@@ -108,6 +108,26 @@ fn observed(g: &AcquireLockResponse, asked: Instant, ttl: Duration, writer: bool
     }
 }
 
+/// Asks for one grant of `ttl`; when granted, the grant and the start of its record.
+async fn take(
+    c: &mut LockServiceClient<Channel>,
+    model: Model,
+    name: &str,
+    writer: bool,
+    ttl: Duration,
+) -> Result<Option<(AcquireLockResponse, Observed)>, Status> {
+    let asked = Instant::now();
+    let g = c
+        .acquire_lock(request(model, name, writer, ttl))
+        .await?
+        .into_inner();
+    if !g.acquired {
+        return Ok(None);
+    }
+    let seen = observed(&g, asked, ttl, writer);
+    Ok(Some((g, seen)))
+}
+
 /// Takes a grant, uses it and releases it. `Ok(None)`: not granted in time.
 async fn take_and_release(
     c: &mut LockServiceClient<Channel>,
@@ -115,15 +135,9 @@ async fn take_and_release(
     name: &str,
     writer: bool,
 ) -> Result<Option<Observed>, Status> {
-    let asked = Instant::now();
-    let g = c
-        .acquire_lock(request(model, name, writer, LEASE))
-        .await?
-        .into_inner();
-    if !g.acquired {
+    let Some((g, mut seen)) = take(c, model, name, writer, LEASE).await? else {
         return Ok(None);
-    }
-    let mut seen = observed(&g, asked, LEASE, writer);
+    };
     tokio::time::sleep(USE).await;
     seen.released = Some(Instant::now());
     let _ = c
@@ -143,15 +157,9 @@ async fn take_and_let_lapse(
     name: &str,
     writer: bool,
 ) -> Result<Option<Observed>, Status> {
-    let asked = Instant::now();
-    let g = c
-        .acquire_lock(request(model, name, writer, SHORT_LEASE))
-        .await?
-        .into_inner();
-    if !g.acquired {
+    let Some((g, mut seen)) = take(c, model, name, writer, SHORT_LEASE).await? else {
         return Ok(None);
-    }
-    let mut seen = observed(&g, asked, SHORT_LEASE, writer);
+    };
     seen.ending = Ending::Lapsed;
     tokio::time::sleep(USE).await;
     let sent = Instant::now();
